@@ -1,0 +1,110 @@
+/* The whole configuration as one immutable struct: built once from a YAML
+ * file and/or SOCKSIFY_* variables, validated completely, then only read. */
+#ifndef SFY_CONFIG_H
+#define SFY_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bypass.h"
+#include "proxy_url.h"
+
+/* Longer chains add a round trip per hop and nothing else; 32 is far past
+ * any real use and keeps the struct a fixed size (no allocation). */
+#define SFY_MAX_PROXIES 32
+#define SFY_MAX_BYPASS 128
+#define SFY_ERR_MAX 512
+
+enum sfy_chain_mode {
+	SFY_CHAIN_STRICT,
+	SFY_CHAIN_DYNAMIC,
+	SFY_CHAIN_RANDOM,
+	SFY_CHAIN_ROUND_ROBIN,
+};
+
+enum sfy_dns_mode {
+	SFY_DNS_AUTO,           /* not set: remote if the last hop resolves names */
+	SFY_DNS_REMOTE,
+	SFY_DNS_LOCAL,
+};
+
+enum sfy_udp_mode {
+	SFY_UDP_ASSOCIATE,
+	SFY_UDP_BLOCK,
+	SFY_UDP_DIRECT,
+};
+
+enum sfy_log_level {
+	SFY_LOG_ERROR,
+	SFY_LOG_WARN,
+	SFY_LOG_INFO,
+	SFY_LOG_DEBUG,
+};
+
+/* How a SOCKS5 hop's messages are sent: all at once (one round trip) or one
+ * message per reply. auto = pipelined, falling back per proxy when a server
+ * drops early bytes. */
+enum sfy_pipeline {
+	SFY_PIPELINE_AUTO,
+	SFY_PIPELINE_ON,
+	SFY_PIPELINE_OFF,
+};
+
+struct sfy_config {
+	struct sfy_proxy proxies[SFY_MAX_PROXIES];
+	size_t nproxies;
+	enum sfy_chain_mode chain;
+	unsigned chain_length;          /* random / round_robin; 0 = not set (1) */
+	enum sfy_dns_mode dns;          /* never AUTO after sfy_config_finish() */
+	uint32_t fake_net;              /* IPv4 fake range, host byte order */
+	uint8_t fake_prefix;
+	struct sfy_cidr bypass[SFY_MAX_BYPASS];
+	size_t nbypass;
+	enum sfy_udp_mode udp;
+	unsigned connect_timeout_ms;
+	unsigned handshake_timeout_ms;
+	enum sfy_log_level log_level;
+	char log_file[PATH_MAX];        /* "" = stderr */
+	enum sfy_pipeline pipeline;
+	char source[PATH_MAX];          /* config file used, "" if none */
+	bool insecure_perms;            /* file holds a password and is g/o-readable */
+};
+
+/* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,
+ * fake range 224.0.0.0/8, pipeline auto, dns auto. */
+void sfy_config_defaults(struct sfy_config *c);
+
+/* Reads one YAML file over *c (call sfy_config_defaults first).
+ * Errors: -1 and err = "FILE:LINE: KEY: reason". */
+int sfy_config_load_file(struct sfy_config *c, const char *path, char *err, size_t errcap);
+
+/* Same, from a YAML document in memory (for tests); name is used in errors. */
+int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
+			   const char *name, char *err, size_t errcap);
+
+/* Replaces the chain with the URLs in list (separated by spaces or commas). */
+int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, size_t errcap);
+
+/* Word -> enum helpers shared with the launcher's -c/-d/-q/-v. -1 if bad. */
+int sfy_chain_mode_parse(const char *s);
+int sfy_dns_mode_parse(const char *s);
+int sfy_log_level_parse(const char *s);
+const char *sfy_chain_mode_name(enum sfy_chain_mode m);
+/* "8s", "500ms", "1m", "2" (seconds) -> milliseconds. -1 if bad. */
+long sfy_duration_parse(const char *s);
+
+/* Cross-field checks and derived values (dns AUTO -> REMOTE/LOCAL, a chain
+ * is required, chain_length <= nproxies...). */
+int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
+
+/* The whole lookup both launcher and library do, from the environment:
+ * SOCKSIFY_CONFIG, SOCKSIFY_PROXY (replaces the file's proxies),
+ * SOCKSIFY_CHAIN, SOCKSIFY_DNS, SOCKSIFY_LOG, else the search order of
+ * INTERFACE.md. explicit_file overrides SOCKSIFY_CONFIG when not NULL. On
+ * "no config anywhere" err names every place looked at. */
+int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
+			char *err, size_t errcap);
+
+#endif
