@@ -12,17 +12,24 @@
 #include "addr.h"
 #include "parse.h"
 
-/* Request line + Host + auth (base64 of 511 bytes) + slack. */
-#define SFY_HTTP_REQ_MAX 1200
+/* "CONNECT " 8 + authority 261 ("[v6]:port" <= 47, name 255 + ":65535")
+ * + " HTTP/1.1\r\n" 11; "Host: " 6 + 261 + 2; "Proxy-Authorization: Basic "
+ * 27 + base64(255 + 1 + 255 = 511 bytes) 684 + 2; "\r\n" 2; NUL 1 = 1265. */
+#define SFY_HTTP_REQ_MAX 1280
 /* A proxy's response head larger than this is refused (malformed). */
 #define SFY_HTTP_REPLY_MAX 8192
 
-/* user/pass may be NULL (no Proxy-Authorization). */
+/* user NULL: no Proxy-Authorization; pass NULL with a user means "".
+ * user/pass <= 255 bytes, no ':' in user, no control bytes or spaces in a
+ * domain name, else -EINVAL. Writes a NUL after the request (cap must hold
+ * it) and returns the length without it, or -ENOSPC / -ENAMETOOLONG. */
 ssize_t sfy_http_build_connect(char *buf, size_t cap, const struct sfy_addr *dst,
 			       const char *user, const char *pass);
 /* Parses the response head up to and including the blank line. Since the
  * head's length is unknown, NEED asks for one more byte (*need = len + 1)
- * until "\r\n\r\n" is seen; COMPLETE sets *status and *need = head length. */
+ * until "\r\n\r\n" is seen; COMPLETE sets *status and *need = head length.
+ * Not "HTTP/1.", a bad status line (reported once its CRLF arrives) or no
+ * end within SFY_HTTP_REPLY_MAX bytes: MALFORMED. status may be NULL. */
 enum sfy_parse sfy_http_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 				    int *status);
 

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+struct __res_state;
+
 struct sfy_real {
 	int (*connect)(int, const struct sockaddr *, socklen_t);
 	ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
@@ -35,6 +37,17 @@ struct sfy_real {
 	struct hostent *(*gethostbyaddr)(const void *, socklen_t, int);
 	int (*gethostbyaddr_r)(const void *, socklen_t, int, struct hostent *, char *, size_t,
 			       struct hostent **, int *);
+	/* The res_* query API (libc since glibc 2.34; the __res_* names are
+	 * aliases of the same functions). */
+	int (*res_query)(const char *, int, int, unsigned char *, int);
+	int (*res_search)(const char *, int, int, unsigned char *, int);
+	int (*res_querydomain)(const char *, const char *, int, int, unsigned char *, int);
+	int (*res_send)(const unsigned char *, int, unsigned char *, int);
+	int (*res_nquery)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nsearch)(struct __res_state *, const char *, int, int, unsigned char *, int);
+	int (*res_nquerydomain)(struct __res_state *, const char *, const char *, int, int,
+				unsigned char *, int);
+	int (*res_nsend)(struct __res_state *, const unsigned char *, int, unsigned char *, int);
 };
 
 /* Resolved on first call; thread-safe. Entries a libc lacks stay NULL. */

@@ -66,16 +66,19 @@ struct sfy_s5_reply {
 	struct sfy_addr bnd;
 };
 /* Reply: VER=5 REP RSV ATYP BND.ADDR BND.PORT. Reads the fixed head first,
- * then asks for the length ATYP implies. */
+ * then asks for the length ATYP implies (domain: 5 bytes, then 7 + LEN).
+ * Wrong VER or unknown ATYP: MALFORMED. Nonzero RSV and a zero-length
+ * domain BND.ADDR are tolerated (see socks5.c). out may be NULL. */
 enum sfy_parse sfy_s5_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 				  struct sfy_s5_reply *out);
 
 /* UDP datagram header: RSV(2)=0 FRAG ATYP DST.ADDR DST.PORT. */
 ssize_t sfy_s5_build_udp_header(uint8_t *buf, size_t cap, uint8_t frag,
 				const struct sfy_addr *dst);
-/* Parses a whole datagram: *hdrlen = header length (payload follows). A
- * datagram shorter than its header is MALFORMED (UDP is not a stream). */
-int sfy_s5_parse_udp_header(const uint8_t *buf, size_t len, size_t *hdrlen,
-			    uint8_t *frag, struct sfy_addr *src);
+/* Parses a whole datagram: COMPLETE with *hdrlen = header length (payload
+ * follows), or MALFORMED; never NEED: a datagram shorter than its header is
+ * MALFORMED (UDP is not a stream). hdrlen, frag, src may be NULL. */
+enum sfy_parse sfy_s5_parse_udp_header(const uint8_t *buf, size_t len, size_t *hdrlen,
+				       uint8_t *frag, struct sfy_addr *src);
 
 #endif
