@@ -1,0 +1,109 @@
+/* connect(), sendto(MSG_FASTOPEN) and getpeername() for TCP: classify, then
+ * hand the socket to the chain. Everything that is not an AF_INET/AF_INET6
+ * stream socket to a non-bypass destination passes straight through.
+ *
+ * A non-blocking socket: the chain is built inside connect(), driven with
+ * poll() and bounded by timeouts.handshake, and connect() then returns 0 (an
+ * immediate success, which POSIX allows for non-blocking sockets) or -1 with
+ * the error; it never returns EINPROGRESS, so the program's first POLLOUT
+ * means the whole tunnel is up. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "chain.h"
+#include "fakedns.h"
+#include "log.h"
+#include "peer.h"
+#include "real.h"
+#include "sfy.h"
+#include "state.h"
+
+static bool is_inet(const struct sockaddr *sa, socklen_t len)
+{
+	return sa && len >= sizeof(sa_family_t) &&
+	       ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
+}
+
+static int sock_type(int fd)
+{
+	int t = 0;
+	socklen_t l = sizeof(t);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
+}
+
+/* 1 = tunnel it, 0 = pass through, <0 = fail closed with this errno. */
+static int classify_tcp(int fd, const struct sockaddr *sa, socklen_t len,
+			const struct sfy_config **cfgp)
+{
+	if (!is_inet(sa, len) || sock_type(fd) != SOCK_STREAM)
+		return 0;
+	const struct sfy_config *cfg = sfy_config_get();
+	if (!cfg)
+		return -ECONNREFUSED;
+	if (sfy_cidr_match_any(cfg->bypass, cfg->nbypass, sa))
+		return 0;
+	/* Already connected: let the kernel say EISCONN. */
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (sfy_real()->getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+		return 0;
+	*cfgp = cfg;
+	return 1;
+}
+
+static int tunnel(const struct sfy_config *cfg, int fd, const struct sockaddr *sa,
+		  socklen_t len)
+{
+	struct sfy_addr dst;
+	if (!sfy_fakedns_reverse(sa, len, &dst)) {
+		int r = sfy_addr_from_sockaddr(&dst, sa, len);
+		if (r < 0)
+			return r;
+	}
+	int r = sfy_chain_connect(cfg, fd, &dst, SFY_S5_CONNECT, NULL);
+	if (r == 0)
+		sfy_peer_set(fd, sa, len);
+	return r;
+}
+
+SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct sfy_config *cfg = NULL;
+	int c = classify_tcp(fd, sa, len, &cfg);
+	if (c == 0)
+		return sfy_real()->connect(fd, sa, len);
+	int r = c < 0 ? c : tunnel(cfg, fd, sa, len);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			  const struct sockaddr *sa, socklen_t len)
+{
+	/* TCP Fast Open (curl --tcp-fastopen): a connect plus the send. */
+	if (flags & MSG_FASTOPEN) {
+		const struct sfy_config *cfg = NULL;
+		int c = classify_tcp(fd, sa, len, &cfg);
+		if (c != 0) {
+			int r = c < 0 ? c : tunnel(cfg, fd, sa, len);
+			if (r < 0) {
+				errno = -r;
+				return -1;
+			}
+			return sfy_real()->send(fd, buf, n, flags & ~MSG_FASTOPEN);
+		}
+	}
+	return sfy_real()->sendto(fd, buf, n, flags, sa, len);
+}
+
+SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	if (sa && len && sfy_peer_get(fd, sa, len))
+		return 0;
+	return sfy_real()->getpeername(fd, sa, len);
+}

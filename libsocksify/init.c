@@ -1,0 +1,34 @@
+/* The configuration is loaded on first use, once, thread-safely -- never in
+ * a constructor, so programs that do not touch the network pay nothing. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "state.h"
+
+static struct sfy_config config;
+static const struct sfy_config *config_ok;
+static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+static void config_load(void)
+{
+	char err[SFY_ERR_MAX];
+	const char *lvl = getenv("SOCKSIFY_LOG");
+	int l = lvl ? sfy_log_level_parse(lvl) : -1;
+	if (l >= 0)
+		sfy_log_setup((enum sfy_log_level)l, NULL);
+
+	sfy_config_defaults(&config);
+	if (sfy_config_from_env(&config, NULL, err, sizeof(err)) < 0) {
+		sfy_err("no usable configuration, every connection will fail: %s", err);
+		return;
+	}
+	sfy_log_setup(config.log_level, config.log_file);
+	config_ok = &config;
+}
+
+const struct sfy_config *sfy_config_get(void)
+{
+	pthread_once(&config_once, config_load);
+	return config_ok;
+}
