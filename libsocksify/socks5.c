@@ -159,7 +159,9 @@ enum sfy_parse sfy_s5_parse_method(const uint8_t *buf, size_t len, size_t *need,
 /*   +-----+------+----------+------+----------+
  *   | VER | ULEN |  UNAME   | PLEN |  PASSWD  |   VER = 1 (RFC 1929)
  *   +-----+------+----------+------+----------+
- *      1     1     1 to 255    1     1 to 255                           */
+ *      1     1     1 to 255    1     0 to 255
+ * RFC 1929 says PLEN 1..255, but "socks5://user@host" means an empty
+ * password, which curl sends as PLEN 0 and servers accept; so do we.      */
 ssize_t sfy_s5_build_auth(uint8_t *buf, size_t cap, const char *user, const char *pass)
 {
 	size_t ul, pl;
@@ -168,7 +170,7 @@ ssize_t sfy_s5_build_auth(uint8_t *buf, size_t cap, const char *user, const char
 		return -EINVAL;
 	ul = strnlen(user, SFY_NAME_MAX + 1);
 	pl = strnlen(pass, SFY_NAME_MAX + 1);
-	if (!ul || ul > SFY_NAME_MAX || !pl || pl > SFY_NAME_MAX)
+	if (!ul || ul > SFY_NAME_MAX || pl > SFY_NAME_MAX)
 		return -EINVAL;
 	if (cap < 3 + ul + pl)
 		return -ENOSPC;
