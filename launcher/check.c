@@ -1,0 +1,117 @@
+/* socksify --check: for each hop in order, build the chain up to the hop
+ * before it, ask that chain to reach the hop, and greet the hop itself
+ * (SOCKS5: method negotiation incl. the credentials we would offer). Prints
+ * one line per hop with its status and the time it took. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chain.h"
+#include "check.h"
+#include "io.h"
+#include "log.h"
+#include "socks5.h"
+
+/* SOCKS5 only: greeting [+ auth] answered as expected. */
+static const char *greet(int fd, const struct sfy_proxy *p, int64_t deadline)
+{
+	uint8_t out[8 + SFY_S5_AUTH_MAX], in[2];
+	if (p->proto != SFY_PROTO_SOCKS5 && p->proto != SFY_PROTO_SOCKS5H)
+		return NULL;
+	ssize_t n = sfy_s5_build_greeting(out, sizeof(out), !p->has_user, p->has_user);
+	size_t need;
+	uint8_t v;
+	if (n < 0 || sfy_io_send_all(fd, out, (size_t)n, deadline) < 0 ||
+	    sfy_io_recv_exact(fd, in, 2, deadline, NULL) < 0 ||
+	    sfy_s5_parse_method(in, 2, &need, &v) != SFY_PARSE_COMPLETE)
+		return "no SOCKS5 greeting reply";
+	if (v == SFY_S5_AUTH_NO_ACCEPTABLE)
+		return "refuses our authentication method";
+	if (!p->has_user)
+		return v == SFY_S5_AUTH_NONE ? NULL : "asks for a method we did not offer";
+	n = sfy_s5_build_auth(out, sizeof(out), p->user, p->pass);
+	if (n < 0 || sfy_io_send_all(fd, out, (size_t)n, deadline) < 0 ||
+	    sfy_io_recv_exact(fd, in, 2, deadline, NULL) < 0 ||
+	    sfy_s5_parse_auth(in, 2, &need, &v) != SFY_PARSE_COMPLETE)
+		return "no authentication reply";
+	return v == 0 ? NULL : "username/password rejected";
+}
+
+int sfy_check(const struct sfy_config *cfg)
+{
+	struct sfy_config *sub = malloc(sizeof(*sub));
+	if (!sub)
+		return 1;
+	size_t good = 0;
+	printf("chain: %s, %zu hop%s\n", sfy_chain_mode_name(cfg->chain), cfg->nproxies,
+	       cfg->nproxies == 1 ? "" : "s");
+	for (size_t i = 0; i < cfg->nproxies; i++) {
+		const struct sfy_proxy *p = &cfg->proxies[i];
+		char name[600];
+		sfy_proxy_format(p, name, sizeof(name));
+		*sub = *cfg;
+		sub->chain = SFY_CHAIN_STRICT;
+		int64_t t0 = sfy_now_ms(), deadline = t0 + cfg->handshake_timeout_ms;
+		const char *why = NULL;
+		char buf[160];
+		int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			why = "cannot open a socket";
+		} else if (i == 0) {
+			struct sfy_addr a;
+			struct sockaddr_storage ss;
+			int sl, r = sfy_addr_set_host(&a, p->host, p->port);
+			if (r == 0 && a.type == SFY_ATYP_DOMAIN) {
+				struct addrinfo h = { .ai_socktype = SOCK_STREAM }, *res;
+				if (getaddrinfo(p->host, NULL, &h, &res) != 0) {
+					r = -1;
+				} else {
+					sfy_addr_from_sockaddr(&a, res->ai_addr, res->ai_addrlen);
+					a.port = p->port;
+					freeaddrinfo(res);
+				}
+			}
+			if (r < 0)
+				why = "cannot resolve the host name";
+			else if ((sl = sfy_addr_to_sockaddr(&a, AF_INET6, &ss)) < 0)
+				why = "bad address";
+			else if ((r = sfy_io_connect(fd, (struct sockaddr *)&ss, (socklen_t)sl,
+						     t0 + cfg->connect_timeout_ms)) < 0)
+				why = strerror(-r);
+		} else {
+			/* Hops 1..i-1 as the chain, hop i as the destination. */
+			struct sfy_addr dst;
+			sub->nproxies = i;
+			sub->log_level = SFY_LOG_ERROR;
+			sfy_log_setup(SFY_LOG_ERROR, NULL);
+			int r = sfy_addr_set_host(&dst, p->host, p->port);
+			if (r == 0)
+				r = sfy_chain_connect(sub, fd, &dst, SFY_S5_CONNECT, NULL);
+			if (r < 0) {
+				snprintf(buf, sizeof(buf), "unreachable through hops 1-%zu: %s", i,
+					 strerror(-r));
+				why = buf;
+			}
+		}
+		if (!why)
+			why = greet(fd, p, deadline);
+		if (fd >= 0)
+			close(fd);
+		double ms = (double)(sfy_now_ms() - t0);
+		printf("hop %zu  %-40s  %-4s  %6.1f ms%s%s\n", i + 1, name, why ? "FAIL" : "ok", ms,
+		       why ? "  " : "", why ? why : "");
+		good += !why;
+	}
+	free(sub);
+	bool usable = cfg->chain == SFY_CHAIN_STRICT ? good == cfg->nproxies
+		      : cfg->chain == SFY_CHAIN_DYNAMIC ? good >= 1
+		      : good >= (cfg->chain_length ? cfg->chain_length : 1);
+	printf("chain %s\n", usable ? "usable" : "NOT usable");
+	return usable ? 0 : 1;
+}

@@ -1,0 +1,357 @@
+/* socksify [OPTIONS] [--] COMMAND [ARG...]
+ *
+ * The launcher talks to the library only through the environment: options
+ * become SOCKSIFY_* variables, the whole configuration is validated here
+ * exactly as the library will load it (so a mistake is an exit 125 before
+ * the program runs, not a failed connect() inside it), and the program is
+ * exec'd with libsocksify.so in LD_PRELOAD -- unless the loader would not
+ * honour LD_PRELOAD for it, in which case we refuse rather than let its
+ * traffic go out unproxied. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "launcher.h"
+#include "proxy_url.h"
+
+#ifndef SFY_VERSION
+#define SFY_VERSION "unknown"
+#endif
+#ifndef SFY_SYSCONFDIR
+#define SFY_SYSCONFDIR "/usr/local/etc"
+#endif
+
+#define SFY_STR_(x) #x
+#define SFY_STR(x) SFY_STR_(x)
+
+/* SOCKSIFY_PROXY holds every hop; a URL is at most scheme, two
+ * percent-encoded 255-byte credentials (x3) and a host: 2 KiB is ample. */
+#define SFY_URL_MAX 2048
+#define SFY_PROXY_ENV_MAX (SFY_MAX_PROXIES * SFY_URL_MAX)
+/* LD_PRELOAD: a few paths at most; ld.so itself has no fixed limit. */
+#define SFY_PRELOAD_MAX (8 * PATH_MAX)
+
+enum { OPT_CHECK = 0x100 };
+
+static const struct option long_opts[] = {
+	{ "config", required_argument, NULL, 'f' },
+	{ "proxy", required_argument, NULL, 'x' },
+	{ "chain", required_argument, NULL, 'c' },
+	{ "dns", required_argument, NULL, 'd' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct opts {
+	const char *file;
+	const char *proxies[SFY_MAX_PROXIES];
+	size_t nproxies;
+	const char *chain, *dns;
+	int verbosity;          /* -1 quiet, 0 as configured, 1 info, 2+ debug */
+	int check;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: socksify [OPTIONS] [--] COMMAND [ARG...]\n"
+"       socksify [OPTIONS] --check\n"
+"Run COMMAND with its TCP, UDP and DNS traffic sent through a chain of\n"
+"SOCKS4/4a/5 or HTTP CONNECT proxies (via LD_PRELOAD of libsocksify.so).\n"
+"\n"
+"Options:\n"
+"  -f, --config FILE   YAML config file (default: see search order below)\n"
+"  -x, --proxy URL     proxy hop SCHEME://[USER[:PASS]@]HOST[:PORT], scheme\n"
+"                      socks4, socks4a, socks5, socks5h or http; repeat for\n"
+"                      a chain, in order; replaces the file's proxies\n"
+"  -c, --chain MODE    strict (default), dynamic, random, round_robin\n"
+"  -d, --dns MODE      remote or local (default: remote if the last hop\n"
+"                      resolves names: socks5h, socks4a, http)\n"
+"  -q, --quiet         log errors only\n"
+"  -v, --verbose       log more (info; twice: debug)\n"
+"      --check         no command: test the chain hop by hop, exit 0 if usable\n"
+"  -h, --help          show this help\n"
+"  -V, --version       show the version\n"
+"\n"
+"Environment:\n"
+"  SOCKSIFY_CONFIG=FILE          config file to use (like -f)\n"
+"  SOCKSIFY_PROXY=\"URL [URL...]\" the chain without a file (like -x)\n"
+"  SOCKSIFY_CHAIN=MODE           like -c\n"
+"  SOCKSIFY_DNS=MODE             like -d\n"
+"  SOCKSIFY_LOG=LEVEL            error, warn, info or debug\n"
+"\n"
+"Config search order without -f, -x, SOCKSIFY_CONFIG or SOCKSIFY_PROXY:\n"
+"  ./socksify.yaml\n"
+"  $XDG_CONFIG_HOME/socksify/config.yaml (default ~/.config/socksify/config.yaml)\n"
+"  %s/socksify.yaml\n"
+"  /etc/socksify.yaml\n"
+"\n"
+"Exit status: COMMAND's own; 125 launcher or configuration error;\n"
+"126 COMMAND cannot be executed (or could not be proxied); 127 not found.\n",
+		SFY_SYSCONFDIR);
+}
+
+__attribute__((format(printf, 1, 2)))
+static _Noreturn void die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("socksify: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\nTry 'socksify --help' for more information.\n", stderr);
+	exit(SFY_EXIT_USAGE);
+}
+
+/* A hop is checked here for a message naming the option; the list is
+ * checked again as SOCKSIFY_PROXY by sfy_config_from_env(). */
+static void add_proxy(struct opts *o, const char *url)
+{
+	struct sfy_proxy p;
+	char err[SFY_ERR_MAX];
+
+	if (o->nproxies == SFY_MAX_PROXIES)
+		die_usage("too many --proxy hops (at most %s)", SFY_STR(SFY_MAX_PROXIES));
+	/* SOCKSIFY_PROXY separates hops with blanks or commas. */
+	if (url[strcspn(url, " \t,")])
+		die_usage("--proxy: %s", "a URL cannot hold blanks or commas "
+			  "(percent-encode them in USER/PASSWORD: %20, %2C)");
+	if (strlen(url) >= SFY_URL_MAX)
+		die_usage("--proxy: %s", "URL too long");
+	if (sfy_proxy_url_parse(url, &p, err, sizeof err) < 0)
+		die_usage("--proxy: %s", err);
+	o->proxies[o->nproxies++] = url;
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+	int c;
+
+	opterr = 0;
+	/* '+': stop at the first non-option, so "socksify curl -v" gives -v to
+	 * curl; ':' first: report a missing argument as ':'. */
+	while ((c = getopt_long(argc, argv, "+:f:x:c:d:qvhV", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': o->file = optarg; break;
+		case 'x': add_proxy(o, optarg); break;
+		case 'c':
+			if (sfy_chain_mode_parse(optarg) < 0)
+				die_usage("bad chain mode '%s' (strict, dynamic, random, "
+					  "round_robin)", optarg);
+			o->chain = optarg;
+			break;
+		case 'd':
+			if (sfy_dns_mode_parse(optarg) < 0)
+				die_usage("bad DNS mode '%s' (remote, local)", optarg);
+			o->dns = optarg;
+			break;
+		case 'q': o->verbosity = -1; break;
+		case 'v': o->verbosity = o->verbosity < 0 ? 1 : o->verbosity + 1; break;
+		case OPT_CHECK: o->check = 1; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("socksify %s\n", SFY_VERSION); exit(0);
+		case ':': die_usage("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt) {
+				char s[3] = { '-', (char)optopt, '\0' };
+				die_usage("unknown option '%s'", s);
+			}
+			die_usage("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (o->check && optind < argc)
+		die_usage("--check takes no command (got '%s')", argv[optind]);
+	if (!o->check && optind == argc)
+		die_usage("%s", "no command given");
+}
+
+static void set_env(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) < 0) {
+		fprintf(stderr, "socksify: setenv %s: %s\n", name, strerror(errno));
+		exit(SFY_EXIT_USAGE);
+	}
+}
+
+/* Options -> SOCKSIFY_* before validation, so that what is validated is
+ * exactly what the library will read. */
+static void export_options(const struct opts *o)
+{
+	static char list[SFY_PROXY_ENV_MAX];
+	static const char *const levels[] = { "error", "info", "debug" };
+	size_t pos = 0;
+
+	for (size_t i = 0; i < o->nproxies; i++)
+		pos += (size_t)snprintf(list + pos, sizeof list - pos, "%s%s",
+					i ? " " : "", o->proxies[i]);
+	if (o->nproxies)
+		set_env("SOCKSIFY_PROXY", list);
+	if (o->chain)
+		set_env("SOCKSIFY_CHAIN", o->chain);
+	if (o->dns)
+		set_env("SOCKSIFY_DNS", o->dns);
+	/* An explicit SOCKSIFY_LOG is kept unless -q/-v says otherwise. */
+	if (o->verbosity)
+		set_env("SOCKSIFY_LOG", levels[o->verbosity < 0 ? 0 : o->verbosity > 2 ? 2 :
+					       o->verbosity]);
+}
+
+/* The library may run in another cwd (the program may chdir before its
+ * first connect), so it gets the validated file by absolute path. */
+static void export_config_path(const char *source)
+{
+	char abs[PATH_MAX], cwd[PATH_MAX];
+
+	if (!*source)
+		return;
+	if (realpath(source, abs)) {
+		set_env("SOCKSIFY_CONFIG", abs);
+	} else if (source[0] == '/' || !getcwd(cwd, sizeof cwd)) {
+		set_env("SOCKSIFY_CONFIG", source);
+	} else if (snprintf(abs, sizeof abs, "%s/%s", cwd, source) < (int)sizeof abs) {
+		set_env("SOCKSIFY_CONFIG", abs);
+	} else {
+		fprintf(stderr, "socksify: %s: %s\n", source, strerror(ENAMETOOLONG));
+		exit(SFY_EXIT_USAGE);
+	}
+}
+
+static void load_config(struct sfy_config *cfg, const struct opts *o)
+{
+	char err[SFY_ERR_MAX];
+
+	if (sfy_config_from_env(cfg, o->file, err, sizeof err) < 0) {
+		fprintf(stderr, "socksify: %s\n", err);
+		exit(SFY_EXIT_USAGE);
+	}
+	if (cfg->insecure_perms && cfg->log_level >= SFY_LOG_WARN)
+		fprintf(stderr, "socksify: warning: %s holds a password and is readable "
+			"by group/others (chmod 600 %s)\n", cfg->source, cfg->source);
+	export_config_path(cfg->source);
+	if (cfg->log_level >= SFY_LOG_INFO) {
+		char hop[SFY_URL_MAX];
+
+		fprintf(stderr, "socksify: config %s, chain %s:",
+			*cfg->source ? cfg->source : "(environment)",
+			sfy_chain_mode_name(cfg->chain));
+		for (size_t i = 0; i < cfg->nproxies; i++) {
+			sfy_proxy_format(&cfg->proxies[i], hop, sizeof hop);
+			fprintf(stderr, " %s", hop);
+		}
+		fputc('\n', stderr);
+	}
+}
+
+static void set_preload(void)
+{
+	static char value[SFY_PRELOAD_MAX];
+	char lib[PATH_MAX], tried[2 * PATH_MAX + 8];
+
+	if (sfy_find_library(lib, tried, sizeof tried) < 0) {
+		fprintf(stderr, "socksify: cannot find libsocksify.so (looked for %s)\n", tried);
+		exit(SFY_EXIT_USAGE);
+	}
+	if (sfy_preload_compose(getenv("LD_PRELOAD"), lib, value, sizeof value) < 0) {
+		fprintf(stderr, "socksify: LD_PRELOAD too long\n");
+		exit(SFY_EXIT_USAGE);
+	}
+	set_env("LD_PRELOAD", value);
+}
+
+static _Noreturn void refuse(const char *cmd, enum sfy_reach why, const char *interp)
+{
+	static const char tail[] = "its traffic would NOT be proxied";
+
+	switch (why) {
+	case SFY_REACH_STATIC:
+		fprintf(stderr, "socksify: %s: statically linked: LD_PRELOAD cannot reach "
+			"it, %s\n", cmd, tail);
+		break;
+	case SFY_REACH_STATIC_INTERP:
+		fprintf(stderr, "socksify: %s: its interpreter %s is statically linked: "
+			"LD_PRELOAD cannot reach it, %s\n", cmd, interp, tail);
+		break;
+	case SFY_REACH_SETID:
+		fprintf(stderr, "socksify: %s: set-user-ID/set-group-ID program: the loader "
+			"ignores LD_PRELOAD for it (secure-execution mode), %s\n", cmd, tail);
+		break;
+	default:
+		fprintf(stderr, "socksify: %s: has file capabilities: the loader ignores "
+			"LD_PRELOAD for it (secure-execution mode), %s\n", cmd, tail);
+		break;
+	}
+	exit(SFY_EXIT_NOEXEC);
+}
+
+static _Noreturn void run(char **argv)
+{
+	char path[PATH_MAX], interp[PATH_MAX];
+	enum sfy_reach why;
+	int r, e;
+
+	r = sfy_resolve_command(argv[0], path);
+	if (r == -ENOENT && !strchr(argv[0], '/')) {
+		fprintf(stderr, "socksify: %s: command not found\n", argv[0]);
+		exit(SFY_EXIT_NOTFOUND);
+	}
+	if (r < 0) {
+		fprintf(stderr, "socksify: %s: %s\n", argv[0], strerror(-r));
+		exit(r == -ENOENT || r == -ENOTDIR ? SFY_EXIT_NOTFOUND : SFY_EXIT_NOEXEC);
+	}
+	why = sfy_reach_check(path, interp);
+	if (why != SFY_REACH_OK)
+		refuse(argv[0], why, interp);
+	set_preload();
+	execv(path, argv);
+	e = errno;
+	/* As execvp: a file without "#!" that the kernel will not run is a
+	 * shell script -- unless it is ELF (wrong machine, say). */
+	if (e == ENOEXEC) {
+		FILE *f = fopen(path, "re");
+		int elf = f && sfy_is_elf(fileno(f));
+
+		if (f)
+			fclose(f);
+		if (!elf) {
+			size_t n = 0;
+			char **sh;
+
+			while (argv[n])
+				n++;
+			sh = calloc(n + 2, sizeof *sh);
+			if (sh) {
+				sh[0] = (char *)"/bin/sh";
+				sh[1] = path;
+				memcpy(sh + 2, argv + 1, n * sizeof *sh);
+				execv("/bin/sh", sh);
+				free(sh);
+			}
+		}
+	}
+	fprintf(stderr, "socksify: %s: %s\n", argv[0], strerror(e));
+	exit(e == ENOENT ? SFY_EXIT_NOTFOUND : SFY_EXIT_NOEXEC);
+}
+
+int main(int argc, char **argv)
+{
+	static struct sfy_config cfg;       /* ~30 KiB: off the stack */
+	struct opts o = { 0 };
+
+	parse_args(&o, argc, argv);
+	export_options(&o);
+	load_config(&cfg, &o);
+	if (o.check)
+		return sfy_check(&cfg);
+	run(argv + optind);
+}

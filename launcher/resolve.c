@@ -1,0 +1,81 @@
+/* Finding the command as execvp(3) would, but before exec: the launcher has
+ * to inspect the very file that will run (static? setuid?) and report
+ * "not found" (127) apart from "cannot execute" (126). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+/* glibc's execvp uses this when PATH is unset (confstr _CS_PATH). */
+#define SFY_DEFAULT_PATH "/bin:/usr/bin"
+
+/* 0 if path is a regular file we may execute, else why execve would fail. */
+static int executable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	if (access(path, X_OK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int copy_path(char out[static PATH_MAX], const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n >= PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(out, s, n + 1);
+	return 0;
+}
+
+int sfy_resolve_command(const char *cmd, char out[static PATH_MAX])
+{
+	const char *path, *p, *end;
+	char cand[PATH_MAX];
+	int r, denied = 0;
+
+	if (!*cmd)
+		return -ENOENT;
+	if (strchr(cmd, '/')) {
+		r = copy_path(out, cmd);
+		return r ? r : executable(cmd);
+	}
+	path = getenv("PATH");
+	if (!path)
+		path = SFY_DEFAULT_PATH;
+	for (p = path;; p = end + 1) {
+		size_t dlen;
+
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		dlen = (size_t)(end - p);
+		/* An empty element means the current directory, as in execvp. */
+		if (snprintf(cand, sizeof cand, "%.*s%s%s", (int)dlen, p,
+			     dlen ? "/" : "", cmd) < (int)sizeof cand) {
+			r = executable(cand);
+			if (r == 0)
+				return copy_path(out, cand);
+			/* Like execvp: a match we may not run is remembered, and
+			 * the search goes on for a better one further along. */
+			if (r != -ENOENT && r != -ENOTDIR && !denied) {
+				denied = 1;
+				copy_path(out, cand);
+			}
+		}
+		if (!*end)
+			break;
+	}
+	return denied ? -EACCES : -ENOENT;
+}

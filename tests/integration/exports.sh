@@ -1,0 +1,46 @@
+#!/bin/bash
+# libsocksify.so must export only libc interposers: every other symbol is
+# built hidden, because a preloaded library's exports take precedence over
+# the program's and its other libraries' own (a stray exported "log_init" or
+# "parse_url" would silently replace theirs).
+set -u
+: "${SOCKSIFY_LIB:?}"
+[ -f "$SOCKSIFY_LIB" ] || { echo "no library at $SOCKSIFY_LIB"; exit 1; }
+command -v nm >/dev/null || { echo "nm missing (binutils)"; exit 77; }
+
+# Functions the library may interpose: the socket calls it hooks, the
+# resolver entry points, and the fd lifecycle calls it must track.
+allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
+read write readv writev close close_range closefrom dup dup2 dup3 fork vfork
+getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
+gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
+gethostent gethostent_r getpeername getsockname _init _fini "
+allowed=$(echo $allowed)    # one line, single spaces
+allowed=" $allowed "
+
+syms=$(nm -D --defined-only "$SOCKSIFY_LIB") || { echo "nm failed"; exit 1; }
+fail=0 n=0 have_connect=0
+while read -r _addr type name; do
+	[ -n "${name:-}" ] || continue
+	name=${name%%@*}            # drop a symbol version
+	n=$((n + 1))
+	case $type in
+	T|W|i) ;;
+	*) echo "FAIL: exported non-function $name ($type)"; fail=$((fail + 1)); continue ;;
+	esac
+	[ "$name" = connect ] && have_connect=1
+	case $name in
+	res_*|__res_*) continue ;;
+	esac
+	if [[ $allowed != *" $name "* ]]; then
+		echo "FAIL: exported $name: not a libc interposer (mark it static or leave it hidden)"
+		fail=$((fail + 1))
+	fi
+done <<<"$syms"
+
+if [ "$have_connect" != 1 ]; then
+	echo "FAIL: connect is not exported: nothing would be interposed"
+	fail=$((fail + 1))
+fi
+echo "$n exported symbols checked, $fail failures"
+[ "$fail" -eq 0 ]
