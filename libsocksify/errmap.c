@@ -15,7 +15,9 @@
  *          92, 93 identd         EACCES        refused because of who we are
  *          other                 ECONNREFUSED
  *  HTTP    2xx                   0
- *          403, 407              EACCES        forbidden / credentials needed
+ *          401, 403, 407         EACCES        forbidden / credentials needed
+ *                                              (tinyproxy answers 401 where
+ *                                              RFC 9110 says 407)
  *          502, 503              ECONNREFUSED  the proxy could not connect
  *                                              (squid, tinyproxy use these for
  *                                              refused and unresolvable)
@@ -49,6 +51,7 @@ static const struct {
 	{ P_S4, 91, ECONNREFUSED, "request rejected or failed" },
 	{ P_S4, 92, EACCES, "rejected: proxy cannot reach client identd" },
 	{ P_S4, 93, EACCES, "rejected: identd user-id mismatch" },
+	{ P_HTTP, 401, EACCES, "unauthorized" },
 	{ P_HTTP, 403, EACCES, "forbidden" },
 	{ P_HTTP, 407, EACCES, "proxy authentication required" },
 	{ P_HTTP, 502, ECONNREFUSED, "bad gateway" },

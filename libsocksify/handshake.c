@@ -217,7 +217,7 @@ static int hop_http(int fd, const struct sfy_proxy *p, const struct sfy_addr *ds
 	if (status / 100 != 2) {
 		char s[16];
 		snprintf(s, sizeof(s), "%d", status);
-		return fail(e, status == 407 ? SFY_BLAME_HOP : SFY_BLAME_TARGET,
+		return fail(e, status == 401 || status == 407 ? SFY_BLAME_HOP : SFY_BLAME_TARGET,
 			    -sfy_errno_from_http(status), "HTTP status %s", s);
 	}
 	return 0;

@@ -69,6 +69,7 @@ static void test_http(void **state)
 		{ 299, 0, "connection established" },
 		{ 403, EACCES, "forbidden" },
 		{ 407, EACCES, "proxy authentication required" },
+		{ 401, EACCES, "unauthorized" },
 		{ 502, ECONNREFUSED, "bad gateway" },
 		{ 503, ECONNREFUSED, "service unavailable" },
 		{ 504, ETIMEDOUT, "gateway timeout" },
