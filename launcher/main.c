@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fakedns.h"
 #include "config.h"
 #include "launcher.h"
 #include "proxy_url.h"
@@ -343,6 +344,22 @@ static _Noreturn void run(char **argv)
 	exit(e == ENOENT ? SFY_EXIT_NOTFOUND : SFY_EXIT_NOEXEC);
 }
 
+/* State the whole process tree shares, created here so that every process
+ * of the tree inherits the same one: the remote-DNS table (a memfd whose
+ * number travels in SOCKSIFY_FAKEDNS_FD) and the step-by-step proxy set
+ * (created empty so the library later replaces its value in place). */
+static void prepare_tree(const struct sfy_config *cfg)
+{
+	if (cfg->dns == SFY_DNS_REMOTE) {
+		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
+		if (sfy_fakedns_export_fd() < 0)
+			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
+				"table; each process will have its own\n");
+	}
+	if (!getenv("SOCKSIFY_STEPWISE"))
+		set_env("SOCKSIFY_STEPWISE", "0");
+}
+
 int main(int argc, char **argv)
 {
 	static struct sfy_config cfg;       /* ~30 KiB: off the stack */
@@ -353,5 +370,6 @@ int main(int argc, char **argv)
 	load_config(&cfg, &o);
 	if (o.check)
 		return sfy_check(&cfg);
+	prepare_tree(&cfg);
 	run(argv + optind);
 }

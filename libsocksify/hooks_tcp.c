@@ -18,6 +18,7 @@
 #include "real.h"
 #include "sfy.h"
 #include "state.h"
+#include "udp_assoc.h"
 
 static bool is_inet(const struct sockaddr *sa, socklen_t len)
 {
@@ -58,6 +59,18 @@ static int tunnel(const struct sfy_config *cfg, int fd, const struct sockaddr *s
 {
 	struct sfy_addr dst;
 	if (!sfy_fakedns_reverse(sa, len, &dst)) {
+		/* A fake address no name stands behind (stale, or made up) must
+		 * not reach the proxy as if it were real. */
+		uint32_t v4;
+		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_sockaddr_v4(sa, len, &v4) &&
+		    sfy_fakedns_in_range(v4)) {
+			sfy_addr_from_sockaddr(&dst, sa, len);
+			char a[300];
+			sfy_addr_format(&dst, a, sizeof(a));
+			sfy_warn("connect to %s failed: a fake-DNS address with no name behind it "
+				 "(EHOSTUNREACH)", a);
+			return -EHOSTUNREACH;
+		}
 		int r = sfy_addr_from_sockaddr(&dst, sa, len);
 		if (r < 0)
 			return r;
@@ -73,7 +86,7 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	const struct sfy_config *cfg = NULL;
 	int c = classify_tcp(fd, sa, len, &cfg);
 	if (c == 0)
-		return sfy_real()->connect(fd, sa, len);
+		return sfy_udp_connect(fd, sa, len);   /* UDP, or not ours at all */
 	int r = c < 0 ? c : tunnel(cfg, fd, sa, len);
 	if (r < 0) {
 		errno = -r;
@@ -98,7 +111,7 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			return sfy_real()->send(fd, buf, n, flags & ~MSG_FASTOPEN);
 		}
 	}
-	return sfy_real()->sendto(fd, buf, n, flags, sa, len);
+	return sfy_udp_sendto(fd, buf, n, flags, sa, len);   /* UDP, or not ours at all */
 }
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)

@@ -24,7 +24,17 @@ static void real_load(void)
 	LOAD(recvmmsg);
 	LOAD(read);
 	LOAD(write);
+	LOAD(readv);
+	LOAD(writev);
 	LOAD(close);
+	LOAD(dup);
+	LOAD(dup2);
+	LOAD(dup3);
+	LOAD(close_range);
+	LOAD(closefrom);
+	*(void **)&real.read_chk = dlsym(RTLD_NEXT, "__read_chk");
+	*(void **)&real.recv_chk = dlsym(RTLD_NEXT, "__recv_chk");
+	*(void **)&real.recvfrom_chk = dlsym(RTLD_NEXT, "__recvfrom_chk");
 	LOAD(getpeername);
 	LOAD(getaddrinfo);
 	LOAD(freeaddrinfo);

@@ -1,0 +1,276 @@
+/* Which names remote DNS must not fake, decided without any network:
+ * numeric addresses, names and addresses in /etc/hosts (read once and
+ * cached here), localhost and *.localhost (RFC 6761), the machine's own
+ * hostname.
+ *
+ * A name's "destination in bypass" can only be known for /etc/hosts names
+ * (any other name has no address until the proxy resolves it), and those
+ * are never faked anyway. The real resolver is trusted to answer /etc/hosts
+ * names from the file, i.e. nsswitch.conf lists "files" before "dns" (the
+ * Debian default); when the file has the name but not the family asked for,
+ * we answer "no data" ourselves, since glibc would go on to DNS. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "fakedns.h"
+
+#define HOSTS_V4 1
+#define HOSTS_V6 2
+
+struct hosts_name {
+	char *name;                     /* normalized; NULL = empty slot */
+	unsigned fams;
+};
+
+struct hosts_addr {
+	unsigned char used, fam;        /* HOSTS_V4 / HOSTS_V6 */
+	unsigned char a[16];
+};
+
+/* Both sets: open addressing, power-of-two sizes, at most half full. */
+struct hosts {
+	struct hosts_name *names;
+	size_t ncap, nused;
+	struct hosts_addr *addrs;
+	size_t acap, aused;
+};
+
+static _Atomic(struct hosts *) g_hosts;
+
+static size_t hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t h = 14695981039346656037u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 1099511628211u;
+	return h;
+}
+
+static struct hosts_name *name_slot(struct hosts_name *tab, size_t cap, const char *name)
+{
+	size_t i = hash_bytes(name, strlen(name)) & (cap - 1);
+	while (tab[i].name && strcmp(tab[i].name, name))
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+static struct hosts_addr *addr_slot(struct hosts_addr *tab, size_t cap, unsigned fam,
+				    const unsigned char a[16])
+{
+	size_t i = hash_bytes(a, 16) * 31 + fam;
+	for (i &= cap - 1; tab[i].used && (tab[i].fam != fam || memcmp(tab[i].a, a, 16));
+	     i = (i + 1) & (cap - 1))
+		;
+	return &tab[i];
+}
+
+static int names_add(struct hosts *h, const char *name, unsigned fam)
+{
+	if (2 * (h->nused + 1) > h->ncap) {
+		size_t cap = h->ncap ? 2 * h->ncap : 64;
+		struct hosts_name *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < h->ncap; i++)
+			if (h->names[i].name)
+				*name_slot(n, cap, h->names[i].name) = h->names[i];
+		free(h->names);
+		h->names = n;
+		h->ncap = cap;
+	}
+	struct hosts_name *s = name_slot(h->names, h->ncap, name);
+	if (!s->name) {
+		if (!(s->name = strdup(name)))
+			return -ENOMEM;
+		h->nused++;
+	}
+	s->fams |= fam;
+	return 0;
+}
+
+static int addrs_add(struct hosts *h, unsigned fam, const unsigned char a[16])
+{
+	if (2 * (h->aused + 1) > h->acap) {
+		size_t cap = h->acap ? 2 * h->acap : 64;
+		struct hosts_addr *n = calloc(cap, sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		for (size_t i = 0; i < h->acap; i++)
+			if (h->addrs[i].used)
+				*addr_slot(n, cap, h->addrs[i].fam, h->addrs[i].a) = h->addrs[i];
+		free(h->addrs);
+		h->addrs = n;
+		h->acap = cap;
+	}
+	struct hosts_addr *s = addr_slot(h->addrs, h->acap, fam, a);
+	if (!s->used) {
+		s->used = 1;
+		s->fam = (unsigned char)fam;
+		memcpy(s->a, a, 16);
+		h->aused++;
+	}
+	return 0;
+}
+
+/* "ADDRESS NAME [ALIAS...]  # comment", as glibc's files backend reads it. */
+static int hosts_line(struct hosts *h, char *line)
+{
+	char *save, *tok, *hash = strchr(line, '#');
+	unsigned char a[16] = { 0 };
+	unsigned fam;
+	if (hash)
+		*hash = '\0';
+	if (!(tok = strtok_r(line, " \t\r\n", &save)))
+		return 0;
+	char *pct = strchr(tok, '%');   /* fe80::1%eth0 */
+	if (pct)
+		*pct = '\0';
+	if (inet_pton(AF_INET, tok, a) == 1)
+		fam = HOSTS_V4;
+	else if (inet_pton(AF_INET6, tok, a) == 1)
+		fam = HOSTS_V6;
+	else
+		return 0;
+	if (addrs_add(h, fam, a) < 0)
+		return -ENOMEM;
+	while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
+		char key[SFY_NAME_MAX + 1];
+		if (sfy_fakedns_normalize(tok, key) > 0 && names_add(h, key, fam) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct hosts *hosts_read(const char *path, int *err)
+{
+	struct hosts *h = calloc(1, sizeof(*h));
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	*err = 0;
+	if (!h) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (!(f = fopen(path, "re"))) {
+		*err = -errno;
+		return h;       /* no file: nothing is exempt by name */
+	}
+	while (getline(&line, &cap, f) >= 0)
+		if (hosts_line(h, line) < 0)
+			*err = -ENOMEM;
+	free(line);
+	fclose(f);
+	return h;
+}
+
+int sfy_hosts_load(const char *path)
+{
+	int err;
+	struct hosts *h = hosts_read(path, &err);
+	if (!h)
+		return err;
+	/* The previous cache is leaked on purpose: readers may still hold it. */
+	atomic_store(&g_hosts, h);
+	return err;
+}
+
+static struct hosts *hosts_get(void)
+{
+	struct hosts *h = atomic_load_explicit(&g_hosts, memory_order_acquire), *none = NULL;
+	int err;
+	if (h)
+		return h;
+	if (!(h = hosts_read("/etc/hosts", &err)))
+		return NULL;
+	if (!atomic_compare_exchange_strong(&g_hosts, &none, h))
+		return none;    /* a racing thread's copy won; ours is leaked (once) */
+	return h;
+}
+
+bool sfy_hosts_has_addr(int family, const void *addr)
+{
+	struct hosts *h = hosts_get();
+	unsigned char a[16] = { 0 };
+	if (!h || !h->acap || (family != AF_INET && family != AF_INET6))
+		return false;
+	memcpy(a, addr, family == AF_INET ? 4 : 16);
+	return addr_slot(h->addrs, h->acap, family == AF_INET ? HOSTS_V4 : HOSTS_V6, a)->used;
+}
+
+static unsigned hosts_fams(const char *key)
+{
+	struct hosts *h = hosts_get();
+	if (!h || !h->ncap)
+		return 0;
+	return name_slot(h->names, h->ncap, key)->fams;
+}
+
+/* Numeric as getaddrinfo/gethostbyname see it: any inet_aton() form
+ * ("10.1", "0x7f.1"), or an IPv6 literal with an optional %scope. */
+static bool is_numeric(const char *name)
+{
+	struct in_addr a4;
+	unsigned char a6[16];
+	char buf[INET6_ADDRSTRLEN + 64];
+	if (strchr(name, ':')) {
+		size_t n = strcspn(name, "%");
+		if (n >= sizeof(buf))
+			return false;
+		memcpy(buf, name, n);
+		buf[n] = '\0';
+		return inet_pton(AF_INET6, buf, a6) == 1;
+	}
+	return inet_aton(name, &a4) != 0;
+}
+
+static bool is_localhost(const char *key, size_t n)
+{
+	static const char lh[] = "localhost", dot[] = ".localhost";
+	return !strcmp(key, lh) || (n > sizeof(dot) - 1 && !strcmp(key + n - (sizeof(dot) - 1), dot));
+}
+
+static bool is_own_hostname(const char *key)
+{
+	char host[SFY_NAME_MAX + 2], norm[SFY_NAME_MAX + 1];
+	if (gethostname(host, sizeof(host)) < 0)
+		return false;
+	host[sizeof(host) - 1] = '\0';
+	return sfy_fakedns_normalize(host, norm) > 0 && !strcmp(norm, key);
+}
+
+enum sfy_dns_class sfy_dns_classify(const char *name, int family, bool v4mapped)
+{
+	char key[SFY_NAME_MAX + 1];
+	if (!name)
+		return SFY_DNS_INVALID;
+	/* Whitespace first: inet_aton() accepts "1.2.3.4 junk", glibc does not,
+	 * and would then send the whole string to DNS. */
+	if (strpbrk(name, " \t\r\n\v\f"))
+		return SFY_DNS_INVALID;
+	if (is_numeric(name))
+		return SFY_DNS_REAL;
+	int n = sfy_fakedns_normalize(name, key);
+	if (n < 0 || strchr(key, ':'))
+		return SFY_DNS_INVALID;
+
+	unsigned fams = hosts_fams(key), want;
+	if (fams) {
+		if (family == AF_INET)
+			want = HOSTS_V4;
+		else if (family == AF_INET6)
+			want = HOSTS_V6 | (v4mapped ? HOSTS_V4 : 0);
+		else
+			want = HOSTS_V4 | HOSTS_V6;
+		return (fams & want) ? SFY_DNS_REAL : SFY_DNS_NODATA;
+	}
+	if (is_localhost(key, (size_t)n) || is_own_hostname(key))
+		return SFY_DNS_LOOPBACK;
+	return SFY_DNS_FAKE;
+}

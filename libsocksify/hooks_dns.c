@@ -1,0 +1,482 @@
+/* Resolver interposers: getaddrinfo/freeaddrinfo, gethostbyname(2)(_r),
+ * gethostbyaddr(_r), getnameinfo.
+ *
+ * dns: local -> the real functions, untouched. dns: remote -> a name gets
+ * a fake address (fakedns.c) without any network traffic, except names the
+ * policy exempts (numeric, /etc/hosts, localhost, own hostname), which the
+ * real functions answer from the file or we answer with the loopback
+ * address. Reverse lookups of fake addresses give the name back; other
+ * reverse lookups answer from /etc/hosts or numerically, never by PTR query.
+ * Without a usable configuration, names that would be faked fail: a
+ * direct lookup would leak, and no connection could be made anyway. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+
+#include "fakedns.h"
+#include "log.h"
+#include "real.h"
+#include "sfy.h"
+#include "state.h"
+
+/* Room for a one-address hostent: 3 pointers, 16 address bytes, a name. */
+#define HE_BUF_MAX (3 * sizeof(char *) + 16 + SFY_NAME_MAX + 1 + _Alignof(char *))
+/* Returned by the *_remote helpers: let the real function answer. */
+#define ASK_REAL (-1)
+
+enum dns_mode { DNS_PASS, DNS_REMOTE, DNS_BROKEN };
+
+static enum dns_mode dns_mode(void)
+{
+	const struct sfy_config *c = sfy_config_get();
+	if (!c)
+		return DNS_BROKEN;
+	if (c->dns != SFY_DNS_REMOTE)
+		return DNS_PASS;
+	sfy_fakedns_configure(c->fake_net, c->fake_prefix);
+	return DNS_REMOTE;
+}
+
+/* Fake address for name, as an EAI_* code (0 = ok); one log line for a
+ * full range, then debug lines. */
+static int fake_v4(enum dns_mode m, const char *name, uint32_t *v4)
+{
+	static atomic_flag full_logged = ATOMIC_FLAG_INIT;
+	if (m == DNS_BROKEN)
+		return EAI_FAIL;
+	int rc = sfy_fakedns_ipv4(name, v4);
+	if (rc == -ENOSPC) {
+		if (!atomic_flag_test_and_set(&full_logged))
+			sfy_warn("fake_ip_range is exhausted: new names fail with EAI_AGAIN "
+				 "(use a larger range)");
+		else
+			sfy_debug("fake_ip_range exhausted, %s not resolved", name);
+		return EAI_AGAIN;
+	}
+	if (rc == -ENOMEM)
+		return EAI_MEMORY;
+	return rc < 0 ? EAI_NONAME : 0;
+}
+
+/* ---- getaddrinfo ---------------------------------------------------- */
+
+/* The socket types glibc returns for an address, in its order. Raw comes
+ * with socktype 0 unless a protocol or a named service rules it out. */
+static const struct gai_type {
+	int socktype, protocol;
+	const char *proto;
+} gai_types[] = {
+	{ SOCK_STREAM, IPPROTO_TCP, "tcp" },
+	{ SOCK_DGRAM, IPPROTO_UDP, "udp" },
+	{ SOCK_RAW, 0, NULL },
+};
+
+#define GAI_KNOWN_FLAGS (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_V4MAPPED | AI_ALL | \
+			 AI_ADDRCONFIG | AI_IDN | AI_CANONIDN | 0x0100 | 0x0200 | AI_NUMERICSERV)
+
+/* Port of service for type t: 0 or an EAI_* code. */
+static int gai_port(const char *service, const struct gai_type *t, int flags, int *port)
+{
+	char *end, buf[1024];
+	struct servent se, *sp = NULL;
+	*port = 0;
+	if (!service)
+		return 0;
+	unsigned long v = strtoul(service, &end, 10);
+	if (*service && !*end) {
+		if (v > 65535)
+			return EAI_SERVICE;
+		*port = (int)v;
+		return 0;
+	}
+	if (flags & AI_NUMERICSERV)
+		return EAI_NONAME;
+	if (!t->proto)
+		return EAI_SERVICE;     /* raw sockets have no named services */
+	/* nsswitch "services: files": a local file, no network. */
+	if (getservbyname_r(service, t->proto, &se, buf, sizeof(buf), &sp) != 0 || !sp)
+		return EAI_SERVICE;
+	*port = ntohs((uint16_t)sp->s_port);
+	return 0;
+}
+
+/* One node with its sockaddr in one block, as glibc allocates them, so the
+ * program's freeaddrinfo() (ours or glibc's) frees it. */
+static struct addrinfo *gai_node(int family, const void *addr, int socktype, int protocol,
+				 int port)
+{
+	size_t sl = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	struct addrinfo *ai = calloc(1, sizeof(*ai) + sl);
+	if (!ai)
+		return NULL;
+	ai->ai_family = family;
+	ai->ai_socktype = socktype;
+	ai->ai_protocol = protocol;
+	ai->ai_addrlen = (socklen_t)sl;
+	ai->ai_addr = (struct sockaddr *)(ai + 1);
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)ai->ai_addr;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		memcpy(&s6->sin6_addr, addr, 16);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)ai->ai_addr;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		memcpy(&s4->sin_addr, addr, 4);
+	}
+	return ai;
+}
+
+/* The answer for node at one address, with glibc's hints semantics. */
+static int gai_build(const char *node, const char *service, const struct addrinfo *h,
+		     int family, const void *addr, struct addrinfo **res)
+{
+	struct addrinfo *head = NULL, **tail = &head;
+	bool type_ok = false;
+	int err = EAI_SERVICE;
+
+	for (size_t i = 0; i < SFY_ARRAY_LEN(gai_types); i++) {
+		const struct gai_type *t = &gai_types[i];
+		int port, rc;
+		if (h->ai_socktype && h->ai_socktype != t->socktype)
+			continue;
+		/* a protocol picks its type; raw takes any protocol when asked for */
+		if (h->ai_protocol && h->ai_protocol != t->protocol && (t->protocol || !h->ai_socktype))
+			continue;
+		type_ok = true;
+		if ((rc = gai_port(service, t, h->ai_flags, &port)) != 0) {
+			if (rc != EAI_SERVICE || h->ai_socktype) {
+				err = rc;
+				goto fail;
+			}
+			continue;       /* socktype 0: a named service may exist for tcp only */
+		}
+		*tail = gai_node(family, addr, t->socktype, t->protocol ? t->protocol : h->ai_protocol,
+				 port);
+		if (!*tail) {
+			err = EAI_MEMORY;
+			goto fail;
+		}
+		tail = &(*tail)->ai_next;
+	}
+	if (!type_ok) {
+		err = EAI_SOCKTYPE;
+		goto fail;
+	}
+	if (!head)
+		goto fail;
+	if ((h->ai_flags & AI_CANONNAME) && !(head->ai_canonname = strdup(node))) {
+		err = EAI_MEMORY;
+		goto fail;
+	}
+	*res = head;
+	return 0;
+fail:
+	while (head) {
+		struct addrinfo *next = head->ai_next;
+		free(head->ai_canonname);
+		free(head);
+		head = next;
+	}
+	return err;
+}
+
+static int gai_remote(enum dns_mode m, const char *node, const char *service,
+		      const struct addrinfo *h, struct addrinfo **res)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+	uint32_t v4, lo4 = htonl(INADDR_LOOPBACK);
+	uint8_t v6[16];
+	int rc;
+
+	if (h->ai_flags & ~GAI_KNOWN_FLAGS)
+		return EAI_BADFLAGS;
+	if (h->ai_family != AF_UNSPEC && h->ai_family != AF_INET && h->ai_family != AF_INET6)
+		return EAI_FAMILY;
+	bool v6out = h->ai_family == AF_INET6, mapped = v6out && (h->ai_flags & AI_V4MAPPED);
+
+	switch (sfy_dns_classify(node, h->ai_family, mapped)) {
+	case SFY_DNS_REAL:
+		return ASK_REAL;
+	case SFY_DNS_LOOPBACK:
+		return gai_build(node, service, h, v6out ? AF_INET6 : AF_INET, v6out ? lo6 : (void *)&lo4,
+				 res);
+	case SFY_DNS_NODATA:
+	case SFY_DNS_INVALID:
+		return EAI_NONAME;
+	case SFY_DNS_FAKE:
+		break;
+	}
+	if ((rc = fake_v4(m, node, &v4)) != 0)
+		return rc;
+	if (!v6out)
+		return gai_build(node, service, h, AF_INET, &v4, res);
+	if (mapped) {           /* ::ffff:a.b.c.d */
+		memset(v6, 0, 10);
+		memset(v6 + 10, 0xff, 2);
+		memcpy(v6 + 12, &v4, 4);
+	} else {
+		sfy_fakedns_ipv6(v4, v6);
+	}
+	return gai_build(node, service, h, AF_INET6, v6, res);
+}
+
+SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+			   struct addrinfo **res)
+{
+	const struct sfy_real *r = sfy_real();
+	/* glibc's defaults for NULL hints */
+	const struct addrinfo dflt = { .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
+	enum dns_mode m;
+
+	if (!node || (hints && (hints->ai_flags & AI_NUMERICHOST)) || (m = dns_mode()) == DNS_PASS)
+		return r->getaddrinfo(node, service, hints, res);
+	int rc = gai_remote(m, node, service, hints ? hints : &dflt, res);
+	return rc == ASK_REAL ? r->getaddrinfo(node, service, hints, res) : rc;
+}
+
+/* Our nodes are laid out like glibc's, so the real function frees both. */
+SFY_EXPORT void freeaddrinfo(struct addrinfo *ai)
+{
+	sfy_real()->freeaddrinfo(ai);
+}
+
+/* ---- gethostbyname family ------------------------------------------- */
+
+/* Lays out a one-address hostent in buf: ERANGE if it does not fit. */
+static int he_fill(struct hostent *he, char *buf, size_t buflen, const char *name, int af,
+		   const void *addr)
+{
+	size_t alen = af == AF_INET6 ? 16 : 4, nlen = strlen(name) + 1;
+	size_t pad = (_Alignof(char *) - (uintptr_t)buf % _Alignof(char *)) % _Alignof(char *);
+	if (buflen < pad + 3 * sizeof(char *) + 16 + nlen)
+		return ERANGE;
+	char **ptrs = (char **)(void *)(buf + pad);     /* addr_list[2], aliases[1] */
+	char *abuf = (char *)(ptrs + 3), *nbuf = abuf + 16;
+	memcpy(abuf, addr, alen);
+	memcpy(nbuf, name, nlen);
+	ptrs[0] = abuf;
+	ptrs[1] = NULL;
+	ptrs[2] = NULL;
+	he->h_name = nbuf;
+	he->h_aliases = ptrs + 2;
+	he->h_addrtype = af;
+	he->h_length = (int)alen;
+	he->h_addr_list = ptrs;
+	return 0;
+}
+
+static int he_result(int rc, struct hostent *he, struct hostent **result, int *herr)
+{
+	if (rc == ERANGE) {
+		*herr = NETDB_INTERNAL;
+		errno = ERANGE;
+		return ERANGE;
+	}
+	*result = he;
+	*herr = NETDB_SUCCESS;
+	return 0;
+}
+
+/* gethostbyname2_r in remote mode, or ASK_REAL. */
+static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, size_t buflen,
+		       struct hostent **result, int *herr)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+	uint32_t v4, lo4 = htonl(INADDR_LOOPBACK);
+	uint8_t v6[16];
+	enum dns_mode m = dns_mode();
+
+	*result = NULL;
+	if (m == DNS_PASS)
+		return ASK_REAL;
+	if (af != AF_INET && af != AF_INET6) {
+		*herr = NETDB_INTERNAL;
+		errno = EAFNOSUPPORT;
+		return EAFNOSUPPORT;
+	}
+	switch (sfy_dns_classify(name, af, false)) {
+	case SFY_DNS_REAL:
+		return ASK_REAL;
+	case SFY_DNS_LOOPBACK:
+		return he_result(he_fill(he, buf, buflen, name, af, af == AF_INET6 ? lo6 : (void *)&lo4),
+				 he, result, herr);
+	case SFY_DNS_NODATA:
+		*herr = NO_DATA;
+		return ENOENT;
+	case SFY_DNS_INVALID:
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	case SFY_DNS_FAKE:
+		break;
+	}
+	switch (fake_v4(m, name, &v4)) {
+	case 0:
+		break;
+	case EAI_AGAIN:
+		*herr = TRY_AGAIN;
+		return EAGAIN;
+	case EAI_NONAME:
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	default:
+		*herr = NO_RECOVERY;
+		return ENOENT;
+	}
+	if (af == AF_INET6)
+		sfy_fakedns_ipv6(v4, v6);
+	return he_result(he_fill(he, buf, buflen, name, af, af == AF_INET6 ? (void *)v6 : &v4), he,
+			 result, herr);
+}
+
+SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
+				size_t buflen, struct hostent **result, int *h_errnop)
+{
+	int rc = ghbn_remote(name, af, ret, buf, buflen, result, h_errnop);
+	if (rc != ASK_REAL)
+		return rc;
+	return sfy_real()->gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+}
+
+SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
+			       struct hostent **result, int *h_errnop)
+{
+	int rc = ghbn_remote(name, AF_INET, ret, buf, buflen, result, h_errnop);
+	if (rc != ASK_REAL)
+		return rc;
+	return sfy_real()->gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+}
+
+/* glibc returns static storage; ours is per thread, which is only safer. */
+static _Thread_local struct {
+	struct hostent he;
+	char buf[HE_BUF_MAX];
+} he_tls;
+
+SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
+{
+	struct hostent *res;
+	int herr;
+	int rc = ghbn_remote(name, af, &he_tls.he, he_tls.buf, sizeof(he_tls.buf), &res, &herr);
+	if (rc == ASK_REAL)
+		return sfy_real()->gethostbyname2(name, af);
+	h_errno = herr;
+	return res;
+}
+
+SFY_EXPORT struct hostent *gethostbyname(const char *name)
+{
+	struct hostent *res;
+	int herr;
+	int rc = ghbn_remote(name, AF_INET, &he_tls.he, he_tls.buf, sizeof(he_tls.buf), &res, &herr);
+	if (rc == ASK_REAL)
+		return sfy_real()->gethostbyname(name);
+	h_errno = herr;
+	return res;
+}
+
+/* ---- reverse: gethostbyaddr, getnameinfo ---------------------------- */
+
+/* Fake name of a v4 (4 bytes) or v6 (16 bytes) address: 1 found, 0 a fake
+ * address not handed out, -1 not a fake address. */
+static int fake_name_of(int af, const void *addr, char name[static SFY_NAME_MAX + 1])
+{
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+	uint32_t v4;
+	if (af == AF_INET) {
+		memcpy(&v4, addr, 4);
+	} else {
+		memcpy(&s6.sin6_addr, addr, 16);
+		if (!sfy_fakedns_sockaddr_v4((struct sockaddr *)&s6, sizeof(s6), &v4))
+			return -1;
+	}
+	if (!sfy_fakedns_in_range(v4))
+		return -1;
+	return sfy_fakedns_name(v4, name) == 0;
+}
+
+static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent *he, char *buf,
+		       size_t buflen, struct hostent **result, int *herr)
+{
+	char name[SFY_NAME_MAX + 1];
+	*result = NULL;
+	if (dns_mode() == DNS_PASS || !addr)
+		return ASK_REAL;
+	if (!((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
+		return ASK_REAL;        /* glibc rejects these itself, without a query */
+	switch (fake_name_of(type, addr, name)) {
+	case 1:
+		return he_result(he_fill(he, buf, buflen, name, type, addr), he, result, herr);
+	case 0:
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	}
+	if (sfy_hosts_has_addr(type, addr))
+		return ASK_REAL;        /* answered from /etc/hosts */
+	*herr = HOST_NOT_FOUND;         /* a PTR query would leave the machine */
+	return ENOENT;
+}
+
+SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,
+			       char *buf, size_t buflen, struct hostent **result, int *h_errnop)
+{
+	int rc = ghba_remote(addr, len, type, ret, buf, buflen, result, h_errnop);
+	if (rc != ASK_REAL)
+		return rc;
+	return sfy_real()->gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
+}
+
+SFY_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int type)
+{
+	struct hostent *res;
+	int herr;
+	int rc = ghba_remote(addr, len, type, &he_tls.he, he_tls.buf, sizeof(he_tls.buf), &res,
+			     &herr);
+	if (rc == ASK_REAL)
+		return sfy_real()->gethostbyaddr(addr, len, type);
+	h_errno = herr;
+	return res;
+}
+
+SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
+			   socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+{
+	const struct sfy_real *r = sfy_real();
+	char name[SFY_NAME_MAX + 1];
+	const void *addr;
+	int rc;
+
+	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sa || dns_mode() == DNS_PASS)
+		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in))
+		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6 && salen >= sizeof(struct sockaddr_in6))
+		addr = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+	else
+		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+
+	switch (fake_name_of(sa->sa_family, addr, name)) {
+	case 1:
+		/* the service part is a local file lookup (or a number) */
+		if (serv && servlen &&
+		    (rc = r->getnameinfo(sa, salen, NULL, 0, serv, servlen, flags)) != 0)
+			return rc;
+		if (strlen(name) >= hostlen)
+			return EAI_OVERFLOW;
+		memcpy(host, name, strlen(name) + 1);
+		return 0;
+	case -1:
+		if (sfy_hosts_has_addr(sa->sa_family, addr))
+			return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
+		break;
+	}
+	/* no name we may look up: a PTR query would leave the machine */
+	if (flags & NI_NAMEREQD)
+		return EAI_NONAME;
+	return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
+}

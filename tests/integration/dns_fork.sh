@@ -1,0 +1,95 @@
+#!/bin/bash
+# The fake-DNS table belongs to the whole process tree: an address handed out
+# in one process is understood (connect, reverse lookup) in any other, across
+# fork() and exec(), in both directions.
+#
+#   cli 10.203.1.1 ---- 10.203.1.2 prx 10.203.2.1 ---- 10.203.2.2 tgt
+#   resolv.conf ->      danted :1080 (SOCKS5)            http :8080
+#   10.203.1.53 (dead)  /etc/hosts: target.sfy.test -> tgt
+. "$(dirname "$0")/lib/common.sh"
+need_root
+need_cmd danted curl getent ss
+sfy_begin
+[ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
+
+C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
+trap 'rc=$?; rm -rf "/etc/netns/$C" "/etc/netns/$P"; (exit $rc); sfy__cleanup' EXIT
+sfy_link "$C" "$P" 10.203.1 || exit 1
+sfy_link "$P" "$T" 10.203.2 || exit 1
+PRX=10.203.1.2 TGT=10.203.2.2
+mkdir -p "/etc/netns/$C" "/etc/netns/$P"
+printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' >"/etc/netns/$C/resolv.conf"
+printf '127.0.0.1 localhost\n%s target.sfy.test\n' "$TGT" >"/etc/netns/$P/hosts"
+
+sfy_http web "$T" 8080
+sfy_danted dante "$P" "$PRX" 1080 none
+sfy_conf s5h strict - "socks5h://$PRX:1080"
+F=(-f "$SFY_TMP/s5h.yaml")
+PRE=(SOCKSIFY_PROXY="socks5h://$PRX:1080")
+
+# Python: resolve, fork, then the child (or the parent) connects; or the
+# child resolves and the parent connects. An HTTP GET proves the name
+# reached the proxy.
+PYFORK='import os, socket, sys
+def get(addr):
+    s = socket.create_connection((addr, 8080), timeout=20)
+    s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    return s.makefile("rb").read().decode()
+mode = sys.argv[1]
+if mode == "parent-resolves":
+    socket.gethostbyname("first.test")   # so target is not the first index
+    a = socket.gethostbyname("target.sfy.test")
+    pid = os.fork()
+    if pid == 0:
+        print("child:", get(a), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+else:
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        socket.gethostbyname("first.test")
+        os.write(w, socket.gethostbyname("target.sfy.test").encode())
+        os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    print("parent:", get(os.read(r, 64).decode()))'
+# Python resolves, then an exec'd program uses the address.
+PYEXEC='import os, socket, subprocess, sys
+socket.gethostbyname("first.test")
+a = socket.gethostbyname("target.sfy.test")
+if sys.argv[1] == "exec":
+    os.execvp("curl", ["curl", "-sS", "--max-time", "20", "http://%s:8080/" % a])
+if sys.argv[1] == "reverse":
+    os.execvp("getent", ["getent", "hosts", a])
+print(subprocess.run(["sh", "-c", "curl -sS --max-time 20 http://%s:8080/" % a],
+                     capture_output=True, text=True).stdout)'
+# Shell: one child resolves (a second name first), a later child connects.
+SHCHAIN='a=$(getent ahostsv4 first.test target.sfy.test | awk "\$3 == \"target.sfy.test\" {print \$1}")
+b=$(getent ahostsv4 target.sfy.test | awk "NR == 1 {print \$1}")
+echo "addresses $a $b"
+[ -n "$a" ] && [ "$a" = "$b" ] && curl -sS --max-time 20 "http://$a:8080/"'
+
+for via in launcher preload; do
+	if [ $via = launcher ]; then run=(sfy_run "$C" "${F[@]}" --); else run=(sfy_preload "$C" "${PRE[@]}" --); fi
+	echo "--- $via"
+	expect_out "$via: fork, parent resolves, child connects" "$SFY_TOKEN" \
+		"${run[@]}" "$SFY_PY" -c "$PYFORK" parent-resolves
+	expect_out "$via: resolve, then exec curl with the address" "$SFY_TOKEN" \
+		"${run[@]}" "$SFY_PY" -c "$PYEXEC" exec
+	expect_out "$via: resolve, then sh -c curl in a subprocess" "$SFY_TOKEN" \
+		"${run[@]}" "$SFY_PY" -c "$PYEXEC" subprocess
+	expect_out "$via: reverse lookup after exec gives the name" "target.sfy.test" \
+		"${run[@]}" "$SFY_PY" -c "$PYEXEC" reverse
+done
+# These need the table to exist before the first fork, which the launcher
+# ensures (sfy_fakedns_export_fd before exec). Without the launcher, a table
+# first created in a child is that child's subtree's alone (README).
+expect_out "launcher: fork, child resolves, parent connects" "$SFY_TOKEN" \
+	sfy_run "$C" "${F[@]}" -- "$SFY_PY" -c "$PYFORK" child-resolves
+expect_out "launcher: sh -c, one child resolves, a sibling connects" "$SFY_TOKEN" \
+	sfy_run "$C" "${F[@]}" -- sh -c "$SHCHAIN"
+expect_out "launcher: nested sh -c exec chain" "$SFY_TOKEN" \
+	sfy_run "$C" "${F[@]}" -- sh -c 'sh -c "$1"' sh "$SHCHAIN"
+finish

@@ -1,0 +1,92 @@
+#!/bin/bash
+# No DNS packet leaves the client in remote mode: tcpdump on every interface
+# of the client namespace, filter "port 53" (UDP and TCP), during a whole
+# name-based run (curl, wget, python, node, git, ssh, getent, dnsprobe with
+# every resolver entry point). The client's resolver is 10.203.1.53, given a
+# static neighbour entry so that a query really goes out on the wire (a
+# control run without socksify proves the capture sees it).
+#
+#   cli 10.203.1.1 ---- 10.203.1.2 prx 10.203.2.1 ---- 10.203.2.2 tgt
+#   resolv.conf ->      danted :1080 (SOCKS5)            http :8080, sshd :22
+#   10.203.1.53         /etc/hosts: target/git/ssh.sfy.test -> tgt
+. "$(dirname "$0")/lib/common.sh"
+need_root
+need_cmd danted curl wget git node ssh /usr/sbin/sshd getent tcpdump ss
+sfy_begin
+[ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
+[ -x "$SFY_TOOLS/dnsprobe" ] || { echo "FAIL: $SFY_TOOLS/dnsprobe not built"; exit 1; }
+
+C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
+trap 'rc=$?; rm -rf "/etc/netns/$C" "/etc/netns/$P"; (exit $rc); sfy__cleanup' EXIT
+sfy_link "$C" "$P" 10.203.1 || exit 1
+sfy_link "$P" "$T" 10.203.2 || exit 1
+PRX=10.203.1.2 TGT=10.203.2.2
+ip -n "$C" neigh replace 10.203.1.53 lladdr 02:00:0a:cb:01:35 dev "$(sfy_ifname "$C" "$P")" nud permanent
+mkdir -p "/etc/netns/$C" "/etc/netns/$P"
+printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' >"/etc/netns/$C/resolv.conf"
+printf '127.0.0.1 localhost\n' >"/etc/netns/$C/hosts"
+printf '127.0.0.1 localhost\n%s target.sfy.test git.sfy.test ssh.sfy.test\n' "$TGT" \
+	>"/etc/netns/$P/hosts"
+
+sfy_git_repo repo
+sfy_http web "$T" 8080
+sfy_sshd sshd "$T" "$TGT" 22
+sfy_danted dante "$P" "$PRX" 1080 none
+sfy_conf s5h strict - "socks5h://$PRX:1080"
+F=(-f "$SFY_TMP/s5h.yaml")
+mapfile -t SSHO < <(sfy_ssh_opts)
+URL=http://target.sfy.test:8080/
+
+echo "--- control: the capture sees a direct lookup"
+sfy_capture_start ctl "$C" any port 53
+fails "direct lookup (no socksify) fails" sfy_direct "$C" getent hosts target.sfy.test
+n=$(sfy_capture_stop ctl)
+check "control capture saw DNS queries ($n packets)" test "$n" -gt 0
+
+echo "--- the name-based run under capture"
+sfy_capture_start leak "$C" any port 53
+expect_out "curl" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- curl -sS --max-time 20 "$URL"
+expect_out "wget" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- wget -qO- -T 20 "$URL"
+expect_out "python urllib" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- "$SFY_PY" -c \
+	'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())' "$URL"
+expect_out "python socket.create_connection + getaddrinfo(AF_INET6)" "fd73:6f63:6b73::" \
+	sfy_run "$C" "${F[@]}" -- "$SFY_PY" -c '
+import socket
+socket.create_connection(("target.sfy.test", 8080), timeout=20).close()
+print(socket.getaddrinfo("target.sfy.test", 80, socket.AF_INET6)[0][4][0])'
+expect_out "python asyncio" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- "$SFY_PY" -c '
+import asyncio
+async def main():
+    r, w = await asyncio.open_connection("target.sfy.test", 8080)
+    w.write(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    print((await r.read()).decode())
+asyncio.run(main())'
+expect_out "node" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- node -e \
+	'require("http").get(process.argv[1], r => { let d = ""; r.on("data", c => d += c);
+	 r.on("end", () => console.log(d)); })' "$URL"
+expect_out "git clone" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- sh -c \
+	'HOME=$2 GIT_CONFIG_NOSYSTEM=1 git clone -q "$3" "$1" && cat "$1/README"' \
+	sh "$SFY_TMP/clone" "$SFY_TMP" http://git.sfy.test:8080/repo.git
+expect_out "ssh" "$SFY_TOKEN" sfy_run "$C" "${F[@]}" -- ssh "${SSHO[@]}" root@ssh.sfy.test echo "$SFY_TOKEN"
+for db in hosts ahosts ahostsv4 ahostsv6; do
+	ok "getent $db" sfy_run "$C" "${F[@]}" -- getent "$db" some.other.name
+done
+expect_out "dnsprobe: every entry point" "OK: 0 failure" \
+	sfy_run "$C" "${F[@]}" -- "$SFY_TOOLS/dnsprobe" target.sfy.test
+expect_out "dnsprobe without the launcher" "OK: 0 failure" \
+	sfy_preload "$C" SOCKSIFY_PROXY="socks5h://$PRX:1080" -- "$SFY_TOOLS/dnsprobe" x.example
+fails "a 300-byte name" sfy_run "$C" "${F[@]}" -- getent ahosts "$(printf 'a%.0s' $(seq 300))"
+fails "a name with a space" sfy_run "$C" "${F[@]}" -- getent ahosts "bad name.example"
+n=$(sfy_capture_stop leak)
+if ! check "zero packets to port 53 during the whole run ($n)" test "$n" -eq 0; then
+	sfy_capture_show leak
+fi
+
+echo "--- a program's own resolver (UDP to port 53) is blocked"
+sfy_capture_start dig "$C" any port 53
+fails "dig target.sfy.test is refused" sfy_run "$C" "${F[@]}" -- dig +tries=1 +time=1 target.sfy.test
+n=$(sfy_capture_stop dig)
+if ! check "dig: zero packets to port 53 ($n)" test "$n" -eq 0; then
+	sfy_capture_show dig
+fi
+finish
