@@ -1,0 +1,179 @@
+/* The configuration from the environment: SOCKSIFY_* variables, the
+ * config search order of INTERFACE.md, and the cross-field checks that
+ * finish a configuration. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "sfy.h"
+
+/* One URL in SOCKSIFY_PROXY: scheme, fully percent-encoded user and password
+ * (3 x 255 each), a 255-byte host, port and separators fit in 2 KiB. */
+#define URL_TEXT_MAX 2048
+
+/* --- environment ---------------------------------------------------- */
+
+int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, size_t errcap)
+{
+	static const char seps[] = " \t\n,";
+	char url[URL_TEXT_MAX + 1], why[SFY_ERR_MAX];
+	size_t n = 0;
+
+	for (const char *s = list + strspn(list, seps); *s; s += strspn(s, seps)) {
+		size_t len = strcspn(s, seps);
+		if (n == SFY_MAX_PROXIES)
+			return sfy_config_fail(err, errcap, "more than %d proxies", SFY_MAX_PROXIES);
+		if (len > URL_TEXT_MAX)
+			return sfy_config_fail(err, errcap, "proxy %zu: URL too long", n + 1);
+		memcpy(url, s, len);
+		url[len] = '\0';
+		if (sfy_proxy_url_parse(url, &c->proxies[n], why, sizeof why))
+			return sfy_config_fail(err, errcap, "proxy %zu: %s", n + 1, why);
+		n++;
+		s += len;
+	}
+	if (!n)
+		return sfy_config_fail(err, errcap, "no proxy URL given");
+	c->nproxies = n;
+	return 0;
+}
+
+int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
+{
+	if (!c->nproxies)
+		return sfy_config_fail(err, errcap, "no proxies configured (proxies: in %s, SOCKSIFY_PROXY or -x URL)",
+			    c->source[0] ? c->source : "the config file");
+	if (!c->chain_length && (c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN))
+		c->chain_length = 1;
+	if (c->chain_length > c->nproxies)
+		return sfy_config_fail(err, errcap, "chain_length %u is more than the %zu proxies",
+			    c->chain_length, c->nproxies);
+	if (c->dns == SFY_DNS_AUTO)
+		c->dns = sfy_proto_remote_dns(c->proxies[c->nproxies - 1].proto)
+		       ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
+	return 0;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* The n-th place of the search order of INTERFACE.md into path; false
+ * when there is no such place (or it is skipped: no HOME, or a sysconfdir
+ * that is /etc itself). */
+static bool place(int n, char path[static PATH_MAX], bool *skip)
+{
+	const char *xdg = env("XDG_CONFIG_HOME"), *home = env("HOME");
+
+	*skip = false;
+	switch (n) {
+	case 0:
+		snprintf(path, PATH_MAX, "./socksify.yaml");
+		return true;
+	case 1:
+		if (xdg)
+			snprintf(path, PATH_MAX, "%s/socksify/config.yaml", xdg);
+		else if (home)
+			snprintf(path, PATH_MAX, "%s/.config/socksify/config.yaml", home);
+		else
+			*skip = true;
+		return true;
+	case 2:
+		*skip = !strcmp(SFY_SYSCONFDIR, "/etc");
+		snprintf(path, PATH_MAX, "%s/socksify.yaml", SFY_SYSCONFDIR);
+		return true;
+	case 3:
+		snprintf(path, PATH_MAX, "/etc/socksify.yaml");
+		return true;
+	}
+	return false;
+}
+
+/* 1 with the (absolute) path of the first place that exists, or 0 with
+ * err naming every place looked at. One path buffer at a time: this runs
+ * on the stack of whatever thread first calls connect(). */
+static int search(char path[static PATH_MAX], char *err, size_t errcap)
+{
+	char p[PATH_MAX];
+	size_t o = 0;
+	bool skip;
+
+	for (int n = 0; place(n, p, &skip); n++) {
+		if (skip)
+			continue;
+		if (exists(p)) {
+			if (!realpath(p, path))
+				strcpy(path, p);
+			return 1;
+		}
+		if (o < errcap)
+			o += (size_t)snprintf(err + o, errcap - o, "%s %s",
+					      o ? "," : "no configuration: looked at", p);
+	}
+	if (o < errcap)
+		snprintf(err + o, errcap - o, "; set SOCKSIFY_PROXY or SOCKSIFY_CONFIG");
+	return 0;
+}
+
+static int env_word(const char *var, int (*parse)(const char *), const char *choices,
+		    int *out, char *err, size_t errcap)
+{
+	const char *v = env(var);
+
+	if (!v)
+		return 0;
+	if ((*out = parse(v)) < 0)
+		return sfy_config_fail(err, errcap, "%s: bad value \"%.40s\" (%s)", var, v, choices);
+	return 1;
+}
+
+int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
+			char *err, size_t errcap)
+{
+	const char *file = explicit_file ? explicit_file : env("SOCKSIFY_CONFIG");
+	const char *list = env("SOCKSIFY_PROXY");
+	char found[PATH_MAX], why[SFY_ERR_MAX];
+	int v, r;
+
+	sfy_config_defaults(c);
+	if (!file && !list) {
+		if (!search(found, err, errcap))
+			return -1;
+		file = found;
+	}
+	if (file) {
+		if (sfy_config_load_file(c, file, err, errcap))
+			return -1;
+		if (file == found || realpath(file, c->source) == NULL)
+			snprintf(c->source, sizeof c->source, "%s", file);
+	}
+	if (list && sfy_config_set_proxies(c, list, why, sizeof why))
+		return sfy_config_fail(err, errcap, "SOCKSIFY_PROXY: %s", why);
+
+	if ((r = env_word("SOCKSIFY_CHAIN", sfy_chain_mode_parse,
+			  "strict, dynamic, random, round_robin", &v, err, errcap)) < 0)
+		return -1;
+	if (r)
+		c->chain = (enum sfy_chain_mode)v;
+	if ((r = env_word("SOCKSIFY_DNS", sfy_dns_mode_parse, "remote, local", &v, err, errcap)) < 0)
+		return -1;
+	if (r)
+		c->dns = (enum sfy_dns_mode)v;
+	if ((r = env_word("SOCKSIFY_LOG", sfy_log_level_parse, "error, warn, info, debug", &v, err, errcap)) < 0)
+		return -1;
+	if (r)
+		c->log_level = (enum sfy_log_level)v;
+	return sfy_config_finish(c, err, errcap);
+}
