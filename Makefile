@@ -50,7 +50,7 @@ LIB      := $(BUILD)/libsocksify.so
 LAUNCHER := $(BUILD)/socksify
 CORE_A   := $(BUILD)/libsfycore.a
 
-.PHONY: all deps test test-deps unit demo bench install clean
+.PHONY: all deps test test-deps unit demo bench install clean FORCE
 .DELETE_ON_ERROR:
 
 all: deps $(LIB) $(LAUNCHER)
@@ -59,7 +59,15 @@ all: deps $(LIB) $(LAUNCHER)
 deps:
 	@tests/deps.sh build
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with (PREFIX is compiled in),
+# so `make install PREFIX=/usr` after a plain `make` rebuilds what it must.
+FLAGS_STAMP := $(BUILD)/flags.stamp
+FLAGS_TEXT  := $(CC) $(CPPFLAGS) $(ALL_CFLAGS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(FLAGS_TEXT)' | cmp -s - $@ || echo '$(FLAGS_TEXT)' > $@
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
