@@ -32,6 +32,7 @@ static void real_load(void)
 	LOAD(dup3);
 	LOAD(close_range);
 	LOAD(closefrom);
+	LOAD(syscall);
 	*(void **)&real.read_chk = dlsym(RTLD_NEXT, "__read_chk");
 	*(void **)&real.recv_chk = dlsym(RTLD_NEXT, "__recv_chk");
 	*(void **)&real.recvfrom_chk = dlsym(RTLD_NEXT, "__recvfrom_chk");

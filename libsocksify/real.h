@@ -31,6 +31,8 @@ struct sfy_real {
 	int (*dup3)(int, int, int);
 	int (*close_range)(unsigned int, unsigned int, int);
 	void (*closefrom)(int);
+	/* libuv (node, dig) calls sendmmsg/recvmmsg through syscall(). */
+	long (*syscall)(long, ...);
 	/* _FORTIFY_SOURCE builds call these instead of read/recv/recvfrom. */
 	ssize_t (*read_chk)(int, void *, size_t, size_t);
 	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);

@@ -14,7 +14,8 @@ allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
 read write readv writev close close_range closefrom dup dup2 dup3 fork vfork
 getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
 gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
-gethostent gethostent_r getpeername getsockname _init _fini "
+gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk
+__recvfrom_chk _init _fini "
 allowed=$(echo $allowed)    # one line, single spaces
 allowed=" $allowed "
 

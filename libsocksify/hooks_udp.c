@@ -1,0 +1,666 @@
+/* UDP interposers: datagrams of AF_INET/AF_INET6 UDP sockets to non-bypass
+ * destinations travel through the SOCKS5 UDP relay of the chain's last hop
+ * (udp: associate), or are refused with EPERM (udp: block, and in remote DNS
+ * mode DNS over UDP and fake addresses with udp: direct), or go out as they
+ * are (udp: direct).
+ *
+ * Pass-through costs: read/write/send/recv/close on an fd without a session
+ * are one or two atomic loads before the real call (sfy_udp_maybe()); a
+ * sendto()/sendmsg() with an address on a socket without a session adds a
+ * getsockopt(SO_TYPE) unless the policy already says "untouched".
+ *
+ * connect() of a UDP socket to a relayed destination sets up the
+ * association, connects the kernel socket to the relay (so poll/epoll,
+ * recv and the kernel's source filter work) and records the destination for
+ * getpeername() and for send()/write(), which add the header. Readiness:
+ * poll/epoll report a datagram as soon as the relay's arrives; one we then
+ * drop (not from the relay, a fragment, not from the connected peer) makes a
+ * blocking recv wait for the next and a non-blocking one return EAGAIN, as
+ * after a datagram with a bad checksum.
+ *
+ * Not covered: sendfile/splice into a UDP socket, fcntl(F_DUPFD) of a
+ * session fd (the copy sends without the relay's header, which the relay
+ * drops: nothing leaks), MSG_MORE/UDP_CORK (corking would put our header in
+ * the middle of the datagram: sends with MSG_MORE fail with EOPNOTSUPP),
+ * UDP_SEGMENT (GSO) control messages. hooks_fd.c keeps the session table in
+ * step with close()/dup2() and routes syscall(SYS_sendmmsg...) here. A reply from a name's real address to
+ * an unconnected socket that sent to the name's fake address is reported
+ * with the real address. */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bypass.h"
+#include "fakedns.h"
+#include "io.h"
+#include "log.h"
+#include "peer.h"
+#include "real.h"
+#include "sfy.h"
+#include "state.h"
+#include "udp_assoc.h"
+
+/* iovecs of a relayed send kept on the stack (our header + the program's);
+ * longer scatter lists are rare and take malloc(). */
+#define IOV_STACK 16
+/* Receive buffer per thread: every UDP payload fits (the largest is
+ * 65535 - 8, IPv6 without jumbograms), so a datagram is never cut before we
+ * have seen its header. Allocated on first use: most threads never need it. */
+#define RXBUF_SIZE 65536
+
+enum route {
+	R_REAL = 0,     /* not ours: the real call, unchanged */
+	R_RELAY = 1,    /* through the relay of the returned session */
+	R_REFUSE = 2,   /* policy: EPERM (logged once per socket) */
+};
+
+static ssize_t ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+static bool is_inet(const struct sockaddr *sa, socklen_t len)
+{
+	return sa && len >= sizeof(sa_family_t) &&
+	       ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
+}
+
+static int sock_type(int fd)
+{
+	int t = 0;
+	socklen_t l = sizeof(t);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
+}
+
+static int sock_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
+}
+
+static uint16_t sa_port(const struct sockaddr *sa)
+{
+	return ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
+					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
+}
+
+static bool is_fake(const struct sockaddr *sa, socklen_t len)
+{
+	uint32_t a;
+	return sfy_fakedns_sockaddr_v4(sa, len, &a) && sfy_fakedns_in_range(a);
+}
+
+/* Same address and port (flow label and scope ignored); both in the
+ * socket's family, as the kernel and sfy_udp_decode() give them. */
+static bool same_sa(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
+/* The destination as the relay gets it: a fake address goes as its name. */
+static int dst_of(const struct sockaddr *sa, socklen_t len, struct sfy_addr *dst)
+{
+	if (sfy_fakedns_reverse(sa, len, dst))
+		return 0;
+	return sfy_addr_from_sockaddr(dst, sa, len);
+}
+
+static void refuse_log(struct sfy_udp_sess *s, const struct sockaddr *sa, socklen_t len,
+		       const char *why)
+{
+	if (s && atomic_exchange(&s->block_logged, true))
+		return;
+	struct sfy_addr a;
+	char txt[300] = "?";
+	if (dst_of(sa, len, &a) == 0)
+		sfy_addr_format(&a, txt, sizeof(txt));
+	sfy_warn("udp: datagram to %s refused (EPERM): %s", txt, why);
+}
+
+/* Sets up the association of fd (or finds the failure of an earlier try). */
+static int associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess **sp)
+{
+	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_FAILED, sock_family(fd));
+	if (!s)
+		return -ENOMEM;
+	const char *why = NULL;
+	int r = sfy_udp_chain_ok(cfg, &why);
+	if (r < 0) {
+		/* Permanent for this configuration: fail every send, log once. */
+		sfy_warn("udp: this chain cannot carry UDP: %s; nothing is sent (%s)", why,
+			 strerrorname_np(-r));
+		s->retry_at = INT64_MAX;
+	} else if ((r = sfy_udp_associate(cfg, fd, s)) < 0) {
+		s->retry_at = sfy_now_ms() + SFY_UDP_RETRY_MS;
+	}
+	s->err = r;
+	struct sfy_udp_sess *got = sfy_udp_install(fd, s);
+	if (!got) {
+		sfy_udp_sess_put(s);
+		return r < 0 ? r : -EMFILE;
+	}
+	if (got != s) {         /* another thread associated this socket first */
+		sfy_udp_sess_put(s);
+		s = got;
+	}
+	if (s->kind == SFY_UDP_SESS_ASSOC) {
+		*sp = s;
+		return R_RELAY;
+	}
+	r = s->err;
+	sfy_udp_sess_put(s);
+	return r;
+}
+
+/* What a datagram to sa (or a connect() to it) does: an enum route, or a
+ * negative errno to fail with. R_RELAY hands back a session reference. */
+static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_udp_sess **sp)
+{
+	*sp = NULL;
+	if (!is_inet(sa, len))
+		return R_REAL;
+	const struct sfy_config *cfg = sfy_config_get();
+	if (cfg && sfy_cidr_match_any(cfg->bypass, cfg->nbypass, sa))
+		return R_REAL;
+	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
+	bool dns = remote && sa_port(sa) == 53;
+	bool fake = remote && !dns && is_fake(sa, len);
+	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake)
+		return R_REAL;
+	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	if (s && s->kind == SFY_UDP_SESS_ASSOC) {
+		*sp = s;
+		return R_RELAY;
+	}
+	if (s && s->kind == SFY_UDP_SESS_FAILED) {
+		int e = s->err;
+		bool wait = sfy_now_ms() < s->retry_at;
+		sfy_udp_sess_put(s);
+		if (wait)
+			return e;
+		sfy_udp_forget(fd);
+		s = NULL;
+	}
+	if (!s && sock_type(fd) != SOCK_DGRAM)
+		return R_REAL;
+	if (!cfg) {
+		sfy_udp_sess_put(s);
+		return -ENETUNREACH;   /* fail closed; the load failure was logged */
+	}
+	if (cfg->udp == SFY_UDP_ASSOCIATE) {
+		sfy_udp_sess_put(s);
+		return associate(cfg, fd, sp);
+	}
+	if (!s) {
+		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, sa->sa_family);
+		if (n) {
+			s = sfy_udp_install(fd, n);
+			if (s != n)
+				sfy_udp_sess_put(n);
+		}
+	}
+	refuse_log(s, sa, len,
+		   cfg->udp == SFY_UDP_BLOCK ? "udp: block" :
+		   dns ? "DNS over UDP never leaves directly in remote DNS mode" :
+			 "a fake address of remote DNS cannot be reached directly");
+	sfy_udp_sess_put(s);
+	return R_REFUSE;
+}
+
+/* Sends um's data as one datagram to the relay, header first. */
+static ssize_t send_relay(int fd, struct sfy_udp_sess *s, const struct sfy_addr *dst,
+			  const struct msghdr *um, int flags)
+{
+	if (flags & MSG_MORE)
+		return -EOPNOTSUPP;
+	if (!sfy_udp_alive(s))
+		return -ECONNRESET;
+	size_t total = 0;
+	for (size_t i = 0; i < um->msg_iovlen; i++) {
+		if (um->msg_iov[i].iov_len > SIZE_MAX - total)
+			return -EMSGSIZE;
+		total += um->msg_iov[i].iov_len;
+	}
+	uint8_t hdr[SFY_S5_UDP_HDR_MAX];
+	ssize_t h = sfy_udp_encode(hdr, dst, total, s->max_dgram);
+	if (h < 0)
+		return h;
+	if (um->msg_iovlen >= IOV_MAX)
+		return -EMSGSIZE;
+	struct iovec stack[IOV_STACK], *iov = stack;
+	if (um->msg_iovlen + 1 > IOV_STACK && !(iov = malloc((um->msg_iovlen + 1) * sizeof(*iov))))
+		return -ENOMEM;
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = (size_t)h;
+	if (um->msg_iovlen)
+		memcpy(iov + 1, um->msg_iov, um->msg_iovlen * sizeof(*iov));
+	struct msghdr m = {
+		.msg_name = &s->relay, .msg_namelen = s->relay_len,
+		.msg_iov = iov, .msg_iovlen = um->msg_iovlen + 1,
+		.msg_control = um->msg_control, .msg_controllen = um->msg_controllen,
+	};
+	ssize_t r = sfy_real()->sendmsg(fd, &m, flags);
+	int e = errno;
+	if (iov != stack)
+		free(iov);
+	if (r < 0)
+		return -e;
+	return r >= h ? r - h : 0;
+}
+
+/* A session with an association, with a reference, or NULL. */
+static struct sfy_udp_sess *assoc_get(int fd)
+{
+	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	if (s && s->kind != SFY_UDP_SESS_ASSOC) {
+		sfy_udp_sess_put(s);
+		s = NULL;
+	}
+	return s;
+}
+
+/* A send without an address: ours only on a socket connect()ed through the
+ * relay. Returns true with *res set, or false for the real call. */
+static bool send_connected(int fd, const struct msghdr *m, int flags, ssize_t *res)
+{
+	struct sfy_udp_sess *s = assoc_get(fd);
+	if (!s)
+		return false;
+	bool ours = false;
+	struct sfy_addr dst;
+	if (atomic_load(&s->peer_set)) {
+		pthread_mutex_lock(&s->lock);
+		if ((ours = atomic_load(&s->peer_set)))
+			dst = s->peer;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (ours)
+		*res = send_relay(fd, s, &dst, m, flags);
+	sfy_udp_sess_put(s);
+	return ours;
+}
+
+/* Any send: true with *res set when it is ours, false for the real call. */
+static bool udp_send(int fd, const struct msghdr *m, int flags, ssize_t *res)
+{
+	if (m->msg_name && m->msg_namelen) {
+		struct sfy_udp_sess *s;
+		int k = route(fd, m->msg_name, m->msg_namelen, &s);
+		if (k == R_REAL)
+			return false;
+		if (k == R_RELAY) {
+			struct sfy_addr dst;
+			*res = dst_of(m->msg_name, m->msg_namelen, &dst);
+			if (*res == 0)
+				*res = send_relay(fd, s, &dst, m, flags);
+		} else {
+			*res = k == R_REFUSE ? -EPERM : k;
+		}
+		sfy_udp_sess_put(s);
+		return true;
+	}
+	return sfy_udp_maybe(fd) && send_connected(fd, m, flags, res);
+}
+
+/* ------------------------------------------------------------ receiving */
+
+static pthread_key_t rx_key;
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
+static _Thread_local uint8_t *rx_buf;
+
+static void rx_key_make(void)
+{
+	(void)pthread_key_create(&rx_key, free);
+}
+
+static uint8_t *rxbuf(void)
+{
+	if (!rx_buf) {
+		pthread_once(&rx_once, rx_key_make);
+		rx_buf = malloc(RXBUF_SIZE);
+		if (rx_buf)
+			(void)pthread_setspecific(rx_key, rx_buf);
+	}
+	return rx_buf;
+}
+
+static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+	for (size_t i = 0; i < n && done < len; i++) {
+		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
+		if (k)
+			memcpy(iov[i].iov_base, p + done, k);
+		done += k;
+	}
+	return done;
+}
+
+static const char *verdict_name(enum sfy_udp_verdict v)
+{
+	switch (v) {
+	case SFY_UDP_DROP_MALFORMED: return "malformed SOCKS5 UDP header";
+	case SFY_UDP_DROP_FRAG: return "fragment (FRAG != 0)";
+	case SFY_UDP_DROP_FAMILY: return "source not expressible for this socket";
+	default: return "?";
+	}
+}
+
+/* One datagram for the program, from the relay (header stripped, real
+ * source reported) or from a bypass destination (as it is), into um. Every
+ * other datagram is dropped and the next one read: the kernel's blocking
+ * mode and MSG_DONTWAIT decide whether that waits or says EAGAIN. */
+static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int flags)
+{
+	uint8_t *buf = rxbuf();
+	if (!buf)
+		return -ENOMEM;
+	const struct sfy_config *cfg = sfy_config_get();
+	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
+	bool connected = false, by_name = false;
+	struct sockaddr_storage peer;
+	socklen_t peer_len = 0;
+	if (atomic_load(&s->peer_set)) {
+		pthread_mutex_lock(&s->lock);
+		if ((connected = atomic_load(&s->peer_set))) {
+			by_name = s->peer.type == SFY_ATYP_DOMAIN;
+			peer = s->peer_sa;
+			peer_len = s->peer_sa_len;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (;;) {
+		struct sockaddr_storage from, src;
+		socklen_t srclen = 0;
+		size_t off = 0;
+		struct iovec kiov = { buf, RXBUF_SIZE };
+		struct msghdr m = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &kiov, .msg_iovlen = 1,
+			.msg_control = um->msg_control, .msg_controllen = um->msg_controllen,
+		};
+		ssize_t n = sfy_real()->recvmsg(fd, &m, flags & ~MSG_TRUNC);
+		if (n < 0)
+			return -errno;
+		const char *drop = NULL;
+		if (sfy_udp_from_relay(s, (struct sockaddr *)&from, m.msg_namelen)) {
+			enum sfy_udp_verdict v = sfy_udp_decode(buf, (size_t)n, s->family, remote,
+							       &off, &src, &srclen);
+			if (v != SFY_UDP_DELIVER)
+				drop = verdict_name(v);
+			else if (connected && !by_name && !same_sa(&src, &peer))
+				drop = "not from the connected destination";
+			else if (connected) {
+				/* The address the program connected to, fake or not. */
+				src = peer;
+				srclen = peer_len;
+			}
+		} else if (!connected && cfg && is_inet((struct sockaddr *)&from, m.msg_namelen) &&
+			   sfy_cidr_match_any(cfg->bypass, cfg->nbypass, (struct sockaddr *)&from)) {
+			src = from;
+			srclen = m.msg_namelen;
+		} else {
+			drop = "not from the relay";
+		}
+		if (drop) {
+			sfy_debug("udp: dropped a datagram: %s", drop);
+			if (flags & MSG_PEEK)   /* it is still queued: consume it */
+				(void)sfy_real()->recv(fd, buf, 0, MSG_DONTWAIT);
+			continue;
+		}
+		size_t payload = (size_t)n - off;
+		size_t copied = scatter(um->msg_iov, um->msg_iovlen, buf + off, payload);
+		if (um->msg_name) {
+			memcpy(um->msg_name, &src, um->msg_namelen < srclen ? um->msg_namelen : srclen);
+			um->msg_namelen = srclen;
+		}
+		um->msg_controllen = m.msg_controllen;
+		um->msg_flags = m.msg_flags | (payload > copied ? MSG_TRUNC : 0);
+		return (ssize_t)((flags & MSG_TRUNC) ? payload : copied);
+	}
+}
+
+/* recvmsg() for fd: true with *res when fd has an association. */
+static bool udp_recv(int fd, struct msghdr *m, int flags, ssize_t *res)
+{
+	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+		return false;
+	struct sfy_udp_sess *s = assoc_get(fd);
+	if (!s)
+		return false;
+	*res = recv_relay(fd, s, m, flags);
+	sfy_udp_sess_put(s);
+	return true;
+}
+
+/* ------------------------------------------------------------ connect */
+
+static void clear_peer(int fd)
+{
+	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	atomic_store(&s->peer_set, false);
+	pthread_mutex_unlock(&s->lock);
+	sfy_udp_sess_put(s);
+	struct sockaddr_storage none = { 0 };
+	sfy_peer_set(fd, (struct sockaddr *)&none, 0);   /* getpeername: the kernel's */
+}
+
+int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	const struct sfy_real *real = sfy_real();
+	struct sfy_udp_sess *s;
+	int k = route(fd, sa, len, &s);
+	if (k == R_REAL) {
+		/* A disconnect (AF_UNSPEC) or a bypass destination: the kernel's. */
+		if (sfy_udp_maybe(fd))
+			clear_peer(fd);
+		return real->connect(fd, sa, len);
+	}
+	if (k != R_RELAY)
+		return (int)ret(k == R_REFUSE ? -EPERM : k);
+	struct sfy_addr dst;
+	int r = dst_of(sa, len, &dst);
+	if (r == 0 && real->connect(fd, (struct sockaddr *)&s->relay, s->relay_len) < 0)
+		r = -errno;
+	if (r == 0) {
+		pthread_mutex_lock(&s->lock);
+		s->peer = dst;
+		memcpy(&s->peer_sa, sa, len < sizeof(s->peer_sa) ? len : sizeof(s->peer_sa));
+		s->peer_sa_len = len < sizeof(s->peer_sa) ? len : sizeof(s->peer_sa);
+		atomic_store(&s->peer_set, true);
+		pthread_mutex_unlock(&s->lock);
+		sfy_peer_set(fd, sa, s->peer_sa_len);
+	}
+	sfy_udp_sess_put(s);
+	return (int)ret(r);
+}
+
+ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
+		       const struct sockaddr *sa, socklen_t len)
+{
+	if ((!sa || !len) && !sfy_udp_maybe(fd))
+		return sfy_real()->sendto(fd, buf, n, flags, sa, len);
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr m = { .msg_name = (void *)sa, .msg_namelen = sa ? len : 0,
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (udp_send(fd, &m, flags, &r))
+		return ret(r);
+	return sfy_real()->sendto(fd, buf, n, flags, sa, len);
+}
+
+/* ------------------------------------------------------------ interposers */
+
+SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+	if (msg && udp_send(fd, msg, flags, &r))
+		return ret(r);
+	return sfy_real()->sendmsg(fd, msg, flags);
+}
+
+SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+	bool ours = sfy_udp_maybe(fd);
+	for (unsigned i = 0; i < vlen && !ours; i++)
+		ours = vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen;
+	if (!ours)
+		return sfy_real()->sendmmsg(fd, vec, vlen, flags);
+	/* Message by message: each may go to the relay, a bypass destination or
+	 * nowhere. Like the kernel, an error after the first sent message ends
+	 * the batch with the count so far. */
+	unsigned i;
+	for (i = 0; i < vlen; i++) {
+		ssize_t r;
+		if (!udp_send(fd, &vec[i].msg_hdr, flags, &r) &&
+		    (r = sfy_real()->sendmsg(fd, &vec[i].msg_hdr, flags)) < 0)
+			r = -errno;
+		if (r < 0) {
+			if (i == 0)
+				return (int)ret(r);
+			break;
+		}
+		vec[i].msg_len = (unsigned)r;
+	}
+	return (int)i;
+}
+
+SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->send(fd, buf, n, flags);
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (send_connected(fd, &m, flags, &r))
+		return ret(r);
+	return sfy_real()->send(fd, buf, n, flags);
+}
+
+SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->write(fd, buf, n);
+	struct iovec iov = { (void *)buf, n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (send_connected(fd, &m, 0, &r))
+		return ret(r);
+	return sfy_real()->write(fd, buf, n);
+}
+
+SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	if (!sfy_udp_maybe(fd) || cnt < 0)
+		return sfy_real()->writev(fd, iov, cnt);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+	ssize_t r;
+	if (send_connected(fd, &m, 0, &r))
+		return ret(r);
+	return sfy_real()->writev(fd, iov, cnt);
+}
+
+SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r;
+	if (msg && udp_recv(fd, msg, flags, &r))
+		return ret(r);
+	return sfy_real()->recvmsg(fd, msg, flags);
+}
+
+SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
+			    socklen_t *fromlen)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
+	struct iovec iov = { buf, n };
+	struct msghdr m = { .msg_name = from && fromlen ? from : NULL,
+			    .msg_namelen = from && fromlen ? *fromlen : 0,
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (!udp_recv(fd, &m, flags, &r))
+		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
+	if (r >= 0 && m.msg_name)
+		*fromlen = m.msg_namelen;
+	return ret(r);
+}
+
+SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->recv(fd, buf, n, flags);
+	return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->read(fd, buf, n);
+	struct iovec iov = { buf, n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (udp_recv(fd, &m, 0, &r))
+		return ret(r);
+	return sfy_real()->read(fd, buf, n);
+}
+
+SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	if (!sfy_udp_maybe(fd) || cnt < 0)
+		return sfy_real()->readv(fd, iov, cnt);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+	ssize_t r;
+	if (udp_recv(fd, &m, 0, &r))
+		return ret(r);
+	return sfy_real()->readv(fd, iov, cnt);
+}
+
+SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+			struct timespec *tmo)
+{
+	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	struct sfy_udp_sess *s = assoc_get(fd);
+	if (!s)
+		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	/* After the first datagram: MSG_WAITFORONE, and (simplification) a
+	 * timeout, take only what is already queued. */
+	bool rest_nowait = (flags & MSG_WAITFORONE) || tmo;
+	flags &= ~MSG_WAITFORONE;
+	unsigned i;
+	ssize_t r = 0;
+	for (i = 0; i < vlen; i++) {
+		r = recv_relay(fd, s, &vec[i].msg_hdr,
+			       i && rest_nowait ? flags | MSG_DONTWAIT : flags);
+		if (r < 0)
+			break;
+		vec[i].msg_len = (unsigned)r;
+	}
+	sfy_udp_sess_put(s);
+	if (i == 0 && vlen)
+		return (int)ret(r);
+	return (int)i;
+}

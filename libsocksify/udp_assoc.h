@@ -1,0 +1,157 @@
+/* UDP through a SOCKS5 UDP ASSOCIATE (RFC 1928 section 7): one session per
+ * UDP socket that talks to a non-bypass destination, holding the TCP control
+ * connection through the chain (the association lives exactly as long as
+ * it), the relay address, and the destination of a connect()ed socket.
+ *
+ * The per-fd table is the hot path of read/write/send/recv/close for every
+ * program: an fd without a session costs one or two atomic loads and no
+ * syscall. Only sockets we associated (or refused, for the once-per-socket
+ * log line) have entries. A control connection's fd has an entry too, tagged,
+ * so that a program that closes or dup2()s over it (daemons closing every fd)
+ * kills that one association instead of corrupting it.
+ *
+ * Threads: sessions are reference counted; a lookup takes a reference under
+ * one table lock (held for a few loads, never across I/O), so close() in one
+ * thread cannot free a session another thread is sending with.
+ * Forks: the child shares the kernel sockets and gets a copy of the table,
+ * so its association keeps working as long as the control connection lives
+ * (the parent's copy of the control fd keeps it open even if the child
+ * closes its own). */
+#ifndef SFY_UDP_ASSOC_H
+#define SFY_UDP_ASSOC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "addr.h"
+#include "config.h"
+#include "socks5.h"
+
+/* The largest UDP payload an IPv4 datagram carries: 65535 - 20 (IP header)
+ * - 8 (UDP header). Header + data above it cannot be sent to an IPv4 relay. */
+#define SFY_UDP_MAX_V4 65507
+/* IPv6 without jumbograms: 65535 - 8; the IPv6 header is not counted. */
+#define SFY_UDP_MAX_V6 65527
+/* How often a send checks the control connection for a close by the proxy
+ * (one extra recv() syscall): often enough that a dead association is
+ * reported within a fraction of a second, rarely enough that a stream of
+ * datagrams pays nothing measurable. */
+#define SFY_UDP_CTL_CHECK_MS 100
+/* After a failed association, sends fail with the same error without asking
+ * the chain again for this long: a program retrying in a loop must not turn
+ * into a flood of TCP handshakes and log lines. */
+#define SFY_UDP_RETRY_MS 1000
+
+enum sfy_udp_kind {
+	SFY_UDP_SESS_ASSOC,     /* an association is up (or was: see dead) */
+	SFY_UDP_SESS_FAILED,    /* association failed with err until retry_at */
+	SFY_UDP_SESS_BLOCKED,   /* policy refuses: only remembers the log line */
+};
+
+struct sfy_udp_sess {
+	atomic_int refs;
+	enum sfy_udp_kind kind;
+	int family;                     /* of the program's UDP socket */
+	atomic_int ctl;                 /* control connection, -1 once gone */
+	atomic_bool dead;               /* control connection lost */
+	atomic_bool dead_logged;
+	atomic_bool block_logged;
+	_Atomic int64_t ctl_checked_ms;
+	int err;                        /* FAILED: the errno (negative) */
+	int64_t retry_at;               /* FAILED: sfy_now_ms() after which to retry */
+
+	/* The relay, as a sockaddr of the program's socket family. */
+	struct sockaddr_storage relay;
+	socklen_t relay_len;
+	size_t max_dgram;               /* SFY_UDP_MAX_V4 or _V6, by relay family */
+
+	/* connect(): the destination sends without an address go to. Guarded by
+	 * lock; peer_set is also read without it as a hint. */
+	pthread_mutex_t lock;
+	atomic_bool peer_set;
+	bool peer_blocked;              /* connected to a refused destination */
+	struct sfy_addr peer;           /* as sent in the header (names for fakes) */
+	struct sockaddr_storage peer_sa;        /* as the program gave it */
+	socklen_t peer_sa_len;
+};
+
+/* ---- the per-fd table ---- */
+
+/* A new session with one reference; ctl = -1. NULL if out of memory. */
+struct sfy_udp_sess *sfy_udp_sess_new(enum sfy_udp_kind kind, int family);
+/* Drops a reference; the last one closes the control connection (with the
+ * real close()) and frees the session. NULL is ignored. */
+void sfy_udp_sess_put(struct sfy_udp_sess *s);
+
+/* Does fd have an entry (session or control tag)? One or two atomic loads,
+ * no lock, no syscall: the pass-through test of every hot hook. */
+bool sfy_udp_maybe(int fd);
+/* The session of UDP socket fd with a new reference, or NULL (also for a
+ * control fd). */
+struct sfy_udp_sess *sfy_udp_get(int fd);
+/* Makes s the session of fd unless fd has one already; the table takes its
+ * own reference. Returns s, or the existing session (with a reference for
+ * the caller, s untouched), or NULL (fd out of range, no memory). */
+struct sfy_udp_sess *sfy_udp_install(int fd, struct sfy_udp_sess *s);
+/* Records ctl as the control fd of s (a tagged entry that holds no
+ * reference). 0 or -errno. */
+int sfy_udp_tag_ctl(int ctl, struct sfy_udp_sess *s);
+/* The descriptor fd goes away (close, dup2 over it): removes its entry. A
+ * session loses the table's reference; a control tag marks its session dead
+ * (the number is no longer ours to close). Returns true if fd had an
+ * entry. */
+bool sfy_udp_forget(int fd);
+/* close_range()/closefrom(): sfy_udp_forget() for every fd with an entry in
+ * [first, last]; walks only the chunks that exist. */
+void sfy_udp_forget_range(unsigned first, unsigned last);
+/* dup(): newfd shares oldfd's session (if any). */
+void sfy_udp_dup(int oldfd, int newfd);
+
+/* ---- datagram codec ---- */
+
+/* Builds the SOCKS5 UDP header for dst into hdr; fails with -EMSGSIZE when
+ * header + payload exceeds max_dgram. Returns the header length. */
+ssize_t sfy_udp_encode(uint8_t hdr[static SFY_S5_UDP_HDR_MAX], const struct sfy_addr *dst,
+		       size_t payload, size_t max_dgram);
+
+enum sfy_udp_verdict {
+	SFY_UDP_DELIVER,
+	SFY_UDP_DROP_MALFORMED,
+	SFY_UDP_DROP_FRAG,      /* RFC 1928: fragments may be dropped; we never
+				   reassemble, so every FRAG != 0 is dropped */
+	SFY_UDP_DROP_FAMILY,    /* source not expressible in the socket family */
+};
+/* Parses a datagram from the relay: the payload starts at *off, and its
+ * source as a sockaddr of family (v4-mapped for AF_INET6) is written to
+ * src/srclen. A domain-name source becomes its fake address when remote is
+ * true (the same one the program resolved), else it is dropped. */
+enum sfy_udp_verdict sfy_udp_decode(const uint8_t *buf, size_t len, int family, bool remote,
+				    size_t *off, struct sockaddr_storage *src,
+				    socklen_t *srclen);
+
+/* ---- associations ---- */
+
+/* Can this configuration carry UDP at all? Every hop that may be last must
+ * be SOCKS5. 0 or -EPROTONOSUPPORT with why set. */
+int sfy_udp_chain_ok(const struct sfy_config *cfg, const char **why);
+/* Opens the control connection for UDP socket fd through the chain, asks
+ * for UDP ASSOCIATE and fills s (kind ASSOC, ctl, relay). 0 or -errno
+ * (logged once). */
+int sfy_udp_associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess *s);
+/* Is the control connection still up? Checks at most every
+ * SFY_UDP_CTL_CHECK_MS; logs the loss once. */
+bool sfy_udp_alive(struct sfy_udp_sess *s);
+/* Is sa the relay of s (address and port)? */
+bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
+			socklen_t len);
+
+/* ---- entry points for hooks_tcp.c (defined in hooks_udp.c) ---- */
+int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len);
+ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
+		       const struct sockaddr *sa, socklen_t len);
+
+#endif
