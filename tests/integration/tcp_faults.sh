@@ -1,0 +1,276 @@
+#!/bin/bash
+# TCP connect() through socksify against a fake proxy (tests/tools/fakepeer.py)
+# that misbehaves on purpose: replies trickled one byte at a time, replies
+# followed at once by payload, truncated, malformed and refusing replies,
+# silence, resets, and a microsocks-like server that drops pipelined bytes.
+#
+# Every case asserts the exit status of tests/tools/tcpclient (0 or 1, so
+# never a signal), the errno name it printed (connect() fails with the errno
+# of libsocksify/errmap.c for reply codes, EPROTO for a malformed reply,
+# ETIMEDOUT for silence, ECONNREFUSED for a proxy that closes or resets),
+# an elapsed-time bound, and what the fake peer logged (the request carries
+# the destination, names included). The config has short timeouts
+# (connect 2s, handshake 3s) so the silent cases stay fast.
+#
+# Runs on loopback only; the library is preloaded directly (the launcher has
+# its own tests).
+set -u
+tools=$SFY_TOOLS
+top=${SFY_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+peer_py=$top/tests/tools/fakepeer.py
+client=$tools/tcpclient
+[ -x "$client" ] || { echo "tcp_faults: $client not built" >&2; exit 1; }
+[ -f "$SOCKSIFY_LIB" ] || { echo "tcp_faults: $SOCKSIFY_LIB not built" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/sfy-tcp-faults.XXXXXX)
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+preload=${SFY_ASAN_RT:+$SFY_ASAN_RT:}$SOCKSIFY_LIB
+# The interpreter itself, not a version-manager shim that costs ~1 s a start.
+py=$(python3 -c 'import sys; print(sys.executable)')
+# The destination every case asks for; nothing listens there, so a connect
+# that escaped the proxy would fail differently (and the peer log shows the
+# request anyway).
+dst_port=4242
+failed=0 ncases=0
+
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
+# start_peer NAME [fakepeer args...]: sets $port, log in $tmp/NAME.log.
+start_peer() {
+	local name=$1
+	shift
+	$py "$peer_py" --port-file "$tmp/$name.port" --log "$tmp/$name.log" "$@" \
+		>/dev/null 2>"$tmp/$name.peer-err" &
+	pids+=($!)
+	for _ in $(seq 100); do
+		[ -s "$tmp/$name.port" ] && break
+		sleep 0.05
+	done
+	port=$(cat "$tmp/$name.port" 2>/dev/null) || { echo "fakepeer did not start" >&2; return 1; }
+}
+
+# write_config NAME URL: a config with one hop and short timeouts.
+write_config() {
+	cat >"$tmp/$1.yaml" <<-EOF
+	proxies:
+	  - $2
+	timeouts:
+	  connect: 2s
+	  handshake: 3s
+	EOF
+}
+
+bad() {  # NAME REASON: record one failed assertion and show the evidence
+	echo "FAIL $1: $2"
+	failed=$((failed + 1))
+	sed 's/^/    client| /' "$tmp/$1.out"
+	sed 's/^/    peer  | /' "$tmp/$1.log" 2>/dev/null | head -20
+}
+
+# run_case NAME URL SCRIPT RC ERRNO MAX_MS [tcpclient args...]
+#   URL      proxy URL with PORT standing for the fake peer's port
+#   SCRIPT   fakepeer steps, ';'-separated
+#   RC       expected tcpclient exit status (0 ok, 1 failed connect)
+#   ERRNO    expected errno name (a regex) when RC is 1, '-' otherwise
+#   MAX_MS   upper bound on the elapsed time
+# Sets $elapsed (ms) for extra assertions; returns 1 after a failed assertion.
+run_case() {
+	local name=$1 url=$2 script=$3 want_rc=$4 want_err=$5 max_ms=$6 mode=script
+	shift 6
+	ncases=$((ncases + 1))
+	if [[ $script == step:* ]]; then mode=step; script=${script#step:}; fi
+	start_peer "$name" --mode "$mode" "$script" || { bad "$name" "no fake peer"; return 1; }
+	write_config "$name" "${url/PORT/$port}"
+	local t0 rc
+	t0=$(date +%s%N)
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml \
+		"$client" --port "$dst_port" --timeout-ms 8000 "$@" >"$tmp/$name.out" 2>&1
+	rc=$?
+	elapsed=$((($(date +%s%N) - t0) / 1000000))
+	local lines errline
+	lines=$(grep -c '^tcpclient: ' "$tmp/$name.out")
+	errline=$(grep '^tcpclient: ' "$tmp/$name.out" | head -1)
+	if [ "$rc" -ne "$want_rc" ]; then
+		bad "$name" "exit status $rc, expected $want_rc$([ "$rc" -gt 128 ] && echo " (signal $((rc - 128)))")"
+		return 1
+	fi
+	if [ "$want_rc" -eq 0 ]; then
+		grep -q '^ok: ' "$tmp/$name.out" || { bad "$name" "no ok line"; return 1; }
+	else
+		[ "$lines" -eq 1 ] || { bad "$name" "$lines tcpclient lines, expected exactly one"; return 1; }
+		[[ $errline =~ ^tcpclient:\ connect:\ ($want_err)\ \( ]] ||
+			{ bad "$name" "expected connect: $want_err"; return 1; }
+	fi
+	[ "$elapsed" -le "$max_ms" ] || { bad "$name" "took ${elapsed}ms, bound ${max_ms}ms"; return 1; }
+	# Every case goes through the peer: a refusal it never saw came from a
+	# connect that escaped the proxy.
+	grep -q '^1 accept$' "$tmp/$name.log" 2>/dev/null ||
+		{ bad "$name" "the fake peer saw no connection"; return 1; }
+	echo "ok   $name (${elapsed}ms${errline:+, ${errline#tcpclient: connect: }})"
+}
+
+# peer_saw NAME REGEX: the fake peer's log has a matching line.
+peer_saw() {
+	grep -Eq -- "$2" "$tmp/$1.log" 2>/dev/null && return 0
+	bad "$1" "peer log lacks /$2/"
+	return 1
+}
+
+s5=socks5://127.0.0.1:PORT
+ok_reply=05000001000000000000            # succeeded, BND 0.0.0.0:0
+req_seen="^[0-9]+ host 127\.0\.0\.1:$dst_port$"
+welcome=$(hex WELCOME)
+
+echo "# replies one byte at a time, then data flows"
+run_case s5_trickle $s5 "readsocks5; trickle 0500; readsocks5; trickle $ok_reply; echo" 0 - 3000 \
+	--peer &&
+	peer_saw s5_trickle "^1 greeting 050100$" && peer_saw s5_trickle "$req_seen" && {
+	# getpeername() answers the destination, not the proxy.
+	grep -qx "peer: 127.0.0.1:$dst_port" "$tmp/s5_trickle.out" || bad s5_trickle "getpeername"
+}
+# A reply with the longest BND name (255 bytes) is valid and must be read whole.
+run_case s5_bnd_name_255 $s5 \
+	"readsocks5; send 0500; readsocks5; send 05000003ff$(printf '61%.0s' $(seq 255))0050; echo" 0 - 2500
+run_case s4_trickle socks4://127.0.0.1:PORT \
+	"readsocks4; trickle 005a000000000000; echo" 0 - 2500 &&
+	peer_saw s4_trickle "$req_seen" && peer_saw s4_trickle "^1 socks4 0401$(printf %04x $dst_port)7f00000100$"
+run_case http_trickle http://127.0.0.1:PORT \
+	"readhttp; trickle $(hex $'HTTP/1.1 200 Connection established\r\nX-A: b\r\n\r\n') 0.01; echo" \
+	0 - 3000 && peer_saw http_trickle "$req_seen"
+
+echo "# host names go to the proxy (remote DNS)"
+run_case s5h_name socks5h://127.0.0.1:PORT \
+	"readsocks5; send 0500; readsocks5; send $ok_reply; echo" 0 - 2500 --host name5.sfy-test.invalid &&
+	peer_saw s5h_name "^1 host name5\.sfy-test\.invalid:$dst_port$"
+run_case s4a_name socks4a://127.0.0.1:PORT \
+	"readsocks4; send 005a000000000000; echo" 0 - 2500 --host name4a.sfy-test.invalid &&
+	peer_saw s4a_name "^1 host name4a\.sfy-test\.invalid:$dst_port$"
+run_case http_name http://127.0.0.1:PORT \
+	"readhttp; sendtext HTTP/1.0 200 OK\r\n\r\n; echo" 0 - 2500 --host namehttp.sfy-test.invalid &&
+	peer_saw http_name "^1 host namehttp\.sfy-test\.invalid:$dst_port$"
+
+echo "# the proxy's first payload bytes arrive with its reply: not eaten"
+# All three SOCKS5 answers and the payload in one segment (needs the
+# pipelined request, the default).
+run_case s5_early_data $s5 "readsocks5; readsocks5; send 0500 $ok_reply $welcome; echo" \
+	0 - 2500 --send hi --expect WELCOMEhi
+run_case s4_early_data socks4://127.0.0.1:PORT "readsocks4; send 005a000000000000 $welcome; echo" \
+	0 - 2500 --send hi --expect WELCOMEhi
+run_case http_early_data http://127.0.0.1:PORT \
+	"readhttp; sendtext HTTP/1.1 200 OK\r\nVia: fake\r\n\r\nWELCOME; echo" \
+	0 - 2500 --send hi --expect WELCOMEhi
+
+echo "# malformed replies: EPROTO"
+run_case s5_bad_version $s5 "readsocks5; send 0400; close" 1 EPROTO 2500
+run_case s5_unoffered_method $s5 "readsocks5; send 0502; close" 1 EPROTO 2500
+run_case s5_bad_atyp $s5 "readsocks5; send 0500; readsocks5; send 0500000900000000000000; close" \
+	1 EPROTO 2500 && peer_saw s5_bad_atyp "$req_seen"
+run_case s5_reply_bad_version $s5 "readsocks5; send 0500; readsocks5; send 04000001000000000000; close" \
+	1 EPROTO 2500
+run_case http_not_http http://127.0.0.1:PORT "readhttp; sendtext SSH-2.0-OpenSSH_9.2\r\n\r\n; close" \
+	1 EPROTO 2500
+
+echo "# truncated replies, closed and reset connections: a clean refusal"
+run_case s5_truncated_method $s5 "readsocks5; send 05; close" 1 'ECONNREFUSED|ECONNRESET' 2500
+run_case s5_truncated_reply $s5 "readsocks5; send 0500; readsocks5; send 0500000100; close" \
+	1 'ECONNREFUSED|ECONNRESET' 2500
+# Domain BND of length 255, cut after 100 bytes.
+run_case s5_bnd_name_cut $s5 \
+	"readsocks5; send 0500; readsocks5; send 05000003ff$(printf '61%.0s' $(seq 100)); close" \
+	1 'ECONNREFUSED|ECONNRESET' 2500
+run_case accept_close $s5 "close" 1 'ECONNREFUSED|ECONNRESET' 2500
+run_case accept_rst $s5 "rst" 1 'ECONNREFUSED|ECONNRESET' 2500
+run_case s4_truncated socks4://127.0.0.1:PORT "readsocks4; send 005a00; close" \
+	1 'ECONNREFUSED|ECONNRESET' 2500
+
+echo "# refusals: reply code -> errno (libsocksify/errmap.c)"
+for c in 1:ECONNREFUSED 2:EACCES 3:ENETUNREACH 4:EHOSTUNREACH 5:ECONNREFUSED 6:ETIMEDOUT \
+	 7:EOPNOTSUPP 8:EAFNOSUPPORT; do
+	code=${c%%:*}
+	run_case "s5_rep_$code" $s5 \
+		"readsocks5; send 0500; readsocks5; send 05$(printf %02x "$code")0001000000000000; close" \
+		1 "${c#*:}" 2500 && peer_saw "s5_rep_$code" "$req_seen"
+done
+run_case s5_method_ff $s5 "readsocks5; send 05ff; close" 1 EACCES 2500
+run_case s5_auth_rejected socks5://user:pw@127.0.0.1:PORT \
+	"readsocks5; send 0502; readsocks5; send 0101; close" 1 EACCES 2500 &&
+	peer_saw s5_auth_rejected "^1 greeting 050102$" &&
+	peer_saw s5_auth_rejected "^1 auth 0104$(hex user)02$(hex pw)$"
+run_case s5_auth_ok socks5://user:pw@127.0.0.1:PORT \
+	"readsocks5; send 0502; readsocks5; send 0100; readsocks5; send $ok_reply; echo" 0 - 2500 &&
+	peer_saw s5_auth_ok "$req_seen"
+run_case s4_rejected socks4://127.0.0.1:PORT "readsocks4; send 005b000000000000; close" \
+	1 ECONNREFUSED 2500 && peer_saw s4_rejected "$req_seen"
+run_case s4_identd socks4://127.0.0.1:PORT "readsocks4; send 005c000000000000; close" \
+	1 EACCES 2500
+run_case http_403 http://127.0.0.1:PORT "readhttp; sendtext HTTP/1.1 403 Forbidden\r\n\r\n; close" \
+	1 EACCES 2500
+run_case http_502 http://127.0.0.1:PORT \
+	"readhttp; sendtext HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n; close" \
+	1 ECONNREFUSED 2500
+
+echo "# silence: ETIMEDOUT within the handshake timeout (3s) + 1s"
+run_case stall_after_connect $s5 "stall" 1 ETIMEDOUT 4000 && {
+	[ "$elapsed" -ge 1500 ] || bad stall_after_connect "failed after ${elapsed}ms: too early for a timeout"
+}
+run_case stall_after_greeting $s5 "readsocks5; stall" 1 ETIMEDOUT 4000 && {
+	[ "$elapsed" -ge 1500 ] || bad stall_after_greeting "failed after ${elapsed}ms: too early for a timeout"
+}
+run_case stall_after_request $s5 "readsocks5; send 0500; readsocks5; stall" 1 ETIMEDOUT 4000 && {
+	[ "$elapsed" -ge 1500 ] || bad stall_after_request "failed after ${elapsed}ms: too early for a timeout"
+}
+run_case s4_stall socks4://127.0.0.1:PORT "readsocks4; stall" 1 ETIMEDOUT 4000
+run_case http_stall_mid_head http://127.0.0.1:PORT "readhttp; sendtext HTTP/1.1 200 OK\r\n; stall" \
+	1 ETIMEDOUT 4000
+
+echo "# fail closed: a dead proxy fails the connect, nothing goes direct"
+# The destination is a live echo server (a fake peer that only echoes): a
+# direct connection would succeed.
+start_peer direct_target echo
+direct_port=$port
+ncases=$((ncases + 1))
+dead=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+write_config dead_proxy "socks5://127.0.0.1:$dead"
+cp /dev/null "$tmp/dead_proxy.out"
+LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/dead_proxy.yaml \
+	"$client" --port "$direct_port" >"$tmp/dead_proxy.out" 2>&1
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q '^tcpclient: connect: ECONNREFUSED (' "$tmp/dead_proxy.out"; then
+	bad dead_proxy "expected exit 1 with ECONNREFUSED, got $rc"
+elif grep -q accept "$tmp/direct_target.log" 2>/dev/null; then
+	bad dead_proxy "the destination saw a direct connection"
+else
+	echo "ok   dead_proxy"
+fi
+
+echo "# microsocks-like server that drops bytes sent before its method reply"
+# Round trip 1 pipelines, is not answered, retries step by step (peer
+# connection 2); round trip 2 runs in a forked child, which must go step by
+# step at once (connection 3).
+run_case step_mode $s5 "step:echo" 0 - 4000 --count 2 --fork --send ping && {
+	n=$(grep -c ' accept$' "$tmp/step_mode.log")
+	[ "$n" -eq 3 ] || bad step_mode "$n connections at the peer, expected 3 (pipelined, retry, child)"
+	grep -Eq '^1 dropped [1-9]' "$tmp/step_mode.log" ||
+		bad step_mode "connection 1 was not pipelined (the peer dropped nothing)"
+	for c in 2 3; do
+		grep -q "^$c dropped 0$" "$tmp/step_mode.log" &&
+			grep -q "^$c greeting 050100$" "$tmp/step_mode.log" &&
+			grep -Eq "^$c request 050100017f000001$(printf %04x $dst_port)$" "$tmp/step_mode.log" ||
+			bad step_mode "connection $c did not send greeting and request separately"
+	done
+}
+# Same config, a second independent program run: a fresh process learns
+# again, and the retry costs about one probe interval (1 s), never a failure.
+run_case step_mode_again $s5 "step:echo" 0 - 4000 --send ping
+
+echo
+echo "$ncases cases, $failed failed assertions"
+[ "$failed" -eq 0 ]
