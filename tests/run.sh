@@ -9,7 +9,10 @@ top=$PWD
 export BUILD=$top/$BUILD SANITIZE=${SANITIZE:-}
 export SOCKSIFY_BIN=$BUILD/socksify SOCKSIFY_LIB=$BUILD/libsocksify.so
 export SFY_TOOLS=$BUILD/tests SFY_TOP=$top
-# Keep the user's own config and environment out of the tests.
+# Keep the user's own config, cache and environment out of the tests.
+SFY_CACHE_DIR=$(mktemp -d /tmp/sfy-cache.XXXXXX)
+trap 'rm -rf "$SFY_CACHE_DIR"' EXIT
+export XDG_CACHE_HOME=$SFY_CACHE_DIR
 unset SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN SOCKSIFY_DNS
 if [ "$SANITIZE" = 1 ]; then
 	# A preloaded instrumented library needs the ASan runtime loaded first.

@@ -270,6 +270,30 @@ run_case step_mode $s5 "step:echo" 0 - 4000 --count 2 --fork --send ping && {
 # Same config, a second independent program run: a fresh process learns
 # again, and the retry costs about one probe interval (1 s), never a failure.
 run_case step_mode_again $s5 "step:echo" 0 - 4000 --send ping
+# ...but not in a later run on this machine: the proxy is remembered in the
+# user's cache ($XDG_CACHE_HOME/socksify/stepwise), so the next program goes
+# step by step at once (no probe wait, no pipelined first attempt).
+cache=$tmp/cache
+if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
+	XDG_CACHE_HOME=$cache
+	export XDG_CACHE_HOME
+	write_config step_cache_2 "socks5://127.0.0.1:$port"
+	for r in 1 2; do
+		t0=$(date +%s%N)
+		LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/step_cache_2.yaml "$client" --port "$dst_port" \
+			--timeout-ms 8000 --send ping >"$tmp/step_cache_2.out" 2>&1 ||
+			bad step_cache_1 "run $r through the remembered proxy failed"
+		ms=$((($(date +%s%N) - t0) / 1000000))
+	done
+	grep -qx "127.0.0.1 $port" "$cache/socksify/stepwise" ||
+		bad step_cache_1 "the cache does not name the proxy"
+	n=$(grep -c ' accept$' "$tmp/step_cache_1.log")
+	# run_case: pipelined + retry (2); run 1: pipelined + retry (2); run 2: 1
+	[ "$n" -eq 5 ] || bad step_cache_1 "$n connections at the peer, expected 5"
+	[ "$ms" -lt 800 ] || bad step_cache_1 "the remembered run took ${ms}ms (probe not skipped)"
+	echo "ok   step_cache (remembered run ${ms}ms)"
+	unset XDG_CACHE_HOME
+fi
 
 echo
 echo "$ncases cases, $failed failed assertions"
