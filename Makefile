@@ -96,7 +96,10 @@ $(BUILD)/tests/%: tests/tools/%.c
 test-deps:
 	@tests/deps.sh test
 
+# SANITIZE=1 also needs the plain library (see tests/run.sh: programs that
+# cannot run under an ASan runtime use it).
 test: test-deps all $(UNIT_BIN) $(TOOL_BIN)
+	$(if $(filter 1,$(SANITIZE)),$(MAKE) SANITIZE= all)
 	BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
 
 unit: all $(UNIT_BIN)
