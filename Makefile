@@ -5,6 +5,7 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (build/asan/)
 #   make demo            run curl through a real local SOCKS server
 #   make bench           benchmarks against proxychains4 (tests/bench)
+#   make fuzz            libFuzzer on every reply parser (clang)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -50,7 +51,7 @@ LIB      := $(BUILD)/libsocksify.so
 LAUNCHER := $(BUILD)/socksify
 CORE_A   := $(BUILD)/libsfycore.a
 
-.PHONY: all deps test test-deps unit demo bench install clean FORCE
+.PHONY: all deps test test-deps unit demo bench fuzz install clean FORCE
 .DELETE_ON_ERROR:
 
 all: deps $(LIB) $(LAUNCHER)
@@ -110,6 +111,20 @@ demo: test-deps all
 
 bench: test-deps all $(TOOL_BIN)
 	BUILD=$(BUILD) tests/bench/run.sh
+
+# libFuzzer targets for every reply parser (clang); FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 20
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz:
+	@mkdir -p build/fuzz
+	@set -e; for f in $(FUZZ_SRC); do \
+	    n=$$(basename $$f .c); \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilibsocksify \
+	        -o build/fuzz/$$n $$f libsocksify/socks4.c libsocksify/socks5.c \
+	        libsocksify/http_connect.c libsocksify/addr.c; \
+	    mkdir -p build/fuzz/$$n.corpus; \
+	    build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=1100 build/fuzz/$$n.corpus; \
+	done
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SYSCONFDIR) \

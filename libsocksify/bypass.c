@@ -19,24 +19,13 @@
 #include <string.h>
 
 #include "bypass.h"
+#include "sfy.h"
 
 /* The longest textual rule: a full IPv6 address with an embedded IPv4
  * (45 bytes), brackets, "/128" and ":65535". 64 leaves room and bounds the
  * copy so nothing is allocated. */
 #define CIDR_TEXT_MAX 64
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Decimal 0..max, digits only; -1 if bad. */
 static long number(const char *s, long max)
@@ -65,13 +54,13 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 
 	memset(c, 0, sizeof *c);
 	if (strlen(s) > CIDR_TEXT_MAX)
-		return fail(err, errcap, "bad address/prefix \"%.20s...\"", s);
+		return sfy_errf(err, errcap, "bad address/prefix \"%.20s...\"", s);
 	strcpy(buf, s);
 
 	if (buf[0] == '[') {
 		char *close = strchr(buf, ']');
 		if (!close)
-			return fail(err, errcap, "unterminated '[' in \"%s\"", s);
+			return sfy_errf(err, errcap, "unterminated '[' in \"%s\"", s);
 		*close = '\0';
 		addr = buf + 1;
 		char *rest = close + 1;
@@ -83,7 +72,7 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 		} else if (*rest == ':') {
 			rest++;
 		} else if (*rest) {
-			return fail(err, errcap, "unexpected text after ']' in \"%s\"", s);
+			return sfy_errf(err, errcap, "unexpected text after ']' in \"%s\"", s);
 		} else {
 			rest = NULL;
 		}
@@ -110,26 +99,26 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 		c->family = AF_INET6;
 		bits = 128;
 	} else {
-		return fail(err, errcap, "bad address in \"%s\"", s);
+		return sfy_errf(err, errcap, "bad address in \"%s\"", s);
 	}
 	if (buf[0] == '[' && c->family != AF_INET6)
-		return fail(err, errcap, "brackets are for IPv6 addresses in \"%s\"", s);
+		return sfy_errf(err, errcap, "brackets are for IPv6 addresses in \"%s\"", s);
 
 	c->prefix = (uint8_t)bits;
 	if (prefix) {
 		if ((v = number(prefix, bits)) < 0)
-			return fail(err, errcap, "bad prefix length in \"%s\" (0..%u)", s, bits);
+			return sfy_errf(err, errcap, "bad prefix length in \"%s\" (0..%u)", s, bits);
 		c->prefix = (uint8_t)v;
 	}
 	if (port) {
 		if ((v = number(port, 65535)) < 1)
-			return fail(err, errcap, "bad port in \"%s\" (1..65535)", s);
+			return sfy_errf(err, errcap, "bad port in \"%s\" (1..65535)", s);
 		c->port = (uint16_t)v;
 	}
 
 	for (unsigned i = c->prefix; i < bits; i++)
 		if (c->addr[i / 8] & (0x80u >> (i % 8)))
-			return fail(err, errcap, "host bits set in \"%s\" (address must be the network's first)", s);
+			return sfy_errf(err, errcap, "host bits set in \"%s\" (address must be the network's first)", s);
 
 	if (c->family == AF_INET6 && c->prefix >= 96 && !memcmp(c->addr, v4mapped, 12)) {
 		memmove(c->addr, c->addr + 12, 4);

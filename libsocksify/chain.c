@@ -106,15 +106,6 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-static int sock_family(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -errno;
-	return ss.ss_family;
-}
-
 static bool v6only(int fd)
 {
 	int v = 0;
@@ -142,7 +133,7 @@ static int walk(const struct sfy_config *cfg, int fd, const size_t *idx, size_t 
 	}
 	/* The program's socket may be of the other family than hop 1; an AF_INET6
 	 * socket reaches an IPv4 hop through a v4-mapped address. */
-	int fam = sock_family(fd);
+	int fam = sfy_sock_family(fd);
 	int want = first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
 	if (fam == AF_INET6 && want == AF_INET && !v6only(fd))
 		want = AF_INET6;
@@ -236,7 +227,7 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 		} else {
 			break;
 		}
-		int e = sfy_sock_replace(fd, sock_family(fd));
+		int e = sfy_sock_replace(fd, sfy_sock_family(fd));
 		if (e < 0) {
 			at.err = e;
 			snprintf(at.he.why, sizeof(at.he.why), "cannot reopen the socket");

@@ -135,17 +135,6 @@ void sfy_config_defaults(struct sfy_config *c)
 	c->pipeline = SFY_PIPELINE_AUTO;
 }
 
-int sfy_config_fail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* --- one YAML load -------------------------------------------------- */
 
@@ -181,7 +170,7 @@ static int kerr(struct load *l, const yaml_node_t *n, const char *path, const ch
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof why, fmt, ap);
 	va_end(ap);
-	return sfy_config_fail(l->err, l->errcap, "%s:%u: %s: %s", l->name, line(n), path, why);
+	return sfy_errf(l->err, l->errcap, "%s:%u: %s: %s", l->name, line(n), path, why);
 }
 
 static const char *kind(const yaml_node_t *n)
@@ -651,9 +640,9 @@ static int syntax_error(struct load *l, const yaml_parser_t *p)
 	/* libyaml reports where it gave up (often the end of the file) and,
 	 * for unclosed structures, where the structure began. */
 	if (p->context)
-		return sfy_config_fail(l->err, l->errcap, "%s:%zu: yaml: %s %s started on line %zu", l->name,
+		return sfy_errf(l->err, l->errcap, "%s:%zu: yaml: %s %s started on line %zu", l->name,
 			    p->problem_mark.line + 1, why, p->context, p->context_mark.line + 1);
-	return sfy_config_fail(l->err, l->errcap, "%s:%zu: yaml: %s", l->name, p->problem_mark.line + 1, why);
+	return sfy_errf(l->err, l->errcap, "%s:%zu: yaml: %s", l->name, p->problem_mark.line + 1, why);
 }
 
 /* Loads the parser's first document over l->c; a second one is an error
@@ -679,7 +668,7 @@ static int load(struct load *l, yaml_parser_t *p)
 		goto out;
 	}
 	if ((root = yaml_document_get_root_node(&extra))) {
-		sfy_config_fail(l->err, l->errcap, "%s:%u: yaml: more than one document", l->name, line(root));
+		sfy_errf(l->err, l->errcap, "%s:%u: yaml: more than one document", l->name, line(root));
 		yaml_document_delete(&extra);
 		goto out;
 	}
@@ -702,7 +691,7 @@ int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
 	int rc;
 
 	if (!yaml_parser_initialize(&p))
-		return sfy_config_fail(err, errcap, "%s: out of memory", name);
+		return sfy_errf(err, errcap, "%s: out of memory", name);
 	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
 	rc = load(&l, &p);
 	yaml_parser_delete(&p);
@@ -718,14 +707,14 @@ int sfy_config_load_file(struct sfy_config *c, const char *path, char *err, size
 	int rc;
 
 	if (!(f = fopen(path, "re")))
-		return sfy_config_fail(err, errcap, "%s: %s", path, strerror(errno));
+		return sfy_errf(err, errcap, "%s: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
 		fclose(f);
-		return sfy_config_fail(err, errcap, "%s: not a regular file", path);
+		return sfy_errf(err, errcap, "%s: not a regular file", path);
 	}
 	if (!yaml_parser_initialize(&p)) {
 		fclose(f);
-		return sfy_config_fail(err, errcap, "%s: out of memory", path);
+		return sfy_errf(err, errcap, "%s: out of memory", path);
 	}
 	yaml_parser_set_input_file(&p, f);
 	rc = load(&l, &p);

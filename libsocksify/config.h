@@ -107,8 +107,4 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
 int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 			char *err, size_t errcap);
 
-/* Internal to config*.c: writes the message into err, returns -1. */
-int sfy_config_fail(char *err, size_t errcap, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 #endif

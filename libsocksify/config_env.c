@@ -26,18 +26,18 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 	for (const char *s = list + strspn(list, seps); *s; s += strspn(s, seps)) {
 		size_t len = strcspn(s, seps);
 		if (n == SFY_MAX_PROXIES)
-			return sfy_config_fail(err, errcap, "more than %d proxies", SFY_MAX_PROXIES);
+			return sfy_errf(err, errcap, "more than %d proxies", SFY_MAX_PROXIES);
 		if (len > URL_TEXT_MAX)
-			return sfy_config_fail(err, errcap, "proxy %zu: URL too long", n + 1);
+			return sfy_errf(err, errcap, "proxy %zu: URL too long", n + 1);
 		memcpy(url, s, len);
 		url[len] = '\0';
 		if (sfy_proxy_url_parse(url, &c->proxies[n], why, sizeof why))
-			return sfy_config_fail(err, errcap, "proxy %zu: %s", n + 1, why);
+			return sfy_errf(err, errcap, "proxy %zu: %s", n + 1, why);
 		n++;
 		s += len;
 	}
 	if (!n)
-		return sfy_config_fail(err, errcap, "no proxy URL given");
+		return sfy_errf(err, errcap, "no proxy URL given");
 	c->nproxies = n;
 	return 0;
 }
@@ -45,12 +45,12 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 {
 	if (!c->nproxies)
-		return sfy_config_fail(err, errcap, "no proxies configured (proxies: in %s, SOCKSIFY_PROXY or -x URL)",
+		return sfy_errf(err, errcap, "no proxies configured (proxies: in %s, SOCKSIFY_PROXY or -x URL)",
 			    c->source[0] ? c->source : "the config file");
 	if (!c->chain_length && (c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN))
 		c->chain_length = 1;
 	if (c->chain_length > c->nproxies)
-		return sfy_config_fail(err, errcap, "chain_length %u is more than the %zu proxies",
+		return sfy_errf(err, errcap, "chain_length %u is more than the %zu proxies",
 			    c->chain_length, c->nproxies);
 	if (c->dns == SFY_DNS_AUTO)
 		c->dns = sfy_proto_remote_dns(c->proxies[c->nproxies - 1].proto)
@@ -135,7 +135,7 @@ static int env_word(const char *var, int (*parse)(const char *), const char *cho
 	if (!v)
 		return 0;
 	if ((*out = parse(v)) < 0)
-		return sfy_config_fail(err, errcap, "%s: bad value \"%.40s\" (%s)", var, v, choices);
+		return sfy_errf(err, errcap, "%s: bad value \"%.40s\" (%s)", var, v, choices);
 	return 1;
 }
 
@@ -160,7 +160,7 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 			snprintf(c->source, sizeof c->source, "%s", file);
 	}
 	if (list && sfy_config_set_proxies(c, list, why, sizeof why))
-		return sfy_config_fail(err, errcap, "SOCKSIFY_PROXY: %s", why);
+		return sfy_errf(err, errcap, "SOCKSIFY_PROXY: %s", why);
 
 	if ((r = env_word("SOCKSIFY_CHAIN", sfy_chain_mode_parse,
 			  "strict, dynamic, random, round_robin", &v, err, errcap)) < 0)

@@ -16,29 +16,16 @@
 #include "log.h"
 #include "peer.h"
 #include "real.h"
+#include "sock.h"
 #include "sfy.h"
 #include "state.h"
 #include "udp_assoc.h"
-
-static bool is_inet(const struct sockaddr *sa, socklen_t len)
-{
-	return sa && len >= sizeof(sa_family_t) &&
-	       ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
-		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
-}
-
-static int sock_type(int fd)
-{
-	int t = 0;
-	socklen_t l = sizeof(t);
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
-}
 
 /* 1 = tunnel it, 0 = pass through, <0 = fail closed with this errno. */
 static int classify_tcp(int fd, const struct sockaddr *sa, socklen_t len,
 			const struct sfy_config **cfgp)
 {
-	if (!is_inet(sa, len) || sock_type(fd) != SOCK_STREAM)
+	if (!sfy_sockaddr_is_inet(sa, len) || sfy_sock_type(fd) != SOCK_STREAM)
 		return 0;
 	const struct sfy_config *cfg = sfy_config_get();
 	if (!cfg)

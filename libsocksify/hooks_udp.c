@@ -42,6 +42,7 @@
 #include "log.h"
 #include "peer.h"
 #include "real.h"
+#include "sock.h"
 #include "sfy.h"
 #include "state.h"
 #include "udp_assoc.h"
@@ -69,25 +70,10 @@ static ssize_t ret(ssize_t r)
 	return r;
 }
 
-static bool is_inet(const struct sockaddr *sa, socklen_t len)
-{
-	return sa && len >= sizeof(sa_family_t) &&
-	       ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
-		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
-}
-
-static int sock_type(int fd)
-{
-	int t = 0;
-	socklen_t l = sizeof(t);
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
-}
-
 static int sock_family(int fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_INET;
+	int f = sfy_sock_family(fd);
+	return f < 0 ? AF_INET : f;
 }
 
 static uint16_t sa_port(const struct sockaddr *sa)
@@ -177,7 +163,7 @@ static int associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess *
 static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_udp_sess **sp)
 {
 	*sp = NULL;
-	if (!is_inet(sa, len))
+	if (!sfy_sockaddr_is_inet(sa, len))
 		return R_REAL;
 	const struct sfy_config *cfg = sfy_config_get();
 	if (cfg && sfy_cidr_match_any(cfg->bypass, cfg->nbypass, sa))
@@ -201,7 +187,7 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 		sfy_udp_forget(fd);
 		s = NULL;
 	}
-	if (!s && sock_type(fd) != SOCK_DGRAM)
+	if (!s && sfy_sock_type(fd) != SOCK_DGRAM)
 		return R_REAL;
 	if (!cfg) {
 		sfy_udp_sess_put(s);
@@ -415,7 +401,7 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 				src = peer;
 				srclen = peer_len;
 			}
-		} else if (!connected && cfg && is_inet((struct sockaddr *)&from, m.msg_namelen) &&
+		} else if (!connected && cfg && sfy_sockaddr_is_inet((struct sockaddr *)&from, m.msg_namelen) &&
 			   sfy_cidr_match_any(cfg->bypass, cfg->nbypass, (struct sockaddr *)&from)) {
 			src = from;
 			srclen = m.msg_namelen;

@@ -69,18 +69,6 @@ bool sfy_proto_remote_dns(enum sfy_proto proto)
 	return false;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errcap, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errcap) {
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static int hexval(int c)
 {
@@ -105,14 +93,14 @@ static int pct_decode(const char *s, size_t n, char out[static SFY_CRED_MAX + 1]
 			int hi = i + 1 < n ? hexval((unsigned char)s[i + 1]) : -1;
 			int lo = i + 2 < n ? hexval((unsigned char)s[i + 2]) : -1;
 			if (hi < 0 || lo < 0)
-				return fail(err, errcap, "bad percent-escape in %s", what);
+				return sfy_errf(err, errcap, "bad percent-escape in %s", what);
 			c = hi * 16 + lo;
 			if (c == 0)
-				return fail(err, errcap, "%%00 (NUL) in %s", what);
+				return sfy_errf(err, errcap, "%%00 (NUL) in %s", what);
 			i += 2;
 		}
 		if (o == SFY_CRED_MAX)
-			return fail(err, errcap, "%s longer than %d bytes", what, SFY_CRED_MAX);
+			return sfy_errf(err, errcap, "%s longer than %d bytes", what, SFY_CRED_MAX);
 		out[o++] = (char)c;
 	}
 	out[o] = '\0';
@@ -143,17 +131,17 @@ static int check_fields(const struct sfy_proxy *p, char *err, size_t errcap)
 	const char *name = sfy_proto_name(p->proto);
 
 	if (!sfy_proto_default_port(p->proto))
-		return fail(err, errcap, "unknown proxy type");
+		return sfy_errf(err, errcap, "unknown proxy type");
 	if (!p->host[0])
-		return fail(err, errcap, "empty host");
+		return sfy_errf(err, errcap, "empty host");
 	if (strchr(p->host, ':') ? !ipv6_ok(p->host) : !host_name_ok(p->host))
-		return fail(err, errcap, "bad host \"%s\"", p->host);
+		return sfy_errf(err, errcap, "bad host \"%s\"", p->host);
 	if (!p->port)
-		return fail(err, errcap, "bad port 0 (1..65535)");
+		return sfy_errf(err, errcap, "bad port 0 (1..65535)");
 	if (p->has_user && !p->user[0])
-		return fail(err, errcap, "empty user name");
+		return sfy_errf(err, errcap, "empty user name");
 	if (p->has_pass && (p->proto == SFY_PROTO_SOCKS4 || p->proto == SFY_PROTO_SOCKS4A))
-		return fail(err, errcap, "%s has no password, only a user id", name);
+		return sfy_errf(err, errcap, "%s has no password, only a user id", name);
 	return 0;
 }
 
@@ -162,7 +150,7 @@ int sfy_proxy_validate(const struct sfy_proxy *p, char *err, size_t errcap)
 	if (strnlen(p->host, sizeof p->host) > SFY_HOST_MAX
 	    || strnlen(p->user, sizeof p->user) > SFY_CRED_MAX
 	    || strnlen(p->pass, sizeof p->pass) > SFY_CRED_MAX)
-		return fail(err, errcap, "field not terminated");
+		return sfy_errf(err, errcap, "field not terminated");
 	return check_fields(p, err, errcap);
 }
 
@@ -171,16 +159,16 @@ static int parse_port(const char *s, size_t n, uint16_t *port, char *err, size_t
 	unsigned v = 0;
 
 	if (!n)
-		return fail(err, errcap, "empty port after ':'");
+		return sfy_errf(err, errcap, "empty port after ':'");
 	if (n > PORT_DIGITS_MAX)
-		return fail(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
+		return sfy_errf(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return fail(err, errcap, "bad port \"%.*s\" (digits only)", (int)n, s);
+			return sfy_errf(err, errcap, "bad port \"%.*s\" (digits only)", (int)n, s);
 		v = v * 10 + (unsigned)(s[i] - '0');
 	}
 	if (v < 1 || v > 65535)
-		return fail(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
+		return sfy_errf(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -194,34 +182,34 @@ static int parse_hostport(const char *a, size_t n, struct sfy_proxy *p, char *er
 	if (n && a[0] == '[') {
 		const char *close = memchr(a, ']', n);
 		if (!close)
-			return fail(err, errcap, "unterminated '[' in host");
+			return sfy_errf(err, errcap, "unterminated '[' in host");
 		h = a + 1;
 		hn = (size_t)(close - h);
 		size_t rest = n - (size_t)(close + 1 - a);
 		if (rest) {
 			if (close[1] != ':')
-				return fail(err, errcap, "unexpected text after ']'");
+				return sfy_errf(err, errcap, "unexpected text after ']'");
 			port = close + 2;
 		}
 		if (!hn)
-			return fail(err, errcap, "empty host");
+			return sfy_errf(err, errcap, "empty host");
 	} else {
 		const char *colon = memchr(a, ':', n);
 		hn = colon ? (size_t)(colon - a) : n;
 		if (colon) {
 			if (memchr(colon + 1, ':', n - hn - 1))
-				return fail(err, errcap, "IPv6 host must be in brackets: [addr]");
+				return sfy_errf(err, errcap, "IPv6 host must be in brackets: [addr]");
 			port = colon + 1;
 		}
 		if (!hn)
-			return fail(err, errcap, "empty host");
+			return sfy_errf(err, errcap, "empty host");
 	}
 	if (hn > SFY_HOST_MAX)
-		return fail(err, errcap, "host longer than %d bytes", SFY_HOST_MAX);
+		return sfy_errf(err, errcap, "host longer than %d bytes", SFY_HOST_MAX);
 	memcpy(p->host, h, hn);
 	p->host[hn] = '\0';
 	if (h != a && !ipv6_ok(p->host))
-		return fail(err, errcap, "bad IPv6 address \"%s\"", p->host);
+		return sfy_errf(err, errcap, "bad IPv6 address \"%s\"", p->host);
 	if (port)
 		return parse_port(port, n - (size_t)(port - a), &p->port, err, errcap);
 	p->port = sfy_proto_default_port(p->proto);
@@ -236,22 +224,22 @@ int sfy_proxy_url_parse(const char *url, struct sfy_proxy *p, char *err, size_t 
 	memset(p, 0, sizeof *p);
 	for (const char *s = url; *s; s++)
 		if (isspace((unsigned char)*s) || iscntrl((unsigned char)*s))
-			return fail(err, errcap, "spaces or control characters in proxy URL");
+			return sfy_errf(err, errcap, "spaces or control characters in proxy URL");
 	sep = strstr(url, "://");
 	if (!sep)
-		return fail(err, errcap, "missing scheme (socks4://, socks4a://, socks5://, socks5h:// or http://)");
+		return sfy_errf(err, errcap, "missing scheme (socks4://, socks4a://, socks5://, socks5h:// or http://)");
 	if (sep == url)
-		return fail(err, errcap, "missing scheme before \"://\"");
+		return sfy_errf(err, errcap, "missing scheme before \"://\"");
 	if ((size_t)(sep - url) >= sizeof scheme
 	    || (snprintf(scheme, sizeof scheme, "%.*s", (int)(sep - url), url),
 		!(p->proto = sfy_proto_from_name(scheme))))
-		return fail(err, errcap, "unknown scheme \"%.*s\" (socks4, socks4a, socks5, socks5h, http)",
+		return sfy_errf(err, errcap, "unknown scheme \"%.*s\" (socks4, socks4a, socks5, socks5h, http)",
 			    (int)(sep - url) > 32 ? 32 : (int)(sep - url), url);
 
 	auth = sep + 3;
 	end = auth + strcspn(auth, "/?#");
 	if (*end && strcmp(end, "/"))
-		return fail(err, errcap, "path, query or fragment after the host");
+		return sfy_errf(err, errcap, "path, query or fragment after the host");
 
 	/* The last '@' ends USERINFO: a raw '@' in a password is common enough
 	 * to accept, and a host can never contain one. */

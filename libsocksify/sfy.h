@@ -6,4 +6,11 @@
 #define SFY_EXPORT __attribute__((visibility("default")))
 #define SFY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+#include <stddef.h>
+
+/* Writes a one-line message into err (errcap may be 0) and returns -1: the
+ * error convention of the parsers that report text (URLs, CIDRs, config). */
+int sfy_errf(char *err, size_t errcap, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif

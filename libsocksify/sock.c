@@ -11,6 +11,29 @@
 #include "real.h"
 #include "sock.h"
 
+bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len)
+{
+	return sa && len >= sizeof(sa_family_t) &&
+	       ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
+		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
+}
+
+int sfy_sock_type(int fd)
+{
+	int t = 0;
+	socklen_t l = sizeof(t);
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
+}
+
+int sfy_sock_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	return ss.ss_family;
+}
+
 struct opt {
 	int level, name;
 	int same_family;        /* IP-level options only apply within a family */

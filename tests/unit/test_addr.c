@@ -13,13 +13,7 @@
 
 #include "addr.h"
 
-#define EQ(a, b, what) do { \
-	long long a_ = (long long)(a), b_ = (long long)(b); \
-	if (a_ != b_) { \
-		print_error("%s: %s = %lld, want %lld\n", (what), #a, a_, b_); \
-		fail(); \
-	} \
-} while (0)
+#include "testutil.h"
 
 static void test_set_host(void **state)
 {

@@ -10,13 +10,7 @@
 
 #include "errmap.h"
 
-#define EQ(a, b, what) do { \
-	long long a_ = (long long)(a), b_ = (long long)(b); \
-	if (a_ != b_) { \
-		print_error("%s: %s = %lld, want %lld\n", (what), #a, a_, b_); \
-		fail(); \
-	} \
-} while (0)
+#include "testutil.h"
 
 static void test_s5(void **state)
 {

@@ -40,7 +40,6 @@ SFY_STATE_DIR=/run/sfy-itest
 : "${SFY_VIA:=socksify}"
 SFY_PASS=0
 SFY_FAIL=0
-SFY_SKIP=0
 SFY_FAILED=()
 
 # The Python behind a pyenv shim, so preloaded runs start one process, not a
@@ -447,38 +446,6 @@ sfy_conf() {  # name strict|dynamic|random|round_robin len|- url...
 
 # ---------------------------------------------------------------- running
 
-# Under SANITIZE=1 the ASan runtime is preloaded into programs that are not
-# built with it, and some of them then deadlock by themselves at start-up
-# (curl, wget and git-remote-http here: glibc's setlocale lock, with or
-# without socksify; llvm/llvm-project#49223). So first run CMD with only the
-# runtime preloaded, no socksify: in the test namespaces that fails or
-# succeeds within moments, and if it hangs instead, the check is skipped
-# (exit 200) rather than blamed on socksify.
-SFY_ASAN_CONTROL_SECS=5
-sfy__asan_control() {  # ns cmd...
-	local ns=$1 key mark
-	shift
-	[ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] || return 0
-	# A hang is a property of the program: remember it, so each hanging
-	# program costs one control run, not one per check.
-	key=${1##*/}
-	case $key in sh | bash) key="$key $*" ;; esac
-	mark=$SFY_TMP/asan-hangs.$(printf '%s' "$key" | md5sum | cut -c1-12)
-	if [ ! -e "$mark" ]; then
-		timeout -k 1 "$SFY_ASAN_CONTROL_SECS" ip netns exec "$ns" env LD_PRELOAD="$SFY_ASAN_RT" \
-		    ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} "$@" >/dev/null 2>&1 </dev/null
-		case $? in
-		124 | 137) echo hang >"$mark" ;;
-		*) [ "$key" = "${1##*/}" ] && echo ok >"$mark" ;;
-		esac
-	fi
-	if grep -q hang "$mark" 2>/dev/null; then
-		echo "socksify-test: $1 hangs with the ASan runtime alone, without socksify"
-		return 200
-	fi
-	return 0
-}
-
 # Runs CMD in NS through socksify: `sfy_run NS [socksify options] -- CMD...`.
 # Under SANITIZE=1 the ASan runtime comes first in LD_PRELOAD (the launcher
 # adds libsocksify after it). Killed after SFY_CMD_TIMEOUT seconds (exit 124).
@@ -501,7 +468,6 @@ sfy_run() {  # ns [opts] -- cmd...
 		    proxychains4 -q -f "$conf" "$@"
 		return
 	fi
-	sfy__asan_control "$ns" "$@" || return
 	timeout -k 2 "$SFY_CMD_TIMEOUT" ip netns exec "$ns" env "${pre[@]}" \
 	    ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} \
 	    ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
@@ -516,7 +482,6 @@ sfy_preload() {  # ns [VAR=value...] -- cmd...
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
 	[ "${1:-}" = -- ] && shift
 	[ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && lib="$SFY_ASAN_RT $lib"
-	sfy__asan_control "$ns" "$@" || return
 	timeout -k 2 "$SFY_CMD_TIMEOUT" ip netns exec "$ns" env LD_PRELOAD="$lib" \
 	    ${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} \
 	    ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} "${envs[@]}" "$@"
@@ -568,26 +533,12 @@ sfy__fail() {  # desc why
 	done
 }
 
-# Exit 200 from sfy_run/sfy_preload: the program cannot run under the ASan
-# runtime at all; report it, count it, do not fail on it. The check then
-# returns 2, so `ok A && ok B-depends-on-A` leaves B out as well.
-sfy__skipped() {  # desc
-	[ "$SFY_LAST_RC" = 200 ] || return 1
-	SFY_SKIP=$((SFY_SKIP + 1))
-	printf 'SKIP: %s -- %s\n' "$1" "$(head -n1 "$SFY_LAST_OUT")"
-}
-
-# True when the last check was skipped: checks on its exit status or time
-# must then be left out too.
-sfy_last_skipped() { [ "${SFY_LAST_RC:-}" = 200 ]; }
-
 sfy__timed_out() { [ "$SFY_LAST_RC" = 124 ] || [ "$SFY_LAST_RC" = 137 ]; }
 
 ok() {  # desc cmd...: passes when CMD exits 0
 	local desc=$1
 	shift
 	sfy__exec "$@"
-	sfy__skipped "$desc" && return 2
 	if [ "$SFY_LAST_RC" = 0 ]; then sfy__pass "$desc"
 	else sfy__fail "$desc" "command failed"; return 1; fi
 }
@@ -597,7 +548,6 @@ fails() {  # desc cmd...
 	local desc=$1
 	shift
 	sfy__exec "$@"
-	sfy__skipped "$desc" && return 2
 	if sfy__timed_out; then sfy__fail "$desc" "hung (killed after ${SFY_CMD_TIMEOUT}s)"; return 1; fi
 	if [ "$SFY_LAST_RC" != 0 ]; then sfy__pass "$desc"
 	else sfy__fail "$desc" "succeeded but should have failed"; return 1; fi
@@ -608,7 +558,6 @@ expect_out() {  # desc string cmd...
 	local desc=$1 want=$2
 	shift 2
 	sfy__exec "$@"
-	sfy__skipped "$desc" && return 2
 	if [ "$SFY_LAST_RC" != 0 ]; then sfy__fail "$desc" "command failed"; return 1; fi
 	if grep -qF -- "$want" "$SFY_LAST_OUT"; then sfy__pass "$desc"
 	else sfy__fail "$desc" "output lacks '$want'"; return 1; fi
@@ -620,7 +569,6 @@ fails_with() {  # desc regex cmd...
 	local desc=$1 re=$2
 	shift 2
 	sfy__exec "$@"
-	sfy__skipped "$desc" && return 2
 	if sfy__timed_out; then sfy__fail "$desc" "hung (killed after ${SFY_CMD_TIMEOUT}s)"; return 1; fi
 	if [ "$SFY_LAST_RC" = 0 ]; then sfy__fail "$desc" "succeeded but should have failed"; return 1; fi
 	if grep -qEi -- "$re" "$SFY_LAST_OUT"; then sfy__pass "$desc"
@@ -632,7 +580,7 @@ check() { ok "$@"; }
 
 finish() {
 	echo
-	echo "$SFY_PASS passed, $SFY_FAIL failed, $SFY_SKIP skipped"
+	echo "$SFY_PASS passed, $SFY_FAIL failed"
 	if [ "$SFY_FAIL" -gt 0 ]; then
 		local d
 		for d in "${SFY_FAILED[@]}"; do echo "  failed: $d"; done
