@@ -41,7 +41,7 @@ CONF
 	chmod 755 "$tmp"
 	danted -f "$tmp/danted.conf" -p "$tmp/danted.pid" &
 	pids+=($!)
-	server="danted (Dante $(danted -v 2>&1 | grep -o 'v[0-9.]*' | head -1))"
+	server="danted (Dante $(danted -v 2>&1 | grep -o 'v[0-9][0-9.]*[0-9]' | head -1))"
 else
 	microsocks -i 127.0.0.1 -p "$socks" >/dev/null 2>&1 &
 	pids+=($!)
