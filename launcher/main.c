@@ -356,8 +356,9 @@ static void prepare_tree(const struct sfy_config *cfg)
 			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
 				"table; each process will have its own\n");
 	}
-	if (!getenv("SOCKSIFY_STEPWISE"))
-		set_env("SOCKSIFY_STEPWISE", "0");
+	/* Always reset: bits of an outer socksify's mask would index that
+	 * config's proxies, not ours (the user's cache still applies). */
+	set_env("SOCKSIFY_STEPWISE", "0");
 }
 
 int main(int argc, char **argv)

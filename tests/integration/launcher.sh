@@ -190,6 +190,14 @@ expect_out "-c -> SOCKSIFY_CHAIN" dynamic
 mapfile -t pd < <(printenv_cmd SOCKSIFY_DNS)
 sfy -- -x "$PROXY" -d local "${pd[@]}"
 expect_out "-d -> SOCKSIFY_DNS" local
+mapfile -t ps < <(printenv_cmd SOCKSIFY_STEPWISE)
+sfy SOCKSIFY_STEPWISE=ff -- -x "$PROXY" "${ps[@]}"
+expect_out "an outer mask of step-by-step proxies is reset" 0
+mapfile -t pf < <(printenv_cmd SOCKSIFY_FAKEDNS_FD)
+sfy -- -x "socks5h://127.0.0.1:1080" "${pf[@]}"
+if [[ $out =~ ^[0-9]+:[0-9]+: ]]; then ok; else bad "remote DNS: launcher exports the fake-DNS table fd, got '$out'"; fi
+sfy -- -x "socks5://127.0.0.1:1080" "${pf[@]}"
+expect_out "local DNS: no fake-DNS table" ""
 mapfile -t pl < <(printenv_cmd SOCKSIFY_LOG)
 sfy -- -x "$PROXY" -q "${pl[@]}"
 expect_out "-q -> SOCKSIFY_LOG" error

@@ -295,6 +295,37 @@ if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	unset XDG_CACHE_HOME
 fi
 
+echo "# a hop that never answers the TCP handshake: timeouts.connect bounds it"
+# A listener with a full accept queue drops further SYNs, so a connect to it
+# neither succeeds nor fails: only our deadline ends it.
+cat >"$tmp/blackhole.py" <<'PY'
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(s.getsockname()); fill.append(c)
+with open(sys.argv[1] + ".tmp", "w") as f: f.write("%d\n" % s.getsockname()[1])
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(120)
+PY
+$py "$tmp/blackhole.py" "$tmp/bh.port" &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$tmp/bh.port" ] && break; sleep 0.05; done
+ncases=$((ncases + 1))
+printf 'proxies:\n  - socks5://127.0.0.1:%s\ntimeouts:\n  connect: 1s\n  handshake: 5s\n' \
+	"$(cat "$tmp/bh.port")" >"$tmp/bh.yaml"
+t0=$(date +%s%N)
+LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/bh.yaml "$client" --port "$dst_port" --timeout-ms 8000 \
+	>"$tmp/blackhole.out" 2>&1
+rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [ "$rc" -eq 1 ] && grep -q '^tcpclient: connect: ETIMEDOUT (' "$tmp/blackhole.out" &&
+	[ "$ms" -ge 900 ] && [ "$ms" -le 2000 ]; then
+	echo "ok   blackhole_hop (${ms}ms, ETIMEDOUT)"
+else
+	bad blackhole "rc $rc after ${ms}ms, expected ETIMEDOUT after ~1000ms (timeouts.connect)"
+fi
+
 echo
 echo "$ncases cases, $failed failed assertions"
 [ "$failed" -eq 0 ]
