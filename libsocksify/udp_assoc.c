@@ -407,3 +407,23 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 	return a->sin6_port == b->sin6_port &&
 	       !memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr));
 }
+
+/* A session with an association, with a reference, or NULL. */
+struct sfy_udp_sess *sfy_udp_assoc_get(int fd)
+{
+	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	if (s && s->kind != SFY_UDP_SESS_ASSOC) {
+		sfy_udp_sess_put(s);
+		s = NULL;
+	}
+	return s;
+}
+
+ssize_t sfy_udp_ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}

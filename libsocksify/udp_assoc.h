@@ -154,4 +154,10 @@ int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len);
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 		       const struct sockaddr *sa, socklen_t len);
 
+/* The session of fd if it has an association, with a reference (put it
+ * with sfy_udp_sess_put()), or NULL. */
+struct sfy_udp_sess *sfy_udp_assoc_get(int fd);
+/* Negative errno -> -1 with errno set, for the interposers' return. */
+ssize_t sfy_udp_ret(ssize_t r);
+
 #endif

@@ -1,0 +1,255 @@
+/* UDP receive interposers: recvfrom, recvmsg, recvmmsg, recv, read, readv on
+ * a socket with an association strip the SOCKS5 UDP header, report the real
+ * source and drop what did not come from the relay (see hooks_udp.c for the
+ * whole picture, readiness included). */
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bypass.h"
+#include "fakedns.h"
+#include "io.h"
+#include "log.h"
+#include "peer.h"
+#include "real.h"
+#include "sock.h"
+#include "sfy.h"
+#include "state.h"
+#include "udp_assoc.h"
+
+/* Receive buffer per thread: every UDP payload fits (the largest is
+ * 65535 - 8, IPv6 without jumbograms), so a datagram is never cut before we
+ * have seen its header. Allocated on first use: most threads never need it. */
+#define RXBUF_SIZE 65536
+
+/* Same address and port (flow label and scope ignored); both in the
+ * socket's family, as the kernel and sfy_udp_decode() give them. */
+static bool same_sa(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       !memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr));
+}
+
+static pthread_key_t rx_key;
+static pthread_once_t rx_once = PTHREAD_ONCE_INIT;
+static _Thread_local uint8_t *rx_buf;
+
+static void rx_key_make(void)
+{
+	(void)pthread_key_create(&rx_key, free);
+}
+
+static uint8_t *rxbuf(void)
+{
+	if (!rx_buf) {
+		pthread_once(&rx_once, rx_key_make);
+		rx_buf = malloc(RXBUF_SIZE);
+		if (rx_buf)
+			(void)pthread_setspecific(rx_key, rx_buf);
+	}
+	return rx_buf;
+}
+
+static size_t scatter(const struct iovec *iov, size_t n, const uint8_t *p, size_t len)
+{
+	size_t done = 0;
+	for (size_t i = 0; i < n && done < len; i++) {
+		size_t k = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
+		if (k)
+			memcpy(iov[i].iov_base, p + done, k);
+		done += k;
+	}
+	return done;
+}
+
+static const char *verdict_name(enum sfy_udp_verdict v)
+{
+	switch (v) {
+	case SFY_UDP_DROP_MALFORMED: return "malformed SOCKS5 UDP header";
+	case SFY_UDP_DROP_FRAG: return "fragment (FRAG != 0)";
+	case SFY_UDP_DROP_FAMILY: return "source not expressible for this socket";
+	default: return "?";
+	}
+}
+
+/* One datagram for the program, from the relay (header stripped, real
+ * source reported) or from a bypass destination (as it is), into um. Every
+ * other datagram is dropped and the next one read: the kernel's blocking
+ * mode and MSG_DONTWAIT decide whether that waits or says EAGAIN. */
+static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int flags)
+{
+	uint8_t *buf = rxbuf();
+	if (!buf)
+		return -ENOMEM;
+	const struct sfy_config *cfg = sfy_config_get();
+	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
+	bool connected = false, by_name = false;
+	struct sockaddr_storage peer;
+	socklen_t peer_len = 0;
+	if (atomic_load(&s->peer_set)) {
+		pthread_mutex_lock(&s->lock);
+		if ((connected = atomic_load(&s->peer_set))) {
+			by_name = s->peer.type == SFY_ATYP_DOMAIN;
+			peer = s->peer_sa;
+			peer_len = s->peer_sa_len;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	for (;;) {
+		struct sockaddr_storage from, src;
+		socklen_t srclen = 0;
+		size_t off = 0;
+		struct iovec kiov = { buf, RXBUF_SIZE };
+		struct msghdr m = {
+			.msg_name = &from, .msg_namelen = sizeof(from),
+			.msg_iov = &kiov, .msg_iovlen = 1,
+			.msg_control = um->msg_control, .msg_controllen = um->msg_controllen,
+		};
+		ssize_t n = sfy_real()->recvmsg(fd, &m, flags & ~MSG_TRUNC);
+		if (n < 0)
+			return -errno;
+		const char *drop = NULL;
+		if (sfy_udp_from_relay(s, (struct sockaddr *)&from, m.msg_namelen)) {
+			enum sfy_udp_verdict v = sfy_udp_decode(buf, (size_t)n, s->family, remote,
+							       &off, &src, &srclen);
+			if (v != SFY_UDP_DELIVER)
+				drop = verdict_name(v);
+			else if (connected && !by_name && !same_sa(&src, &peer))
+				drop = "not from the connected destination";
+			else if (connected) {
+				/* The address the program connected to, fake or not. */
+				src = peer;
+				srclen = peer_len;
+			}
+		} else if (!connected && cfg && sfy_sockaddr_is_inet((struct sockaddr *)&from, m.msg_namelen) &&
+			   sfy_cidr_match_any(cfg->bypass, cfg->nbypass, (struct sockaddr *)&from)) {
+			src = from;
+			srclen = m.msg_namelen;
+		} else {
+			drop = "not from the relay";
+		}
+		if (drop) {
+			sfy_debug("udp: dropped a datagram: %s", drop);
+			if (flags & MSG_PEEK)   /* it is still queued: consume it */
+				(void)sfy_real()->recv(fd, buf, 0, MSG_DONTWAIT);
+			continue;
+		}
+		size_t payload = (size_t)n - off;
+		size_t copied = scatter(um->msg_iov, um->msg_iovlen, buf + off, payload);
+		if (um->msg_name) {
+			memcpy(um->msg_name, &src, um->msg_namelen < srclen ? um->msg_namelen : srclen);
+			um->msg_namelen = srclen;
+		}
+		um->msg_controllen = m.msg_controllen;
+		um->msg_flags = m.msg_flags | (payload > copied ? MSG_TRUNC : 0);
+		return (ssize_t)((flags & MSG_TRUNC) ? payload : copied);
+	}
+}
+
+/* recvmsg() for fd: true with *res when fd has an association. */
+static bool udp_recv(int fd, struct msghdr *m, int flags, ssize_t *res)
+{
+	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+		return false;
+	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
+	if (!s)
+		return false;
+	*res = recv_relay(fd, s, m, flags);
+	sfy_udp_sess_put(s);
+	return true;
+}
+
+SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r;
+	if (msg && udp_recv(fd, msg, flags, &r))
+		return sfy_udp_ret(r);
+	return sfy_real()->recvmsg(fd, msg, flags);
+}
+
+SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
+			    socklen_t *fromlen)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
+	struct iovec iov = { buf, n };
+	struct msghdr m = { .msg_name = from && fromlen ? from : NULL,
+			    .msg_namelen = from && fromlen ? *fromlen : 0,
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (!udp_recv(fd, &m, flags, &r))
+		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
+	if (r >= 0 && m.msg_name)
+		*fromlen = m.msg_namelen;
+	return sfy_udp_ret(r);
+}
+
+SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->recv(fd, buf, n, flags);
+	return recvfrom(fd, buf, n, flags, NULL, NULL);
+}
+
+SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (!sfy_udp_maybe(fd))
+		return sfy_real()->read(fd, buf, n);
+	struct iovec iov = { buf, n };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+	if (udp_recv(fd, &m, 0, &r))
+		return sfy_udp_ret(r);
+	return sfy_real()->read(fd, buf, n);
+}
+
+SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	if (!sfy_udp_maybe(fd) || cnt < 0)
+		return sfy_real()->readv(fd, iov, cnt);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+	ssize_t r;
+	if (udp_recv(fd, &m, 0, &r))
+		return sfy_udp_ret(r);
+	return sfy_real()->readv(fd, iov, cnt);
+}
+
+SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
+			struct timespec *tmo)
+{
+	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
+	if (!s)
+		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	/* After the first datagram: MSG_WAITFORONE, and (simplification) a
+	 * timeout, take only what is already queued. */
+	bool rest_nowait = (flags & MSG_WAITFORONE) || tmo;
+	flags &= ~MSG_WAITFORONE;
+	unsigned i;
+	ssize_t r = 0;
+	for (i = 0; i < vlen; i++) {
+		r = recv_relay(fd, s, &vec[i].msg_hdr,
+			       i && rest_nowait ? flags | MSG_DONTWAIT : flags);
+		if (r < 0)
+			break;
+		vec[i].msg_len = (unsigned)r;
+	}
+	sfy_udp_sess_put(s);
+	if (i == 0 && vlen)
+		return (int)sfy_udp_ret(r);
+	return (int)i;
+}
