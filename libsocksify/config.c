@@ -1,5 +1,6 @@
-/* The configuration: defaults, then one YAML file (libyaml document API),
- * then SOCKSIFY_* variables, then cross-field checks. Every error is one
+/* The configuration: defaults, then one YAML file (libyaml document API;
+ * the key helpers and proxies: are in config_yaml.c), then SOCKSIFY_*
+ * variables (config_env.c), then cross-field checks. Every error is one
  * line, "FILE:LINE: KEY: reason" for the file, naming the variable for the
  * environment. Nothing here logs or keeps memory past the call: the library
  * runs this inside the first hooked connect(). On error *c is left half
@@ -14,6 +15,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "config_yaml.h"
 #include "sfy.h"
 
 #ifndef SFY_SYSCONFDIR
@@ -27,9 +29,6 @@
  * must not swallow the whole address space (/0). */
 #define FAKE_PREFIX_MIN 1
 #define FAKE_PREFIX_MAX 24
-/* Dotted key paths in messages: the longest real one is
- * "proxies[32].username"; unknown keys are cut to keep the line short. */
-#define KEY_PATH_MAX 96
 
 /* --- words and durations -------------------------------------------- */
 
@@ -135,314 +134,6 @@ void sfy_config_defaults(struct sfy_config *c)
 	c->pipeline = SFY_PIPELINE_AUTO;
 }
 
-
-/* --- one YAML load -------------------------------------------------- */
-
-struct load {
-	struct sfy_config *c;
-	const char *name;
-	char *err;
-	size_t errcap;
-	yaml_document_t *doc;
-	bool has_pass;                  /* the file holds a password */
-	yaml_node_t *proxies;           /* the proxies value, if given */
-	yaml_node_t *chain_length;
-};
-
-typedef int key_fn(struct load *l, yaml_node_t *val, const char *path, void *arg);
-
-struct key_def {
-	const char *name;
-	key_fn *fn;
-};
-
-static unsigned line(const yaml_node_t *n)
-{
-	return (unsigned)n->start_mark.line + 1;
-}
-
-__attribute__((format(printf, 4, 5)))
-static int kerr(struct load *l, const yaml_node_t *n, const char *path, const char *fmt, ...)
-{
-	char why[SFY_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof why, fmt, ap);
-	va_end(ap);
-	return sfy_errf(l->err, l->errcap, "%s:%u: %s: %s", l->name, line(n), path, why);
-}
-
-static const char *kind(const yaml_node_t *n)
-{
-	return n->type == YAML_MAPPING_NODE ? "a mapping"
-	     : n->type == YAML_SEQUENCE_NODE ? "a list" : "a value";
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	const char *v = (const char *)n->data.scalar.value;
-
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE
-	    && (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null")
-		|| !strcmp(v, "NULL"));
-}
-
-/* A non-empty scalar without embedded NUL bytes ("\0" in a quoted string). */
-static int scalar(struct load *l, yaml_node_t *n, const char *path, const char **out)
-{
-	if (n->type != YAML_SCALAR_NODE)
-		return kerr(l, n, path, "expected a value, got %s", kind(n));
-	if (is_null(n))
-		return kerr(l, n, path, "missing value");
-	if (strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
-		return kerr(l, n, path, "NUL byte in value");
-	*out = (const char *)n->data.scalar.value;
-	return 0;
-}
-
-static int expect(struct load *l, yaml_node_t *n, const char *path, yaml_node_type_t t)
-{
-	static const yaml_node_t want_map = { .type = YAML_MAPPING_NODE };
-	static const yaml_node_t want_seq = { .type = YAML_SEQUENCE_NODE };
-
-	if (n->type == t)
-		return 0;
-	return kerr(l, n, path, "expected %s, got %s",
-		    kind(t == YAML_MAPPING_NODE ? &want_map : &want_seq),
-		    is_null(n) ? "nothing" : kind(n));
-}
-
-/* Calls the handler of each key of map, in file order; unknown and
- * duplicate keys are errors. */
-static int walk(struct load *l, yaml_node_t *map, const char *prefix,
-		const struct key_def *defs, size_t ndefs, void *arg)
-{
-	char path[KEY_PATH_MAX];
-
-	if (expect(l, map, *prefix ? prefix : "(top level)", YAML_MAPPING_NODE))
-		return -1;
-	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top; pr++) {
-		yaml_node_t *k = yaml_document_get_node(l->doc, pr->key);
-		yaml_node_t *v = yaml_document_get_node(l->doc, pr->value);
-		const char *name;
-		size_t i;
-
-		if (k->type != YAML_SCALAR_NODE || is_null(k))
-			return kerr(l, k, *prefix ? prefix : "(top level)", "keys must be words, got %s",
-				    k->type == YAML_SCALAR_NODE ? "nothing" : kind(k));
-		name = (const char *)k->data.scalar.value;
-		snprintf(path, sizeof path, "%s%s%.40s", prefix, *prefix ? "." : "", name);
-		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
-			yaml_node_t *qk = yaml_document_get_node(l->doc, q->key);
-			if (qk->type == YAML_SCALAR_NODE && !strcmp((const char *)qk->data.scalar.value, name))
-				return kerr(l, k, path, "duplicate key (first on line %u)", line(qk));
-		}
-		for (i = 0; i < ndefs && strcmp(defs[i].name, name); i++)
-			;
-		if (i == ndefs)
-			return kerr(l, k, path, "unknown key");
-		if (defs[i].fn(l, v, path, arg))
-			return -1;
-	}
-	return 0;
-}
-
-/* A scalar that must be one of a few words. */
-static int enum_value(struct load *l, yaml_node_t *v, const char *path, int (*parse)(const char *),
-		      const char *choices, int *out)
-{
-	const char *s;
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	if ((*out = parse(s)) < 0)
-		return kerr(l, v, path, "bad value \"%.40s\" (%s)", s, choices);
-	return 0;
-}
-
-/* --- proxies -------------------------------------------------------- */
-
-struct hop {
-	struct sfy_proxy *p;
-	yaml_node_t *url, *type, *host, *port, *user, *pass;
-};
-
-static int hop_url(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-	const char *s;
-	char why[SFY_ERR_MAX];
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	if (sfy_proxy_url_parse(s, h->p, why, sizeof why))
-		return kerr(l, v, path, "%s", why);
-	h->url = v;
-	l->has_pass |= h->p->has_pass;
-	return 0;
-}
-
-static int hop_type(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-	const char *s;
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	if (!(h->p->proto = sfy_proto_from_name(s)))
-		return kerr(l, v, path, "unknown type \"%.40s\" (socks4, socks4a, socks5, socks5h, http)", s);
-	h->type = v;
-	return 0;
-}
-
-static int hop_host(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-	struct sfy_proxy t = { .proto = SFY_PROTO_SOCKS5, .port = 1 };
-	char why[SFY_ERR_MAX];
-	const char *s;
-	size_t n;
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	n = strlen(s);
-	if (n > 2 && s[0] == '[' && s[n - 1] == ']')
-		s++, n -= 2;
-	if (n > SFY_HOST_MAX)
-		return kerr(l, v, path, "host longer than %d bytes", SFY_HOST_MAX);
-	memcpy(t.host, s, n);
-	t.host[n] = '\0';
-	if (sfy_proxy_validate(&t, why, sizeof why))
-		return kerr(l, v, path, "%s", why);
-	memcpy(h->p->host, t.host, sizeof t.host);
-	h->host = v;
-	return 0;
-}
-
-static int hop_port(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-	const char *s;
-	long port = 0;
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	for (const char *q = s; port <= 65535 && *q; q++)
-		port = *q >= '0' && *q <= '9' ? port * 10 + (*q - '0') : -1;
-	if (port < 1 || port > 65535)
-		return kerr(l, v, path, "bad port \"%.20s\" (1..65535)", s);
-	h->p->port = (uint16_t)port;
-	h->port = v;
-	return 0;
-}
-
-static int cred(struct load *l, yaml_node_t *v, const char *path, char out[static SFY_CRED_MAX + 1])
-{
-	const char *s;
-
-	if (scalar(l, v, path, &s))
-		return -1;
-	if (strlen(s) > SFY_CRED_MAX)
-		return kerr(l, v, path, "longer than %d bytes", SFY_CRED_MAX);
-	strcpy(out, s);
-	return 0;
-}
-
-static int hop_user(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-
-	h->user = v;
-	h->p->has_user = true;
-	return cred(l, v, path, h->p->user);
-}
-
-static int hop_pass(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct hop *h = arg;
-
-	h->pass = v;
-	h->p->has_pass = true;
-	l->has_pass = true;
-	return cred(l, v, path, h->p->pass);
-}
-
-static const struct key_def hop_keys[] = {
-	{ "url", hop_url }, { "type", hop_type }, { "host", hop_host },
-	{ "port", hop_port }, { "username", hop_user }, { "password", hop_pass },
-};
-
-static int hop_long(struct load *l, yaml_node_t *map, const char *path, struct sfy_proxy *p)
-{
-	struct hop h = { .p = p };
-	char why[SFY_ERR_MAX];
-
-	memset(p, 0, sizeof *p);
-	if (walk(l, map, path, hop_keys, SFY_ARRAY_LEN(hop_keys), &h))
-		return -1;
-	if (h.url) {
-		if (h.type || h.host || h.port || h.user || h.pass)
-			return kerr(l, map, path, "give either url or type/host/port/username/password, not both");
-		return 0;
-	}
-	if (!h.type)
-		return kerr(l, map, path, "missing type (or url)");
-	if (!h.host)
-		return kerr(l, map, path, "missing host");
-	if (!h.port)
-		p->port = sfy_proto_default_port(p->proto);
-	if (h.pass && (p->proto == SFY_PROTO_SOCKS4 || p->proto == SFY_PROTO_SOCKS4A)) {
-		char kp[KEY_PATH_MAX + sizeof ".username"];
-		snprintf(kp, sizeof kp, "%s.password", path);
-		return kerr(l, h.pass, kp, "%s has no password, only a user id", sfy_proto_name(p->proto));
-	}
-	if (h.user && !p->user[0]) {
-		char kp[KEY_PATH_MAX + sizeof ".username"];
-		snprintf(kp, sizeof kp, "%s.username", path);
-		return kerr(l, h.user, kp, "empty user name");
-	}
-	if (sfy_proxy_validate(p, why, sizeof why))
-		return kerr(l, map, path, "%s", why);
-	return 0;
-}
-
-static int k_proxies(struct load *l, yaml_node_t *v, const char *path, void *arg)
-{
-	struct sfy_config *c = l->c;
-	char ip[KEY_PATH_MAX], why[SFY_ERR_MAX];
-	size_t n;
-
-	(void)arg;
-	if (expect(l, v, path, YAML_SEQUENCE_NODE))
-		return -1;
-	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (!n)
-		return kerr(l, v, path, "empty list (at least one proxy is needed)");
-	c->nproxies = 0;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *it = yaml_document_get_node(l->doc, v->data.sequence.items.start[i]);
-		struct sfy_proxy *p = &c->proxies[i];
-		snprintf(ip, sizeof ip, "%s[%zu]", path, i + 1);
-		if (i == SFY_MAX_PROXIES)
-			return kerr(l, it, ip, "more than %d proxies", SFY_MAX_PROXIES);
-		if (it->type == YAML_MAPPING_NODE) {
-			if (hop_long(l, it, ip, p))
-				return -1;
-		} else {
-			const char *s;
-			if (scalar(l, it, ip, &s))
-				return -1;
-			if (sfy_proxy_url_parse(s, p, why, sizeof why))
-				return kerr(l, it, ip, "%s", why);
-			l->has_pass |= p->has_pass;
-		}
-		c->nproxies = i + 1;
-	}
-	l->proxies = v;
-	return 0;
-}
-
 /* --- the other keys ------------------------------------------------- */
 
 static int k_chain(struct load *l, yaml_node_t *v, const char *path, void *arg)
@@ -450,7 +141,7 @@ static int k_chain(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	int m;
 
 	(void)arg;
-	if (enum_value(l, v, path, sfy_chain_mode_parse, "strict, dynamic, random, round_robin", &m))
+	if (sfy_cfg_enum_value(l, v, path, sfy_chain_mode_parse, "strict, dynamic, random, round_robin", &m))
 		return -1;
 	l->c->chain = (enum sfy_chain_mode)m;
 	return 0;
@@ -462,12 +153,12 @@ static int k_chain_length(struct load *l, yaml_node_t *v, const char *path, void
 	long n = 0;
 
 	(void)arg;
-	if (scalar(l, v, path, &s))
+	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
 	for (const char *q = s; n <= SFY_MAX_PROXIES && *q; q++)
 		n = *q >= '0' && *q <= '9' ? n * 10 + (*q - '0') : -1;
 	if (n < 1 || n > SFY_MAX_PROXIES)
-		return kerr(l, v, path, "bad value \"%.20s\" (1..%d)", s, SFY_MAX_PROXIES);
+		return sfy_cfg_kerr(l, v, path, "bad value \"%.20s\" (1..%d)", s, SFY_MAX_PROXIES);
 	l->c->chain_length = (unsigned)n;
 	l->chain_length = v;
 	return 0;
@@ -478,7 +169,7 @@ static int k_dns(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	int m;
 
 	(void)arg;
-	if (enum_value(l, v, path, sfy_dns_mode_parse, "remote, local", &m))
+	if (sfy_cfg_enum_value(l, v, path, sfy_dns_mode_parse, "remote, local", &m))
 		return -1;
 	l->c->dns = (enum sfy_dns_mode)m;
 	return 0;
@@ -491,14 +182,14 @@ static int k_fake(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	const char *s;
 
 	(void)arg;
-	if (scalar(l, v, path, &s))
+	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
 	if (sfy_cidr_parse(s, &r, why, sizeof why))
-		return kerr(l, v, path, "%s", why);
+		return sfy_cfg_kerr(l, v, path, "%s", why);
 	if (r.family != AF_INET || r.port)
-		return kerr(l, v, path, "expected an IPv4 network like 224.0.0.0/8");
+		return sfy_cfg_kerr(l, v, path, "expected an IPv4 network like 224.0.0.0/8");
 	if (r.prefix < FAKE_PREFIX_MIN || r.prefix > FAKE_PREFIX_MAX)
-		return kerr(l, v, path, "prefix length must be %d..%d", FAKE_PREFIX_MIN, FAKE_PREFIX_MAX);
+		return sfy_cfg_kerr(l, v, path, "prefix length must be %d..%d", FAKE_PREFIX_MIN, FAKE_PREFIX_MAX);
 	l->c->fake_net = (uint32_t)r.addr[0] << 24 | (uint32_t)r.addr[1] << 16
 		       | (uint32_t)r.addr[2] << 8 | r.addr[3];
 	l->c->fake_prefix = r.prefix;
@@ -511,7 +202,7 @@ static int k_bypass(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	size_t n;
 
 	(void)arg;
-	if (expect(l, v, path, YAML_SEQUENCE_NODE))
+	if (sfy_cfg_expect(l, v, path, YAML_SEQUENCE_NODE))
 		return -1;
 	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	l->c->nbypass = 0;
@@ -520,11 +211,11 @@ static int k_bypass(struct load *l, yaml_node_t *v, const char *path, void *arg)
 		const char *s;
 		snprintf(ip, sizeof ip, "%s[%zu]", path, i + 1);
 		if (i == SFY_MAX_BYPASS)
-			return kerr(l, it, ip, "more than %d rules", SFY_MAX_BYPASS);
-		if (scalar(l, it, ip, &s))
+			return sfy_cfg_kerr(l, it, ip, "more than %d rules", SFY_MAX_BYPASS);
+		if (sfy_cfg_scalar(l, it, ip, &s))
 			return -1;
 		if (sfy_cidr_parse(s, &l->c->bypass[i], why, sizeof why))
-			return kerr(l, it, ip, "%s", why);
+			return sfy_cfg_kerr(l, it, ip, "%s", why);
 		l->c->nbypass = i + 1;
 	}
 	return 0;
@@ -540,7 +231,7 @@ static int k_udp(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	int m;
 
 	(void)arg;
-	if (enum_value(l, v, path, udp_parse, "associate, block, direct", &m))
+	if (sfy_cfg_enum_value(l, v, path, udp_parse, "associate, block, direct", &m))
 		return -1;
 	l->c->udp = (enum sfy_udp_mode)m;
 	return 0;
@@ -551,10 +242,10 @@ static int duration(struct load *l, yaml_node_t *v, const char *path, unsigned *
 	const char *s;
 	long d;
 
-	if (scalar(l, v, path, &s))
+	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
 	if ((d = sfy_duration_parse(s)) < 0)
-		return kerr(l, v, path, "bad duration \"%.20s\" (like 8s, 500ms, 1m; more than 0, at most 1h)", s);
+		return sfy_cfg_kerr(l, v, path, "bad duration \"%.20s\" (like 8s, 500ms, 1m; more than 0, at most 1h)", s);
 	*ms = (unsigned)d;
 	return 0;
 }
@@ -578,7 +269,7 @@ static const struct key_def timeout_keys[] = {
 static int k_timeouts(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	(void)arg;
-	return walk(l, v, path, timeout_keys, SFY_ARRAY_LEN(timeout_keys), NULL);
+	return sfy_cfg_walk(l, v, path, timeout_keys, SFY_ARRAY_LEN(timeout_keys), NULL);
 }
 
 static int k_log_level(struct load *l, yaml_node_t *v, const char *path, void *arg)
@@ -586,7 +277,7 @@ static int k_log_level(struct load *l, yaml_node_t *v, const char *path, void *a
 	int m;
 
 	(void)arg;
-	if (enum_value(l, v, path, sfy_log_level_parse, "error, warn, info, debug", &m))
+	if (sfy_cfg_enum_value(l, v, path, sfy_log_level_parse, "error, warn, info, debug", &m))
 		return -1;
 	l->c->log_level = (enum sfy_log_level)m;
 	return 0;
@@ -597,10 +288,10 @@ static int k_log_file(struct load *l, yaml_node_t *v, const char *path, void *ar
 	const char *s;
 
 	(void)arg;
-	if (scalar(l, v, path, &s))
+	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
 	if (strlen(s) >= sizeof l->c->log_file)
-		return kerr(l, v, path, "path too long");
+		return sfy_cfg_kerr(l, v, path, "path too long");
 	strcpy(l->c->log_file, s);
 	return 0;
 }
@@ -612,7 +303,7 @@ static const struct key_def log_keys[] = {
 static int k_log(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	(void)arg;
-	return walk(l, v, path, log_keys, SFY_ARRAY_LEN(log_keys), NULL);
+	return sfy_cfg_walk(l, v, path, log_keys, SFY_ARRAY_LEN(log_keys), NULL);
 }
 
 static int k_pipelining(struct load *l, yaml_node_t *v, const char *path, void *arg)
@@ -620,14 +311,14 @@ static int k_pipelining(struct load *l, yaml_node_t *v, const char *path, void *
 	int m;
 
 	(void)arg;
-	if (enum_value(l, v, path, pipeline_parse, "auto, on, off", &m))
+	if (sfy_cfg_enum_value(l, v, path, pipeline_parse, "auto, on, off", &m))
 		return -1;
 	l->c->pipeline = (enum sfy_pipeline)m;
 	return 0;
 }
 
 static const struct key_def top_keys[] = {
-	{ "proxies", k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
+	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
 	{ "udp", k_udp }, { "timeouts", k_timeouts }, { "log", k_log },
 	{ "pipelining", k_pipelining },
@@ -661,20 +352,20 @@ static int load(struct load *l, yaml_parser_t *p)
 		rc = 0;         /* an empty file: defaults only */
 		goto out;
 	}
-	if (walk(l, root, "", top_keys, SFY_ARRAY_LEN(top_keys), NULL))
+	if (sfy_cfg_walk(l, root, "", top_keys, SFY_ARRAY_LEN(top_keys), NULL))
 		goto out;
 	if (!yaml_parser_load(p, &extra)) {
 		syntax_error(l, p);
 		goto out;
 	}
 	if ((root = yaml_document_get_root_node(&extra))) {
-		sfy_errf(l->err, l->errcap, "%s:%u: yaml: more than one document", l->name, line(root));
+		sfy_errf(l->err, l->errcap, "%s:%u: yaml: more than one document", l->name, sfy_cfg_line(root));
 		yaml_document_delete(&extra);
 		goto out;
 	}
 	yaml_document_delete(&extra);
 	if (l->chain_length && l->c->chain_length > l->c->nproxies && l->proxies)
-		kerr(l, l->chain_length, "chain_length", "%u is more than the %zu proxies",
+		sfy_cfg_kerr(l, l->chain_length, "chain_length", "%u is more than the %zu proxies",
 		     l->c->chain_length, l->c->nproxies);
 	else
 		rc = 0;
