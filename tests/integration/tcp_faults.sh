@@ -15,26 +15,9 @@
 # Runs on loopback only; the library is preloaded directly (the launcher has
 # its own tests).
 set -u
-tools=$SFY_TOOLS
-top=${SFY_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
+. "$(dirname "$0")/lib/loopback.sh" tcp_faults
 peer_py=$top/tests/tools/fakepeer.py
-client=$tools/tcpclient
-[ -x "$client" ] || { echo "tcp_faults: $client not built" >&2; exit 1; }
-[ -f "$SOCKSIFY_LIB" ] || { echo "tcp_faults: $SOCKSIFY_LIB not built" >&2; exit 1; }
 
-tmp=$(mktemp -d /tmp/sfy-tcp-faults.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-preload=${SFY_ASAN_RT:+$SFY_ASAN_RT:}$SOCKSIFY_LIB
-# The interpreter itself, not a version-manager shim that costs ~1 s a start.
-py=$(python3 -c 'import sys; print(sys.executable)')
 # The destination every case asks for; nothing listens there, so a connect
 # that escaped the proxy would fail differently (and the peer log shows the
 # request anyway).

@@ -15,50 +15,11 @@
 # Either way the socket must still be O_NONBLOCK afterwards (tcpclient
 # checks that).
 set -u
-top=${SFY_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
-client=$SFY_TOOLS/tcpclient
-[ -x "$client" ] || { echo "tcp_nonblock: $client not built" >&2; exit 1; }
-[ -f "$SOCKSIFY_LIB" ] || { echo "tcp_nonblock: $SOCKSIFY_LIB not built" >&2; exit 1; }
 for c in microsocks python3 node curl; do
 	command -v $c >/dev/null || { echo "tcp_nonblock: $c missing" >&2; exit 77; }
 done
+. "$(dirname "$0")/lib/loopback.sh" tcp_nonblock
 
-tmp=$(mktemp -d /tmp/sfy-tcp-nonblock.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-preload=${SFY_ASAN_RT:+$SFY_ASAN_RT:}$SOCKSIFY_LIB
-# The interpreter itself, not a version-manager shim that costs ~1 s a start.
-py=$(python3 -c 'import sys; print(sys.executable)')
-unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
-
-wait_file() { local _; for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done; return 1; }
-freeport() {
-	$py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# microsocks binds its outgoing connections to ms_src, so the servers can
-# tell a proxied connection (from 127.0.0.3) from a direct one (127.0.0.1).
-ms_src=127.0.0.3
-start_microsocks() {
-	local _
-	for _ in 1 2 3 4 5; do
-		ms_port=$(freeport)
-		microsocks -i 127.0.0.1 -p "$ms_port" -b "$ms_src" >"$tmp/microsocks.log" 2>&1 &
-		ms_pid=$!
-		for _ in $(seq 100); do
-			ss -ltnH "sport = :$ms_port" | grep -q . && { pids+=("$ms_pid"); return 0; }
-			kill -0 "$ms_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill "$ms_pid" 2>/dev/null
-	done
-	return 1
-}
 start_peer() {  # NAME STEPS...: sets $port
 	local name=$1
 	shift
