@@ -155,6 +155,11 @@ expect_out "reverse lookup of a non-fake address stays numeric" "192.0.2.9" \
 	'import socket; print(socket.getnameinfo(("192.0.2.9", 80), 0)[0])'
 
 echo "--- limits"
+# A crawler: 100,000 distinct names, each its own address, all still mapped
+# when looked up again (gaibench exits 1 on a failure or a duplicate).
+expect_out "100,000 distinct names: distinct fake addresses, stable on repeat" \
+	"names=100000 failures=0 dups=0" \
+	sfy_run "$C" -f "$SFY_TMP/s5h.yaml" -- "$SFY_TOOLS/gaibench" --names 100000 --rounds 2
 LONG=$(printf 'a%.0s' $(seq 300))
 fails "a 300-byte name fails cleanly" sfy_run "$C" -f "$SFY_TMP/s5h.yaml" -- getent ahosts "$LONG"
 expect_out "exhausted /24: 254 names, then EAI_AGAIN; old names keep their address" "254 EAI_AGAIN 10.77.0.1" \
