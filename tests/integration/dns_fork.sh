@@ -13,13 +13,11 @@ sfy_begin
 [ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
 
 C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
-trap 'rc=$?; rm -rf "/etc/netns/$C" "/etc/netns/$P"; (exit $rc); sfy__cleanup' EXIT
 sfy_link "$C" "$P" 10.203.1 || exit 1
 sfy_link "$P" "$T" 10.203.2 || exit 1
 PRX=10.203.1.2 TGT=10.203.2.2
-mkdir -p "/etc/netns/$C" "/etc/netns/$P"
-printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' >"/etc/netns/$C/resolv.conf"
-printf '127.0.0.1 localhost\n%s target.sfy.test\n' "$TGT" >"/etc/netns/$P/hosts"
+printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
+printf '127.0.0.1 localhost\n%s target.sfy.test\n' "$TGT" | sfy_etc "$P" hosts
 
 sfy_http web "$T" 8080
 sfy_danted dante "$P" "$PRX" 1080 none

@@ -18,16 +18,14 @@ sfy_begin
 [ -x "$SFY_TOOLS/dnsprobe" ] || { echo "FAIL: $SFY_TOOLS/dnsprobe not built"; exit 1; }
 
 C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
-trap 'rc=$?; rm -rf "/etc/netns/$C" "/etc/netns/$P"; (exit $rc); sfy__cleanup' EXIT
 sfy_link "$C" "$P" 10.203.1 || exit 1
 sfy_link "$P" "$T" 10.203.2 || exit 1
 PRX=10.203.1.2 TGT=10.203.2.2
-mkdir -p "/etc/netns/$C" "/etc/netns/$P"
-printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' >"/etc/netns/$C/resolv.conf"
-printf '127.0.0.1 localhost\n%s proxyhost.sfy.test proxyalias\n' "$PRX" >"/etc/netns/$C/hosts"
-printf '127.0.0.1 localhost\n%s target.sfy.test git.sfy.test ssh.sfy.test\n' "$TGT" \
-	>"/etc/netns/$P/hosts"
-printf 'nameserver 10.203.2.53\noptions timeout:1 attempts:1\n' >"/etc/netns/$P/resolv.conf"
+printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
+printf '127.0.0.1 localhost\n%s proxyhost.sfy.test proxyalias\n' "$PRX" | sfy_etc "$C" hosts
+printf '127.0.0.1 localhost\n%s target.sfy.test git.sfy.test ssh.sfy.test\n' "$TGT" |
+	sfy_etc "$P" hosts
+printf 'nameserver 10.203.2.53\noptions timeout:1 attempts:1\n' | sfy_etc "$P" resolv.conf
 
 sfy_git_repo repo
 sfy_http web "$T" 8080

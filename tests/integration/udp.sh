@@ -17,7 +17,6 @@ sfy_begin
 [ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
 
 C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
-trap 'rc=$?; rm -rf "/etc/netns/$P"; (exit $rc); sfy__cleanup' EXIT
 sfy_link "$C" "$P" 10.211.1 || exit 1
 sfy_link "$P" "$T" 10.211.2 || exit 1
 # A default route through the proxy (which does not forward): a datagram
@@ -27,8 +26,7 @@ ip -n "$C" route add default via 10.211.1.2
 PRX=10.211.1.2 TGT=10.211.2.2 CLI=10.211.1.1
 # The relay sends to the target from its address on that link.
 REL=10.211.2.1
-mkdir -p "/etc/netns/$P"
-printf '127.0.0.1 localhost\n%s echo.sfy.test\n' "$TGT" >"/etc/netns/$P/hosts"
+printf '127.0.0.1 localhost\n%s echo.sfy.test\n' "$TGT" | sfy_etc "$P" hosts
 
 cat >"$SFY_TMP/usrv.py" <<'EOF'
 # usrv.py echo|dns PORT: UDP echo (answers DATA|SENDER-IP) or a DNS server

@@ -97,6 +97,10 @@ sfy__teardown_id() {  # id
 	for d in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^s${id}n"); do
 		ip link del "$d" 2>/dev/null
 	done
+	# per-namespace /etc files (ip netns exec bind-mounts /etc/netns/NS/*)
+	for d in /etc/netns/sfy-"$id"-*; do
+		[ -e "$d" ] && rm -rf "$d"
+	done
 	u=sfyu$id
 	getent passwd "$u" >/dev/null 2>&1 && userdel "$u" 2>/dev/null
 	if [ "$id" != "${SFY_ID:-}" ] || [ "${SFY_KEEP:-}" != 1 ]; then
@@ -118,6 +122,7 @@ sfy_sweep() {
 		for f in "$SFY_STATE_DIR"/*.owner; do [ -e "$f" ] && basename "$f" .owner; done
 		ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^sfy-\([0-9a-f]\{6\}\)-.*/\1/p'
 		getent passwd | sed -n 's/^sfyu\([0-9a-f]\{6\}\):.*/\1/p'
+		for f in /etc/netns/sfy-*; do [ -e "$f" ] && basename "$f" | sed -n 's/^sfy-\([0-9a-f]\{6\}\)-.*/\1/p'; done
 		for f in /tmp/sfy-itest.*; do [ -e "$f" ] && basename "$f" | sed -n 's/^sfy-itest\.\([0-9a-f]\{6\}\)\..*/\1/p'; done
 	} | sort -u)
 	for id in $ids; do
@@ -221,6 +226,13 @@ sfy_link() {  # ns1 ns2 a.b.c
 sfy_ifname() {  # ns peer-ns -> the interface of NS on its link to PEER
 	awk -v a="$1" -v b="$2" '$1 == a && $3 == b {print $2} $3 == a && $1 == b {print $4}' \
 	    "$SFY_TMP/links" | head -n1
+}
+
+# Writes stdin to /etc/netns/NS/FILE, which `ip netns exec NS` bind-mounts
+# over /etc/FILE (resolv.conf, hosts) for everything run in NS; removed with
+# the run's namespaces.
+sfy_etc() {  # ns file
+	mkdir -p "/etc/netns/$1" && cat >"/etc/netns/$1/$2"
 }
 
 # ---------------------------------------------------------------- servers
