@@ -39,6 +39,7 @@ static void real_load(void)
 	LOAD(getpeername);
 	LOAD(getaddrinfo);
 	LOAD(freeaddrinfo);
+	LOAD(getaddrinfo_a);
 	LOAD(getnameinfo);
 	LOAD(gethostbyname);
 	LOAD(gethostbyname2);

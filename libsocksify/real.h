@@ -5,6 +5,7 @@
 #define SFY_REAL_H
 
 #include <netdb.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -43,6 +44,7 @@ struct sfy_real {
 	void (*freeaddrinfo)(struct addrinfo *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,
 			   socklen_t, int);
+	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
 	struct hostent *(*gethostbyname)(const char *);
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,

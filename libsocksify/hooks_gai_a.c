@@ -1,0 +1,81 @@
+/* getaddrinfo_a(): glibc runs these lookups on its own threads through its
+ * internal resolver, past our getaddrinfo() symbol, so in remote-DNS mode
+ * they would query DNS directly. There (and with no usable config, to fail
+ * closed) every request is answered at once by our getaddrinfo(): fake
+ * addresses take no time, so GAI_NOWAIT completes before it returns, and the
+ * notification is delivered as asked. gai_error() reads the answer from the
+ * request itself and gai_suspend() returns at once for requests glibc never
+ * queued. Local mode: the real function, untouched. */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "real.h"
+#include "sfy.h"
+#include "state.h"
+
+struct notify {
+	void (*fn)(union sigval);
+	union sigval value;
+};
+
+static void *notify_thread(void *arg)
+{
+	struct notify n = *(struct notify *)arg;
+	free(arg);
+	n.fn(n.value);
+	return NULL;
+}
+
+static void notify(const struct sigevent *sev)
+{
+	if (!sev)
+		return;
+	if (sev->sigev_notify == SIGEV_SIGNAL) {
+		(void)sigqueue(getpid(), sev->sigev_signo, sev->sigev_value);
+	} else if (sev->sigev_notify == SIGEV_THREAD && sev->sigev_notify_function) {
+		struct notify *n = malloc(sizeof(*n));
+		pthread_t t;
+		pthread_attr_t own, *attr = sev->sigev_notify_attributes;
+		if (!n)
+			return;
+		n->fn = sev->sigev_notify_function;
+		n->value = sev->sigev_value;
+		if (!attr) {
+			pthread_attr_init(&own);
+			attr = &own;
+		}
+		pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, attr, notify_thread, n) != 0) {
+			sfy_warn("getaddrinfo_a: cannot start the notification thread");
+			free(n);
+		}
+		if (attr == &own)
+			pthread_attr_destroy(&own);
+	}
+}
+
+SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigevent *sev)
+{
+	const struct sfy_config *cfg = sfy_config_get();
+	if (cfg && cfg->dns != SFY_DNS_REMOTE) {
+		if (!sfy_real()->getaddrinfo_a)
+			return EAI_SYSTEM;
+		return sfy_real()->getaddrinfo_a(mode, list, n, sev);
+	}
+	if ((mode != GAI_WAIT && mode != GAI_NOWAIT) || n < 0) {
+		errno = EINVAL;
+		return EAI_SYSTEM;
+	}
+	for (int i = 0; i < n; i++)
+		if (list[i])
+			list[i]->__return = getaddrinfo(list[i]->ar_name, list[i]->ar_service,
+							list[i]->ar_request, &list[i]->ar_result);
+	if (mode == GAI_NOWAIT)
+		notify(sev);
+	return 0;
+}
