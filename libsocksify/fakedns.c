@@ -476,3 +476,9 @@ bool sfy_fakedns_reverse(const struct sockaddr *sa, socklen_t len, struct sfy_ad
 	out->port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
 	return true;
 }
+
+bool sfy_fakedns_is_fake(const struct sockaddr *sa, socklen_t len)
+{
+	uint32_t a;
+	return sfy_fakedns_sockaddr_v4(sa, len, &a) && sfy_fakedns_in_range(a);
+}

@@ -49,6 +49,9 @@ bool sfy_fakedns_sockaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t 
 /* Is addr_be inside the range of the table (or, with no table yet, of the
  * configured range)? Such an address never reaches the network as itself. */
 bool sfy_fakedns_in_range(uint32_t addr_be);
+/* sa (v4, v4-mapped or the v6 range) is inside the fake range, whether or
+ * not a name stands behind it. */
+bool sfy_fakedns_is_fake(const struct sockaddr *sa, socklen_t len);
 
 /* Lower-case, one trailing dot dropped. Returns the length, -EINVAL or
  * -ENAMETOOLONG. */

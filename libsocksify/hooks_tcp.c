@@ -48,9 +48,7 @@ static int tunnel(const struct sfy_config *cfg, int fd, const struct sockaddr *s
 	if (!sfy_fakedns_reverse(sa, len, &dst)) {
 		/* A fake address no name stands behind (stale, or made up) must
 		 * not reach the proxy as if it were real. */
-		uint32_t v4;
-		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_sockaddr_v4(sa, len, &v4) &&
-		    sfy_fakedns_in_range(v4)) {
+		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_is_fake(sa, len)) {
 			sfy_addr_from_sockaddr(&dst, sa, len);
 			char a[300];
 			sfy_addr_format(&dst, a, sizeof(a));

@@ -72,12 +72,6 @@ static uint16_t sa_port(const struct sockaddr *sa)
 					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
 }
 
-static bool is_fake(const struct sockaddr *sa, socklen_t len)
-{
-	uint32_t a;
-	return sfy_fakedns_sockaddr_v4(sa, len, &a) && sfy_fakedns_in_range(a);
-}
-
 /* The destination as the relay gets it: a fake address goes as its name. */
 static int dst_of(const struct sockaddr *sa, socklen_t len, struct sfy_addr *dst)
 {
@@ -145,7 +139,7 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 		return R_REAL;
 	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
 	bool dns = remote && sa_port(sa) == 53;
-	bool fake = remote && !dns && is_fake(sa, len);
+	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, len);
 	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake)
 		return R_REAL;
 	struct sfy_udp_sess *s = sfy_udp_get(fd);

@@ -28,27 +28,6 @@ PRX=10.211.1.2 TGT=10.211.2.2 CLI=10.211.1.1
 REL=10.211.2.1
 printf '127.0.0.1 localhost\n%s echo.sfy.test\n' "$TGT" | sfy_etc "$P" hosts
 
-cat >"$SFY_TMP/usrv.py" <<'EOF'
-# usrv.py echo|dns PORT: UDP echo (answers DATA|SENDER-IP) or a DNS server
-# answering every A question with 10.211.2.99.
-import socket, struct, sys
-mode, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-s.bind(("0.0.0.0", port))
-while True:
-    data, addr = s.recvfrom(65535)
-    if mode == "echo":
-        s.sendto(data + b"|" + addr[0].encode(), addr)
-        continue
-    i = 12
-    while data[i]:
-        i += data[i] + 1
-    q = data[12:i + 5]
-    ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("10.211.2.99")
-    s.sendto(data[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, 1, 0, 0) + q + ans, addr)
-EOF
-
 cat >"$SFY_TMP/ucli.py" <<'EOF'
 # ucli.py MODE HOST PORT [ARG]: one UDP client behaviour per MODE; prints
 # what happened, exits 0 when it went as the mode expects.
@@ -257,11 +236,11 @@ s.on('message', (m, r) => {
 s.send('nodehi', port, host);
 EOF
 
-sfy_bg echo-t "$T" "$SFY_PY" -u "$SFY_TMP/usrv.py" echo 7
+sfy_bg echo-t "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
 sfy__served echo-t "$T" 7 10 udp
-sfy_bg dns-t "$T" "$SFY_PY" -u "$SFY_TMP/usrv.py" dns 53
+sfy_bg dns-t "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" dns 53 10.211.2.99
 sfy__served dns-t "$T" 53 10 udp
-sfy_bg echo-p "$P" "$SFY_PY" -u "$SFY_TMP/usrv.py" echo 7
+sfy_bg echo-p "$P" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
 sfy__served echo-p "$P" 7 10 udp
 sfy_bg socat-t "$T" socat UDP4-RECVFROM:9,fork,reuseaddr PIPE
 sfy__served socat-t "$T" 9 10 udp

@@ -24,24 +24,6 @@ sfy_link "$P" "$T" 10.212.2 || exit 1
 ip -n "$C" route add default via 10.212.1.2
 PRX=10.212.1.2 TGT=10.212.2.2 CLI=10.212.1.1
 
-cat >"$SFY_TMP/usrv.py" <<'EOF'
-# usrv.py echo|dns PORT: UDP echo, or DNS answering every A with 10.212.2.99.
-import socket, struct, sys
-mode, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("0.0.0.0", port))
-while True:
-    data, addr = s.recvfrom(65535)
-    if mode == "echo":
-        s.sendto(data, addr)
-        continue
-    i = 12
-    while data[i]:
-        i += data[i] + 1
-    ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("10.212.2.99")
-    s.sendto(data[:2] + b"\x81\x80" + struct.pack(">HHHH", 1, 1, 0, 0) + data[12:i + 5] + ans,
-             addr)
-EOF
 # ucli.py HOST PORT N: N datagrams with sendto, then one connected round trip.
 cat >"$SFY_TMP/ucli.py" <<'EOF'
 import socket, sys
@@ -58,9 +40,9 @@ c.send(b"connected")
 print("ok", c.recv(100).decode())
 EOF
 
-sfy_bg echo-t "$T" "$SFY_PY" -u "$SFY_TMP/usrv.py" echo 7
+sfy_bg echo-t "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
 sfy__served echo-t "$T" 7 10 udp
-sfy_bg dns-t "$T" "$SFY_PY" -u "$SFY_TMP/usrv.py" dns 53
+sfy_bg dns-t "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" dns 53 10.212.2.99
 sfy__served dns-t "$T" 53 10 udp
 sfy_danted dante "$P" "$PRX" 1080 none
 
