@@ -162,7 +162,7 @@ static int walk(const struct sfy_config *cfg, int fd, const size_t *idx, size_t 
 			return at->err = r;
 		}
 		bool pipe = cfg->pipeline == SFY_PIPELINE_ON ||
-			    (cfg->pipeline == SFY_PIPELINE_AUTO && !sfy_stepwise_get(cfg, idx[i]));
+			    (cfg->pipeline == SFY_PIPELINE_AUTO && sfy_stepwise_get(cfg, p) != SFY_PIPE_STEPWISE);
 		int64_t dl = min64(deadline, sfy_now_ms() + cfg->connect_timeout_ms);
 		r = sfy_hop_request(fd, p, last ? cmd : SFY_S5_CONNECT, last ? dst : &next, pipe,
 				    cfg->pipeline == SFY_PIPELINE_AUTO, dl,
@@ -213,7 +213,7 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 			return 0;
 		}
 		if (r == -SFY_ESTEPWISE) {
-			sfy_stepwise_set(cfg, idx[at.failed]);
+			sfy_stepwise_set(cfg, &cfg->proxies[idx[at.failed]], SFY_PIPE_STEPWISE);
 			sfy_proxy_format(&cfg->proxies[idx[at.failed]], hop, sizeof(hop));
 			sfy_info("%s dropped pipelined bytes; negotiating step by step from now on",
 				 hop);

@@ -113,22 +113,27 @@ static void load(const struct sfy_config *cfg)
 	pthread_once(&mask_once, mask_load);
 }
 
-bool sfy_stepwise_get(const struct sfy_config *cfg, size_t i)
+enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
 {
 	load(cfg);
-	return (atomic_load(&mask) >> i) & 1;
+	size_t i = (size_t)(p - cfg->proxies);
+	return (atomic_load(&mask) >> i) & 1 ? SFY_PIPE_STEPWISE : SFY_PIPE_UNKNOWN;
 }
 
-void sfy_stepwise_set(const struct sfy_config *cfg, size_t i)
+void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
+		      enum sfy_pipe_known v)
 {
+	if (v != SFY_PIPE_STEPWISE)
+		return;
 	load(cfg);
+	size_t i = (size_t)(p - cfg->proxies);
 	unsigned long old = atomic_fetch_or(&mask, 1UL << i);
 	if (old & (1UL << i))
 		return;
-	char v[20];
-	snprintf(v, sizeof(v), "%lx", old | (1UL << i));
+	char hex[20];
+	snprintf(hex, sizeof(hex), "%lx", old | (1UL << i));
 	pthread_mutex_lock(&env_lock);
-	setenv("SOCKSIFY_STEPWISE", v, 1);
+	setenv("SOCKSIFY_STEPWISE", hex, 1);
 	pthread_mutex_unlock(&env_lock);
 	cache_add(&cfg->proxies[i]);
 }
