@@ -190,7 +190,6 @@ static void set_env(const char *name, const char *value)
 static void export_options(const struct opts *o)
 {
 	static char list[SFY_PROXY_ENV_MAX];
-	static const char *const levels[] = { "error", "info", "debug" };
 	size_t pos = 0;
 
 	for (size_t i = 0; i < o->nproxies; i++)
@@ -204,8 +203,9 @@ static void export_options(const struct opts *o)
 		set_env("SOCKSIFY_DNS", o->dns);
 	/* An explicit SOCKSIFY_LOG is kept unless -q/-v says otherwise. */
 	if (o->verbosity)
-		set_env("SOCKSIFY_LOG", levels[o->verbosity < 0 ? 0 : o->verbosity > 2 ? 2 :
-					       o->verbosity]);
+		set_env("SOCKSIFY_LOG", sfy_log_level_name(o->verbosity < 0 ? SFY_LOG_ERROR
+							   : o->verbosity == 1 ? SFY_LOG_INFO
+							   : SFY_LOG_DEBUG));
 }
 
 /* The library may run in another cwd (the program may chdir before its

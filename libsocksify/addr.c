@@ -10,11 +10,11 @@
 
 #include "addr.h"
 
-static const uint8_t v4mapped_prefix[12] = { 0,0,0,0, 0,0,0,0, 0,0,0xff,0xff };
+const uint8_t sfy_v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 static void set_ip6(struct sfy_addr *a, const uint8_t ip[16])
 {
-	if (!memcmp(ip, v4mapped_prefix, sizeof v4mapped_prefix)) {
+	if (!memcmp(ip, sfy_v4mapped_prefix, sizeof sfy_v4mapped_prefix)) {
 		a->type = SFY_ATYP_IPV4;
 		memcpy(a->ip, ip + 12, 4);
 	} else {
@@ -65,7 +65,7 @@ int sfy_addr_to_sockaddr(const struct sfy_addr *a, int family, struct sockaddr_s
 		if (a->type == SFY_ATYP_IPV4)
 			ip4 = a->ip;
 		else if (a->type == SFY_ATYP_IPV6 &&
-			 !memcmp(a->ip, v4mapped_prefix, sizeof v4mapped_prefix))
+			 !memcmp(a->ip, sfy_v4mapped_prefix, sizeof sfy_v4mapped_prefix))
 			ip4 = a->ip + 12;
 		else
 			return -EAFNOSUPPORT;
@@ -78,7 +78,7 @@ int sfy_addr_to_sockaddr(const struct sfy_addr *a, int family, struct sockaddr_s
 		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
 
 		if (a->type == SFY_ATYP_IPV4) {
-			memcpy(sin6->sin6_addr.s6_addr, v4mapped_prefix, 12);
+			memcpy(sin6->sin6_addr.s6_addr, sfy_v4mapped_prefix, 12);
 			memcpy(sin6->sin6_addr.s6_addr + 12, a->ip, 4);
 		} else if (a->type == SFY_ATYP_IPV6) {
 			memcpy(sin6->sin6_addr.s6_addr, a->ip, 16);
@@ -158,4 +158,12 @@ int sfy_addr_set_host(struct sfy_addr *a, const char *host, uint16_t port)
 	a->type = SFY_ATYP_DOMAIN;
 	memcpy(a->name, host, n + 1);
 	return 0;
+}
+
+int sfy_addr_name_len(const struct sfy_addr *a)
+{
+	size_t n = strnlen(a->name, sizeof a->name);
+	if (n > SFY_NAME_MAX)
+		return -ENAMETOOLONG;
+	return n ? (int)n : -EINVAL;
 }

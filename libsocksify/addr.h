@@ -10,6 +10,9 @@
 /* RFC 1928 encodes a domain name with a one-byte length: 255 is the bound. */
 #define SFY_NAME_MAX 255
 
+/* ::ffff:0:0/96, the IPv4-mapped IPv6 prefix (RFC 4291 2.5.5.2). */
+extern const uint8_t sfy_v4mapped_prefix[12];
+
 enum sfy_atyp {
 	SFY_ATYP_IPV4 = 1,
 	SFY_ATYP_DOMAIN = 3,
@@ -23,6 +26,10 @@ struct sfy_addr {
 	uint16_t port;                  /* host byte order */
 };
 
+/* The length of a's domain name, checked as every codec needs it: 1..255
+ * bytes (RFC 1928's one-byte length), else -EINVAL (empty) or
+ * -ENAMETOOLONG. */
+int sfy_addr_name_len(const struct sfy_addr *a);
 /* sockaddr (AF_INET, AF_INET6; v4-mapped v6 becomes IPv4) -> sfy_addr.
  * Returns 0 or -EAFNOSUPPORT. */
 int sfy_addr_from_sockaddr(struct sfy_addr *a, const struct sockaddr *sa, socklen_t len);

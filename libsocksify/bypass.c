@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "addr.h"
 #include "bypass.h"
 #include "sfy.h"
 
@@ -30,21 +31,10 @@
 /* Decimal 0..max, digits only; -1 if bad. */
 static long number(const char *s, long max)
 {
-	long v = 0;
-
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-		if (v > max)
-			return -1;
-	}
-	return v;
+	unsigned long v;
+	return sfy_decimal(s, strlen(s), (unsigned long)max, &v) ? -1 : (long)v;
 }
 
-static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 {
@@ -120,7 +110,7 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 		if (c->addr[i / 8] & (0x80u >> (i % 8)))
 			return sfy_errf(err, errcap, "host bits set in \"%s\" (address must be the network's first)", s);
 
-	if (c->family == AF_INET6 && c->prefix >= 96 && !memcmp(c->addr, v4mapped, 12)) {
+	if (c->family == AF_INET6 && c->prefix >= 96 && !memcmp(c->addr, sfy_v4mapped_prefix, 12)) {
 		memmove(c->addr, c->addr + 12, 4);
 		memset(c->addr + 4, 0, 12);
 		c->family = AF_INET;
@@ -157,7 +147,7 @@ bool sfy_cidr_match(const struct sfy_cidr *c, const struct sockaddr *sa)
 		ip = in6->sin6_addr.s6_addr;
 		family = AF_INET6;
 		port_be = in6->sin6_port;
-		if (!memcmp(ip, v4mapped, 12)) {
+		if (!memcmp(ip, sfy_v4mapped_prefix, 12)) {
 			ip += 12;
 			family = AF_INET;
 		}

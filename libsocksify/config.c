@@ -78,6 +78,11 @@ int sfy_log_level_parse(const char *s)
 	return word(s, log_names, SFY_ARRAY_LEN(log_names));
 }
 
+const char *sfy_log_level_name(enum sfy_log_level l)
+{
+	return (unsigned)l < SFY_ARRAY_LEN(log_names) ? log_names[l] : "?";
+}
+
 const char *sfy_chain_mode_name(enum sfy_chain_mode m)
 {
 	return (unsigned)m < SFY_ARRAY_LEN(chain_names) ? chain_names[m] : "?";
@@ -95,16 +100,12 @@ static int pipeline_parse(const char *s)
 
 long sfy_duration_parse(const char *s)
 {
-	long v = 0, mult;
-	const char *p = s;
+	long mult;
+	unsigned long v;
+	const char *p = s + strspn(s, "0123456789");
 
-	if (*p < '0' || *p > '9')
+	if (sfy_decimal(s, (size_t)(p - s), DURATION_MAX_MS, &v))
 		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (*p - '0');
-		if (v > DURATION_MAX_MS)
-			return -1;
-	}
 	if (!*p || !strcmp(p, "s"))
 		mult = 1000;
 	else if (!strcmp(p, "ms"))
@@ -115,9 +116,9 @@ long sfy_duration_parse(const char *s)
 		mult = 3600 * 1000;
 	else
 		return -1;
-	if (v == 0 || v > DURATION_MAX_MS / mult)
+	if (v == 0 || v > (unsigned long)(DURATION_MAX_MS / mult))
 		return -1;
-	return v * mult;
+	return (long)v * mult;
 }
 
 void sfy_config_defaults(struct sfy_config *c)
@@ -150,14 +151,12 @@ static int k_chain(struct load *l, yaml_node_t *v, const char *path, void *arg)
 static int k_chain_length(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	const char *s;
-	long n = 0;
+	unsigned long n;
 
 	(void)arg;
 	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
-	for (const char *q = s; n <= SFY_MAX_PROXIES && *q; q++)
-		n = *q >= '0' && *q <= '9' ? n * 10 + (*q - '0') : -1;
-	if (n < 1 || n > SFY_MAX_PROXIES)
+	if (sfy_decimal(s, strlen(s), SFY_MAX_PROXIES, &n) || n < 1)
 		return sfy_cfg_kerr(l, v, path, "bad value \"%.20s\" (1..%d)", s, SFY_MAX_PROXIES);
 	l->c->chain_length = (unsigned)n;
 	l->chain_length = v;
@@ -196,29 +195,25 @@ static int k_fake(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	return 0;
 }
 
-static int k_bypass(struct load *l, yaml_node_t *v, const char *path, void *arg)
+static int bypass_item(struct load *l, yaml_node_t *it, const char *ip, size_t i, void *arg)
 {
-	char ip[KEY_PATH_MAX], why[SFY_ERR_MAX];
-	size_t n;
+	char why[SFY_ERR_MAX];
+	const char *s;
 
 	(void)arg;
-	if (sfy_cfg_expect(l, v, path, YAML_SEQUENCE_NODE))
+	if (sfy_cfg_scalar(l, it, ip, &s))
 		return -1;
-	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	l->c->nbypass = 0;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *it = yaml_document_get_node(l->doc, v->data.sequence.items.start[i]);
-		const char *s;
-		snprintf(ip, sizeof ip, "%s[%zu]", path, i + 1);
-		if (i == SFY_MAX_BYPASS)
-			return sfy_cfg_kerr(l, it, ip, "more than %d rules", SFY_MAX_BYPASS);
-		if (sfy_cfg_scalar(l, it, ip, &s))
-			return -1;
-		if (sfy_cidr_parse(s, &l->c->bypass[i], why, sizeof why))
-			return sfy_cfg_kerr(l, it, ip, "%s", why);
-		l->c->nbypass = i + 1;
-	}
+	if (sfy_cidr_parse(s, &l->c->bypass[i], why, sizeof why))
+		return sfy_cfg_kerr(l, it, ip, "%s", why);
+	l->c->nbypass = i + 1;
 	return 0;
+}
+
+static int k_bypass(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	(void)arg;
+	l->c->nbypass = 0;
+	return sfy_cfg_each(l, v, path, SFY_MAX_BYPASS, "rules", bypass_item, NULL);
 }
 
 static int udp_parse(const char *s)

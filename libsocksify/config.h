@@ -92,6 +92,7 @@ int sfy_chain_mode_parse(const char *s);
 int sfy_dns_mode_parse(const char *s);
 int sfy_log_level_parse(const char *s);
 const char *sfy_chain_mode_name(enum sfy_chain_mode m);
+const char *sfy_log_level_name(enum sfy_log_level l);
 /* "8s", "500ms", "1m", "2" (seconds) -> milliseconds. -1 if bad. */
 long sfy_duration_parse(const char *s);
 

@@ -180,13 +180,11 @@ static int hop_port(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	struct hop *h = arg;
 	const char *s;
-	long port = 0;
+	unsigned long port;
 
 	if (sfy_cfg_scalar(l, v, path, &s))
 		return -1;
-	for (const char *q = s; port <= 65535 && *q; q++)
-		port = *q >= '0' && *q <= '9' ? port * 10 + (*q - '0') : -1;
-	if (port < 1 || port > 65535)
+	if (sfy_decimal(s, strlen(s), 65535, &port) || port < 1)
 		return sfy_cfg_kerr(l, v, path, "bad port \"%.20s\" (1..65535)", s);
 	h->p->port = (uint16_t)port;
 	h->port = v;
@@ -263,38 +261,54 @@ static int hop_long(struct load *l, yaml_node_t *map, const char *path, struct s
 	return 0;
 }
 
-int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *arg)
+int sfy_cfg_each(struct load *l, yaml_node_t *v, const char *path, size_t max,
+		 const char *what, item_fn *item, void *arg)
 {
-	struct sfy_config *c = l->c;
-	char ip[KEY_PATH_MAX], why[SFY_ERR_MAX];
-	size_t n;
+	char ip[KEY_PATH_MAX];
 
-	(void)arg;
 	if (sfy_cfg_expect(l, v, path, YAML_SEQUENCE_NODE))
 		return -1;
-	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (!n)
-		return sfy_cfg_kerr(l, v, path, "empty list (at least one proxy is needed)");
-	c->nproxies = 0;
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *it = yaml_document_get_node(l->doc, v->data.sequence.items.start[i]);
-		struct sfy_proxy *p = &c->proxies[i];
 		snprintf(ip, sizeof ip, "%s[%zu]", path, i + 1);
-		if (i == SFY_MAX_PROXIES)
-			return sfy_cfg_kerr(l, it, ip, "more than %d proxies", SFY_MAX_PROXIES);
-		if (it->type == YAML_MAPPING_NODE) {
-			if (hop_long(l, it, ip, p))
-				return -1;
-		} else {
-			const char *s;
-			if (sfy_cfg_scalar(l, it, ip, &s))
-				return -1;
-			if (sfy_proxy_url_parse(s, p, why, sizeof why))
-				return sfy_cfg_kerr(l, it, ip, "%s", why);
-			l->has_pass |= p->has_pass;
-		}
-		c->nproxies = i + 1;
+		if (i == max)
+			return sfy_cfg_kerr(l, it, ip, "more than %zu %s", max, what);
+		if (item(l, it, ip, i, arg))
+			return -1;
 	}
+	return 0;
+}
+
+static int proxy_item(struct load *l, yaml_node_t *it, const char *ip, size_t i, void *arg)
+{
+	struct sfy_proxy *p = &l->c->proxies[i];
+	char why[SFY_ERR_MAX];
+
+	(void)arg;
+	if (it->type == YAML_MAPPING_NODE) {
+		if (hop_long(l, it, ip, p))
+			return -1;
+	} else {
+		const char *s;
+		if (sfy_cfg_scalar(l, it, ip, &s))
+			return -1;
+		if (sfy_proxy_url_parse(s, p, why, sizeof why))
+			return sfy_cfg_kerr(l, it, ip, "%s", why);
+		l->has_pass |= p->has_pass;
+	}
+	l->c->nproxies = i + 1;
+	return 0;
+}
+
+int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	(void)arg;
+	l->c->nproxies = 0;
+	if (sfy_cfg_each(l, v, path, SFY_MAX_PROXIES, "proxies", proxy_item, NULL))
+		return -1;
+	if (!l->c->nproxies)
+		return sfy_cfg_kerr(l, v, path, "empty list (at least one proxy is needed)");
 	l->proxies = v;
 	return 0;
 }

@@ -42,6 +42,11 @@ int sfy_cfg_expect(struct load *l, yaml_node_t *n, const char *path, yaml_node_t
  * duplicate keys are errors. */
 int sfy_cfg_walk(struct load *l, yaml_node_t *map, const char *prefix,
 		 const struct key_def *defs, size_t ndefs, void *arg);
+/* Calls item(l, node, "path[i]", i, arg) for each element of the list v,
+ * in order; a list longer than max is an error naming `what`. */
+typedef int item_fn(struct load *l, yaml_node_t *it, const char *ipath, size_t i, void *arg);
+int sfy_cfg_each(struct load *l, yaml_node_t *v, const char *path, size_t max,
+		 const char *what, item_fn *item, void *arg);
 /* A scalar that must be one of a few words. */
 int sfy_cfg_enum_value(struct load *l, yaml_node_t *v, const char *path,
 		       int (*parse)(const char *), const char *choices, int *out);

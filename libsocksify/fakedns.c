@@ -448,7 +448,6 @@ int sfy_fakedns_name(uint32_t addr_be, char out[static SFY_NAME_MAX + 1])
 bool sfy_fakedns_sockaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t *addr_be)
 {
 	static const uint8_t fake6[12] = SFY_FAKEDNS_V6_PREFIX;
-	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	if (!sa)
 		return false;
 	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
@@ -457,7 +456,7 @@ bool sfy_fakedns_sockaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t 
 	}
 	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
 		const uint8_t *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-		if (memcmp(b, fake6, 12) && memcmp(b, mapped, 12))
+		if (memcmp(b, fake6, 12) && memcmp(b, sfy_v4mapped_prefix, 12))
 			return false;
 		memcpy(addr_be, b + 12, 4);
 		return true;

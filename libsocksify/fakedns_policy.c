@@ -70,20 +70,48 @@ static struct hosts_addr *addr_slot(struct hosts_addr *tab, size_t cap, unsigned
 	return &tab[i];
 }
 
+/* The slot in tab (cap entries) for entry e of another table, or NULL when
+ * e is an empty slot. */
+typedef void *place_fn(void *tab, size_t cap, const void *e);
+
+static void *place_name(void *tab, size_t cap, const void *e)
+{
+	const struct hosts_name *n = e;
+	return n->name ? name_slot(tab, cap, n->name) : NULL;
+}
+
+static void *place_addr(void *tab, size_t cap, const void *e)
+{
+	const struct hosts_addr *a = e;
+	return a->used ? addr_slot(tab, cap, a->fam, a->a) : NULL;
+}
+
+/* Doubles an open-addressing table (entries of esz bytes) before one more
+ * entry would make it more than half full, re-placing every entry. */
+static int grow(void **tab, size_t *cap, size_t used, size_t esz, place_fn *place)
+{
+	if (2 * (used + 1) <= *cap)
+		return 0;
+	size_t ncap = *cap ? 2 * *cap : 64;
+	char *n = calloc(ncap, esz);
+	if (!n)
+		return -ENOMEM;
+	for (size_t i = 0; i < *cap; i++) {
+		const char *e = (const char *)*tab + i * esz;
+		void *s = place(n, ncap, e);
+		if (s)
+			memcpy(s, e, esz);
+	}
+	free(*tab);
+	*tab = n;
+	*cap = ncap;
+	return 0;
+}
+
 static int names_add(struct hosts *h, const char *name, unsigned fam)
 {
-	if (2 * (h->nused + 1) > h->ncap) {
-		size_t cap = h->ncap ? 2 * h->ncap : 64;
-		struct hosts_name *n = calloc(cap, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < h->ncap; i++)
-			if (h->names[i].name)
-				*name_slot(n, cap, h->names[i].name) = h->names[i];
-		free(h->names);
-		h->names = n;
-		h->ncap = cap;
-	}
+	if (grow((void **)&h->names, &h->ncap, h->nused, sizeof(*h->names), place_name))
+		return -ENOMEM;
 	struct hosts_name *s = name_slot(h->names, h->ncap, name);
 	if (!s->name) {
 		if (!(s->name = strdup(name)))
@@ -96,18 +124,8 @@ static int names_add(struct hosts *h, const char *name, unsigned fam)
 
 static int addrs_add(struct hosts *h, unsigned fam, const unsigned char a[16])
 {
-	if (2 * (h->aused + 1) > h->acap) {
-		size_t cap = h->acap ? 2 * h->acap : 64;
-		struct hosts_addr *n = calloc(cap, sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		for (size_t i = 0; i < h->acap; i++)
-			if (h->addrs[i].used)
-				*addr_slot(n, cap, h->addrs[i].fam, h->addrs[i].a) = h->addrs[i];
-		free(h->addrs);
-		h->addrs = n;
-		h->acap = cap;
-	}
+	if (grow((void **)&h->addrs, &h->acap, h->aused, sizeof(*h->addrs), place_addr))
+		return -ENOMEM;
 	struct hosts_addr *s = addr_slot(h->addrs, h->acap, fam, a);
 	if (!s->used) {
 		s->used = 1;

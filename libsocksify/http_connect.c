@@ -90,11 +90,10 @@ static int put_authority(struct out *o, const struct sfy_addr *dst)
 		put_str(o, "]");
 		break;
 	case SFY_ATYP_DOMAIN:
-		n = strnlen(dst->name, sizeof dst->name);
-		if (n > SFY_NAME_MAX)
-			return -ENAMETOOLONG;
-		if (!n)
-			return -EINVAL;
+		int nl = sfy_addr_name_len(dst);
+		if (nl < 0)
+			return nl;
+		n = (size_t)nl;
 		for (size_t k = 0; k < n; k++)
 			if (bad_name_char((unsigned char)dst->name[k]))
 				return -EINVAL;

@@ -19,7 +19,6 @@
 static _Atomic int log_level = SFY_LOG_WARN;
 static char log_path[PATH_MAX];
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void sfy_log_setup(enum sfy_log_level level, const char *file)
 {
@@ -40,7 +39,7 @@ void sfy_log(enum sfy_log_level level, const char *fmt, ...)
 	int saved = errno;
 	char line[SFY_LOG_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "socksify[%ld]: %s: ", (long)getpid(),
-			 level_names[level]);
+			 sfy_log_level_name(level));
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -20,10 +20,6 @@
 #include "proxy_url.h"
 #include "sfy.h"
 
-/* Ports are 16 bits; five digits are enough to write any of them, and
- * bounding the digit count keeps the accumulator from overflowing. */
-#define PORT_DIGITS_MAX 5
-
 static const struct {
 	const char *name;
 	enum sfy_proto proto;
@@ -156,18 +152,13 @@ int sfy_proxy_validate(const struct sfy_proxy *p, char *err, size_t errcap)
 
 static int parse_port(const char *s, size_t n, uint16_t *port, char *err, size_t errcap)
 {
-	unsigned v = 0;
+	unsigned long v;
 
 	if (!n)
 		return sfy_errf(err, errcap, "empty port after ':'");
-	if (n > PORT_DIGITS_MAX)
-		return sfy_errf(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return sfy_errf(err, errcap, "bad port \"%.*s\" (digits only)", (int)n, s);
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
+	if (strspn(s, "0123456789") < n)
+		return sfy_errf(err, errcap, "bad port \"%.*s\" (digits only)", (int)n, s);
+	if (sfy_decimal(s, n, 65535, &v) || v < 1)
 		return sfy_errf(err, errcap, "bad port \"%.*s\" (1..65535)", (int)n, s);
 	*port = (uint16_t)v;
 	return 0;

@@ -13,4 +13,8 @@
 int sfy_errf(char *err, size_t errcap, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* s[0..n) as a decimal number 0..max: digits only. 0, or -1 (empty, any
+ * other character, above max) with *out untouched. */
+int sfy_decimal(const char *s, size_t n, unsigned long max, unsigned long *out);
+
 #endif

@@ -36,11 +36,10 @@ ssize_t sfy_s4_build_request(uint8_t *buf, size_t cap, enum sfy_s4_cmd cmd,
 	case SFY_ATYP_DOMAIN:
 		if (!a4)
 			return -EINVAL;
-		nlen = strnlen(dst->name, sizeof dst->name);
-		if (nlen > SFY_NAME_MAX)
-			return -ENAMETOOLONG;
-		if (!nlen)
-			return -EINVAL;
+		int nl = sfy_addr_name_len(dst);
+		if (nl < 0)
+			return nl;
+		nlen = (size_t)nl;
 		break;
 	case SFY_ATYP_IPV6:
 		return -EAFNOSUPPORT;

@@ -74,7 +74,7 @@ static void addr_get(struct sfy_addr *a, uint8_t atyp, const uint8_t *p)
  * compares) or a negative errno for an address that cannot be encoded. */
 static ssize_t addr_size(const struct sfy_addr *a)
 {
-	size_t n;
+	int n;
 
 	switch (a->type) {
 	case SFY_ATYP_IPV4:
@@ -82,11 +82,9 @@ static ssize_t addr_size(const struct sfy_addr *a)
 	case SFY_ATYP_IPV6:
 		return 1 + 16 + 2;
 	case SFY_ATYP_DOMAIN:
-		n = strnlen(a->name, sizeof a->name);
-		if (n > SFY_NAME_MAX)
-			return -ENAMETOOLONG;
-		if (!n)
-			return -EINVAL;
+		n = sfy_addr_name_len(a);
+		if (n < 0)
+			return n;
 		return (ssize_t)(1 + 1 + n + 2);
 	default:
 		return -EINVAL;
@@ -198,6 +196,23 @@ enum sfy_parse sfy_s5_parse_auth(const uint8_t *buf, size_t len, size_t *need,
 	return SFY_PARSE_COMPLETE;
 }
 
+/* Both the request and the UDP header are three bytes, then ATYP, address
+ * and port: the total length, or -errno before anything is written. */
+static ssize_t head_and_addr(uint8_t *buf, size_t cap, uint8_t b0, uint8_t b1, uint8_t b2,
+			     const struct sfy_addr *dst)
+{
+	ssize_t an = addr_size(dst);
+	if (an < 0)
+		return an;
+	if (cap < 3 + (size_t)an)
+		return -ENOSPC;
+	buf[0] = b0;
+	buf[1] = b1;
+	buf[2] = b2;
+	addr_put(buf + 3, dst);
+	return 3 + an;
+}
+
 /*   +-----+-----+-------+------+----------+----------+
  *   | VER | CMD |  RSV  | ATYP | DST.ADDR | DST.PORT |
  *   +-----+-----+-------+------+----------+----------+
@@ -205,20 +220,9 @@ enum sfy_parse sfy_s5_parse_auth(const uint8_t *buf, size_t len, size_t *need,
 ssize_t sfy_s5_build_request(uint8_t *buf, size_t cap, enum sfy_s5_cmd cmd,
 			     const struct sfy_addr *dst)
 {
-	ssize_t an;
-
 	if (!buf || !dst || cmd < SFY_S5_CONNECT || cmd > SFY_S5_UDP_ASSOCIATE)
 		return -EINVAL;
-	an = addr_size(dst);
-	if (an < 0)
-		return an;
-	if (cap < 3 + (size_t)an)
-		return -ENOSPC;
-	buf[0] = S5_VERSION;
-	buf[1] = (uint8_t)cmd;
-	buf[2] = 0;
-	addr_put(buf + 3, dst);
-	return 3 + an;
+	return head_and_addr(buf, cap, S5_VERSION, (uint8_t)cmd, 0, dst);
 }
 
 /*   +-----+-----+-------+------+----------+----------+
@@ -257,20 +261,9 @@ enum sfy_parse sfy_s5_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 ssize_t sfy_s5_build_udp_header(uint8_t *buf, size_t cap, uint8_t frag,
 				const struct sfy_addr *dst)
 {
-	ssize_t an;
-
 	if (!buf || !dst)
 		return -EINVAL;
-	an = addr_size(dst);
-	if (an < 0)
-		return an;
-	if (cap < 3 + (size_t)an)
-		return -ENOSPC;
-	buf[0] = 0;
-	buf[1] = 0;
-	buf[2] = frag;
-	addr_put(buf + 3, dst);
-	return 3 + an;
+	return head_and_addr(buf, cap, 0, 0, frag, dst);
 }
 
 enum sfy_parse sfy_s5_parse_udp_header(const uint8_t *buf, size_t len, size_t *hdrlen,
