@@ -19,6 +19,7 @@
 #include "fakedns.h"
 #include "config.h"
 #include "launcher.h"
+#include "log.h"
 #include "proxy_url.h"
 
 #ifndef SFY_VERSION
@@ -102,16 +103,27 @@ static void usage(FILE *f)
 		SFY_SYSCONFDIR);
 }
 
+/* "socksify: MSG\n" with control bytes from the command line or a config
+ * file escaped, so they cannot drive the user's terminal. */
+static void print_escaped(const char *msg)
+{
+	char esc[SFY_ERR_MAX * 8];
+
+	sfy_log_escape(esc, sizeof esc, msg, strlen(msg));
+	fprintf(stderr, "socksify: %s\n", esc);
+}
+
 __attribute__((format(printf, 1, 2)))
 static _Noreturn void die_usage(const char *fmt, ...)
 {
 	va_list ap;
+	char msg[SFY_ERR_MAX * 2];
 
 	va_start(ap, fmt);
-	fputs("socksify: ", stderr);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'socksify --help' for more information.\n", stderr);
+	print_escaped(msg);
+	fputs("Try 'socksify --help' for more information.\n", stderr);
 	exit(SFY_EXIT_USAGE);
 }
 
@@ -233,7 +245,7 @@ static void load_config(struct sfy_config *cfg, const struct opts *o)
 	char err[SFY_ERR_MAX];
 
 	if (sfy_config_from_env(cfg, o->file, err, sizeof err) < 0) {
-		fprintf(stderr, "socksify: %s\n", err);
+		print_escaped(err);
 		exit(SFY_EXIT_USAGE);
 	}
 	if (cfg->insecure_perms && cfg->log_level >= SFY_LOG_WARN)

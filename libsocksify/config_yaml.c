@@ -89,6 +89,9 @@ int sfy_cfg_walk(struct load *l, yaml_node_t *map, const char *prefix,
 				    k->type == YAML_SCALAR_NODE ? "nothing" : sfy_cfg_kind(k));
 		name = (const char *)k->data.scalar.value;
 		snprintf(path, sizeof path, "%s%s%.40s", prefix, *prefix ? "." : "", name);
+		/* "dns\0junk" must not pass for "dns". */
+		if (strlen(name) != k->data.scalar.length)
+			return sfy_cfg_kerr(l, k, path, "NUL byte in a key");
 		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pr; q++) {
 			yaml_node_t *qk = yaml_document_get_node(l->doc, q->key);
 			if (qk->type == YAML_SCALAR_NODE && !strcmp((const char *)qk->data.scalar.value, name))

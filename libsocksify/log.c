@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,28 +33,57 @@ enum sfy_log_level sfy_log_level_get(void)
 	return (enum sfy_log_level)atomic_load(&log_level);
 }
 
+size_t sfy_log_escape(char *out, size_t cap, const char *in, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	if (!cap)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '\\';
+		size_t w = plain ? 1 : c == '\\' ? 2 : 4;
+		if (o + w >= cap)
+			break;
+		if (plain) {
+			out[o++] = (char)c;
+		} else if (c == '\\') {
+			out[o++] = '\\';
+			out[o++] = '\\';
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = 0;
+	return o;
+}
+
 void sfy_log(enum sfy_log_level level, const char *fmt, ...)
 {
 	if ((int)level > atomic_load(&log_level))
 		return;
 	int saved = errno;
-	char line[SFY_LOG_LINE_MAX];
+	char msg[SFY_LOG_LINE_MAX], line[SFY_LOG_LINE_MAX];
 	int n = snprintf(line, sizeof(line), "socksify[%ld]: %s: ", (long)getpid(),
 			 sfy_log_level_name(level));
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2)
-		len = sizeof(line) - 2;
+	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	/* Names, proxy replies and config text reach this line: a terminal
+	 * escape sequence or a newline in them must not reach stderr raw. */
+	size_t len = (size_t)n + sfy_log_escape(line + n, sizeof(line) - (size_t)n - 1, msg, mlen);
 	line[len++] = '\n';
 
 	/* Raw syscalls: our own write()/open() interposers must not see these. */
 	int fd = 2;
 	if (log_path[0])
 		fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
-				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
 		(void)syscall(SYS_write, fd, line, len);
 		if (fd != 2)

@@ -114,6 +114,13 @@ expect_rc "bad config" 125
 expect_err "bad config names file" "$tmp/bad.yaml"
 expect_err "bad config names line" ":3"
 expect_err "bad config names key" "chian"
+# A YAML double-quoted "\e" is a raw ESC byte: it must not reach the
+# terminal as one.
+printf 'proxies:\n  - %s\n"k\\e[2J": 1\n' "$PROXY" >"$tmp/esc.yaml"
+sfy -- -f "$tmp/esc.yaml" true
+expect_rc "config with an escape byte" 125
+expect_no_err "config error escapes ESC" $'\e'
+expect_err "config error shows ESC as \\x1b" 'k\x1b[2J'
 sfy SOCKSIFY_CONFIG="$tmp/bad.yaml" -- sh -c 'echo ran'
 expect_rc "bad SOCKSIFY_CONFIG" 125
 expect_out "bad config never runs the program" ""

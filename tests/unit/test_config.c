@@ -41,6 +41,7 @@ static const struct bad {
 	{ "proxies:\n  - socks5://a\n  - type: socks5\n    host: h\n    port: 99999\n",
 	  "t.yaml:5: proxies[2].port:", "bad port" },
 	{ "proxies:\n  - type: socks5\n    host: h\n    port: 1x\n", "t.yaml:4: proxies[1].port:", "bad port" },
+	{ "proxies: [socks5://h]\n\"dns\\0x\": remote\n", "t.yaml:2: dns:", "NUL byte in a key" },
 	/* Digit parsers that wrapped around once accepted these as 80 / 2. */
 	{ "proxies:\n  - type: socks5\n    host: h\n    port: \"x81553255926290448464\"\n",
 	  "t.yaml:4: proxies[1].port:", "bad port" },
