@@ -93,10 +93,12 @@ static void usage(FILE *f)
 "  SOCKSIFY_LOG=LEVEL            error, warn, info or debug\n"
 "\n"
 "Config search order without -f, -x, SOCKSIFY_CONFIG or SOCKSIFY_PROXY:\n"
-"  ./socksify.yaml\n"
 "  $XDG_CONFIG_HOME/socksify/config.yaml (default ~/.config/socksify/config.yaml)\n"
 "  %s/socksify.yaml\n"
 "  /etc/socksify.yaml\n"
+"Never the current directory (-f ./socksify.yaml is explicit). A config that\n"
+"is not a regular file, is group/world-writable or is owned by neither you\n"
+"nor root is refused; -v names the file used.\n"
 "\n"
 "Exit status: COMMAND's own; 125 launcher or configuration error;\n"
 "126 COMMAND cannot be executed (or could not be proxied); 127 not found.\n",

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -369,46 +371,125 @@ out:
 	return rc;
 }
 
-int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
-			   const char *name, char *err, size_t errcap)
+/* libyaml has no depth limit, and its loader slows down sharply on deep
+ * nesting; no real config nests more than four levels. One pass over the
+ * event stream (linear) refuses a deeper document before it is loaded. */
+static int depth_check(struct load *l, const char *yaml, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return sfy_errf(l->err, l->errcap, "%s: out of memory", l->name);
+	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
+	for (bool done = false; !done && !rc;) {
+		if (!yaml_parser_parse(&p, &ev))
+			break;          /* the loader reports the syntax error */
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > SFY_CONFIG_DEPTH_MAX)
+				rc = sfy_errf(l->err, l->errcap, "%s:%u: yaml: nested deeper than %d levels",
+					      l->name, (unsigned)ev.start_mark.line + 1,
+					      SFY_CONFIG_DEPTH_MAX);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
+static int load_buf(struct sfy_config *c, const char *yaml, size_t len, const char *name,
+		    char *err, size_t errcap, bool *has_pass)
 {
 	struct load l = { .c = c, .name = name, .err = err, .errcap = errcap };
 	yaml_parser_t p;
 	int rc;
 
+	if (len > SFY_CONFIG_SIZE_MAX)
+		return sfy_errf(err, errcap, "%s: larger than %d bytes", name, SFY_CONFIG_SIZE_MAX);
+	if (depth_check(&l, yaml, len))
+		return -1;
 	if (!yaml_parser_initialize(&p))
 		return sfy_errf(err, errcap, "%s: out of memory", name);
 	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
 	rc = load(&l, &p);
 	yaml_parser_delete(&p);
+	*has_pass = l.has_pass;
 	return rc;
+}
+
+int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
+			   const char *name, char *err, size_t errcap)
+{
+	bool has_pass;
+	return load_buf(c, yaml, len, name, err, errcap, &has_pass);
+}
+
+/* Who may have written a config decides where its traffic goes: like
+ * ssh with ~/.ssh/config, only the user or root, and nobody else. */
+static int file_trusted(const char *path, const struct stat *st, char *err, size_t errcap)
+{
+	if (!S_ISREG(st->st_mode))
+		return sfy_errf(err, errcap, "%s: not a regular file", path);
+	if (st->st_uid != geteuid() && st->st_uid != 0)
+		return sfy_errf(err, errcap, "%s: owned by uid %u, neither you nor root",
+				path, (unsigned)st->st_uid);
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return sfy_errf(err, errcap, "%s: writable by group or others (chmod go-w)", path);
+	if (st->st_size > SFY_CONFIG_SIZE_MAX)
+		return sfy_errf(err, errcap, "%s: larger than %d bytes", path, SFY_CONFIG_SIZE_MAX);
+	return 0;
 }
 
 int sfy_config_load_file(struct sfy_config *c, const char *path, char *err, size_t errcap)
 {
-	struct load l = { .c = c, .name = path, .err = err, .errcap = errcap };
-	yaml_parser_t p;
 	struct stat st;
-	FILE *f;
-	int rc;
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = -1;
+	bool has_pass = false;
 
-	if (!(f = fopen(path, "re")))
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
 		return sfy_errf(err, errcap, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-		fclose(f);
-		return sfy_errf(err, errcap, "%s: not a regular file", path);
+	if (fstat(fd, &st))
+		rc = sfy_errf(err, errcap, "%s: %s", path, strerror(errno));
+	else if (file_trusted(path, &st, err, errcap))
+		;
+	else if (!(buf = malloc((size_t)st.st_size + 1)))
+		rc = sfy_errf(err, errcap, "%s: out of memory", path);
+	else {
+		/* The size was checked; reading one byte more tells a file
+		 * that grew since. */
+		ssize_t n;
+		while ((n = pread(fd, buf + len, (size_t)st.st_size + 1 - len, (off_t)len)) > 0 &&
+		       len + (size_t)n <= (size_t)st.st_size)
+			len += (size_t)n;
+		if (n < 0)
+			rc = sfy_errf(err, errcap, "%s: %s", path, strerror(errno));
+		else if (n > 0)
+			rc = sfy_errf(err, errcap, "%s: changed while being read", path);
+		else
+			rc = load_buf(c, buf, len, path, err, errcap, &has_pass);
 	}
-	if (!yaml_parser_initialize(&p)) {
-		fclose(f);
-		return sfy_errf(err, errcap, "%s: out of memory", path);
-	}
-	yaml_parser_set_input_file(&p, f);
-	rc = load(&l, &p);
-	yaml_parser_delete(&p);
-	fclose(f);
+	free(buf);
+	close(fd);
 	if (rc)
 		return rc;
-	c->insecure_perms = l.has_pass && (st.st_mode & (S_IRGRP | S_IROTH));
+	c->insecure_perms = has_pass && (st.st_mode & (S_IRGRP | S_IROTH));
 	if (strlen(path) < sizeof c->source)
 		strcpy(c->source, path);
 	return 0;

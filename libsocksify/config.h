@@ -16,6 +16,11 @@
 #define SFY_MAX_PROXIES 32
 #define SFY_MAX_BYPASS 128
 #define SFY_ERR_MAX 512
+/* A config is a few dozen lines; 1 MiB and 64 levels of nesting leave room
+ * for any real one and bound what a hostile file can cost inside the
+ * program's first connect(). */
+#define SFY_CONFIG_SIZE_MAX (1 << 20)
+#define SFY_CONFIG_DEPTH_MAX 64
 
 enum sfy_chain_mode {
 	SFY_CHAIN_STRICT,

@@ -79,10 +79,9 @@ static bool place(int n, char path[static PATH_MAX], bool *skip)
 
 	*skip = false;
 	switch (n) {
+	/* Never the current directory: a cloned repository holding a
+	 * socksify.yaml must not be able to reroute the user's traffic. */
 	case 0:
-		snprintf(path, PATH_MAX, "./socksify.yaml");
-		return true;
-	case 1:
 		if (xdg)
 			snprintf(path, PATH_MAX, "%s/socksify/config.yaml", xdg);
 		else if (home)
@@ -90,11 +89,11 @@ static bool place(int n, char path[static PATH_MAX], bool *skip)
 		else
 			*skip = true;
 		return true;
-	case 2:
+	case 1:
 		*skip = !strcmp(SFY_SYSCONFDIR, "/etc");
 		snprintf(path, PATH_MAX, "%s/socksify.yaml", SFY_SYSCONFDIR);
 		return true;
-	case 3:
+	case 2:
 		snprintf(path, PATH_MAX, "/etc/socksify.yaml");
 		return true;
 	}

@@ -61,7 +61,7 @@ sfy -- --help
 expect_rc help 0
 for w in -f --config -x --proxy -c --chain -d --dns -q --quiet -v --verbose --check \
 	-h --help -V --version SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN \
-	SOCKSIFY_DNS ./socksify.yaml XDG_CONFIG_HOME /etc/socksify.yaml strict round_robin; do
+	SOCKSIFY_DNS XDG_CONFIG_HOME /etc/socksify.yaml strict round_robin; do
 	if [[ $out == *"$w"* ]]; then ok; else bad "help does not mention $w"; fi
 done
 help=$out
@@ -131,7 +131,7 @@ expect_err "missing -f file" "$tmp/missing.yaml"
 # No config anywhere: the message names every place looked at.
 sysconf=$(printf '%s\n' "$help" | grep -o '/[^ ]*etc/socksify\.yaml' | sort -u)
 sfy -- true
-expect_err "no config lists ./socksify.yaml" "socksify.yaml"
+expect_no_err "no config never looks in ./" "./socksify.yaml"
 expect_err "no config lists the XDG path" "$tmp/home/.config/socksify/config.yaml"
 sys_present=""
 for f in $sysconf /etc/socksify.yaml; do [ -e "$f" ] && sys_present="$sys_present $f"; done
@@ -141,15 +141,27 @@ else
 	echo "note: $sys_present exists: not asserting exit 125 for 'no config anywhere'"
 fi
 
-# Search order: ./socksify.yaml before $XDG_CONFIG_HOME before ~/.config.
+# Search order: $XDG_CONFIG_HOME before ~/.config; never ./socksify.yaml,
+# which a cloned repository could plant (here: one that sends everything
+# direct).
 mkdir -p "$tmp/xdg/socksify" "$tmp/home/.config/socksify" "$tmp/search"
 cp "$tmp/good.yaml" "$tmp/xdg/socksify/config.yaml"
 cp "$tmp/good.yaml" "$tmp/home/.config/socksify/config.yaml"
-cp "$tmp/good.yaml" "$tmp/search/socksify.yaml"
+printf 'proxies: [%s]\nbypass: [0.0.0.0/0]\n' "$PROXY" >"$tmp/search/socksify.yaml"
 mapfile -t pe < <(printenv_cmd SOCKSIFY_CONFIG)
 CWD=$tmp/search sfy XDG_CONFIG_HOME="$tmp/xdg" -- "${pe[@]}"
-expect_rc "search ./socksify.yaml" 0
-expect_out "search ./socksify.yaml first (absolute)" "$tmp/search/socksify.yaml"
+expect_rc "./socksify.yaml present" 0
+expect_out "./socksify.yaml is not searched" "$tmp/xdg/socksify/config.yaml"
+CWD=$tmp/search sfy -- -f ./socksify.yaml -v "${pe[@]}"
+expect_out "-f ./socksify.yaml is explicit" "$tmp/search/socksify.yaml"
+expect_err "-v names the file used" "$tmp/search/socksify.yaml"
+chmod 666 "$tmp/search/socksify.yaml"
+CWD=$tmp/search sfy -- -f ./socksify.yaml true
+expect_rc "world-writable config refused" 125
+expect_err "world-writable config refused" "writable by group or others"
+mkfifo "$tmp/fifo.yaml"
+sfy -- -f "$tmp/fifo.yaml" true
+expect_rc "a FIFO config is refused, not waited on" 125
 sfy XDG_CONFIG_HOME="$tmp/xdg" -- "${pe[@]}"
 expect_out "search XDG_CONFIG_HOME" "$tmp/xdg/socksify/config.yaml"
 sfy -- "${pe[@]}"

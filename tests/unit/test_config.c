@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "io.h"
 #include "sfy.h"
 
 #ifndef SFY_SYSCONFDIR
@@ -409,6 +410,63 @@ static void test_perms(void **state)
 	assert_non_null(strstr(err, "/nonexistent/x.yaml"));
 }
 
+/* Files a hostile party may have written, or that cost unbounded time. */
+static void test_hostile_files(void **state)
+{
+	struct sfy_config *c = *state;
+	char err[SFY_ERR_MAX], p[PATH_MAX + 32];
+
+	snprintf(p, sizeof p, "%s/h.yaml", tmpdir);
+	write_file(p, "proxies: [socks5://h]\n", 0620);
+	assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+	assert_non_null(strstr(err, "writable by group or others"));
+	write_file(p, "proxies: [socks5://h]\n", 0602);
+	assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+	assert_non_null(strstr(err, "writable by group or others"));
+	assert_int_equal(chown(p, 4242, 4242), 0);
+	assert_int_equal(chmod(p, 0600), 0);
+	if (geteuid() != 4242) {
+		assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+		assert_non_null(strstr(err, "neither you nor root"));
+	}
+	unlink(p);
+
+	/* A FIFO: refused at once, never a wait for a writer. */
+	assert_int_equal(mkfifo(p, 0600), 0);
+	alarm(5);
+	assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+	alarm(0);
+	assert_non_null(strstr(err, "not a regular file"));
+	unlink(p);
+
+	/* Above 1 MiB. */
+	FILE *f = fopen(p, "w");
+	assert_non_null(f);
+	fputs("proxies: [socks5://h]\n", f);
+	for (int i = 0; i < (1 << 20) / 16 + 1; i++)
+		fputs("# padding.......\n", f);
+	fclose(f);
+	assert_int_equal(chmod(p, 0600), 0);
+	assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+	assert_non_null(strstr(err, "larger than"));
+
+	/* 100,000 levels of nesting: refused quickly (it took 20+ s). */
+	size_t depth = 100000;
+	char *deep = malloc(2 * depth + 64);
+	assert_non_null(deep);
+	strcpy(deep, "proxies: [socks5://h]\nbypass: ");
+	size_t o = strlen(deep);
+	memset(deep + o, '[', depth);
+	memset(deep + o + depth, ']', depth);
+	deep[o + 2 * depth] = 0;
+	write_file(p, deep, 0600);
+	free(deep);
+	int64_t t0 = sfy_now_ms();
+	assert_int_equal(sfy_config_load_file(c, p, err, sizeof err), -1);
+	assert_true(sfy_now_ms() - t0 < 10000);
+	assert_non_null(strstr(err, "nested deeper than 64"));
+}
+
 static void test_env(void **state)
 {
 	struct sfy_config *c = *state;
@@ -421,7 +479,7 @@ static void test_env(void **state)
 	} else {
 		assert_int_equal(sfy_config_from_env(c, NULL, err, sizeof err), -1);
 		snprintf(p, sizeof p, "%s/.config/socksify/config.yaml", tmpdir);
-		assert_non_null(strstr(err, "./socksify.yaml"));
+		assert_null(strstr(err, "./socksify.yaml"));
 		assert_non_null(strstr(err, p));
 		assert_non_null(strstr(err, "/etc/socksify.yaml"));
 		assert_non_null(strstr(err, SFY_SYSCONFDIR "/socksify.yaml"));
@@ -449,13 +507,11 @@ static void test_env(void **state)
 	assert_int_equal(sfy_config_from_env(c, NULL, err, sizeof err), 0);
 	assert_string_equal(c->proxies[0].host, "xdg");
 
-	/* ... and ./socksify.yaml comes first (recorded as an absolute path). */
+	/* ... and ./socksify.yaml is never searched: a cloned repository
+	 * must not reroute traffic. */
 	write_file("socksify.yaml", "proxies: [socks5h://cwd]\nchain: dynamic\n", 0600);
 	assert_int_equal(sfy_config_from_env(c, NULL, err, sizeof err), 0);
-	assert_string_equal(c->proxies[0].host, "cwd");
-	assert_int_equal(c->dns, SFY_DNS_REMOTE);
-	snprintf(p, sizeof p, "%s/socksify.yaml", tmpdir);
-	assert_string_equal(c->source, p);
+	assert_string_equal(c->proxies[0].host, "xdg");
 
 	/* SOCKSIFY_PROXY alone: no file at all. */
 	setenv("SOCKSIFY_PROXY", "socks5://e1, socks5://e2", 1);
@@ -564,6 +620,7 @@ int main(void)
 		cmocka_unit_test(test_example),
 		cmocka_unit_test_setup_teardown(test_perms, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_env, env_setup, env_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_files, env_setup, env_teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
