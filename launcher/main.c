@@ -364,6 +364,19 @@ static _Noreturn void run(char **argv)
  * (created empty so the library later replaces its value in place). */
 static void prepare_tree(const struct sfy_config *cfg)
 {
+	/* The configuration exactly as validated, so that no process of the
+	 * tree parses the file again (and a privilege drop cannot make it
+	 * unreadable). Without it each process loads the file itself. */
+	char num[16];
+	int cfd = sfy_config_export_fd(cfg);
+	if (cfd >= 0) {
+		snprintf(num, sizeof num, "%d", cfd);
+		set_env(SFY_CONFIG_FD_ENV, num);
+	} else {
+		unsetenv(SFY_CONFIG_FD_ENV);
+		fprintf(stderr, "socksify: warning: cannot pass the configuration down (%s); "
+			"each process will read it again\n", strerror(-cfd));
+	}
 	if (cfg->dns == SFY_DNS_REMOTE) {
 		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
 		if (sfy_fakedns_export_fd() < 0)

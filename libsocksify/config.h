@@ -113,4 +113,15 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
 int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 			char *err, size_t errcap);
 
+/* The launcher's validated configuration as a sealed memfd (config_fd.c):
+ * the number travels in this variable to the whole process tree. */
+#define SFY_CONFIG_FD_ENV "SOCKSIFY_CONFIG_FD"
+/* Writes c into a new sealed memfd (inherited across exec, fd >= 100);
+ * returns the fd or a negative errno. */
+int sfy_config_export_fd(const struct sfy_config *c);
+/* 1 with *c filled from SOCKSIFY_CONFIG_FD, 0 when there is none (unset,
+ * or the descriptor was closed), -1 with err when it is set but not a
+ * sealed, well-formed configuration. */
+int sfy_config_import_fd(struct sfy_config *c, char *err, size_t errcap);
+
 #endif

@@ -19,7 +19,12 @@ static void config_load(void)
 		sfy_log_setup((enum sfy_log_level)l, NULL);
 
 	sfy_config_defaults(&config);
-	if (sfy_config_from_env(&config, NULL, err, sizeof(err)) < 0) {
+	int r = sfy_config_import_fd(&config, err, sizeof(err));
+	if (r < 0) {
+		sfy_err("no usable configuration, every connection will fail: %s", err);
+		return;
+	}
+	if (r == 0 && sfy_config_from_env(&config, NULL, err, sizeof(err)) < 0) {
 		sfy_err("no usable configuration, every connection will fail: %s", err);
 		return;
 	}
