@@ -8,7 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "config.h"
+#include "fakedns.h"
 #include "sfy.h"
 
 /* One URL in SOCKSIFY_PROXY: scheme, fully percent-encoded user and password
@@ -42,6 +46,32 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 	return 0;
 }
 
+/* Does bypass rule r cover any address of the IPv4 fake range (or of its
+ * IPv6 twin fd73:6f63:6b73::/96)? Two prefixes overlap exactly when the
+ * shorter one contains the other's network. */
+static bool fake_overlap(const struct sfy_config *c, const struct sfy_cidr *r)
+{
+	static const uint8_t six[12] = SFY_FAKEDNS_V6_PREFIX;
+	uint32_t net;
+	unsigned plen = r->prefix;
+
+	if (r->family == AF_INET6) {
+		if (plen < 96)
+			return !memcmp(r->addr, six, plen / 8) &&
+			       (plen % 8 == 0 || !((r->addr[plen / 8] ^ six[plen / 8]) >>
+						   (8 - plen % 8)));
+		if (memcmp(r->addr, six, 12))
+			return false;
+		plen -= 96;
+		memcpy(&net, r->addr + 12, 4);
+	} else {
+		memcpy(&net, r->addr, 4);
+	}
+	unsigned shorter = plen < c->fake_prefix ? plen : c->fake_prefix;
+	uint32_t mask = shorter ? ~0u << (32 - shorter) : 0;
+	return ((ntohl(net) ^ c->fake_net) & mask) == 0;
+}
+
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 {
 	if (!c->nproxies)
@@ -55,6 +85,16 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 	if (c->dns == SFY_DNS_AUTO)
 		c->dns = sfy_proto_remote_dns(c->proxies[c->nproxies - 1].proto)
 		       ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
+	/* A fake address that a bypass rule covers would go out as itself:
+	 * the name behind it would be lost and the packet would leave
+	 * directly, to an address nobody owns. */
+	for (size_t i = 0; c->dns == SFY_DNS_REMOTE && i < c->nbypass; i++)
+		if (fake_overlap(c, &c->bypass[i]))
+			return sfy_errf(err, errcap, "%s: bypass rule %zu overlaps fake_ip_range "
+					"%u.%u.%u.%u/%u: pick a range no rule covers",
+					c->source[0] ? c->source : "configuration", i + 1,
+					c->fake_net >> 24, c->fake_net >> 16 & 255,
+					c->fake_net >> 8 & 255, c->fake_net & 255, c->fake_prefix);
 	return 0;
 }
 

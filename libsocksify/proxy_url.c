@@ -136,6 +136,12 @@ static int check_fields(const struct sfy_proxy *p, char *err, size_t errcap)
 		return sfy_errf(err, errcap, "bad port 0 (1..65535)");
 	if (p->has_user && !p->user[0])
 		return sfy_errf(err, errcap, "empty user name");
+	if (p->has_pass && !p->has_user)
+		return sfy_errf(err, errcap, "a password without a user name");
+	/* Basic auth sends "user:password": a colon in the user name would
+	 * move the split (RFC 7617 section 2). */
+	if (p->has_user && p->proto == SFY_PROTO_HTTP && strchr(p->user, ':'))
+		return sfy_errf(err, errcap, "http user names cannot contain ':'");
 	if (p->has_pass && (p->proto == SFY_PROTO_SOCKS4 || p->proto == SFY_PROTO_SOCKS4A))
 		return sfy_errf(err, errcap, "%s has no password, only a user id", name);
 	return 0;

@@ -147,7 +147,7 @@ fi
 mkdir -p "$tmp/xdg/socksify" "$tmp/home/.config/socksify" "$tmp/search"
 cp "$tmp/good.yaml" "$tmp/xdg/socksify/config.yaml"
 cp "$tmp/good.yaml" "$tmp/home/.config/socksify/config.yaml"
-printf 'proxies: [%s]\nbypass: [0.0.0.0/0]\n' "$PROXY" >"$tmp/search/socksify.yaml"
+printf 'proxies: [%s]\ndns: local\nbypass: [0.0.0.0/0]\n' "$PROXY" >"$tmp/search/socksify.yaml"
 mapfile -t pe < <(printenv_cmd SOCKSIFY_CONFIG)
 CWD=$tmp/search sfy XDG_CONFIG_HOME="$tmp/xdg" -- "${pe[@]}"
 expect_rc "./socksify.yaml present" 0

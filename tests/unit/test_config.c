@@ -287,6 +287,18 @@ static void test_finish(void **state)
 		{ "proxies: [socks5://a, socks5://b]\nchain: random\n", SFY_DNS_LOCAL, 1, NULL },
 		{ "proxies: [socks5://a, socks5://b]\nchain: round_robin\nchain_length: 2\n", SFY_DNS_LOCAL, 2, NULL },
 		{ "dns: local\n", -1, 0, "no proxies" },
+		/* A bypassed fake address would leave as itself, nameless. */
+		{ "proxies: [socks5h://h]\nbypass: [0.0.0.0/0]\n", -1, 0, "rule 1 overlaps fake_ip_range" },
+		{ "proxies: [socks5h://h]\nbypass: [10.0.0.0/8, 224.1.0.0/16:80]\n", -1, 0,
+		  "rule 2 overlaps fake_ip_range 224.0.0.0/8" },
+		{ "proxies: [socks5h://h]\nfake_ip_range: 10.64.0.0/10\nbypass: [10.0.0.0/8]\n", -1, 0,
+		  "overlaps" },
+		{ "proxies: [socks5h://h]\nbypass: [\"fd73:6f63:6b73::/48\"]\n", -1, 0, "overlaps" },
+		{ "proxies: [socks5h://h]\nbypass: [\"::ffff:224.0.0.1\"]\n", -1, 0, "overlaps" },
+		{ "proxies: [socks5h://h]\nbypass: [\"::/0\"]\n", -1, 0, "overlaps" },
+		{ "proxies: [socks5h://h]\nbypass: [10.0.0.0/8, 225.0.0.0/8, \"fd00::/16\"]\n",
+		  SFY_DNS_REMOTE, 0, NULL },
+		{ "proxies: [socks5h://h]\ndns: local\nbypass: [0.0.0.0/0]\n", SFY_DNS_LOCAL, 0, NULL },
 	};
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX];

@@ -52,6 +52,7 @@ static const struct bad {
 	{ "https://h", "unknown scheme" },
 	{ "socks5:/h", "missing scheme" },
 	{ "socks5://", "empty host" },
+	{ "http://a%3Ab:pw@h", "cannot contain ':'" },
 	{ "socks5://:1080", "empty host" },
 	{ "socks5://u:p@", "empty host" },
 	{ "socks5://[]:1080", "empty host" },
@@ -223,6 +224,12 @@ static void test_validate(void **state)
 		{ { .proto = SFY_PROTO_SOCKS5, .host = "1::2::3", .port = 1 }, "bad host" },
 		{ { .proto = SFY_PROTO_SOCKS4, .host = "h", .port = 1, .has_user = true, .user = "u",
 		    .has_pass = true, .pass = "p" }, "no password" },
+		{ { .proto = SFY_PROTO_SOCKS5, .host = "h", .port = 1, .has_pass = true, .pass = "p" },
+		  "without a user name" },
+		{ { .proto = SFY_PROTO_HTTP, .host = "h", .port = 1, .has_user = true, .user = "a:b",
+		    .has_pass = true, .pass = "p" }, "cannot contain ':'" },
+		{ { .proto = SFY_PROTO_SOCKS5, .host = "h", .port = 1, .has_user = true, .user = "a:b",
+		    .has_pass = true, .pass = "p" }, NULL },
 	};
 	char err[256];
 	(void)state;
