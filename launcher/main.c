@@ -253,6 +253,10 @@ static void load_config(struct sfy_config *cfg, const struct opts *o)
 	if (cfg->insecure_perms && cfg->log_level >= SFY_LOG_WARN)
 		fprintf(stderr, "socksify: warning: %s holds a password and is readable "
 			"by group/others (chmod 600 %s)\n", cfg->source, cfg->source);
+	if (sfy_config_multihop(cfg) && cfg->udp == SFY_UDP_ASSOCIATE && cfg->log_level >= SFY_LOG_WARN)
+		fprintf(stderr, "socksify: warning: udp: associate with a chain of 2+ hops: "
+			"datagrams go straight to the last hop's relay, which sees this "
+			"machine's address\n");
 	export_config_path(cfg->source);
 	if (cfg->log_level >= SFY_LOG_INFO) {
 		char hop[SFY_URL_MAX];

@@ -231,6 +231,7 @@ static int k_udp(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	if (sfy_cfg_enum_value(l, v, path, udp_parse, "associate, block, direct", &m))
 		return -1;
 	l->c->udp = (enum sfy_udp_mode)m;
+	l->c->udp_explicit = true;
 	return 0;
 }
 

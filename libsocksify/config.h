@@ -68,6 +68,7 @@ struct sfy_config {
 	struct sfy_cidr bypass[SFY_MAX_BYPASS];
 	size_t nbypass;
 	enum sfy_udp_mode udp;
+	bool udp_explicit;              /* udp: given in the file */
 	unsigned connect_timeout_ms;
 	unsigned handshake_timeout_ms;
 	enum sfy_log_level log_level;
@@ -104,6 +105,11 @@ long sfy_duration_parse(const char *s);
 /* Cross-field checks and derived values (dns AUTO -> REMOTE/LOCAL, a chain
  * is required, chain_length <= nproxies...). */
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
+/* Can one connection use 2+ hops (strict/dynamic with 2+ proxies,
+ * random/round_robin with chain_length 2+)? UDP then goes from this machine
+ * straight to the last hop's relay, which learns the client's address: it
+ * is blocked unless the file says udp: associate (a warning says so). */
+bool sfy_config_multihop(const struct sfy_config *c);
 
 /* The whole lookup both launcher and library do, from the environment:
  * SOCKSIFY_CONFIG, SOCKSIFY_PROXY (replaces the file's proxies),

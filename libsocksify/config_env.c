@@ -72,6 +72,13 @@ static bool fake_overlap(const struct sfy_config *c, const struct sfy_cidr *r)
 	return ((ntohl(net) ^ c->fake_net) & mask) == 0;
 }
 
+bool sfy_config_multihop(const struct sfy_config *c)
+{
+	if (c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN)
+		return c->chain_length >= 2;
+	return c->nproxies >= 2;
+}
+
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 {
 	if (!c->nproxies)
@@ -85,6 +92,8 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 	if (c->dns == SFY_DNS_AUTO)
 		c->dns = sfy_proto_remote_dns(c->proxies[c->nproxies - 1].proto)
 		       ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
+	if (sfy_config_multihop(c) && !c->udp_explicit && c->udp == SFY_UDP_ASSOCIATE)
+		c->udp = SFY_UDP_BLOCK;
 	/* A fake address that a bypass rule covers would go out as itself:
 	 * the name behind it would be lost and the packet would leave
 	 * directly, to an address nobody owns. */

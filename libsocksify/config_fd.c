@@ -80,6 +80,10 @@ static bool fields_ok(const struct sfy_config *c)
 			return false;
 	}
 	memcpy(&b[2], &c->insecure_perms, 1);
+	unsigned char ue;
+	memcpy(&ue, &c->udp_explicit, 1);
+	if (ue > 1)
+		return false;
 	return (unsigned)c->chain <= SFY_CHAIN_ROUND_ROBIN &&
 	       c->chain_length <= c->nproxies &&
 	       (c->dns == SFY_DNS_REMOTE || c->dns == SFY_DNS_LOCAL) &&

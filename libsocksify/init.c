@@ -29,6 +29,10 @@ static void config_load(void)
 		return;
 	}
 	sfy_log_setup(config.log_level, config.log_file);
+	/* The launcher has said it once for the tree; without it, say it here. */
+	if (r == 0 && sfy_config_multihop(&config) && config.udp == SFY_UDP_ASSOCIATE)
+		sfy_warn("udp: associate with a chain of 2+ hops: datagrams go straight to the "
+			 "last hop's relay, which sees this machine's address");
 	config_ok = &config;
 }
 

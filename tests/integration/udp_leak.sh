@@ -45,6 +45,7 @@ sfy__served echo-t "$T" 7 10 udp
 sfy_bg dns-t "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" dns 53 10.212.2.99
 sfy__served dns-t "$T" 53 10 udp
 sfy_danted dante "$P" "$PRX" 1080 none
+sfy_danted dante2 "$P" "$PRX" 1081 none
 
 conf() {  # name url [extra yaml line...]
 	local name=$1 url=$2 l
@@ -57,6 +58,11 @@ conf assoch "socks5h://$PRX:1080"
 conf block "socks5://$PRX:1080" "udp: block"
 conf directh "socks5h://$PRX:1080" "udp: direct"
 conf s4 "socks4://$PRX:1080"
+# Two hops (the second danted beside the first): UDP would go from the
+# client straight to hop 2's relay, which then learns the client's address.
+sfy_conf two strict - "socks5://$PRX:1080" "socks5://$PRX:1081"
+sfy_conf two_assoc strict - "socks5://$PRX:1080" "socks5://$PRX:1081"
+echo "udp: associate" >>"$SFY_TMP/two_assoc.yaml"
 run() { sfy_run "$C" -f "$SFY_TMP/$1.yaml" -- "${@:2}"; }
 SFY_WATCH_LOGS="dante-dante"
 
@@ -87,9 +93,18 @@ fails_with "udp: direct, remote DNS: python to port 53" "EPERM|Operation not per
 	run directh "$SFY_PY" "$SFY_TMP/ucli.py" "$TGT" 53 1
 fails_with "socks4 last hop" "cannot carry UDP" \
 	run s4 "$SFY_PY" "$SFY_TMP/ucli.py" "$TGT" 7 1
+fails_with "2 hops, no udp: key: UDP blocked" "EPERM|Operation not permitted" \
+	run two "$SFY_PY" "$SFY_TMP/ucli.py" "$TGT" 7 1
+
+echo "--- 2 hops with an explicit udp: associate"
+expect_out "2 hops, udp: associate: datagrams flow" "ok connected" \
+	run two_assoc "$SFY_PY" "$SFY_TMP/ucli.py" "$TGT" 7 2
+check "one warning that the relay sees this machine" \
+	test "$(grep -c "warning: udp: associate with a chain of 2+ hops" "$SFY_LAST_OUT")" = 1
 
 total=$(sfy_capture_stop cap)
-ports=$(grep -o "udp/udpassociate \[: [^ ]* $PRX\.[0-9]*" "$(sfy_logfile dante-dante)" |
+ports=$(cat "$(sfy_logfile dante-dante)" "$(sfy_logfile dante2-dante)" |
+	grep -o "udp/udpassociate \[: [^ ]* $PRX\.[0-9]*" |
 	sed 's/.*\.//' | sort -u | tr '\n' ' ')
 echo "captured $total UDP packets; relay ports from danted: $ports"
 tcpdump -nn -r "$SFY_TMP/cap.pcap" 2>/dev/null >"$SFY_TMP/cap.txt"

@@ -479,6 +479,34 @@ static void test_hostile_files(void **state)
 	assert_non_null(strstr(err, "nested deeper than 64"));
 }
 
+/* UDP through 2+ hops shows the client's address to the last relay: off
+ * unless the file asks for it. */
+static void test_udp_multihop(void **state)
+{
+	static const struct {
+		const char *yaml;
+		enum sfy_udp_mode udp;
+	} t[] = {
+		{ "proxies: [socks5://a]\n", SFY_UDP_ASSOCIATE },
+		{ "proxies: [socks5://a, socks5://b]\n", SFY_UDP_BLOCK },
+		{ "proxies: [socks5://a, socks5://b]\nchain: dynamic\n", SFY_UDP_BLOCK },
+		{ "proxies: [socks5://a, socks5://b]\nudp: associate\n", SFY_UDP_ASSOCIATE },
+		{ "proxies: [socks5://a, socks5://b]\nudp: direct\n", SFY_UDP_DIRECT },
+		{ "proxies: [socks5://a, socks5://b]\nchain: random\n", SFY_UDP_ASSOCIATE },
+		{ "proxies: [socks5://a, socks5://b]\nchain: round_robin\nchain_length: 2\n",
+		  SFY_UDP_BLOCK },
+	};
+	struct sfy_config *c = *state;
+	char err[SFY_ERR_MAX];
+
+	for (size_t i = 0; i < SFY_ARRAY_LEN(t); i++) {
+		if (load(c, t[i].yaml, err) || sfy_config_finish(c, err, sizeof err))
+			fail_msg("%zu: %s", i, err);
+		if (c->udp != t[i].udp)
+			fail_msg("%zu: udp %d, want %d", i, c->udp, t[i].udp);
+	}
+}
+
 static void test_env(void **state)
 {
 	struct sfy_config *c = *state;
@@ -631,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_set_proxies),
 		cmocka_unit_test(test_example),
 		cmocka_unit_test_setup_teardown(test_perms, env_setup, env_teardown),
+		cmocka_unit_test(test_udp_multihop),
 		cmocka_unit_test_setup_teardown(test_env, env_setup, env_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_files, env_setup, env_teardown),
 	};
