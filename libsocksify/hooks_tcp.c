@@ -16,6 +16,7 @@
 #include "log.h"
 #include "peer.h"
 #include "real.h"
+#include "route.h"
 #include "sock.h"
 #include "sfy.h"
 #include "state.h"
@@ -30,7 +31,7 @@ static int classify_tcp(int fd, const struct sockaddr *sa, socklen_t len,
 	const struct sfy_config *cfg = sfy_config_get();
 	if (!cfg)
 		return -ECONNREFUSED;
-	if (sfy_cidr_match_any(cfg->bypass, cfg->nbypass, sa))
+	if (sfy_route_bypass(cfg, sa))
 		return 0;
 	/* Already connected: let the kernel say EISCONN. */
 	struct sockaddr_storage ss;

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "bypass.h"
+#include "route.h"
 #include "fakedns.h"
 #include "io.h"
 #include "log.h"
@@ -135,7 +136,7 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 	if (!sfy_sockaddr_is_inet(sa, len))
 		return R_REAL;
 	const struct sfy_config *cfg = sfy_config_get();
-	if (cfg && sfy_cidr_match_any(cfg->bypass, cfg->nbypass, sa))
+	if (cfg && sfy_route_bypass(cfg, sa))
 		return R_REAL;
 	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
 	bool dns = remote && sa_port(sa) == 53;

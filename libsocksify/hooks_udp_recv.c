@@ -18,6 +18,7 @@
 #include "log.h"
 #include "peer.h"
 #include "real.h"
+#include "route.h"
 #include "sock.h"
 #include "sfy.h"
 #include "state.h"
@@ -135,7 +136,7 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 				srclen = peer_len;
 			}
 		} else if (!connected && cfg && sfy_sockaddr_is_inet((struct sockaddr *)&from, m.msg_namelen) &&
-			   sfy_cidr_match_any(cfg->bypass, cfg->nbypass, (struct sockaddr *)&from)) {
+			   sfy_route_bypass(cfg, (struct sockaddr *)&from)) {
 			src = from;
 			srclen = m.msg_namelen;
 		} else {

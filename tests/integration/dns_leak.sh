@@ -89,4 +89,26 @@ n=$(sfy_capture_stop dig)
 if ! check "dig: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show dig
 fi
+
+echo "--- a bypass rule over the nameserver does not open port 53"
+# The nameserver's subnet is bypassed; only a rule that names port 53 lets
+# a query out directly (and proves this capture sees one).
+sfy_conf byp strict - "socks5h://$PRX:1080"
+echo "bypass: [10.203.1.0/24]" >>"$SFY_TMP/byp.yaml"
+sfy_conf byp53 strict - "socks5h://$PRX:1080"
+echo "bypass: [\"10.203.1.53/32:53\"]" >>"$SFY_TMP/byp53.yaml"
+sfy_capture_start byp "$C" any port 53
+fails "dig @nameserver (UDP), subnet bypassed" \
+	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tries=1 +time=1 @10.203.1.53 target.sfy.test
+fails "dig +tcp @nameserver, subnet bypassed" \
+	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tcp +tries=1 +time=1 @10.203.1.53 target.sfy.test
+n=$(sfy_capture_stop byp)
+if ! check "bypassed subnet: zero packets to port 53 ($n)" test "$n" -eq 0; then
+	sfy_capture_show byp
+fi
+sfy_capture_start byp53 "$C" any port 53
+fails "dig with a rule naming :53 (no server answers)" \
+	sfy_run "$C" -f "$SFY_TMP/byp53.yaml" -- dig +tries=1 +time=1 @10.203.1.53 target.sfy.test
+n=$(sfy_capture_stop byp53)
+check "a rule naming port 53 lets the query out ($n packets)" test "$n" -gt 0
 finish
