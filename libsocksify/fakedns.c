@@ -373,20 +373,22 @@ static int ent_new(struct fake_tab *t, const char *name, size_t n, uint32_t h, u
 	return 0;
 }
 
-int sfy_fakedns_ipv4(const char *name, uint32_t *addr_be)
+static int lookup(const char *name, uint32_t *addr_be, bool create)
 {
 	char key[SFY_NAME_MAX + 1];
 	int n = sfy_fakedns_normalize(name, key);
 	if (n < 0)
 		return n;
-	struct fake_tab *t = tab_get(true);
+	struct fake_tab *t = tab_get(create);
 	if (!t)
-		return -ENOMEM;
+		return create ? -ENOMEM : -ENOENT;
 
 	uint32_t h = fnv1a(key, (size_t)n), mask = t->hdr->nslots - 1, mine = UINT32_MAX;
 	for (uint32_t probe = 0, s = h & mask; probe <= mask; probe++, s = (s + 1) & mask) {
 		uint32_t v = atomic_load_explicit(&t->slots[s], memory_order_acquire);
 		if (v == 0) {
+			if (!create)
+				return -ENOENT;
 			if (mine == UINT32_MAX) {
 				int rc = ent_new(t, key, (size_t)n, h, &mine);
 				if (rc < 0)
@@ -402,7 +404,17 @@ int sfy_fakedns_ipv4(const char *name, uint32_t *addr_be)
 			return 0;
 		}
 	}
-	return -ENOSPC;
+	return create ? -ENOSPC : -ENOENT;
+}
+
+int sfy_fakedns_ipv4(const char *name, uint32_t *addr_be)
+{
+	return lookup(name, addr_be, true);
+}
+
+int sfy_fakedns_find(const char *name, uint32_t *addr_be)
+{
+	return lookup(name, addr_be, false);
 }
 
 void sfy_fakedns_ipv6(uint32_t addr_be, uint8_t out[16])

@@ -35,6 +35,9 @@ int sfy_fakedns_export_fd(void);
  * (empty, control characters), -ENOSPC (range exhausted: never a reused or
  * wrong mapping), -ENOMEM. */
 int sfy_fakedns_ipv4(const char *name, uint32_t *addr_be);
+/* The fake address already handed out for name; never allocates (for
+ * names that arrive from peers): 0, or -ENOENT. */
+int sfy_fakedns_find(const char *name, uint32_t *addr_be);
 /* The IPv6 equivalent of a fake IPv4 address. */
 void sfy_fakedns_ipv6(uint32_t addr_be, uint8_t out[16]);
 /* If sa is a fake address (v4, v4-mapped v6 or the v6 range), writes its

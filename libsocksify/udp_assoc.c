@@ -233,9 +233,11 @@ enum sfy_udp_verdict sfy_udp_decode(const uint8_t *buf, size_t len, int family, 
 		return SFY_UDP_DROP_FRAG;
 	if (a.type == SFY_ATYP_DOMAIN) {
 		/* A relay naming the source: the program knows that name only by
-		 * its fake address, and only in remote mode. */
+		 * the fake address it was given, and only in remote mode. A name
+		 * the program never asked for allocates nothing: a hostile relay
+		 * must not be able to fill the tree's table. */
 		uint32_t ip;
-		if (!remote || sfy_fakedns_ipv4(a.name, &ip) < 0)
+		if (!remote || sfy_fakedns_find(a.name, &ip) < 0)
 			return SFY_UDP_DROP_FAMILY;
 		a.type = SFY_ATYP_IPV4;
 		memcpy(a.ip, &ip, 4);

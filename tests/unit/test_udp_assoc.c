@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "fakedns.h"
 #include "udp_assoc.h"
 
 /* ------------------------------------------------------------ table */
@@ -329,6 +331,41 @@ static void test_decode(void **state)
 	}
 }
 
+/* Remote mode: a named source maps to the fake address the program was
+ * given; names it never asked for are dropped and allocate nothing (a
+ * hostile relay used to exhaust the tree's table this way). */
+static void test_decode_name_no_alloc(void **state)
+{
+	(void)state;
+	uint32_t known;
+	assert_int_equal(sfy_fakedns_ipv4("known.example", &known), 0);
+	for (int i = 0; i < 300; i++) {
+		uint8_t buf[64] = { 0, 0, 0, 3 };
+		int n = snprintf((char *)buf + 5, 40, "hostile-%d.example", i);
+		buf[4] = (uint8_t)n;
+		buf[5 + n] = 0;
+		buf[6 + n] = 7;
+		struct sockaddr_storage src;
+		socklen_t sl = 0;
+		size_t off = 0;
+		assert_int_equal(sfy_udp_decode(buf, (size_t)n + 8, AF_INET, true, &off, &src, &sl),
+				 SFY_UDP_DROP_FAMILY);
+	}
+	/* Addresses are handed out in order: had a hostile name been given
+	 * one, the address after known's would carry a name. */
+	char name[SFY_NAME_MAX + 1];
+	assert_int_equal(sfy_fakedns_name(htonl(ntohl(known) + 1), name), -ENOENT);
+	static const uint8_t named[] = { 0, 0, 0, 3, 13, 'k', 'n', 'o', 'w', 'n', '.', 'e', 'x',
+					 'a', 'm', 'p', 'l', 'e', 0, 7, 'x' };
+	struct sockaddr_storage src;
+	socklen_t sl = 0;
+	size_t off = 0;
+	assert_int_equal(sfy_udp_decode(named, sizeof(named), AF_INET, true, &off, &src, &sl),
+			 SFY_UDP_DELIVER);
+	assert_int_equal(off, sizeof(named) - 1);
+	assert_memory_equal(&((struct sockaddr_in *)&src)->sin_addr, &known, 4);
+}
+
 /* encode -> decode gives back the address for every IP type. */
 static void test_roundtrip(void **state)
 {
@@ -419,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_decode),
+		cmocka_unit_test(test_decode_name_no_alloc),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_from_relay),
 		cmocka_unit_test(test_chain_ok),
