@@ -22,27 +22,30 @@
 /* "socks5h " + host + " 65535 stepwise " + 19 digits + "\n" */
 #define LINE_MAX_LEN (8 + SFY_HOST_MAX + 16 + 20 + 1)
 
-/* dir = .../socksify, parent = the directory it lives in, home = the
- * directory above parent we may create it in ("" when XDG_CACHE_HOME names
- * the parent). False without an absolute XDG_CACHE_HOME or HOME. */
+/* dir = .../socksify, parent = the cache directory it lives in
+ * ($XDG_CACHE_HOME or ~/.cache), above = the directory above that (where
+ * the cache directory may be created). False without an absolute
+ * XDG_CACHE_HOME or HOME. */
 static bool cache_paths(char dir[static PATH_MAX], char parent[static PATH_MAX],
-			char home[static PATH_MAX])
+			char above[static PATH_MAX])
 {
 	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
 	int n;
-	home[0] = 0;
-	if (x && *x == '/') {
+	if (x && *x == '/')
 		n = snprintf(parent, PATH_MAX, "%s", x);
-	} else if (h && *h == '/') {
-		snprintf(home, PATH_MAX, "%s", h);
+	else if (h && *h == '/')
 		n = snprintf(parent, PATH_MAX, "%s/.cache", h);
-	} else {
+	else
 		return false;
-	}
 	if (n <= 0 || n >= PATH_MAX - 16)
 		return false;
 	memcpy(dir, parent, (size_t)n);
 	memcpy(dir + n, "/socksify", sizeof("/socksify"));
+	memcpy(above, parent, (size_t)n + 1);
+	while (n > 1 && above[n - 1] == '/')
+		above[--n] = 0;
+	char *slash = strrchr(above, '/');
+	slash[slash == above] = 0;      /* "/x" -> "/" */
 	return true;
 }
 
@@ -63,12 +66,12 @@ static bool path_ours(const char *path)
  * root-owned directories in the user's home). Returns an fd or -errno. */
 static int dir_open(bool create)
 {
-	char dir[PATH_MAX], parent[PATH_MAX], home[PATH_MAX];
+	char dir[PATH_MAX], parent[PATH_MAX], above[PATH_MAX];
 	struct stat st;
-	if (!cache_paths(dir, parent, home))
+	if (!cache_paths(dir, parent, above))
 		return -ENOENT;
 	if (create) {
-		if (home[0] && path_ours(home))
+		if (path_ours(above))
 			(void)mkdir(parent, 0700);
 		if (path_ours(parent))
 			(void)mkdir(dir, 0700);

@@ -95,8 +95,9 @@ print("props ok")
 PY
 expect_out "getpeername, bind, O_NONBLOCK, FD_CLOEXEC, TCP_NODELAY kept" "props ok" \
 	sfy_run "$C" -x "socks5://$PRX:1080" -- "$SFY_PY" "$SFY_TMP/props.py" "$TGT" "$CLI"
-expect_out "same through a step-by-step retry (microsocks-like fallback off: pipelining off)" \
-	"props ok" sfy_run "$C" -x "socks5://$PRX:1080" -- env SOCKSIFY_STEPWISE=1 \
+printf 'proxies:\n  - socks5://%s:1080\npipelining: off\n' "$PRX" >"$SFY_TMP/stepwise.yaml"
+expect_out "same with the SOCKS5 messages sent step by step (pipelining: off)" \
+	"props ok" sfy_run "$C" -f "$SFY_TMP/stepwise.yaml" -- \
 	"$SFY_PY" "$SFY_TMP/props.py" "$TGT" "$CLI"
 
 echo "--- SOCKS4 and IPv6"
