@@ -21,6 +21,7 @@
 #include "launcher.h"
 #include "log.h"
 #include "proxy_url.h"
+#include "stepwise.h"
 
 #ifndef SFY_VERSION
 #define SFY_VERSION "unknown"
@@ -364,10 +365,13 @@ static _Noreturn void run(char **argv)
 
 /* State the whole process tree shares, created here so that every process
  * of the tree inherits the same one: the remote-DNS table (a memfd whose
- * number travels in SOCKSIFY_FAKEDNS_FD) and the step-by-step proxy set
- * (created empty so the library later replaces its value in place). */
+ * number travels in SOCKSIFY_FAKEDNS_FD) and what is known about the
+ * proxies' handling of pipelined SOCKS5 (SOCKSIFY_PROXYSTATE_FD), filled
+ * from the user's cache here, once for the tree. */
 static void prepare_tree(const struct sfy_config *cfg)
 {
+	bool pipelining = false;
+
 	/* The configuration exactly as validated, so that no process of the
 	 * tree parses the file again (and a privilege drop cannot make it
 	 * unreadable). Without it each process loads the file itself. */
@@ -387,9 +391,15 @@ static void prepare_tree(const struct sfy_config *cfg)
 			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
 				"table; each process will have its own\n");
 	}
-	/* Always reset: bits of an outer socksify's mask would index that
-	 * config's proxies, not ours (the user's cache still applies). */
-	set_env("SOCKSIFY_STEPWISE", "0");
+	/* Left by an older socksify around us: its bits indexed that config's
+	 * proxies, and nothing reads it any more. */
+	unsetenv("SOCKSIFY_STEPWISE");
+	for (size_t i = 0; i < cfg->nproxies; i++)
+		pipelining |= cfg->proxies[i].proto == SFY_PROTO_SOCKS5 ||
+			      cfg->proxies[i].proto == SFY_PROTO_SOCKS5H;
+	/* Without it each process learns for itself (and from the cache). */
+	if (pipelining && cfg->pipeline == SFY_PIPELINE_AUTO)
+		(void)sfy_stepwise_export(cfg);
 }
 
 int main(int argc, char **argv)

@@ -30,10 +30,6 @@ static enum sfy_parse p_s4(const uint8_t *b, size_t l, size_t *n, void *o)
 {
 	return sfy_s4_parse_reply(b, l, n, o);
 }
-static enum sfy_parse p_http(const uint8_t *b, size_t l, size_t *n, void *o)
-{
-	return sfy_http_parse_reply(b, l, n, o);
-}
 
 __attribute__((format(printf, 4, 5)))
 static int fail(struct sfy_hop_error *e, enum sfy_blame blame, int err, const char *fmt, ...)
@@ -198,6 +194,39 @@ static int hop_socks4(int fd, const struct sfy_proxy *p, const struct sfy_addr *
 	return 0;
 }
 
+/* An HTTP reply head has no length field: its end is the first blank line.
+ * Peek at whatever has arrived, let the (pure) parser find the end, then
+ * consume exactly the head -- the tunnel's first bytes may come in the same
+ * segment and belong to the program. While the end has not arrived, all
+ * that was peeked is head: consume it and wait for more. A reply that
+ * arrives whole costs one peek and one read, not one recv() per byte. */
+static int read_http_reply(int fd, uint8_t buf[static SFY_HTTP_REPLY_MAX], int64_t deadline,
+			   int *status, struct sfy_hop_error *e)
+{
+	size_t len = 0, need = 0, take;
+	for (;;) {
+		ssize_t n = sfy_io_peek(fd, buf + len, SFY_HTTP_REPLY_MAX - len, deadline);
+		if (n < 0)
+			return io_fail(e, (int)n, "to CONNECT");
+		switch (sfy_http_parse_reply(buf, len + (size_t)n, &need, status)) {
+		case SFY_PARSE_COMPLETE:
+			take = need - len;
+			break;
+		case SFY_PARSE_NEED:
+			take = (size_t)n;
+			break;
+		default:
+			return fail(e, SFY_BLAME_HOP, -EPROTO, "malformed reply to CONNECT");
+		}
+		int r = sfy_io_recv_exact(fd, buf + len, take, deadline, NULL);
+		if (r < 0)
+			return io_fail(e, r, "to CONNECT");
+		len += take;
+		if (len == need)
+			return 0;
+	}
+}
+
 static int hop_http(int fd, const struct sfy_proxy *p, const struct sfy_addr *dst,
 		    int64_t deadline, struct sfy_hop_error *e)
 {
@@ -211,7 +240,7 @@ static int hop_http(int fd, const struct sfy_proxy *p, const struct sfy_addr *ds
 	if (r < 0)
 		return io_fail(e, r, "to CONNECT");
 	int status = 0;
-	r = read_reply(fd, in, sizeof(in), 12, p_http, &status, deadline, 0, "to CONNECT", e);
+	r = read_http_reply(fd, in, deadline, &status, e);
 	if (r < 0)
 		return r;
 	if (status / 100 != 2) {

@@ -114,3 +114,23 @@ int sfy_io_recv_exact(int fd, void *buf, size_t len, int64_t deadline, size_t *g
 		*got = have;
 	return ret;
 }
+
+ssize_t sfy_io_peek(int fd, void *buf, size_t cap, int64_t deadline)
+{
+	if (cap == 0)
+		return -ENOBUFS;
+	for (;;) {
+		ssize_t n = sfy_real()->recv(fd, buf, cap, MSG_PEEK | MSG_DONTWAIT);
+		if (n > 0)
+			return n;
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		int w = wait_fd(fd, POLLIN, deadline);
+		if (w < 0)
+			return w;
+	}
+}

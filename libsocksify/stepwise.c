@@ -1,139 +1,105 @@
-/* Proxies that drop bytes sent before their method reply (microsocks), found
- * by the pipelining probe, are remembered so no later connection pays the
- * probe again:
- *  - for the process tree, as one bit per proxy index in SOCKSIFY_STEPWISE
- *    (the config, and so the indexes, are the same for the whole tree; the
- *    launcher pre-creates the variable so setenv() replaces a value in place
- *    instead of growing environ under other threads);
- *  - across runs, as "host port" lines in $XDG_CACHE_HOME/socksify/stepwise
- *    (~/.cache/socksify/stepwise), read once per process. A stale line only
- *    costs one round trip per connection to that proxy. */
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
+/* Proxy verdicts: the tree's table first, the user's file cache behind it.
+ *
+ * The file is read once per process, for the configured proxies, into the
+ * table -- unless the launcher already did so for the whole tree (the table
+ * is then marked seeded), which also lets children that dropped privileges
+ * and cannot read the user's cache use it. The first read is lock-free:
+ * threads racing it each merge the same lines (newest wins), so a fork()
+ * at any moment leaves nothing held. */
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <time.h>
 
+#include "proxystate.h"
+#include "stepcache.h"
 #include "stepwise.h"
 
-/* The cache is a hint: a few hundred proxies at most are worth reading. */
-#define CACHE_MAX 16384
+/* Writing the same verdict again within this many seconds only refreshes
+ * the table: the file is not rewritten by every thread that learns it. */
+#define FILE_REFRESH (3600)
 
-static _Atomic unsigned long mask;
-static pthread_once_t mask_once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
-/* Passes cfg into the pthread_once routine, which runs in the calling thread. */
-static _Thread_local const struct sfy_config *mask_cfg;
-
-_Static_assert(SFY_MAX_PROXIES <= 32, "stepwise mask holds 32 proxies");
-
-/* dir = the cache directory; returns false when there is no home for it. */
-static bool cache_dir(char dir[static PATH_MAX])
+static int64_t realtime_now(void)
 {
-	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
-	int n;
-	if (x && *x == '/')
-		n = snprintf(dir, PATH_MAX, "%s/socksify", x);
-	else if (h && *h == '/')
-		n = snprintf(dir, PATH_MAX, "%s/.cache/socksify", h);
-	else
-		return false;
-	return n > 0 && n < PATH_MAX - 16;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec;
 }
 
-static void line_of(const struct sfy_proxy *p, char *buf, size_t cap)
+static _Atomic(int64_t (*)(void)) clock_fn = realtime_now;
+static atomic_bool file_loaded;
+
+void sfy_stepwise_set_clock(int64_t (*now)(void))
 {
-	snprintf(buf, cap, "%s %u\n", p->host, (unsigned)p->port);
+	atomic_store(&clock_fn, now ? now : realtime_now);
 }
 
-static void cache_load(const struct sfy_config *cfg)
+static int64_t now_s(void)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], line[SFY_HOST_MAX + 16];
-	static char buf[CACHE_MAX + 1];
-	if (!cache_dir(dir))
-		return;
-	snprintf(path, sizeof(path), "%s/stepwise", dir);
-	/* Raw syscalls: the program's read()/close() hooks must not see these. */
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = syscall(SYS_read, fd, buf, CACHE_MAX);
-	syscall(SYS_close, fd);
-	if (n <= 0)
-		return;
-	buf[n] = 0;
-	for (size_t i = 0; i < cfg->nproxies; i++) {
-		line_of(&cfg->proxies[i], line, sizeof(line));
-		size_t l = strlen(line);
-		for (const char *s = buf; (s = strstr(s, line)); s += l)
-			if (s == buf || s[-1] == '\n') {
-				atomic_fetch_or(&mask, 1UL << i);
-				break;
-			}
-	}
+	return atomic_load(&clock_fn)();
 }
 
-static void cache_add(const struct sfy_proxy *p)
+/* Merges the file's verdicts about cfg's proxies into the table. */
+static void seed(const struct sfy_config *cfg, int64_t now)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 16], line[SFY_HOST_MAX + 16];
-	if (!cache_dir(dir))
+	struct sfy_pxkey keys[SFY_MAX_PROXIES];
+	struct sfy_pxstate st[SFY_MAX_PROXIES];
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->nproxies && n < SFY_MAX_PROXIES; i++)
+		if (sfy_pxkey_of(&cfg->proxies[i], &keys[n]))
+			n++;
+	if (n == 0 || sfy_stepcache_read(keys, n, st, now, SFY_STEPWISE_TTL) < 0)
 		return;
-	/* ~/.cache may not exist yet; only the last level is ours to make. */
-	char *slash = strrchr(dir, '/');
-	*slash = 0;
-	(void)syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
-	*slash = '/';
-	(void)syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
-	snprintf(path, sizeof(path), "%s/stepwise", dir);
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
-			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return;
-	line_of(p, line, sizeof(line));
-	(void)syscall(SYS_write, fd, line, strlen(line));
-	syscall(SYS_close, fd);
+	for (size_t i = 0; i < n; i++)
+		if (st[i].v)
+			(void)sfy_pxtab_put(&keys[i], st[i].v, st[i].when, now);
 }
 
-static void mask_load(void)
+static void load(const struct sfy_config *cfg, int64_t now)
 {
-	const char *s = getenv("SOCKSIFY_STEPWISE");
-	if (s && *s)
-		atomic_fetch_or(&mask, strtoul(s, NULL, 16));
-	cache_load(mask_cfg);
-}
-
-static void load(const struct sfy_config *cfg)
-{
-	mask_cfg = cfg;
-	pthread_once(&mask_once, mask_load);
+	if (atomic_load_explicit(&file_loaded, memory_order_acquire))
+		return;
+	if (!sfy_pxtab_seeded())
+		seed(cfg, now);
+	atomic_store_explicit(&file_loaded, true, memory_order_release);
 }
 
 enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
 {
-	load(cfg);
-	size_t i = (size_t)(p - cfg->proxies);
-	return (atomic_load(&mask) >> i) & 1 ? SFY_PIPE_STEPWISE : SFY_PIPE_UNKNOWN;
+	struct sfy_pxkey k;
+	int64_t now = now_s();
+	if (!sfy_pxkey_of(p, &k))
+		return SFY_PIPE_UNKNOWN;
+	load(cfg, now);
+	return (enum sfy_pipe_known)sfy_pxtab_get(&k, now, SFY_STEPWISE_TTL).v;
 }
 
 void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		      enum sfy_pipe_known v)
 {
-	if (v != SFY_PIPE_STEPWISE)
+	struct sfy_pxkey k;
+	int64_t now = now_s();
+	if ((v != SFY_PIPE_OK && v != SFY_PIPE_STEPWISE) || !sfy_pxkey_of(p, &k))
 		return;
-	load(cfg);
-	size_t i = (size_t)(p - cfg->proxies);
-	unsigned long old = atomic_fetch_or(&mask, 1UL << i);
-	if (old & (1UL << i))
+	load(cfg, now);
+	struct sfy_pxstate old = sfy_pxtab_get(&k, now, SFY_STEPWISE_TTL);
+	(void)sfy_pxtab_put(&k, (int)v, now, now);
+	if (old.v == (int)v && now - old.when < FILE_REFRESH)
 		return;
-	char hex[20];
-	snprintf(hex, sizeof(hex), "%lx", old | (1UL << i));
-	pthread_mutex_lock(&env_lock);
-	setenv("SOCKSIFY_STEPWISE", hex, 1);
-	pthread_mutex_unlock(&env_lock);
-	cache_add(&cfg->proxies[i]);
+	(void)sfy_stepcache_append(&k, (int)v, now, now, SFY_STEPWISE_TTL);
+}
+
+int sfy_stepwise_export(const struct sfy_config *cfg)
+{
+	int fd = sfy_pxtab_export_fd();
+	if (fd < 0)
+		return fd;
+	seed(cfg, now_s());
+	sfy_pxtab_set_seeded();
+	atomic_store(&file_loaded, true);
+	return fd;
+}
+
+void sfy_stepwise_reset(bool close_fd)
+{
+	sfy_pxtab_detach(close_fd);
+	atomic_store(&file_loaded, false);
 }

@@ -1,13 +1,20 @@
-/* Proxies found to drop bytes sent before their method reply, remembered so
- * later connections (in this process tree, and later runs) negotiate with
- * them step by step at once. */
+/* What is learned about how proxies handle pipelined SOCKS5 bytes,
+ * remembered so later connections (in this process tree, and later runs)
+ * need not probe again: in the tree's shared table (proxystate.h) and in
+ * the user's file cache (stepcache.h). Remembered verdicts expire after
+ * SFY_STEPWISE_TTL seconds and the proxy is then probed again. */
 #ifndef SFY_STEPWISE_H
 #define SFY_STEPWISE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
+
+/* A day: a proxy's software changes rarely, and a stale verdict costs at
+ * most one extra round trip once it has expired. */
+#define SFY_STEPWISE_TTL (24 * 3600)
 
 /* What is known about a proxy's handling of pipelined SOCKS5 bytes, keyed
  * by the proxy's (host, port, protocol) -- never by its index in a chain. */
@@ -18,8 +25,22 @@ enum sfy_pipe_known {
 };
 
 enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p);
-/* Records evidence about p. Only SFY_PIPE_STEPWISE is persisted today. */
+/* Records evidence about p (SFY_PIPE_OK or SFY_PIPE_STEPWISE) for the tree
+ * and, unless the same verdict is already remembered and recent, in the
+ * file cache. */
 void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		      enum sfy_pipe_known v);
+
+/* For the launcher, before exec: creates the tree's shared table (or joins
+ * an outer socksify's), fills it from the file cache for cfg's proxies and
+ * exports it in SOCKSIFY_PROXYSTATE_FD. Returns the fd or a negative errno
+ * (the tree's processes then keep private tables). */
+int sfy_stepwise_export(const struct sfy_config *cfg);
+
+/* Tests: the clock (CLOCK_REALTIME seconds; NULL restores it), and
+ * forgetting this process's table and file read (close_fd as in
+ * sfy_pxtab_detach). */
+void sfy_stepwise_set_clock(int64_t (*now)(void));
+void sfy_stepwise_reset(bool close_fd);
 
 #endif

@@ -13,7 +13,8 @@ export SFY_TOOLS=$BUILD/tests SFY_TOP=$top
 SFY_CACHE_DIR=$(mktemp -d /tmp/sfy-cache.XXXXXX)
 trap 'rm -rf "$SFY_CACHE_DIR"' EXIT
 export XDG_CACHE_HOME=$SFY_CACHE_DIR
-unset SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN SOCKSIFY_DNS
+unset SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN SOCKSIFY_DNS \
+	SOCKSIFY_FAKEDNS_FD SOCKSIFY_PROXYSTATE_FD SOCKSIFY_STEPWISE
 if [ "$SANITIZE" = 1 ]; then
 	# A preloaded instrumented library needs the ASan runtime loaded first.
 	SFY_ASAN_RT=$(${CC:-cc} -print-file-name=libasan.so)

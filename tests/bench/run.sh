@@ -88,7 +88,7 @@ fi
 
 # --------------------------------------------------------------- helpers
 
-unset SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN SOCKSIFY_DNS SOCKSIFY_STEPWISE
+unset SOCKSIFY_CONFIG SOCKSIFY_PROXY SOCKSIFY_LOG SOCKSIFY_CHAIN SOCKSIFY_DNS SOCKSIFY_PROXYSTATE_FD
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 
 free_port() {

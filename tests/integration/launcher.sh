@@ -211,7 +211,14 @@ sfy -- -x "$PROXY" -d local "${pd[@]}"
 expect_out "-d -> SOCKSIFY_DNS" local
 mapfile -t ps < <(printenv_cmd SOCKSIFY_STEPWISE)
 sfy SOCKSIFY_STEPWISE=ff -- -x "$PROXY" "${ps[@]}"
-expect_out "an outer mask of step-by-step proxies is reset" 0
+expect_out "an old socksify's SOCKSIFY_STEPWISE is not passed on" ""
+mapfile -t pt < <(printenv_cmd SOCKSIFY_PROXYSTATE_FD)
+sfy -- -x "socks5://127.0.0.1:1080" "${pt[@]}"
+if [[ $out =~ ^[0-9]+:[0-9]+:[0-9a-f]+$ ]]; then ok; else bad "socks5: launcher exports the proxy-state table fd, got '$out'"; fi
+sfy -- -x "socks5://127.0.0.1:1080" sh -c 'f=${SOCKSIFY_PROXYSTATE_FD%%:*}; readlink /proc/self/fd/$f'
+if [[ $out == "/memfd:socksify-proxystate"* ]]; then ok; else bad "the proxy-state fd reaches the program, got '$out'"; fi
+sfy -- -x "http://127.0.0.1:8080" "${pt[@]}"
+expect_out "no SOCKS5 hop: no proxy-state table" ""
 mapfile -t pf < <(printenv_cmd SOCKSIFY_FAKEDNS_FD)
 sfy -- -x "socks5h://127.0.0.1:1080" "${pf[@]}"
 if [[ $out =~ ^[0-9]+:[0-9]+: ]]; then ok; else bad "remote DNS: launcher exports the fake-DNS table fd, got '$out'"; fi

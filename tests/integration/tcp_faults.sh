@@ -268,14 +268,95 @@ if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 			bad step_cache_1 "run $r through the remembered proxy failed"
 		ms=$((($(date +%s%N) - t0) / 1000000))
 	done
-	grep -qx "127.0.0.1 $port" "$cache/socksify/stepwise" ||
-		bad step_cache_1 "the cache does not name the proxy"
+	grep -Eqx "socks5 127\.0\.0\.1 $port stepwise [0-9]+" "$cache/socksify/stepwise" ||
+		bad step_cache_1 "the cache does not name the proxy (protocol, host, port, time)"
 	n=$(grep -c ' accept$' "$tmp/step_cache_1.log")
 	# run_case: pipelined + retry (2); run 1: pipelined + retry (2); run 2: 1
 	[ "$n" -eq 5 ] || bad step_cache_1 "$n connections at the peer, expected 5"
 	[ "$ms" -lt 800 ] || bad step_cache_1 "the remembered run took ${ms}ms (probe not skipped)"
 	echo "ok   step_cache (remembered run ${ms}ms)"
 	unset XDG_CACHE_HOME
+fi
+
+echo "# a port that once served microsocks and now serves danted is pipelined again"
+# The server answers only once greeting and request have both arrived (13
+# bytes), as a pipelining client sends them: a client that went step by step
+# would wait for the method reply forever. The cache says step-by-step in a
+# way that must not count: the old "HOST PORT" line (kept forever before),
+# a line older than a day, and a line overridden by a newer "ok".
+for c in old_format expired newer_ok; do
+	ncases=$((ncases + 1))
+	start_peer "now_danted_$c" "read 13; send 0500; send $ok_reply; echo" ||
+		{ bad "now_danted_$c" "no fake peer"; continue; }
+	mkdir -p "$tmp/cache_$c/socksify"
+	chmod 700 "$tmp/cache_$c" "$tmp/cache_$c/socksify"
+	now=$(date +%s)
+	case $c in
+	old_format) printf '127.0.0.1 %s\n' "$port" ;;
+	expired) printf 'socks5 127.0.0.1 %s stepwise %s\n' "$port" $((now - 86400 - 60)) ;;
+	newer_ok) printf 'socks5 127.0.0.1 %s ok %s\nsocks5 127.0.0.1 %s stepwise %s\n' \
+		"$port" $((now - 10)) "$port" $((now - 1000)) ;;
+	esac >"$tmp/cache_$c/socksify/stepwise"
+	chmod 600 "$tmp/cache_$c/socksify/stepwise"
+	write_config "now_danted_$c" "socks5://127.0.0.1:$port"
+	XDG_CACHE_HOME=$tmp/cache_$c LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/now_danted_$c.yaml \
+		"$client" --port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/now_danted_$c.out" 2>&1
+	rc=$?
+	n=$(grep -c ' accept$' "$tmp/now_danted_$c.log")
+	if [ $rc -ne 0 ]; then
+		bad "now_danted_$c" "exit status $rc (went step by step on a stale cache line?)"
+	elif [ "$n" -ne 1 ]; then
+		bad "now_danted_$c" "$n connections at the peer, expected 1"
+	else
+		echo "ok   now_danted_$c"
+	fi
+done
+
+echo "# what one process learned reaches the whole tree through the launcher's table"
+# Under the launcher, with no file cache (no HOME, no XDG_CACHE_HOME): a
+# python program learns the proxy is step-by-step, then runs a child (which
+# closes every inherited fd, as subprocess does by default) and the shell
+# runs a sibling afterwards. Both must go step by step at once, and the
+# child's environment must be the program's (the library never setenv()s).
+ncases=$((ncases + 1))
+if start_peer tree_share --mode step echo; then
+	write_config tree_share "socks5://127.0.0.1:$port"
+	cat >"$tmp/tree_share.py" <<'PY'
+import os, socket, subprocess, sys
+client, port = sys.argv[1], int(sys.argv[2])
+before = dict(os.environ)
+s = socket.create_connection(("127.0.0.1", port), timeout=8)
+s.sendall(b"ping")
+assert s.recv(4) == b"ping"
+s.close()
+after = subprocess.run(["env", "-0"], capture_output=True).stdout
+child_env = dict(v.split("=", 1) for v in after.decode().split("\0") if v)
+if child_env != before:
+    diff = set(child_env.items()) ^ set(before.items())
+    sys.exit("environment changed: %r" % sorted(diff))
+subprocess.run([client, "--port", str(port), "--timeout-ms", "8000", "--send", "ping"], check=True)
+print("child ok")
+PY
+	t0=$(date +%s%N)
+	env -u HOME -u XDG_CACHE_HOME ${SFY_ASAN_RT:+LD_PRELOAD=$SFY_ASAN_RT} \
+		"$SOCKSIFY_BIN" -f "$tmp/tree_share.yaml" -- sh -c \
+		'"$1" "$2" "$3" "$4" && "$3" --port "$4" --timeout-ms 8000 --send ping' \
+		sh "$py" "$tmp/tree_share.py" "$client" "$dst_port" >"$tmp/tree_share.out" 2>&1
+	rc=$?
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	n=$(grep -c ' accept$' "$tmp/tree_share.log")
+	if [ $rc -ne 0 ]; then
+		bad tree_share "exit status $rc"
+	elif ! grep -q '^child ok$' "$tmp/tree_share.out"; then
+		bad tree_share "the child did not run"
+	elif [ "$n" -ne 4 ]; then
+		# learner: pipelined + step-by-step retry; child and sibling: 1 each
+		bad tree_share "$n connections at the peer, expected 4 (the tree did not share the verdict)"
+	else
+		echo "ok   tree_share (${ms}ms)"
+	fi
+else
+	bad tree_share "no fake peer"
 fi
 
 echo "# a hop that never answers the TCP handshake: timeouts.connect bounds it"

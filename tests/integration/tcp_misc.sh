@@ -48,6 +48,15 @@ expect_out "curl through tinyproxy with Basic auth" "$SFY_TOKEN" \
 fails_with "wrong Basic auth password fails with EACCES" "EACCES" \
 	sfy_run "$C" -x "http://webuser:nope@$PRX:8889" -- "$SFY_TOOLS/tcpclient" --host "$TGT" --port 7
 
+# The reply head is peeked at and consumed in one piece, never read one
+# recv() per byte (tinyproxy's head is ~70 bytes); tcpclient's own echo
+# read adds one or two calls.
+expect_out "tcpclient through tinyproxy, under strace" "ok:" \
+	sfy_run "$C" -x "http://$PRX:8888" -- strace -f -qq -e trace=recvfrom,recvmsg \
+	-o "$SFY_TMP/http_recv.strace" "$SFY_TOOLS/tcpclient" --host "$TGT" --port 7 --send ping
+n=$(grep -c 'recv' "$SFY_TMP/http_recv.strace")
+check "HTTP CONNECT reply read with a handful of recv() calls ($n, at most 8)" test "$n" -le 8
+
 echo "--- mixed chain"
 # Hops 2 and 3 are reachable only from the hop before them.
 sfy_conf mixed strict - "socks5://$PRX:1080" "socks4a://$TGT:1080" "http://10.203.2.1:8888"
@@ -95,8 +104,9 @@ print("props ok")
 PY
 expect_out "getpeername, bind, O_NONBLOCK, FD_CLOEXEC, TCP_NODELAY kept" "props ok" \
 	sfy_run "$C" -x "socks5://$PRX:1080" -- "$SFY_PY" "$SFY_TMP/props.py" "$TGT" "$CLI"
-expect_out "same through a step-by-step retry (microsocks-like fallback off: pipelining off)" \
-	"props ok" sfy_run "$C" -x "socks5://$PRX:1080" -- env SOCKSIFY_STEPWISE=1 \
+printf 'proxies:\n  - socks5://%s:1080\npipelining: off\n' "$PRX" >"$SFY_TMP/stepwise.yaml"
+expect_out "same with the SOCKS5 messages sent step by step (pipelining: off)" \
+	"props ok" sfy_run "$C" -f "$SFY_TMP/stepwise.yaml" -- \
 	"$SFY_PY" "$SFY_TMP/props.py" "$TGT" "$CLI"
 
 echo "--- SOCKS4 and IPv6"
