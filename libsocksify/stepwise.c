@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "real.h"
 #include "stepwise.h"
 
 /* The cache is a hint: a few hundred proxies at most are worth reading. */
@@ -59,11 +60,11 @@ static void cache_load(const struct sfy_config *cfg)
 		return;
 	snprintf(path, sizeof(path), "%s/stepwise", dir);
 	/* Raw syscalls: the program's read()/close() hooks must not see these. */
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	int fd = (int)sfy_real()->syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	ssize_t n = syscall(SYS_read, fd, buf, CACHE_MAX);
-	syscall(SYS_close, fd);
+	ssize_t n = sfy_real()->syscall(SYS_read, fd, buf, CACHE_MAX);
+	sfy_real()->syscall(SYS_close, fd);
 	if (n <= 0)
 		return;
 	buf[n] = 0;
@@ -86,17 +87,17 @@ static void cache_add(const struct sfy_proxy *p)
 	/* ~/.cache may not exist yet; only the last level is ours to make. */
 	char *slash = strrchr(dir, '/');
 	*slash = 0;
-	(void)syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
+	(void)sfy_real()->syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
 	*slash = '/';
-	(void)syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
+	(void)sfy_real()->syscall(SYS_mkdirat, AT_FDCWD, dir, 0700);
 	snprintf(path, sizeof(path), "%s/stepwise", dir);
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
+	int fd = (int)sfy_real()->syscall(SYS_openat, AT_FDCWD, path,
 			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return;
 	line_of(p, line, sizeof(line));
-	(void)syscall(SYS_write, fd, line, strlen(line));
-	syscall(SYS_close, fd);
+	(void)sfy_real()->syscall(SYS_write, fd, line, strlen(line));
+	sfy_real()->syscall(SYS_close, fd);
 }
 
 static void mask_load(void)
