@@ -4,7 +4,7 @@
 # sendmsg() per message; relayed messages in between go one by one, in
 # order, and the call returns the number sent. strace counts the calls.
 #
-#   cli 10.212.1.1 ---- 10.212.1.2 prx 10.212.2.1 ---- 10.212.2.2 tgt
+#   cli 10.213.1.1 ---- 10.213.1.2 prx 10.213.2.1 ---- 10.213.2.2 tgt
 #                       danted :1080 (udpassociate)     udp echo :7
 #                       udp echo :7 (bypass)
 . "$(dirname "$0")/lib/common.sh"
@@ -13,9 +13,9 @@ need_cmd danted strace python3
 sfy_begin
 
 C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
-sfy_link "$C" "$P" 10.212.1 || exit 1
-sfy_link "$P" "$T" 10.212.2 || exit 1
-PRX=10.212.1.2 TGT=10.212.2.2 CLI=10.212.1.1 REL=10.212.2.1
+sfy_link "$C" "$P" 10.213.1 || exit 1
+sfy_link "$P" "$T" 10.213.2 || exit 1
+PRX=10.213.1.2 TGT=10.213.2.2 CLI=10.213.1.1 REL=10.213.2.1
 
 sfy_bg echo-p "$P" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
 sfy__served echo-p "$P" 7 10 udp
