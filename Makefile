@@ -77,9 +77,10 @@ $(CORE_A): $(CORE_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # Only the libc interposers are exported: everything is built hidden and the
-# hooks are marked SFY_EXPORT; tests/integration/exports.sh checks it.
+# hooks are marked SFY_EXPORT; tests/integration/exports.sh checks it. The
+# build-id tells a second copy of the same library apart (libsocksify/real.c).
 $(LIB): $(HOOK_OBJ) $(CORE_A)
-	$(CC) $(ALL_CFLAGS) -shared -Wl,-z,defs -Wl,--as-needed -o $@ \
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-z,defs -Wl,--as-needed -Wl,--build-id -o $@ \
 	    $(HOOK_OBJ) $(CORE_A) $(LDFLAGS) $(LDLIBS_CORE)
 
 $(LAUNCHER): $(LAUNCH_OBJ) $(CORE_A)

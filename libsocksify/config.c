@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "config_yaml.h"
+#include "real.h"
 #include "sfy.h"
 
 #ifndef SFY_SYSCONFDIR
@@ -487,7 +488,7 @@ int sfy_config_load_file(struct sfy_config *c, const char *path, char *err, size
 			rc = load_buf(c, buf, len, path, err, errcap, &has_pass);
 	}
 	free(buf);
-	close(fd);
+	sfy_real()->close(fd);
 	if (rc)
 		return rc;
 	c->insecure_perms = has_pass && (st.st_mode & (S_IRGRP | S_IROTH));

@@ -45,14 +45,14 @@ int sfy_config_export_fd(const struct sfy_config *c)
 	if (fd < 0)
 		return -errno;
 	int hi = fcntl(fd, F_DUPFD, CFG_FD_MIN);
-	close(fd);
+	sfy_real()->close(fd);
 	if (hi < 0)
 		return -errno;
 	if (pwrite(hi, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    pwrite(hi, c, sizeof(*c), sizeof(h)) != (ssize_t)sizeof(*c) ||
 	    fcntl(hi, F_ADD_SEALS, CFG_SEALS) < 0) {
 		int e = errno ? errno : EIO;
-		close(hi);
+		sfy_real()->close(hi);
 		return -e;
 	}
 	return hi;

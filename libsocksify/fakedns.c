@@ -32,6 +32,7 @@
 
 #include "fakedns.h"
 #include "log.h"
+#include "real.h"
 
 /* The table is shared between processes through plain memory: only
  * always-lock-free atomics are address-free (C11 7.17.5 note). */
@@ -162,7 +163,7 @@ static int fd_high(int fd)
 	if (fd < FAKE_FD_MIN) {
 		int hi = fcntl(fd, F_DUPFD, FAKE_FD_MIN);
 		if (hi >= 0) {
-			close(fd);
+			sfy_real()->close(fd);
 			fd = hi;
 		}
 	}
@@ -206,7 +207,7 @@ static struct fake_tab *tab_attach_env(bool *reopened)
 	nfd = fd_high(nfd);
 	struct fake_tab *t = (total = tab_check(nfd, id)) ? tab_map(nfd, total, true) : NULL;
 	if (!t) {
-		close(nfd);
+		sfy_real()->close(nfd);
 		goto bad;
 	}
 	*reopened = true;
@@ -247,13 +248,13 @@ static struct fake_tab *tab_create(void)
 	} else {
 		/* No memfd (old kernel, seccomp): shared across fork() only. */
 		if (fd >= 0)
-			close(fd);
+			sfy_real()->close(fd);
 		fd = -1;
 		base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	}
 	if (base == MAP_FAILED) {
 		if (fd >= 0)
-			close(fd);
+			sfy_real()->close(fd);
 		return NULL;
 	}
 	/* Complete before anyone can see it: the fd is exported afterwards. */
@@ -262,7 +263,7 @@ static struct fake_tab *tab_create(void)
 	if (!t) {
 		munmap(base, total);
 		if (fd >= 0)
-			close(fd);
+			sfy_real()->close(fd);
 	}
 	return t;
 }
@@ -271,7 +272,7 @@ static void tab_free(struct fake_tab *t)
 {
 	munmap(t->hdr, t->hdr->total);
 	if (t->own_fd && t->fd >= 0)
-		close(t->fd);
+		sfy_real()->close(t->fd);
 	free(t);
 }
 

@@ -131,8 +131,8 @@ static int hop_socks5(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 		return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
 			    auth ? " (username/password)" : " (no authentication)");
 	if (method != (auth ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
-		return fail(e, SFY_BLAME_HOP, -EPROTO, "proxy chose a method we did not offer%s",
-			    "");
+		return fail(e, SFY_BLAME_HOP, -EPROTO,
+			    "proxy chose method 0x%02x, which we did not offer", method);
 	int64_t probe_until = pipelined && probe ? sfy_now_ms() + SFY_PIPELINE_PROBE_MS : 0;
 	if (auth) {
 		if (!pipelined && (r = sfy_io_send_all(fd, out + auth_off, req_off - auth_off,

@@ -40,19 +40,27 @@ static void notify(const struct sigevent *sev)
 	} else if (sev->sigev_notify == SIGEV_THREAD && sev->sigev_notify_function) {
 		struct notify *n = malloc(sizeof(*n));
 		pthread_t t;
-		pthread_attr_t own, *attr = sev->sigev_notify_attributes;
+		pthread_attr_t own;
+		const pthread_attr_t *attr = sev->sigev_notify_attributes;
+		int detached = PTHREAD_CREATE_JOINABLE;
 		if (!n)
 			return;
 		n->fn = sev->sigev_notify_function;
 		n->value = sev->sigev_value;
 		if (!attr) {
 			pthread_attr_init(&own);
+			pthread_attr_setdetachstate(&own, PTHREAD_CREATE_DETACHED);
 			attr = &own;
 		}
-		pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
+		/* The caller's attributes are theirs, maybe shared with other
+		 * sigevents: used as they are, and a joinable thread (which no
+		 * one can join: its id is never handed out) detached after. */
+		(void)pthread_attr_getdetachstate(attr, &detached);
 		if (pthread_create(&t, attr, notify_thread, n) != 0) {
 			sfy_warn("getaddrinfo_a: cannot start the notification thread");
 			free(n);
+		} else if (detached != PTHREAD_CREATE_DETACHED) {
+			pthread_detach(t);
 		}
 		if (attr == &own)
 			pthread_attr_destroy(&own);

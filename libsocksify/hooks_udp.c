@@ -224,47 +224,79 @@ static ssize_t send_relay(int fd, struct sfy_udp_sess *s, const struct sfy_addr 
 	return r >= h ? r - h : 0;
 }
 
+/* What one send does once route() has spoken: the session and destination
+ * of a relayed datagram, or the error to fail with (err != 0). */
+struct plan {
+	struct sfy_udp_sess *s;   /* a reference, or NULL */
+	struct sfy_addr dst;
+	ssize_t err;
+};
+
 /* A send without an address: ours only on a socket connect()ed through the
- * relay. Returns true with *res set, or false for the real call. */
-static bool send_connected(int fd, const struct msghdr *m, int flags, ssize_t *res)
+ * relay. */
+static bool plan_connected(int fd, struct plan *p)
 {
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)
 		return false;
 	bool ours = false;
-	struct sfy_addr dst;
 	if (atomic_load(&s->peer_set)) {
 		pthread_mutex_lock(&s->lock);
 		if ((ours = atomic_load(&s->peer_set)))
-			dst = s->peer;
+			p->dst = s->peer;
 		pthread_mutex_unlock(&s->lock);
 	}
-	if (ours)
-		*res = send_relay(fd, s, &dst, m, flags);
-	sfy_udp_sess_put(s);
-	return ours;
+	if (!ours) {
+		sfy_udp_sess_put(s);
+		return false;
+	}
+	p->s = s;
+	p->err = 0;
+	return true;
+}
+
+/* Any send: true with *p filled when it is ours, false for the real call
+ * (nothing to release then). */
+static bool udp_plan(int fd, const struct msghdr *m, struct plan *p)
+{
+	if (m->msg_name && m->msg_namelen) {
+		int k = route(fd, m->msg_name, m->msg_namelen, &p->s);
+		if (k == R_REAL)
+			return false;
+		if (k == R_RELAY)
+			p->err = dst_of(m->msg_name, m->msg_namelen, &p->dst);
+		else
+			p->err = k == R_REFUSE ? -EPERM : k;
+		return true;
+	}
+	return sfy_udp_maybe(fd) && plan_connected(fd, p);
+}
+
+/* Carries out a plan: the bytes sent or -errno; releases the session. */
+static ssize_t plan_send(int fd, struct plan *p, const struct msghdr *m, int flags)
+{
+	ssize_t r = p->err ? p->err : send_relay(fd, p->s, &p->dst, m, flags);
+	sfy_udp_sess_put(p->s);
+	return r;
 }
 
 /* Any send: true with *res set when it is ours, false for the real call. */
 static bool udp_send(int fd, const struct msghdr *m, int flags, ssize_t *res)
 {
-	if (m->msg_name && m->msg_namelen) {
-		struct sfy_udp_sess *s;
-		int k = route(fd, m->msg_name, m->msg_namelen, &s);
-		if (k == R_REAL)
-			return false;
-		if (k == R_RELAY) {
-			struct sfy_addr dst;
-			*res = dst_of(m->msg_name, m->msg_namelen, &dst);
-			if (*res == 0)
-				*res = send_relay(fd, s, &dst, m, flags);
-		} else {
-			*res = k == R_REFUSE ? -EPERM : k;
-		}
-		sfy_udp_sess_put(s);
-		return true;
-	}
-	return sfy_udp_maybe(fd) && send_connected(fd, m, flags, res);
+	struct plan p;
+	if (!udp_plan(fd, m, &p))
+		return false;
+	*res = plan_send(fd, &p, m, flags);
+	return true;
+}
+
+static bool send_connected(int fd, const struct msghdr *m, int flags, ssize_t *res)
+{
+	struct plan p;
+	if (!plan_connected(fd, &p))
+		return false;
+	*res = plan_send(fd, &p, m, flags);
+	return true;
 }
 
 /* ------------------------------------------------------------ connect */
@@ -343,23 +375,39 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 		ours = vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen;
 	if (!ours)
 		return sfy_real()->sendmmsg(fd, vec, vlen, flags);
-	/* Message by message: each may go to the relay, a bypass destination or
-	 * nowhere. Like the kernel, an error after the first sent message ends
-	 * the batch with the count so far. */
-	unsigned i;
-	for (i = 0; i < vlen; i++) {
-		ssize_t r;
-		if (!udp_send(fd, &vec[i].msg_hdr, flags, &r) &&
-		    (r = sfy_real()->sendmsg(fd, &vec[i].msg_hdr, flags)) < 0)
-			r = -errno;
-		if (r < 0) {
-			if (i == 0)
-				return (int)sfy_udp_ret(r);
-			break;
+	if (vlen > IOV_MAX)
+		vlen = IOV_MAX;   /* the kernel's UIO_MAXIOV cap, silently, as it does */
+	/* Each run of messages that pass straight through (bypass, not ours)
+	 * goes to the kernel in one real sendmmsg(); relayed or refused ones
+	 * one at a time, in order. Like the kernel, an error after the first
+	 * sent message ends the batch with the count so far. */
+	unsigned done = 0;
+	while (done < vlen) {
+		struct plan p;
+		unsigned end = done;
+		while (end < vlen && !udp_plan(fd, &vec[end].msg_hdr, &p))
+			end++;
+		if (end > done) {
+			int n = sfy_real()->sendmmsg(fd, vec + done, end - done, flags);
+			if (n < 0 || (unsigned)n < end - done) {
+				int e = errno;
+				if (end < vlen)
+					sfy_udp_sess_put(p.s);
+				errno = e;
+				if (n < 0)
+					return done ? (int)done : -1;
+				return (int)(done + (unsigned)n);
+			}
+			done = end;
 		}
-		vec[i].msg_len = (unsigned)r;
+		if (end == vlen)
+			break;
+		ssize_t r = plan_send(fd, &p, &vec[done].msg_hdr, flags);
+		if (r < 0)
+			return done ? (int)done : (int)sfy_udp_ret(r);
+		vec[done++].msg_len = (unsigned)r;
 	}
-	return (int)i;
+	return (int)done;
 }
 
 SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "log.h"
+#include "real.h"
 #include "state.h"
 
 static struct sfy_config config;
@@ -29,6 +30,18 @@ static void config_load(void)
 		return;
 	}
 	sfy_log_setup(config.log_level, config.log_file);
+	/* Decided in real.c's constructor, told here: once, and only to a
+	 * program that uses the network. */
+	const char *why = sfy_real_refusal();
+	if (why) {
+		sfy_err("another library interposes the socket calls between socksify and "
+			"libc (%s), every connection will fail", why);
+		return;
+	}
+	const char *copy = sfy_real_other_copy();
+	if (copy)
+		sfy_warn("a second copy of the library is loaded (%s): this one calls libc "
+			 "directly, that one stays idle", copy);
 	/* The launcher has said it once for the tree; without it, say it here. */
 	if (r == 0 && sfy_config_multihop(&config) && config.udp == SFY_UDP_ASSOCIATE)
 		sfy_warn("udp: associate with a chain of 2+ hops: datagrams go straight to the "

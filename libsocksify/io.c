@@ -21,7 +21,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 		if (left <= 0)
 			return -ETIMEDOUT;
 		struct pollfd p = { .fd = fd, .events = events };
-		int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		int r = sfy_real()->poll(&p, 1, left > 60000 ? 60000 : (int)left);
 		if (r > 0)
 			return 0;
 		if (r < 0 && errno != EINTR)

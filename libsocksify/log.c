@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "real.h"
 
 /* Long enough for a proxy URL, a 255-byte name and a reason. */
 #define SFY_LOG_LINE_MAX 1024
@@ -80,14 +81,15 @@ void sfy_log(enum sfy_log_level level, const char *fmt, ...)
 	line[len++] = '\n';
 
 	/* Raw syscalls: our own write()/open() interposers must not see these. */
+	long (*sys)(long, ...) = sfy_real()->syscall;
 	int fd = 2;
 	if (log_path[0])
-		fd = (int)syscall(SYS_openat, AT_FDCWD, log_path,
-				  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		fd = (int)sys(SYS_openat, AT_FDCWD, log_path,
+			      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd >= 0) {
-		(void)syscall(SYS_write, fd, line, len);
+		(void)sys(SYS_write, fd, line, len);
 		if (fd != 2)
-			(void)syscall(SYS_close, fd);
+			(void)sys(SYS_close, fd);
 	}
 	errno = saved;
 }

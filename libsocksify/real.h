@@ -1,10 +1,12 @@
-/* The real libc functions behind our interposers, looked up once with
- * dlsym(RTLD_NEXT) (pthread_once), never our own hook. Internal code calls
- * these, not the public names, so it never re-enters a hook. */
+/* The real libc functions behind our interposers, looked up once in a
+ * constructor with dlsym(RTLD_NEXT) and checked to live in libc, never our
+ * own hook. Internal code calls these, not the public names, so it never
+ * re-enters a hook. */
 #ifndef SFY_REAL_H
 #define SFY_REAL_H
 
 #include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -39,6 +41,10 @@ struct sfy_real {
 	ssize_t (*recv_chk)(int, void *, size_t, size_t, int);
 	ssize_t (*recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *,
 				socklen_t *);
+	/* Not hooked today; io.c waits with it, and a future poll() hook must
+	 * not see the library's own waits. */
+	int (*poll)(struct pollfd *, nfds_t, int);
+	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
@@ -67,7 +73,19 @@ struct sfy_real {
 	int (*res_nsend)(struct __res_state *, const unsigned char *, int, unsigned char *, int);
 };
 
-/* Resolved on first call; thread-safe. Entries a libc lacks stay NULL. */
+/* Resolved by the library's constructor (or by the first call, if another
+ * library's constructor calls a hook before ours ran); thread-safe.
+ * Entries a libc lacks stay NULL. */
 const struct sfy_real *sfy_real(void);
+
+/* Non-NULL when some real function is not libc's: another interposer sits
+ * between this library and libc (one line of text naming the function and
+ * the object). The network then fails closed: nothing can be trusted to
+ * leave through the proxy. */
+const char *sfy_real_refusal(void);
+
+/* Non-NULL when another copy of this very library (same build) was loaded
+ * and skipped: this copy calls libc itself, the other one stays idle. */
+const char *sfy_real_other_copy(void);
 
 #endif

@@ -53,13 +53,83 @@ static const struct opt opts[] = {
 	{ IPPROTO_IPV6, IPV6_TCLASS, 1 },
 };
 
+/* The local address the replacement binds to keep what the program bound:
+ * the same address and port within a family; across families only the
+ * port (an address of one family is no source for the other), on the
+ * wildcard address. Returns its length, 0 if the program bound nothing. */
+static socklen_t kept_local(const struct sockaddr_storage *ss, int family,
+			    struct sockaddr_storage *out)
+{
+	in_port_t port;
+	bool any;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		port = s4->sin_port;
+		any = s4->sin_addr.s_addr == htonl(INADDR_ANY);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		port = s6->sin6_port;
+		any = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+	} else {
+		return 0;
+	}
+	if (any && !port)
+		return 0;
+	if (ss->ss_family == family) {
+		*out = *ss;
+		return family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	}
+	if (!port)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	if (family == AF_INET) {
+		struct sockaddr_in *o4 = (struct sockaddr_in *)out;
+		o4->sin_family = AF_INET;
+		o4->sin_port = port;
+		return sizeof(*o4);
+	}
+	struct sockaddr_in6 *o6 = (struct sockaddr_in6 *)out;
+	o6->sin6_family = AF_INET6;
+	o6->sin6_port = port;
+	return sizeof(*o6);
+}
+
+static void set_int(int fd, int level, int name, int v)
+{
+	(void)setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+/* Binds nfd where the program bound fd. fd still holds that port, so both
+ * sockets carry SO_REUSEADDR for the bind (Linux then lets two sockets that
+ * are not listening share it); the program's own setting comes back in
+ * sfy_sock_replace. The port is dropped only if it really is taken. */
+static void bind_like(int fd, int nfd, const struct sockaddr_storage *ss, int family)
+{
+	struct sockaddr_storage loc;
+	socklen_t ll = kept_local(ss, family, &loc);
+	if (!ll)
+		return;
+	set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	set_int(nfd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (bind(nfd, (struct sockaddr *)&loc, ll) == 0)
+		return;
+	((struct sockaddr_in *)&loc)->sin_port = 0;   /* same offset in sockaddr_in6 */
+	(void)bind(nfd, (struct sockaddr *)&loc, ll);
+}
+
 int sfy_sock_replace(int fd, int family)
 {
 	int fl = fcntl(fd, F_GETFL);
 	int fdfl = fcntl(fd, F_GETFD);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	if (fl < 0 || fdfl < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+	int reuse = 0;
+	socklen_t rl = sizeof(reuse);
+	struct linger lg;
+	socklen_t lgl = sizeof(lg);
+	if (fl < 0 || fdfl < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &lgl) < 0)
 		return -errno;
 	int old_family = ss.ss_family;
 	int nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -77,30 +147,24 @@ int sfy_sock_replace(int fd, int family)
 	socklen_t dl = sizeof(dev);
 	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dl > 1)
 		(void)setsockopt(nfd, SOL_SOCKET, SO_BINDTODEVICE, dev, dl);
-	/* A local address the program bound (not the wildcard one) is kept;
-	 * the port only if it is free again. */
-	if (old_family == family) {
-		int bound = 0;
-		if (family == AF_INET) {
-			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-			bound = s4->sin_addr.s_addr != htonl(INADDR_ANY) || s4->sin_port;
-		} else {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			bound = !IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) || s6->sin6_port;
-		}
-		if (bound && bind(nfd, (struct sockaddr *)&ss, sl) < 0) {
-			((struct sockaddr_in *)&ss)->sin_port = 0;
-			(void)bind(nfd, (struct sockaddr *)&ss, sl);
-		}
-	}
+	bind_like(fd, nfd, &ss, family);
 	if ((fl & O_NONBLOCK) && fcntl(nfd, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
-	if (dup3(nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+	/* The old connection ends with a reset: a plain close would leave it in
+	 * TIME_WAIT on the very address pair the retry to the same proxy from
+	 * the same port needs. */
+	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+	if (sfy_real()->dup3(nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		goto fail;
+	}
+	set_int(fd, SOL_SOCKET, SO_REUSEADDR, reuse);
 	sfy_real()->close(nfd);
 	return 0;
 fail:;
 	int e = errno;
+	set_int(fd, SOL_SOCKET, SO_REUSEADDR, reuse);
 	sfy_real()->close(nfd);
 	return -e;
 }

@@ -75,6 +75,8 @@ expect_out "dnsprobe without the launcher" "OK: 0 failure" \
 	sfy_preload "$C" SOCKSIFY_PROXY="socks5h://$PRX:1080" -- "$SFY_TOOLS/dnsprobe" x.example
 expect_out "getaddrinfo_a (glibc's own resolver threads): fake addresses" "OK" \
 	sfy_run "$C" "${F[@]}" -- "$SFY_TOOLS/gaiaprobe" target.sfy.test a.example b.example
+check "...the program's notification thread attributes stay joinable" \
+	grep -qx "attr: joinable" "$SFY_LAST_OUT"
 fails "a 300-byte name" sfy_run "$C" "${F[@]}" -- getent ahosts "$(printf 'a%.0s' $(seq 300))"
 fails "a name with a space" sfy_run "$C" "${F[@]}" -- getent ahosts "bad name.example"
 n=$(sfy_capture_stop leak)

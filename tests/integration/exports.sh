@@ -43,5 +43,23 @@ if [ "$have_connect" != 1 ]; then
 	echo "FAIL: connect is not exported: nothing would be interposed"
 	fail=$((fail + 1))
 fi
+# The library's own code (everything but the hooks: the core archive) calls
+# the real functions through sfy_real(), never an interposed name: such a
+# call would re-enter our hook, or another copy's. poll/ppoll are waited on
+# internally and hooked by the async work, so they count too.
+core=$(dirname "$SOCKSIFY_LIB")/libsfycore.a
+if [ -f "$core" ]; then
+	hooked=" $(awk '{print $3}' <<<"$syms" | sed 's/@.*//' | tr '\n' ' ') poll ppoll "
+	while read -r obj name; do
+		if [[ $hooked == *" $name "* ]]; then
+			echo "FAIL: $obj calls $name() by name: use sfy_real()->$name"
+			fail=$((fail + 1))
+		fi
+	done < <(nm -u -A "$core" | sed -n 's/^[^:]*:\([^:]*\): *U \([^@]*\).*/\1 \2/p')
+else
+	echo "FAIL: no core archive at $core"
+	fail=$((fail + 1))
+fi
+
 echo "$n exported symbols checked, $fail failures"
 [ "$fail" -eq 0 ]

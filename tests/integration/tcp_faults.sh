@@ -153,7 +153,9 @@ run_case http_early_data http://127.0.0.1:PORT \
 
 echo "# malformed replies: EPROTO"
 run_case s5_bad_version $s5 "readsocks5; send 0400; close" 1 EPROTO 2500
-run_case s5_unoffered_method $s5 "readsocks5; send 0502; close" 1 EPROTO 2500
+run_case s5_unoffered_method $s5 "readsocks5; send 0502; close" 1 EPROTO 2500 && {
+	grep -q "chose method 0x02, which we did not offer" "$tmp/s5_unoffered_method.out" ||
+		bad s5_unoffered_method "the log line does not name the method"; }
 run_case s5_bad_atyp $s5 "readsocks5; send 0500; readsocks5; send 0500000900000000000000; close" \
 	1 EPROTO 2500 && peer_saw s5_bad_atyp "$req_seen"
 run_case s5_reply_bad_version $s5 "readsocks5; send 0500; readsocks5; send 04000001000000000000; close" \

@@ -109,6 +109,34 @@ expect_out "same with the SOCKS5 messages sent step by step (pipelining: off)" \
 	"props ok" sfy_run "$C" -f "$SFY_TMP/stepwise.yaml" -- \
 	"$SFY_PY" "$SFY_TMP/props.py" "$TGT" "$CLI"
 
+# A port the program bound survives the socket being replaced when the chain
+# starts over (dynamic chain: a dead first hop, a dead hop behind a live
+# one), with or without SO_REUSEADDR, and the program's SO_REUSEADDR is what
+# it set. The proxy's log shows the source port it saw.
+cat >"$SFY_TMP/port.py" <<'PY'
+import socket, sys
+tgt, cli, port, reuse = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+if reuse:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((cli, port))
+s.connect((tgt, 7))
+assert s.getsockname() == (cli, port), "bound port lost: %r" % (s.getsockname(),)
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == reuse, "SO_REUSEADDR changed"
+s.sendall(b"port\n")
+assert s.recv(5) == b"port\n"
+print("port ok")
+PY
+sfy_conf deadfirst dynamic - "socks5://$PRX:1999" "socks5://$PRX:1080"
+sfy_conf deadmid dynamic - "socks5://$PRX:1080" "socks5://$TGT:1999" "socks5://$TGT:1080"
+for c in "deadfirst 47001 0" "deadfirst 47002 1" "deadmid 47003 0" "deadmid 47004 1"; do
+	set -- $c
+	expect_out "$1, bound port $2, SO_REUSEADDR $3: the port is kept" "port ok" \
+		sfy_run "$C" -f "$SFY_TMP/$1.yaml" -- "$SFY_PY" "$SFY_TMP/port.py" "$TGT" "$CLI" "$2" "$3"
+	check "...and the proxy saw the connection come from $CLI.$2" \
+		grep -q "tcp/connect \\[: $CLI\\.$2 " "$(sfy_logfile dante-dante)"
+done
+
 echo "--- SOCKS4 and IPv6"
 fails_with "socks4 to an IPv6 destination: EAFNOSUPPORT, says why" "EAFNOSUPPORT.*|IPv6" \
 	sfy_run "$C" -x "socks4://$PRX:1080" -- "$SFY_TOOLS/tcpclient" --host "$TGT6" --port 7

@@ -2,7 +2,9 @@
  * name, GAI_NOWAIT with a SIGEV_THREAD notification plus gai_suspend() and
  * gai_error() for the rest -- and prints "NAME ADDRESS" per name, then
  * "OK" when every lookup succeeded. Used by the DNS leak test: glibc runs
- * these lookups on its own threads, past the getaddrinfo() symbol. */
+ * these lookups on its own threads, past the getaddrinfo() symbol. The
+ * notification carries the program's own (joinable) thread attributes,
+ * which must come back unchanged: "attr: joinable". */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -65,10 +67,22 @@ int main(int argc, char **argv)
 	}
 	bad += show(list[0]);
 
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_done };
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_JOINABLE);
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_done,
+				.sigev_notify_attributes = &attr };
 	if (getaddrinfo_a(GAI_NOWAIT, list + 1, n - 1, &sev) != 0) {
 		fprintf(stderr, "getaddrinfo_a(GAI_NOWAIT) failed\n");
 		return 1;
+	}
+	int ds = -1;
+	pthread_attr_getdetachstate(&attr, &ds);
+	if (ds == PTHREAD_CREATE_JOINABLE) {
+		printf("attr: joinable\n");
+	} else {
+		printf("attr: changed to detached by getaddrinfo_a\n");
+		bad++;
 	}
 	struct timespec to = { .tv_sec = 10 };
 	for (int i = 1; i < n; i++)
@@ -88,6 +102,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 1; i < n; i++)
 		bad += show(list[i]);
+	pthread_attr_destroy(&attr);
 	printf(bad ? "FAILED: %d\n" : "OK\n", bad);
 	return bad ? 1 : 0;
 }
