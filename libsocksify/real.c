@@ -9,9 +9,11 @@
  *   A copy of the same build is skipped: we bind libc's definition
  *   ourselves, and the other copy, whose hooks nothing else reaches (every
  *   reference binds to the first definition, ours), stays idle.
- * - any other interposer, or another build of this library: we cannot know
- *   what it does with our calls, so the network fails closed (init.c logs
- *   the one line). */
+ * - any other interposer of a call that can reach the network (connect,
+ *   the sends, syscall, the resolvers), or another build of this library:
+ *   we cannot know what it does with our calls, so the network fails
+ *   closed (init.c logs the one line). An interposer that only sees reads,
+ *   writes, closes or polls is left alone. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <gnu/lib-names.h>
@@ -161,6 +163,23 @@ static void *from_libc(const char *sym)
 	return NULL;
 }
 
+/* Can an interposer of sym put traffic on the network behind our back
+ * (connect, sends, syscall, the resolvers)? One that only sees reads,
+ * closes, dups or polls (a logging or I/O-accounting shim, fakeroot-style
+ * tools) cannot, and is left alone. */
+static bool sends(const char *sym)
+{
+	static const char *const harmless[] = {
+		"recv", "recvfrom", "recvmsg", "recvmmsg", "read", "write", "readv", "writev",
+		"close", "dup", "dup2", "dup3", "close_range", "closefrom", "__read_chk",
+		"__recv_chk", "__recvfrom_chk", "poll", "ppoll", "getpeername", "freeaddrinfo",
+	};
+	for (size_t i = 0; i < SFY_ARRAY_LEN(harmless); i++)
+		if (!strcmp(sym, harmless[i]))
+			return false;
+	return true;
+}
+
 static void *bind_one(const char *sym)
 {
 	void *p = dlsym(RTLD_NEXT, sym);
@@ -175,7 +194,7 @@ static void *bind_one(const char *sym)
 			snprintf(other_copy, sizeof(other_copy), "%s", where);
 		return from_libc(sym);
 	}
-	if (!refusal[0])
+	if (!refusal[0] && sends(sym))
 		snprintf(refusal, sizeof(refusal), "%s() resolves to %s, not libc", sym, where);
 	return p;   /* still called for what is not network: close, read, ... */
 }

@@ -39,6 +39,27 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 C
 cc -shared -fPIC -o "$SFY_TMP/copy/shim.so" "$SFY_TMP/shim.c" -ldl ||
 	{ echo "FAIL: setup: cannot build the shim"; exit 1; }
+# One that sees only close() and read() (an I/O-accounting shim): it cannot
+# put anything on the network, so socksify works behind it.
+cat >"$SFY_TMP/ioshim.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <unistd.h>
+int close(int fd)
+{
+	int (*next)(int);
+	*(void **)&next = dlsym(RTLD_NEXT, "close");
+	return next(fd);
+}
+ssize_t read(int fd, void *b, size_t n)
+{
+	ssize_t (*next)(int, void *, size_t);
+	*(void **)&next = dlsym(RTLD_NEXT, "read");
+	return next(fd, b, n);
+}
+C
+cc -shared -fPIC -o "$SFY_TMP/copy/ioshim.so" "$SFY_TMP/ioshim.c" -ldl ||
+	{ echo "FAIL: setup: cannot build the I/O shim"; exit 1; }
 
 # LD_PRELOAD=LIBS with the proxy from the environment, no launcher.
 twice() {  # libs cmd...
@@ -86,5 +107,9 @@ check "...and nothing reached the proxy" test "$(sfy_proxy_conns dante)" = "$bef
 ok "a program that does not use the network still runs" \
 	twice "$SOCKSIFY_LIB $SFY_TMP/copy/shim.so" sh -c 'echo hi >/dev/null'
 check "...without any log line" test ! -s "$SFY_LAST_OUT"
+before=$(sfy_proxy_conns dante)
+ok "an interposer of close()/read() only: still proxied" \
+	twice "$SOCKSIFY_LIB $SFY_TMP/copy/ioshim.so" "$SFY_TOOLS/tcpclient" --host "$TGT" --port 7
+check "...through the proxy, once" test "$(($(sfy_proxy_conns dante) - before))" = 1
 
 finish
