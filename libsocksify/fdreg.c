@@ -67,16 +67,18 @@ static void setup(void)
 }
 
 /* At load, so that the owner is the process that loaded us before any
- * vfork(): a getpid() and a handler registration, no allocation. The
- * registration paths also run it, for hooks called by other libraries'
- * constructors before ours. */
+ * vfork() (done lazily, a vfork() child could make itself the owner): a
+ * getpid() and a handler registration, nothing else. The registration
+ * paths also run it, for hooks called by other libraries' constructors
+ * before ours. */
 __attribute__((constructor)) static void fdreg_init(void)
 {
 	pthread_once(&setup_once, setup);
 }
 
 /* getpid() is a system call in glibc >= 2.25 (no cached pid), so a vfork()
- * child gets its own pid here. Asked only where an entry would change. */
+ * child gets its own pid here. Asked only where an entry would change (it
+ * never blocks, so it may run under the lock). */
 static bool owner(void)
 {
 	pthread_once(&setup_once, setup);
