@@ -1,8 +1,8 @@
-/* Interposers that keep the UDP session table true to the program's
- * descriptors (close, dup*, close_range, closefrom), and the entry points
+/* Interposers that keep the per-fd registry (fdreg.h) true to the
+ * program's descriptors (close, dup*, close_range, closefrom), and the entry points
  * that reach the UDP hooks from outside libc's plain names: _FORTIFY_SOURCE
- * variants and syscall(SYS_sendmmsg, ...) as libuv uses it. Each is a
- * single atomic load for an fd without a session. */
+ * variants and syscall(SYS_sendmmsg, ...) as libuv uses it. Each is two
+ * atomic loads for an fd without an entry. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -12,7 +12,7 @@
 
 #include "real.h"
 #include "sfy.h"
-#include "udp_assoc.h"
+#include "fdreg.h"
 
 /* glibc declares these only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
@@ -79,18 +79,23 @@ SFY_EXPORT long syscall(long n, ...)
 
 /* ------------------------------------------------------------ fd lifecycle */
 
+/* The registry's entry goes before the real close, while the number is
+ * still ours: after it, another thread may already have a new socket on it.
+ * In a vfork() child these only reach the kernel (fdreg.h). */
 SFY_EXPORT int close(int fd)
 {
-	if (sfy_udp_maybe(fd))
-		sfy_udp_forget(fd);   /* a session: ends the association */
+	sfy_fdreg_close(fd);
 	return sfy_real()->close(fd);
 }
 
 SFY_EXPORT int dup(int fd)
 {
 	int r = sfy_real()->dup(fd);
-	if (r >= 0 && sfy_udp_maybe(fd))
-		sfy_udp_dup(fd, r);
+	if (r >= 0) {
+		int saved = errno;
+		sfy_fdreg_dup(fd, r);
+		errno = saved;
+	}
 	return r;
 }
 
@@ -98,10 +103,8 @@ static int after_dup2(int oldfd, int newfd, int r)
 {
 	if (r >= 0 && oldfd != newfd) {
 		int saved = errno;
-		if (sfy_udp_maybe(newfd))
-			sfy_udp_forget(newfd);
-		if (sfy_udp_maybe(oldfd))
-			sfy_udp_dup(oldfd, newfd);
+		sfy_fdreg_close(newfd);
+		sfy_fdreg_dup(oldfd, newfd);
 		errno = saved;
 	}
 	return r;
@@ -124,14 +127,14 @@ SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		return -1;
 	}
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
-		sfy_udp_forget_range(first, last);
+		sfy_fdreg_close_range(first, last);
 	return sfy_real()->close_range(first, last, flags);
 }
 
 SFY_EXPORT void closefrom(int lowfd)
 {
 	if (lowfd >= 0)
-		sfy_udp_forget_range((unsigned)lowfd, UINT_MAX);
+		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
 	if (sfy_real()->closefrom)
 		sfy_real()->closefrom(lowfd);
 }

@@ -13,8 +13,8 @@
 
 #include "chain.h"
 #include "fakedns.h"
+#include "fdreg.h"
 #include "log.h"
-#include "peer.h"
 #include "real.h"
 #include "route.h"
 #include "sock.h"
@@ -63,7 +63,7 @@ static int tunnel(const struct sfy_config *cfg, int fd, const struct sockaddr *s
 	}
 	int r = sfy_chain_connect(cfg, fd, &dst, SFY_S5_CONNECT, NULL);
 	if (r == 0)
-		sfy_peer_set(fd, sa, len);
+		sfy_fdreg_peer_set(fd, sa, len);   /* best effort: else the first hop */
 	return r;
 }
 
@@ -102,7 +102,8 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	if (sa && len && sfy_peer_get(fd, sa, len))
+	if (sa && len && sfy_fdreg_has(fd, SFY_FDREG_PEER | SFY_FDREG_UDP) &&
+	    (sfy_fdreg_peer_get(fd, sa, len) || sfy_udp_getpeername(fd, sa, len)))
 		return 0;
 	return sfy_real()->getpeername(fd, sa, len);
 }

@@ -5,7 +5,7 @@
  * are (udp: direct).
  *
  * Pass-through costs: read/write/send/recv/close on an fd without a session
- * are one or two atomic loads before the real call (sfy_udp_maybe()); a
+ * are two atomic loads before the real call (sfy_fdreg_has()); a
  * sendto()/sendmsg() with an address on a socket without a session adds a
  * getsockopt(SO_TYPE) unless the policy already says "untouched".
  *
@@ -27,7 +27,7 @@
  * with the real address.
  *
  * This file is the send side and connect(); hooks_udp_recv.c the receive
- * side; hooks_fd.c keeps the session table in step with close()/dup2() and
+ * side; hooks_fd.c keeps the registry (fdreg.h) in step with close()/dup2() and
  * routes syscall(SYS_sendmmsg, ...) here. */
 #include <errno.h>
 #include <limits.h>
@@ -42,9 +42,9 @@
 #include "bypass.h"
 #include "route.h"
 #include "fakedns.h"
+#include "fdreg.h"
 #include "io.h"
 #include "log.h"
-#include "peer.h"
 #include "real.h"
 #include "sock.h"
 #include "sfy.h"
@@ -110,7 +110,7 @@ static int associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess *
 		s->retry_at = sfy_now_ms() + SFY_UDP_RETRY_MS;
 	}
 	s->err = r;
-	struct sfy_udp_sess *got = sfy_udp_install(fd, s);
+	struct sfy_udp_sess *got = sfy_fdreg_udp_install(fd, s);
 	if (!got) {
 		sfy_udp_sess_put(s);
 		return r < 0 ? r : -EMFILE;
@@ -143,7 +143,7 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, len);
 	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake)
 		return R_REAL;
-	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
 	if (s && s->kind == SFY_UDP_SESS_ASSOC) {
 		*sp = s;
 		return R_RELAY;
@@ -151,10 +151,11 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 	if (s && s->kind == SFY_UDP_SESS_FAILED) {
 		int e = s->err;
 		bool wait = sfy_now_ms() < s->retry_at;
+		if (!wait)
+			sfy_fdreg_udp_remove(fd, s);   /* time to try again */
 		sfy_udp_sess_put(s);
 		if (wait)
 			return e;
-		sfy_udp_forget(fd);
 		s = NULL;
 	}
 	if (!s && sfy_sock_type(fd) != SOCK_DGRAM)
@@ -170,7 +171,7 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 	if (!s) {
 		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, sa->sa_family);
 		if (n) {
-			s = sfy_udp_install(fd, n);
+			s = sfy_fdreg_udp_install(fd, n);
 			if (s != n)
 				sfy_udp_sess_put(n);
 		}
@@ -239,14 +240,7 @@ static bool plan_connected(int fd, struct plan *p)
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)
 		return false;
-	bool ours = false;
-	if (atomic_load(&s->peer_set)) {
-		pthread_mutex_lock(&s->lock);
-		if ((ours = atomic_load(&s->peer_set)))
-			p->dst = s->peer;
-		pthread_mutex_unlock(&s->lock);
-	}
-	if (!ours) {
+	if (!sfy_udp_peer_get(s, &p->dst, NULL, NULL)) {
 		sfy_udp_sess_put(s);
 		return false;
 	}
@@ -269,7 +263,7 @@ static bool udp_plan(int fd, const struct msghdr *m, struct plan *p)
 			p->err = k == R_REFUSE ? -EPERM : k;
 		return true;
 	}
-	return sfy_udp_maybe(fd) && plan_connected(fd, p);
+	return sfy_fdreg_has(fd, SFY_FDREG_UDP) && plan_connected(fd, p);
 }
 
 /* Carries out a plan: the bytes sent or -errno; releases the session. */
@@ -301,17 +295,30 @@ static bool send_connected(int fd, const struct msghdr *m, int flags, ssize_t *r
 
 /* ------------------------------------------------------------ connect */
 
+/* getpeername() then answers what the kernel says. */
 static void clear_peer(int fd)
 {
-	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->lock);
-	atomic_store(&s->peer_set, false);
-	pthread_mutex_unlock(&s->lock);
+	sfy_udp_peer_set(s, NULL, NULL, 0);
 	sfy_udp_sess_put(s);
-	struct sockaddr_storage none = { 0 };
-	sfy_peer_set(fd, (struct sockaddr *)&none, 0);   /* getpeername: the kernel's */
+}
+
+bool sfy_udp_getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
+	if (!s)
+		return false;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	bool set = sfy_udp_peer_get(s, NULL, &ss, &sl);
+	sfy_udp_sess_put(s);
+	if (set) {
+		memcpy(sa, &ss, *len < sl ? *len : sl);
+		*len = sl;
+	}
+	return set;
 }
 
 int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -321,7 +328,7 @@ int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int k = route(fd, sa, len, &s);
 	if (k == R_REAL) {
 		/* A disconnect (AF_UNSPEC) or a bypass destination: the kernel's. */
-		if (sfy_udp_maybe(fd))
+		if (sfy_fdreg_has(fd, SFY_FDREG_UDP))
 			clear_peer(fd);
 		return real->connect(fd, sa, len);
 	}
@@ -331,15 +338,8 @@ int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	int r = dst_of(sa, len, &dst);
 	if (r == 0 && real->connect(fd, (struct sockaddr *)&s->relay, s->relay_len) < 0)
 		r = -errno;
-	if (r == 0) {
-		pthread_mutex_lock(&s->lock);
-		s->peer = dst;
-		memcpy(&s->peer_sa, sa, len < sizeof(s->peer_sa) ? len : sizeof(s->peer_sa));
-		s->peer_sa_len = len < sizeof(s->peer_sa) ? len : sizeof(s->peer_sa);
-		atomic_store(&s->peer_set, true);
-		pthread_mutex_unlock(&s->lock);
-		sfy_peer_set(fd, sa, s->peer_sa_len);
-	}
+	if (r == 0)
+		sfy_udp_peer_set(s, &dst, sa, len);
 	sfy_udp_sess_put(s);
 	return (int)sfy_udp_ret(r);
 }
@@ -347,7 +347,7 @@ int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 		       const struct sockaddr *sa, socklen_t len)
 {
-	if ((!sa || !len) && !sfy_udp_maybe(fd))
+	if ((!sa || !len) && !sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->sendto(fd, buf, n, flags, sa, len);
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_name = (void *)sa, .msg_namelen = sa ? len : 0,
@@ -370,7 +370,7 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
-	bool ours = sfy_udp_maybe(fd);
+	bool ours = sfy_fdreg_has(fd, SFY_FDREG_UDP);
 	for (unsigned i = 0; i < vlen && !ours; i++)
 		ours = vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen;
 	if (!ours)
@@ -412,7 +412,7 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 
 SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (!sfy_udp_maybe(fd))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->send(fd, buf, n, flags);
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -424,7 +424,7 @@ SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (!sfy_udp_maybe(fd))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->write(fd, buf, n);
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -436,7 +436,7 @@ SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	if (!sfy_udp_maybe(fd) || cnt < 0)
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || cnt < 0)
 		return sfy_real()->writev(fd, iov, cnt);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
 	ssize_t r;

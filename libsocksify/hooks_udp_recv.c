@@ -14,9 +14,9 @@
 
 #include "bypass.h"
 #include "fakedns.h"
+#include "fdreg.h"
 #include "io.h"
 #include "log.h"
-#include "peer.h"
 #include "real.h"
 #include "route.h"
 #include "sock.h"
@@ -97,18 +97,11 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 		return -ENOMEM;
 	const struct sfy_config *cfg = sfy_config_get();
 	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
-	bool connected = false, by_name = false;
+	struct sfy_addr dst;
 	struct sockaddr_storage peer;
 	socklen_t peer_len = 0;
-	if (atomic_load(&s->peer_set)) {
-		pthread_mutex_lock(&s->lock);
-		if ((connected = atomic_load(&s->peer_set))) {
-			by_name = s->peer.type == SFY_ATYP_DOMAIN;
-			peer = s->peer_sa;
-			peer_len = s->peer_sa_len;
-		}
-		pthread_mutex_unlock(&s->lock);
-	}
+	bool connected = sfy_udp_peer_get(s, &dst, &peer, &peer_len);
+	bool by_name = connected && dst.type == SFY_ATYP_DOMAIN;
 	for (;;) {
 		struct sockaddr_storage from, src;
 		socklen_t srclen = 0;
@@ -163,7 +156,7 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 /* recvmsg() for fd: true with *res when fd has an association. */
 static bool udp_recv(int fd, struct msghdr *m, int flags, ssize_t *res)
 {
-	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || (flags & MSG_ERRQUEUE))
 		return false;
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)
@@ -184,7 +177,7 @@ SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
 			    socklen_t *fromlen)
 {
-	if (!sfy_udp_maybe(fd))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
 	struct iovec iov = { buf, n };
 	struct msghdr m = { .msg_name = from && fromlen ? from : NULL,
@@ -200,14 +193,14 @@ SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 
 SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	if (!sfy_udp_maybe(fd))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->recv(fd, buf, n, flags);
 	return recvfrom(fd, buf, n, flags, NULL, NULL);
 }
 
 SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
-	if (!sfy_udp_maybe(fd))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->read(fd, buf, n);
 	struct iovec iov = { buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -219,7 +212,7 @@ SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	if (!sfy_udp_maybe(fd) || cnt < 0)
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || cnt < 0)
 		return sfy_real()->readv(fd, iov, cnt);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
 	ssize_t r;
@@ -231,7 +224,7 @@ SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			struct timespec *tmo)
 {
-	if (!sfy_udp_maybe(fd) || (flags & MSG_ERRQUEUE))
+	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || (flags & MSG_ERRQUEUE))
 		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)

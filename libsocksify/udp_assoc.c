@@ -1,6 +1,7 @@
-/* UDP ASSOCIATE sessions: the per-fd table, the datagram codec and setting
- * up an association through the chain. The hooks (hooks_udp.c) decide what
- * to do with a call; this file holds the state and the wire format. */
+/* UDP ASSOCIATE sessions: their life, the datagram codec and setting up an
+ * association through the chain; fdreg.c maps fds to sessions. The hooks
+ * (hooks_udp.c) decide what to do with a call; this file holds the state
+ * and the wire format. */
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -11,62 +12,27 @@
 
 #include "chain.h"
 #include "fakedns.h"
+#include "fdreg.h"
 #include "io.h"
 #include "log.h"
 #include "real.h"
 #include "udp_assoc.h"
 
-/* ------------------------------------------------------------ the table */
+/* ------------------------------------------------------------ sessions */
 
-/* Two levels, allocated on demand like peer.c: 1024 chunks of 1024 slots
- * cover fds up to 1M (the kernel's default nr_open). A UDP socket above that
- * cannot get a session, so its sends fail closed (see hooks_udp.c). */
-#define CHUNK 1024
-#define NCHUNK 1024
-/* Low bit of a slot: the fd is a control connection of the session the rest
- * of the slot points to (sessions are malloc()ed, so the bit is free). */
-#define TAG_CTL ((uintptr_t)1)
-
-typedef _Atomic(uintptr_t) slot_t;
-
-static _Atomic(slot_t *) chunks[NCHUNK];
-/* Guards slot changes and reference taking; held only for a few loads and
- * stores, never across I/O or a real close(). */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Guards the connected destination of every session (peer, peer_sa,
+ * peer_sa_len): held for a copy, never across I/O. */
+static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void lock_prepare(void) { pthread_mutex_lock(&table_lock); }
-static void lock_release(void) { pthread_mutex_unlock(&table_lock); }
+static void lock_prepare(void) { pthread_mutex_lock(&peer_lock); }
+static void lock_release(void) { pthread_mutex_unlock(&peer_lock); }
 
 /* A fork() while another thread holds the lock must not leave the child
  * with a lock nobody will release. */
 static void atfork_setup(void)
 {
 	pthread_atfork(lock_prepare, lock_release, lock_release);
-}
-
-static slot_t *slot(int fd, bool create)
-{
-	if (fd < 0 || fd >= CHUNK * NCHUNK)
-		return NULL;
-	_Atomic(slot_t *) *c = &chunks[fd / CHUNK];
-	slot_t *e = atomic_load_explicit(c, memory_order_acquire);
-	if (!e && create) {
-		slot_t *n = calloc(CHUNK, sizeof(*n));
-		if (!n)
-			return NULL;
-		if (atomic_compare_exchange_strong(c, &e, n))
-			e = n;
-		else
-			free(n);
-	}
-	return e ? &e[fd % CHUNK] : NULL;
-}
-
-bool sfy_udp_maybe(int fd)
-{
-	slot_t *e = slot(fd, false);
-	return e && atomic_load_explicit(e, memory_order_relaxed) != 0;
 }
 
 struct sfy_udp_sess *sfy_udp_sess_new(enum sfy_udp_kind kind, int family)
@@ -79,7 +45,6 @@ struct sfy_udp_sess *sfy_udp_sess_new(enum sfy_udp_kind kind, int family)
 	atomic_init(&s->ctl, -1);
 	s->kind = kind;
 	s->family = family;
-	pthread_mutex_init(&s->lock, NULL);
 	return s;
 }
 
@@ -88,117 +53,48 @@ void sfy_udp_sess_put(struct sfy_udp_sess *s)
 	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	int ctl = atomic_exchange(&s->ctl, -1);
-	if (ctl >= 0) {
-		slot_t *e = slot(ctl, false);
-		pthread_mutex_lock(&table_lock);
-		uintptr_t want = (uintptr_t)s | TAG_CTL;
-		if (e)
-			atomic_compare_exchange_strong(e, &want, 0);
-		pthread_mutex_unlock(&table_lock);
+	if (ctl >= 0 && sfy_fdreg_ctl_release(ctl, s)) {
 		int saved = errno;
 		sfy_real()->close(ctl);
 		errno = saved;
 	}
-	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
-struct sfy_udp_sess *sfy_udp_get(int fd)
+void sfy_udp_ctl_lost(struct sfy_udp_sess *s)
 {
-	slot_t *e = slot(fd, false);
-	if (!e || !atomic_load_explicit(e, memory_order_relaxed))
-		return NULL;
-	struct sfy_udp_sess *s = NULL;
-	pthread_mutex_lock(&table_lock);
-	uintptr_t v = atomic_load(e);
-	if (v && !(v & TAG_CTL)) {
-		s = (struct sfy_udp_sess *)v;
-		atomic_fetch_add(&s->refs, 1);
-	}
-	pthread_mutex_unlock(&table_lock);
-	return s;
-}
-
-/* Under table_lock: a control tag found where the program now has a socket
- * of its own means the control fd was closed behind our back. */
-static void ctl_lost_locked(uintptr_t v)
-{
-	struct sfy_udp_sess *s = (struct sfy_udp_sess *)(v & ~TAG_CTL);
 	atomic_store(&s->ctl, -1);
 	atomic_store(&s->dead, true);
 }
 
-struct sfy_udp_sess *sfy_udp_install(int fd, struct sfy_udp_sess *s)
+bool sfy_udp_peer_get(struct sfy_udp_sess *s, struct sfy_addr *dst,
+		      struct sockaddr_storage *sa, socklen_t *salen)
 {
-	slot_t *e = slot(fd, true);
-	if (!e)
-		return NULL;
-	struct sfy_udp_sess *got = s;
-	pthread_mutex_lock(&table_lock);
-	uintptr_t v = atomic_load(e);
-	if (v && !(v & TAG_CTL)) {
-		got = (struct sfy_udp_sess *)v;
-		atomic_fetch_add(&got->refs, 1);
-	} else {
-		if (v)
-			ctl_lost_locked(v);
-		atomic_fetch_add(&s->refs, 1);
-		atomic_store(e, (uintptr_t)s);
-	}
-	pthread_mutex_unlock(&table_lock);
-	return got;
-}
-
-int sfy_udp_tag_ctl(int ctl, struct sfy_udp_sess *s)
-{
-	slot_t *e = slot(ctl, true);
-	if (!e)
-		return -EMFILE;
-	pthread_mutex_lock(&table_lock);
-	atomic_store(e, (uintptr_t)s | TAG_CTL);
-	pthread_mutex_unlock(&table_lock);
-	return 0;
-}
-
-bool sfy_udp_forget(int fd)
-{
-	slot_t *e = slot(fd, false);
-	if (!e || !atomic_load_explicit(e, memory_order_relaxed))
+	if (!atomic_load(&s->peer_set))
 		return false;
-	pthread_mutex_lock(&table_lock);
-	uintptr_t v = atomic_exchange(e, 0);
-	if (v & TAG_CTL)
-		ctl_lost_locked(v);
-	pthread_mutex_unlock(&table_lock);
-	if (v && !(v & TAG_CTL))
-		sfy_udp_sess_put((struct sfy_udp_sess *)v);
-	return v != 0;
-}
-
-void sfy_udp_forget_range(unsigned first, unsigned last)
-{
-	for (unsigned c = first / CHUNK; c < NCHUNK && c <= last / CHUNK; c++) {
-		slot_t *e = atomic_load_explicit(&chunks[c], memory_order_acquire);
-		if (!e)
-			continue;
-		for (unsigned i = 0; i < CHUNK; i++) {
-			unsigned fd = c * CHUNK + i;
-			if (fd >= first && fd <= last && atomic_load_explicit(&e[i],
-									memory_order_relaxed))
-				sfy_udp_forget((int)fd);
-		}
+	pthread_mutex_lock(&peer_lock);
+	bool set = atomic_load(&s->peer_set);
+	if (set && dst)
+		*dst = s->peer;
+	if (set && sa) {
+		*sa = s->peer_sa;
+		*salen = s->peer_sa_len;
 	}
+	pthread_mutex_unlock(&peer_lock);
+	return set;
 }
 
-void sfy_udp_dup(int oldfd, int newfd)
+void sfy_udp_peer_set(struct sfy_udp_sess *s, const struct sfy_addr *dst,
+		      const struct sockaddr *sa, socklen_t len)
 {
-	struct sfy_udp_sess *s = sfy_udp_get(oldfd);
-	if (!s)
-		return;
-	struct sfy_udp_sess *got = sfy_udp_install(newfd, s);
-	if (got && got != s)
-		sfy_udp_sess_put(got);
-	sfy_udp_sess_put(s);
+	pthread_mutex_lock(&peer_lock);
+	if (dst) {
+		s->peer = *dst;
+		s->peer_sa_len = len < sizeof(s->peer_sa) ? len : sizeof(s->peer_sa);
+		memcpy(&s->peer_sa, sa, s->peer_sa_len);
+	}
+	atomic_store(&s->peer_set, dst != NULL);
+	pthread_mutex_unlock(&peer_lock);
 }
 
 /* ------------------------------------------------------------ the codec */
@@ -351,7 +247,7 @@ int sfy_udp_associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess 
 	}
 	s->relay_len = (socklen_t)n;
 	s->max_dgram = relay.type == SFY_ATYP_IPV6 ? SFY_UDP_MAX_V6 : SFY_UDP_MAX_V4;
-	if ((r = sfy_udp_tag_ctl(ctl, s)) < 0)
+	if ((r = sfy_fdreg_ctl_tag(ctl, s)) < 0)
 		goto fail;
 	atomic_store(&s->ctl, ctl);
 	atomic_store(&s->ctl_checked_ms, sfy_now_ms());
@@ -413,7 +309,7 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 /* A session with an association, with a reference, or NULL. */
 struct sfy_udp_sess *sfy_udp_assoc_get(int fd)
 {
-	struct sfy_udp_sess *s = sfy_udp_get(fd);
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
 	if (s && s->kind != SFY_UDP_SESS_ASSOC) {
 		sfy_udp_sess_put(s);
 		s = NULL;

@@ -3,20 +3,18 @@
  * connection through the chain (the association lives exactly as long as
  * it), the relay address, and the destination of a connect()ed socket.
  *
- * The per-fd table is the hot path of read/write/send/recv/close for every
- * program: an fd without a session costs one or two atomic loads and no
- * syscall. Only sockets we associated (or refused, for the once-per-socket
- * log line) have entries. A control connection's fd has an entry too, tagged,
- * so that a program that closes or dup2()s over it (daemons closing every fd)
- * kills that one association instead of corrupting it.
+ * A session lives in the per-fd registry (fdreg.h): the entry of the UDP
+ * socket holds a reference, and the control connection's fd has an entry
+ * too, tagged, so that a program that closes or dup2()s over it (daemons
+ * closing every fd) kills that one association instead of corrupting it.
  *
  * Threads: sessions are reference counted; a lookup takes a reference under
- * one table lock (held for a few loads, never across I/O), so close() in one
- * thread cannot free a session another thread is sending with.
- * Forks: the child shares the kernel sockets and gets a copy of the table,
- * so its association keeps working as long as the control connection lives
- * (the parent's copy of the control fd keeps it open even if the child
- * closes its own). */
+ * the registry's lock (held for a few loads, never across I/O), so close()
+ * in one thread cannot free a session another thread is sending with.
+ * Forks: the child shares the kernel sockets and gets a copy of the
+ * registry, so its association keeps working as long as the control
+ * connection lives (the parent's copy of the control fd keeps it open even
+ * if the child closes its own). A vfork() child changes nothing (fdreg.h). */
 #ifndef SFY_UDP_ASSOC_H
 #define SFY_UDP_ASSOC_H
 
@@ -70,8 +68,8 @@ struct sfy_udp_sess {
 	size_t max_dgram;               /* SFY_UDP_MAX_V4 or _V6, by relay family */
 
 	/* connect(): the destination sends without an address go to. Guarded by
-	 * lock; peer_set is also read without it as a hint. */
-	pthread_mutex_t lock;
+	 * one lock of udp_assoc.c (sfy_udp_peer_*()); peer_set is also read
+	 * without it as a hint. */
 	atomic_bool peer_set;
 	bool peer_blocked;              /* connected to a refused destination */
 	struct sfy_addr peer;           /* as sent in the header (names for fakes) */
@@ -79,37 +77,26 @@ struct sfy_udp_sess {
 	socklen_t peer_sa_len;
 };
 
-/* ---- the per-fd table ---- */
+/* ---- sessions (the registry, fdreg.h, maps fds to them) ---- */
 
 /* A new session with one reference; ctl = -1. NULL if out of memory. */
 struct sfy_udp_sess *sfy_udp_sess_new(enum sfy_udp_kind kind, int family);
 /* Drops a reference; the last one closes the control connection (with the
- * real close()) and frees the session. NULL is ignored. */
+ * real close(), if the number is still ours) and frees the session. NULL is
+ * ignored. */
 void sfy_udp_sess_put(struct sfy_udp_sess *s);
+/* The control fd went away behind the session (the program closed it, or
+ * its number now holds another file): no longer ours to close, and the
+ * association is dead. Called by the registry under its lock. */
+void sfy_udp_ctl_lost(struct sfy_udp_sess *s);
 
-/* Does fd have an entry (session or control tag)? One or two atomic loads,
- * no lock, no syscall: the pass-through test of every hot hook. */
-bool sfy_udp_maybe(int fd);
-/* The session of UDP socket fd with a new reference, or NULL (also for a
- * control fd). */
-struct sfy_udp_sess *sfy_udp_get(int fd);
-/* Makes s the session of fd unless fd has one already; the table takes its
- * own reference. Returns s, or the existing session (with a reference for
- * the caller, s untouched), or NULL (fd out of range, no memory). */
-struct sfy_udp_sess *sfy_udp_install(int fd, struct sfy_udp_sess *s);
-/* Records ctl as the control fd of s (a tagged entry that holds no
- * reference). 0 or -errno. */
-int sfy_udp_tag_ctl(int ctl, struct sfy_udp_sess *s);
-/* The descriptor fd goes away (close, dup2 over it): removes its entry. A
- * session loses the table's reference; a control tag marks its session dead
- * (the number is no longer ours to close). Returns true if fd had an
- * entry. */
-bool sfy_udp_forget(int fd);
-/* close_range()/closefrom(): sfy_udp_forget() for every fd with an entry in
- * [first, last]; walks only the chunks that exist. */
-void sfy_udp_forget_range(unsigned first, unsigned last);
-/* dup(): newfd shares oldfd's session (if any). */
-void sfy_udp_dup(int oldfd, int newfd);
+/* The connect()ed destination of s: true with a copy of what was asked for
+ * (dst and/or sa may be NULL), false when the socket is not connected. */
+bool sfy_udp_peer_get(struct sfy_udp_sess *s, struct sfy_addr *dst,
+		      struct sockaddr_storage *sa, socklen_t *salen);
+/* Records (or with dst == NULL clears) the connected destination. */
+void sfy_udp_peer_set(struct sfy_udp_sess *s, const struct sfy_addr *dst,
+		      const struct sockaddr *sa, socklen_t len);
 
 /* ---- datagram codec ---- */
 
@@ -153,6 +140,9 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len);
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 		       const struct sockaddr *sa, socklen_t len);
+/* getpeername() of a UDP socket connect()ed through the relay: the
+ * destination the program asked for. False when fd is not one. */
+bool sfy_udp_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
 
 /* The session of fd if it has an association, with a reference (put it
  * with sfy_udp_sess_put()), or NULL. */

@@ -183,6 +183,13 @@ try:
         roundtrip(s, b"parent-after")
         print("parent after fork: ok")
         sys.exit(os.waitstatus_to_exitcode(st))
+    elif mode == "subprocess":      # CPython's subprocess: a vfork() child closes
+        s = sock()                  # every fd but 0-2 before exec
+        roundtrip(s, b"before")
+        import subprocess
+        subprocess.run(["true"], check=True)
+        data, src = roundtrip(s, b"after-subprocess")
+        print("after subprocess:", data.decode())
     elif mode == "threads":         # 8 threads, own and one shared socket
         shared, errs, lock = sock(), [], threading.Lock()
         roundtrip(shared, b"warm")
@@ -243,6 +250,29 @@ sfy__served dns-t "$T" 53 10 udp
 sfy_bg echo-p "$P" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
 sfy__served echo-p "$P" 7 10 udp
 sfy_bg socat-t "$T" socat UDP4-RECVFROM:9,fork,reuseaddr PIPE
+# TCP :8 logs the hex of every byte a connection sent before its EOF (the
+# peer's view, which no hook on the client can rewrite) and answers "got N".
+cat >"$SFY_TMP/tcplog.py" <<'EOF'
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 8))
+l.listen(16)
+while True:
+    c, _ = l.accept()
+    c.settimeout(10)
+    data = b""
+    try:
+        while (b := c.recv(4096)):
+            data += b
+        print("received:", data.hex(), flush=True)
+        c.sendall(b"got %d" % len(data))
+    except OSError as e:
+        print("error:", e, flush=True)
+    c.close()
+EOF
+sfy_bg tcplog-t "$T" "$SFY_PY" -u "$SFY_TMP/tcplog.py"
+sfy__served tcplog-t "$T" 8 10
 sfy__served socat-t "$T" 9 10 udp
 sfy_danted dante "$P" "$PRX" 1080 none
 
@@ -312,6 +342,35 @@ expect_out "control fd closed by the program: next send fails, one log line" \
 	"new socket: newsock" run assoc closectl "$TGT" 7
 grep -q "after: ECONNRESET" "$SFY_LAST_OUT" || sfy__fail "dead association reported" "see output"
 check "dead association logged once" test "$(grep -c "control connection is gone" "$SFY_LAST_OUT")" = 1
+
+echo "--- per-fd state: a reused fd number, vfork() children"
+# A socket closed where no hook sees it (inside glibc, or a raw syscall):
+# the TCP socket that gets its number must not inherit the UDP session --
+# the target must receive exactly the bytes written, no SOCKS UDP header.
+FDREUSE=$SFY_TOOLS/fdreuse
+want_hex=$(printf 'exact-bytes-through-tcp\n' | od -An -tx1 | tr -d ' \n')
+for how in fclose syscall; do
+	: >"$(sfy_logfile tcplog-t)"
+	expect_out "UDP socket closed by $how, number reused by TCP: the stream is untouched" \
+		"reply: got 24" sfy_run "$C" -f "$SFY_TMP/assoc.yaml" -- \
+		"$FDREUSE" stale "$TGT" 7 8 "$how"
+	check "UDP socket closed by $how: the target received exactly the bytes sent" \
+		grep -qx "received: $want_hex" "$(sfy_logfile tcplog-t)"
+done
+# A vfork() child shares the parent's memory: what it closes must not end
+# the parent's association (CPython's subprocess, posix_spawn).
+for how in close close_range dup2; do
+	expect_out "vfork() child does $how on the UDP socket: the parent's association lives" \
+		"peer: $TGT 7" sfy_run "$C" -f "$SFY_TMP/assoc.yaml" -- "$FDREUSE" vfork "$TGT" 7 "$how"
+	grep -q "reply: after|$REL" "$SFY_LAST_OUT" ||
+		sfy__fail "vfork() child $how: the parent's round trip after it" "see output"
+done
+expect_out "vfork() child closes a tunnelled TCP socket: getpeername still answers" \
+	"reply: got 24" sfy_run "$C" -f "$SFY_TMP/assoc.yaml" -- "$FDREUSE" vforktcp "$TGT" 8
+test "$(grep -c "peer: $TGT 8" "$SFY_LAST_OUT")" = 2 ||
+	sfy__fail "vfork() child closes a TCP socket: getpeername before and after" "see output"
+expect_out "python subprocess (vfork child closes fds): the association lives" \
+	"after subprocess: after-subprocess|$REL" run assoc subprocess "$TGT" 7
 
 echo "--- udp: block"
 fails_with "udp: block: sendto fails with EPERM" "sendto failed: EPERM" run block send "$TGT" 7

@@ -1,6 +1,6 @@
-/* udp_assoc.c: the per-fd session table (lookup, install races, control
- * tags, forget, dup, ranges, reference counting) and the datagram codec
- * (header encode/decode, size limits, FRAG, malformed headers, families). */
+/* udp_assoc.c: sessions (control tags, the last reference, the connected
+ * destination, a dead control connection) and the datagram codec (header
+ * encode/decode, size limits, FRAG, malformed headers, families). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,93 +18,35 @@
 
 #include "config.h"
 #include "fakedns.h"
+#include "fdreg.h"
 #include "udp_assoc.h"
 
-/* ------------------------------------------------------------ table */
+/* ------------------------------------------------------------ sessions */
 
-static void test_empty_table(void **state)
-{
-	(void)state;
-	static const int fds[] = { -1, 0, 5, 1023, 1024, 1 << 19, (1 << 20) - 1, 1 << 20, 1 << 30 };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		assert_false(sfy_udp_maybe(fds[i]));
-		assert_null(sfy_udp_get(fds[i]));
-		assert_false(sfy_udp_forget(fds[i]));
-	}
-}
-
-static void test_install_get_forget(void **state)
-{
-	(void)state;
-	static const int fds[] = { 0, 7, 1023, 1024, 5000, (1 << 20) - 1 };
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		int fd = fds[i];
-		struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-		assert_non_null(s);
-		assert_ptr_equal(sfy_udp_install(fd, s), s);
-		assert_int_equal(atomic_load(&s->refs), 2);     /* ours + the table's */
-		assert_true(sfy_udp_maybe(fd));
-		assert_false(sfy_udp_maybe(fd + 1 == 1 << 20 ? fd - 1 : fd + 1));
-		struct sfy_udp_sess *g = sfy_udp_get(fd);
-		assert_ptr_equal(g, s);
-		assert_int_equal(atomic_load(&s->refs), 3);
-		sfy_udp_sess_put(g);
-		assert_true(sfy_udp_forget(fd));
-		assert_false(sfy_udp_maybe(fd));
-		assert_null(sfy_udp_get(fd));
-		assert_int_equal(atomic_load(&s->refs), 1);     /* still ours */
-		sfy_udp_sess_put(s);
-	}
-}
-
-static void test_out_of_range(void **state)
-{
-	(void)state;
-	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	assert_null(sfy_udp_install(-1, s));
-	assert_null(sfy_udp_install(1 << 20, s));
-	assert_int_equal(sfy_udp_tag_ctl(1 << 20, s), -EMFILE);
-	assert_int_equal(atomic_load(&s->refs), 1);
-	sfy_udp_sess_put(s);
-}
-
-/* The loser of an install race gets the winner, with a reference. */
-static void test_install_existing(void **state)
-{
-	(void)state;
-	struct sfy_udp_sess *a = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	struct sfy_udp_sess *b = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET6);
-	assert_ptr_equal(sfy_udp_install(40, a), a);
-	assert_ptr_equal(sfy_udp_install(40, b), a);
-	assert_int_equal(atomic_load(&a->refs), 3);
-	assert_int_equal(atomic_load(&b->refs), 1);
-	sfy_udp_sess_put(a);
-	sfy_udp_sess_put(b);
-	assert_true(sfy_udp_forget(40));
-	sfy_udp_sess_put(a);
-}
-
-/* A control fd: maybe() sees it, get() does not; the program closing it
- * marks the session dead and our close never touches the number again. */
+/* A control fd: the program closing it marks the session dead and our last
+ * reference never touches the number again. (The registry itself, identity
+ * checks included, is tested in test_fdreg.c.) */
 static void test_ctl_tag(void **state)
 {
 	(void)state;
 	int p[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	assert_ptr_equal(sfy_udp_install(50, s), s);
-	assert_int_equal(sfy_udp_tag_ctl(p[0], s), 0);
+	assert_ptr_equal(sfy_fdreg_udp_install(fd, s), s);
+	assert_int_equal(sfy_fdreg_ctl_tag(p[0], s), 0);
 	atomic_store(&s->ctl, p[0]);
-	assert_true(sfy_udp_maybe(p[0]));
-	assert_null(sfy_udp_get(p[0]));
-	assert_true(sfy_udp_forget(p[0]));     /* the program closes it */
+	assert_true(sfy_fdreg_has(p[0], SFY_FDREG_CTL));
+	assert_null(sfy_fdreg_udp_get(p[0]));
+	assert_true(sfy_fdreg_close(p[0]));     /* the program closes it */
 	assert_true(atomic_load(&s->dead));
 	assert_int_equal(atomic_load(&s->ctl), -1);
 	assert_false(sfy_udp_alive(s));
-	assert_true(sfy_udp_forget(50));
-	sfy_udp_sess_put(s);                   /* must not close p[0] */
+	assert_true(sfy_fdreg_close(fd));
+	sfy_udp_sess_put(s);                    /* must not close p[0] */
 	assert_int_equal(close(p[0]), 0);
 	close(p[1]);
+	close(fd);
 }
 
 /* The last reference closes the control fd and removes its tag. */
@@ -113,17 +55,19 @@ static void test_last_put_closes_ctl(void **state)
 	(void)state;
 	int p[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	assert_ptr_equal(sfy_udp_install(60, s), s);
-	assert_int_equal(sfy_udp_tag_ctl(p[0], s), 0);
+	assert_ptr_equal(sfy_fdreg_udp_install(fd, s), s);
+	assert_int_equal(sfy_fdreg_ctl_tag(p[0], s), 0);
 	atomic_store(&s->ctl, p[0]);
-	sfy_udp_sess_put(s);                   /* the table still holds it */
-	assert_true(sfy_udp_alive(s));         /* open, nothing to read */
-	assert_true(sfy_udp_forget(60));       /* close() of the UDP socket */
-	assert_false(sfy_udp_maybe(p[0]));
-	assert_int_equal(close(p[0]), -1);     /* already closed */
+	sfy_udp_sess_put(s);                    /* the registry still holds it */
+	assert_true(sfy_udp_alive(s));          /* open, nothing to read */
+	assert_true(sfy_fdreg_close(fd));       /* close() of the UDP socket */
+	assert_false(sfy_fdreg_has(p[0], SFY_FDREG_ANY));
+	assert_int_equal(close(p[0]), -1);      /* already closed */
 	assert_int_equal(errno, EBADF);
 	close(p[1]);
+	close(fd);
 }
 
 /* The proxy closing the control connection is seen at the next check. */
@@ -133,89 +77,42 @@ static void test_alive_eof(void **state)
 	int p[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
 	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
+	assert_int_equal(sfy_fdreg_ctl_tag(p[0], s), 0);
 	atomic_store(&s->ctl, p[0]);
 	assert_true(sfy_udp_alive(s));
 	close(p[1]);
-	assert_true(sfy_udp_alive(s));         /* within SFY_UDP_CTL_CHECK_MS: not asked */
+	assert_true(sfy_udp_alive(s));          /* within SFY_UDP_CTL_CHECK_MS: not asked */
 	atomic_store(&s->ctl_checked_ms, 0);
 	assert_false(sfy_udp_alive(s));
 	assert_true(atomic_load(&s->dead));
-	assert_false(sfy_udp_alive(s));        /* stays dead */
-	sfy_udp_sess_put(s);                   /* closes p[0] */
+	assert_false(sfy_udp_alive(s));         /* stays dead */
+	sfy_udp_sess_put(s);                    /* closes p[0] */
 	assert_int_equal(close(p[0]), -1);
 }
 
-/* A program socket landing on a stale control number replaces the tag. */
-static void test_install_over_ctl_tag(void **state)
+/* The connected destination: set, read back, cleared. */
+static void test_peer(void **state)
 {
 	(void)state;
 	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	struct sfy_udp_sess *t = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	assert_int_equal(sfy_udp_tag_ctl(70, s), 0);
-	atomic_store(&s->ctl, 70);
-	assert_ptr_equal(sfy_udp_install(70, t), t);
-	assert_true(atomic_load(&s->dead));
-	assert_int_equal(atomic_load(&s->ctl), -1);
-	assert_ptr_equal(sfy_udp_get(70), t);
-	sfy_udp_sess_put(t);
-	assert_true(sfy_udp_forget(70));
-	sfy_udp_sess_put(t);
+	struct sfy_addr dst;
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	assert_false(sfy_udp_peer_get(s, &dst, &ss, &sl));
+	struct sfy_addr want = { .type = SFY_ATYP_DOMAIN, .port = 53 };
+	strcpy(want.name, "example.test");
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(53) };
+	inet_pton(AF_INET, "198.18.0.1", &sa.sin_addr);
+	sfy_udp_peer_set(s, &want, (struct sockaddr *)&sa, sizeof(sa));
+	assert_true(sfy_udp_peer_get(s, &dst, &ss, &sl));
+	assert_int_equal(dst.type, SFY_ATYP_DOMAIN);
+	assert_string_equal(dst.name, "example.test");
+	assert_int_equal(sl, sizeof(sa));
+	assert_memory_equal(&ss, &sa, sizeof(sa));
+	assert_true(sfy_udp_peer_get(s, NULL, NULL, NULL));
+	sfy_udp_peer_set(s, NULL, NULL, 0);
+	assert_false(sfy_udp_peer_get(s, &dst, NULL, NULL));
 	sfy_udp_sess_put(s);
-}
-
-static void test_dup_and_range(void **state)
-{
-	(void)state;
-	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-	assert_ptr_equal(sfy_udp_install(80, s), s);
-	sfy_udp_dup(80, 2000);
-	sfy_udp_dup(81, 2001);                 /* no session: nothing */
-	assert_false(sfy_udp_maybe(2001));
-	assert_int_equal(atomic_load(&s->refs), 3);
-	assert_true(sfy_udp_forget(80));
-	struct sfy_udp_sess *g = sfy_udp_get(2000);
-	assert_ptr_equal(g, s);
-	sfy_udp_sess_put(g);
-	sfy_udp_dup(2000, 3000);
-	sfy_udp_forget_range(1500, 2500);
-	assert_false(sfy_udp_maybe(2000));
-	assert_true(sfy_udp_maybe(3000));
-	sfy_udp_forget_range(2999, 0xffffffffu);
-	assert_false(sfy_udp_maybe(3000));
-	assert_int_equal(atomic_load(&s->refs), 1);
-	sfy_udp_sess_put(s);
-}
-
-#define NTHREADS 8
-#define ROUNDS 2000
-
-static void *churn(void *arg)
-{
-	int fd = 100 + (int)(intptr_t)arg % 2;   /* two threads per fd contend */
-	for (int i = 0; i < ROUNDS; i++) {
-		struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_ASSOC, AF_INET);
-		struct sfy_udp_sess *g = sfy_udp_install(fd, s);
-		if (g != s)
-			sfy_udp_sess_put(g);
-		sfy_udp_sess_put(s);
-		struct sfy_udp_sess *x = sfy_udp_get(fd);
-		sfy_udp_sess_put(x);
-		sfy_udp_forget(fd);
-	}
-	return NULL;
-}
-
-/* Under ASan this catches a session freed while another thread uses it. */
-static void test_threads(void **state)
-{
-	(void)state;
-	pthread_t t[NTHREADS];
-	for (intptr_t i = 0; i < NTHREADS; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, churn, (void *)i), 0);
-	for (int i = 0; i < NTHREADS; i++)
-		pthread_join(t[i], NULL);
-	assert_false(sfy_udp_maybe(100));
-	assert_false(sfy_udp_maybe(101));
 }
 
 /* ------------------------------------------------------------ codec */
@@ -444,16 +341,10 @@ static void test_chain_ok(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_table),
-		cmocka_unit_test(test_install_get_forget),
-		cmocka_unit_test(test_out_of_range),
-		cmocka_unit_test(test_install_existing),
 		cmocka_unit_test(test_ctl_tag),
 		cmocka_unit_test(test_last_put_closes_ctl),
 		cmocka_unit_test(test_alive_eof),
-		cmocka_unit_test(test_install_over_ctl_tag),
-		cmocka_unit_test(test_dup_and_range),
-		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_peer),
 		cmocka_unit_test(test_encode),
 		cmocka_unit_test(test_decode),
 		cmocka_unit_test(test_decode_name_no_alloc),
