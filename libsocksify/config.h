@@ -69,6 +69,11 @@ struct sfy_config {
 	char log_file[PATH_MAX];        /* "" = stderr */
 	enum sfy_pipeline pipeline;
 	char source[PATH_MAX];          /* config file used, "" if none */
+	/* Where the proxies were written, for errors found across fields:
+	 * the file and the line of each proxies: entry; "" / 0 when they came
+	 * from SOCKSIFY_PROXY (or -x). */
+	char proxies_file[PATH_MAX];
+	unsigned proxy_line[SFY_MAX_PROXIES];
 	bool insecure_perms;            /* file holds a password and is g/o-readable */
 };
 
@@ -96,7 +101,8 @@ const char *sfy_chain_mode_name(enum sfy_chain_mode m);
 long sfy_duration_parse(const char *s);
 
 /* Cross-field checks and derived values (dns AUTO -> REMOTE/LOCAL, a chain
- * is required, chain_length <= nproxies...). */
+ * is required, chain_length <= nproxies, with remote DNS no socks4 hop that
+ * would have to pass the next hop's name on...). */
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
 
 /* The whole lookup both launcher and library do, from the environment:

@@ -293,8 +293,10 @@ int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *ar
 				return sfy_cfg_kerr(l, it, ip, "%s", why);
 			l->has_pass |= p->has_pass;
 		}
+		c->proxy_line[i] = sfy_cfg_line(it);
 		c->nproxies = i + 1;
 	}
+	snprintf(c->proxies_file, sizeof c->proxies_file, "%s", l->name);
 	l->proxies = v;
 	return 0;
 }
