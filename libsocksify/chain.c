@@ -131,10 +131,11 @@ static int connect_first(const struct plan *pl, int fd, struct attempt *at)
 		return failed(at, 0, sl, "the proxy's address does not fit the socket");
 	r = sfy_io_connect(fd, (struct sockaddr *)&ss, (socklen_t)sl, dl);
 	if (r < 0) {
-		failed(at, 0, r, "");
-		snprintf(at->he.why, sizeof(at->he.why), "TCP connect failed: %s", strerror(-r));
+		char why[sizeof(at->he.why)];
+		snprintf(why, sizeof(why), "TCP connect failed: %s", strerror(-r));
+		return failed(at, 0, r, why);
 	}
-	return r;
+	return 0;
 }
 
 /* The hop after position i, or dst for the last: what hop i is asked for. */
@@ -178,13 +179,12 @@ struct race_ctx {
 	const struct plan *pl;
 	size_t k;
 	struct attempt first_at, second_at;
-	int64_t dl;
 };
 
 static int race_second(void *arg, int fd, int64_t deadline)
 {
 	struct race_ctx *c = arg;
-	(void)deadline;
+	(void)deadline;         /* the walk keeps its own per-hop deadlines */
 	return walk_from(c->pl, fd, 0, c->k + 1, c->k, &c->second_at);
 }
 
@@ -200,7 +200,7 @@ static int race_first(void *arg, int fd, int64_t deadline)
 static int race(const struct plan *pl, int fd, size_t k, int64_t dl, struct attempt *at)
 {
 	const struct sfy_proxy *p = &pl->cfg->proxies[pl->idx[k]];
-	struct race_ctx c = { .pl = pl, .k = k, .first_at = *at, .dl = dl };
+	struct race_ctx c = { .pl = pl, .k = k, .first_at = *at };
 	struct sfy_race rc = { race_first, race_second, &c, 0, 0, false };
 	char hop[600];
 	sfy_proxy_format(p, hop, sizeof(hop));
@@ -257,13 +257,15 @@ static int walk_from(const struct plan *pl, int fd, size_t from, size_t upto, si
 		struct sfy_addr next;
 		if ((r = target_of(pl, i, dl, &next, at)) < 0)
 			return r;
-		enum sfy_pipe_known known = cfg->pipeline == SFY_PIPELINE_AUTO
+		/* Only SOCKS5 has messages to pipeline, so only SOCKS5 is probed. */
+		bool s5 = p->proto == SFY_PROTO_SOCKS5 || p->proto == SFY_PROTO_SOCKS5H;
+		enum sfy_pipe_known known = cfg->pipeline == SFY_PIPELINE_AUTO && s5
 					    ? sfy_stepwise_get(cfg, p) : SFY_PIPE_OK;
 		bool pipe = cfg->pipeline == SFY_PIPELINE_ON ||
 			    (cfg->pipeline == SFY_PIPELINE_AUTO && known != SFY_PIPE_STEPWISE);
-		bool probe = known == SFY_PIPE_UNKNOWN && step_at == NO_STEP;
 		if (i == step_at)
 			pipe = false;
+		bool probe = s5 && pipe && known == SFY_PIPE_UNKNOWN && step_at == NO_STEP;
 		r = sfy_hop_request(fd, p, last ? pl->cmd : SFY_S5_CONNECT, &next, pipe, probe, dl,
 				    last ? &at->bnd : NULL, &at->he);
 		if (r == -SFY_ESILENT) {
