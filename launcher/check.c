@@ -12,6 +12,7 @@
 
 #include "chain.h"
 #include "check.h"
+#include "hop_addr.h"
 #include "io.h"
 #include "log.h"
 #include "socks5.h"
@@ -66,17 +67,7 @@ int sfy_check(const struct sfy_config *cfg)
 		} else if (i == 0) {
 			struct sfy_addr a;
 			struct sockaddr_storage ss;
-			int sl, r = sfy_addr_set_host(&a, p->host, p->port);
-			if (r == 0 && a.type == SFY_ATYP_DOMAIN) {
-				struct addrinfo h = { .ai_socktype = SOCK_STREAM }, *res;
-				if (getaddrinfo(p->host, NULL, &h, &res) != 0) {
-					r = -1;
-				} else {
-					sfy_addr_from_sockaddr(&a, res->ai_addr, res->ai_addrlen);
-					a.port = p->port;
-					freeaddrinfo(res);
-				}
-			}
+			int sl, r = sfy_hop_first_addr(cfg, 0, t0 + cfg->connect_timeout_ms, &a);
 			if (r < 0)
 				why = "cannot resolve the host name";
 			else if ((sl = sfy_addr_to_sockaddr(&a, AF_INET6, &ss)) < 0)

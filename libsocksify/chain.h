@@ -4,16 +4,31 @@
 #ifndef SFY_CHAIN_H
 #define SFY_CHAIN_H
 
+#include <stdbool.h>
+
 #include "addr.h"
 #include "config.h"
 #include "socks5.h"
 
+/* What a successful sfy_chain_connect() did. */
+struct sfy_chain_report {
+	size_t hops[SFY_MAX_PROXIES];   /* indexes into cfg->proxies, hop 1 first */
+	size_t nhops;
+	size_t last;                    /* hops[nhops - 1]: the hop that answered */
+	/* The last hop's address as this machine knows it: hop 1's connected
+	 * address, or a later hop's host when it was given as an IP literal. A
+	 * later hop given by name was never resolved here: not known. */
+	bool last_addr_known;
+	struct sfy_addr last_addr;
+	struct sfy_addr bnd;            /* the last hop's BND */
+};
+
 /* Connects fd (an unconnected AF_INET/AF_INET6 stream socket) through the
  * configured chain to dst, with SOCKS5 command cmd on the last hop
  * (SFY_S5_CONNECT or SFY_S5_UDP_ASSOCIATE; the latter needs a SOCKS5 last
- * hop). On success returns 0 and, if bnd is not NULL, the last hop's BND
- * address. On failure returns a negative errno and has logged one line. */
+ * hop). On success returns 0 and, if rep is not NULL, fills it. On failure
+ * returns a negative errno and has logged one line. */
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
-		      enum sfy_s5_cmd cmd, struct sfy_addr *bnd);
+		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep);
 
 #endif

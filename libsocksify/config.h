@@ -75,6 +75,11 @@ struct sfy_config {
 	char log_file[PATH_MAX];        /* "" = stderr */
 	enum sfy_pipeline pipeline;
 	char source[PATH_MAX];          /* config file used, "" if none */
+	/* Where the proxies were written, for errors found across fields:
+	 * the file and the line of each proxies: entry; "" / 0 when they came
+	 * from SOCKSIFY_PROXY (or -x). */
+	char proxies_file[PATH_MAX];
+	unsigned proxy_line[SFY_MAX_PROXIES];
 	bool insecure_perms;            /* file holds a password and is g/o-readable */
 };
 
@@ -103,7 +108,8 @@ const char *sfy_log_level_name(enum sfy_log_level l);
 long sfy_duration_parse(const char *s);
 
 /* Cross-field checks and derived values (dns AUTO -> REMOTE/LOCAL, a chain
- * is required, chain_length <= nproxies...). */
+ * is required, chain_length <= nproxies, with remote DNS no socks4 hop that
+ * would have to pass the next hop's name on...). */
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap);
 /* Can one connection use 2+ hops (strict/dynamic with 2+ proxies,
  * random/round_robin with chain_length 2+)? UDP then goes from this machine

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "addr.h"
 #include "config.h"
 #include "fakedns.h"
 #include "sfy.h"
@@ -43,6 +44,53 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 	if (!n)
 		return sfy_errf(err, errcap, "no proxy URL given");
 	c->nproxies = n;
+	c->proxies_file[0] = '\0';
+	memset(c->proxy_line, 0, sizeof c->proxy_line);
+	return 0;
+}
+
+/* Can proxy j come right after proxy i in some chain this mode builds? */
+static bool may_follow(const struct sfy_config *c, size_t i, size_t j)
+{
+	size_t n = c->nproxies;
+	switch (c->chain) {
+	case SFY_CHAIN_STRICT:
+		return j == i + 1;
+	case SFY_CHAIN_DYNAMIC:         /* dead hops in between are skipped */
+		return j > i;
+	case SFY_CHAIN_ROUND_ROBIN:
+		return c->chain_length > 1 && j == (i + 1) % n;
+	case SFY_CHAIN_RANDOM:
+		return c->chain_length > 1 && j != i;
+	}
+	return false;
+}
+
+/* A socks4 hop can only be asked for an IPv4 address. With remote DNS a
+ * following hop given by name would have to be resolved here, leaking the
+ * inner proxy's name to the local resolver: refused. (With local DNS the
+ * user chose this machine's resolver, and the chain resolves it.) */
+static int socks4_names(const struct sfy_config *c, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < c->nproxies; i++) {
+		if (c->proxies[i].proto != SFY_PROTO_SOCKS4)
+			continue;
+		for (size_t j = 0; j < c->nproxies; j++) {
+			struct sfy_addr a;
+			if (!may_follow(c, i, j) ||
+			    sfy_addr_set_host(&a, c->proxies[j].host, c->proxies[j].port) ||
+			    a.type != SFY_ATYP_DOMAIN)
+				continue;
+			char msg[SFY_ERR_MAX];
+			snprintf(msg, sizeof msg, "socks4 cannot pass the name of proxy %zu (%s) on "
+				 "with remote DNS: use socks4a, give %s as an IP address, or "
+				 "dns: local", j + 1, c->proxies[j].host, c->proxies[j].host);
+			if (c->proxy_line[i])
+				return sfy_errf(err, errcap, "%s:%u: proxies[%zu]: %s", c->proxies_file,
+						c->proxy_line[i], i + 1, msg);
+			return sfy_errf(err, errcap, "SOCKSIFY_PROXY: proxy %zu: %s", i + 1, msg);
+		}
+	}
 	return 0;
 }
 
@@ -104,6 +152,8 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 					c->source[0] ? c->source : "configuration", i + 1,
 					c->fake_net >> 24, c->fake_net >> 16 & 255,
 					c->fake_net >> 8 & 255, c->fake_net & 255, c->fake_prefix);
+	if (c->dns == SFY_DNS_REMOTE)
+		return socks4_names(c, err, errcap);
 	return 0;
 }
 

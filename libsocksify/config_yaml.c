@@ -300,6 +300,7 @@ static int proxy_item(struct load *l, yaml_node_t *it, const char *ip, size_t i,
 			return sfy_cfg_kerr(l, it, ip, "%s", why);
 		l->has_pass |= p->has_pass;
 	}
+	l->c->proxy_line[i] = sfy_cfg_line(it);
 	l->c->nproxies = i + 1;
 	return 0;
 }
@@ -312,6 +313,7 @@ int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *ar
 		return -1;
 	if (!l->c->nproxies)
 		return sfy_cfg_kerr(l, v, path, "empty list (at least one proxy is needed)");
+	snprintf(l->c->proxies_file, sizeof l->c->proxies_file, "%s", l->name);
 	l->proxies = v;
 	return 0;
 }

@@ -69,9 +69,14 @@ static int read_reply(int fd, uint8_t *buf, size_t cap, size_t first, parse_fn f
 		if (len == 0 && probe_until && probe_until < deadline)
 			dl = probe_until;
 		int r = sfy_io_recv_exact(fd, buf + len, need - len, dl, &got);
-		if (r < 0 && len == 0 && got == 0 && probe_until &&
-		    (r == -ECONNRESET || (r == -ETIMEDOUT && dl < deadline)))
-			return -SFY_ESTEPWISE;
+		if (r < 0 && len == 0 && got == 0 && probe_until) {
+			/* Closed before a byte of the reply: it dropped what we
+			 * sent early. Silent: not evidence yet, the caller races. */
+			if (r == -ECONNRESET)
+				return -SFY_ESTEPWISE;
+			if (r == -ETIMEDOUT && dl < deadline)
+				return -SFY_ESILENT;
+		}
 		if (r == -ETIMEDOUT && dl < deadline) {
 			/* The probe only limits the first byte; the rest gets the
 			 * full deadline. */
@@ -119,6 +124,7 @@ static int hop_socks5(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 		return fail(e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
 	len += (size_t)q;
 
+	int64_t t0 = sfy_now_ms();
 	int r = sfy_io_send_all(fd, out, pipelined ? len : auth_off, deadline);
 	if (r < 0)
 		return io_fail(e, r, "to the greeting");
@@ -133,7 +139,12 @@ static int hop_socks5(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 	if (method != (auth ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
 		return fail(e, SFY_BLAME_HOP, -EPROTO,
 			    "proxy chose method 0x%02x, which we did not offer", method);
-	int64_t probe_until = pipelined && probe ? sfy_now_ms() + SFY_PIPELINE_PROBE_MS : 0;
+	/* The method reply's round trip scales the window: on a slow path a
+	 * pipelined reply is late for the same reason the method reply was. */
+	int64_t now = sfy_now_ms(), win = 4 * (now - t0);
+	if (win < SFY_PIPELINE_PROBE_MS)
+		win = SFY_PIPELINE_PROBE_MS;
+	int64_t probe_until = pipelined && probe ? now + win : 0;
 	if (auth) {
 		if (!pipelined && (r = sfy_io_send_all(fd, out + auth_off, req_off - auth_off,
 						       deadline)) < 0)
@@ -249,6 +260,37 @@ static int hop_http(int fd, const struct sfy_proxy *p, const struct sfy_addr *ds
 		return fail(e, status == 401 || status == 407 ? SFY_BLAME_HOP : SFY_BLAME_TARGET,
 			    -sfy_errno_from_http(status), "HTTP status %s", s);
 	}
+	return 0;
+}
+
+int sfy_hop_s5_resume(int fd, const struct sfy_proxy *p, int64_t deadline, struct sfy_addr *bnd,
+		      struct sfy_hop_error *e)
+{
+	uint8_t in[SFY_S5_REPLY_MAX];
+	e->why[0] = 0;
+	e->blame = SFY_BLAME_HOP;
+	/* probe_until = deadline: only a close before the first byte is told
+	 * apart (-SFY_ESTEPWISE); silence is now a plain timeout. */
+	int r;
+	if (p->has_user) {
+		uint8_t status;
+		r = read_reply(fd, in, sizeof(in), 2, p_auth, &status, deadline, deadline,
+			       "to the authentication", e);
+		if (r < 0)
+			return r;
+		if (status != 0)
+			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
+	}
+	struct sfy_s5_reply rep;
+	r = read_reply(fd, in, sizeof(in), 4, p_s5, &rep, deadline, p->has_user ? 0 : deadline,
+		       "to the request", e);
+	if (r < 0)
+		return r;
+	if (rep.rep != SFY_S5_SUCCEEDED)
+		return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
+			    sfy_s5_rep_str(rep.rep));
+	if (bnd)
+		*bnd = rep.bnd;
 	return 0;
 }
 

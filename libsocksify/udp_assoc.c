@@ -182,31 +182,35 @@ static int resolve(const char *host, uint16_t port, struct sfy_addr *out)
 }
 
 /* Where datagrams go: BND of the reply. A relay that answers 0.0.0.0 (or ::)
- * means "the address you reached me at": the control connection's peer for a
- * one-hop chain, else the last hop's configured host. A name is resolved
- * here, locally: it names the proxy, not a destination. */
-static int relay_addr(const struct sfy_config *cfg, int ctl, const struct sfy_addr *bnd,
+ * means "the address you reached me at": the address of the hop that
+ * answered (rep), when this machine knows it -- hop 1's connected address,
+ * or an inner hop given as an IP literal. An inner hop given by name was
+ * never resolved here; with remote DNS it is not resolved now either. A name
+ * in BND is resolved here, locally: it names the proxy, not a destination. */
+static int relay_addr(const struct sfy_config *cfg, const struct sfy_chain_report *rep,
 		      struct sfy_addr *out)
 {
+	const struct sfy_addr *bnd = &rep->bnd;
 	*out = *bnd;
 	if (bnd->type == SFY_ATYP_DOMAIN)
 		return resolve(bnd->name, bnd->port, out);
 	if (!ip_unspecified(bnd))
 		return 0;
-	if (cfg->nproxies == 1) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		if (sfy_real()->getpeername(ctl, (struct sockaddr *)&ss, &sl) < 0)
-			return -errno;
-		int r = sfy_addr_from_sockaddr(out, (struct sockaddr *)&ss, sl);
+	if (rep->last_addr_known) {
+		*out = rep->last_addr;
 		out->port = bnd->port;
-		return r;
+		return 0;
 	}
-	const struct sfy_proxy *p = &cfg->proxies[cfg->nproxies - 1];
-	int r = sfy_addr_set_host(out, p->host, bnd->port);
-	if (r == 0 && out->type == SFY_ATYP_DOMAIN)
-		r = resolve(p->host, bnd->port, out);
-	return r;
+	const struct sfy_proxy *p = &cfg->proxies[rep->last];
+	if (cfg->dns == SFY_DNS_REMOTE) {
+		char hop[600];
+		sfy_proxy_format(p, hop, sizeof(hop));
+		sfy_warn("udp: relay of %s answered 0.0.0.0 (\"where you reached me\"), but that hop "
+			 "is known here only by name and DNS is remote; give it as an IP address",
+			 hop);
+		return -EHOSTUNREACH;
+	}
+	return resolve(p->host, bnd->port, out);
 }
 
 /* DST of the request: the address the client will send from, when the
@@ -231,16 +235,17 @@ int sfy_udp_associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess 
 	int ctl = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (ctl < 0)
 		return -errno;
-	struct sfy_addr dst, bnd, relay;
+	struct sfy_addr dst, relay;
+	struct sfy_chain_report rep;
 	assoc_dst(fd, &dst);
-	int r = sfy_chain_connect(cfg, ctl, &dst, SFY_S5_UDP_ASSOCIATE, &bnd);
+	int r = sfy_chain_connect(cfg, ctl, &dst, SFY_S5_UDP_ASSOCIATE, &rep);
 	if (r < 0)
 		goto fail;   /* the chain has logged it */
-	r = relay_addr(cfg, ctl, &bnd, &relay);
+	r = relay_addr(cfg, &rep, &relay);
 	int n = r < 0 ? r : sfy_addr_to_sockaddr(&relay, s->family, &s->relay);
 	if (n < 0) {
 		r = n;
-		sfy_addr_format(&bnd, txt, sizeof(txt));
+		sfy_addr_format(&rep.bnd, txt, sizeof(txt));
 		sfy_warn("udp: relay %s is unusable from this socket (%s)", txt,
 			 strerrorname_np(-r));
 		goto fail;

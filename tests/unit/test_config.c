@@ -299,6 +299,20 @@ static void test_finish(void **state)
 		{ "proxies: [socks5h://h]\nbypass: [10.0.0.0/8, 225.0.0.0/8, \"fd00::/16\"]\n",
 		  SFY_DNS_REMOTE, 0, NULL },
 		{ "proxies: [socks5h://h]\ndns: local\nbypass: [0.0.0.0/0]\n", SFY_DNS_LOCAL, 0, NULL },
+		/* A socks4 hop cannot pass the next hop's name on (remote DNS). */
+		{ "proxies: [socks4://a, socks5h://b]\n", -1, 0,
+		  "t.yaml:1: proxies[1]: socks4 cannot pass the name of proxy 2 (b)" },
+		{ "proxies:\n  - socks5h://x\n  - socks4://a\n  - socks5h://b\n", -1, 0,
+		  "t.yaml:3: proxies[2]: socks4 cannot" },
+		{ "proxies: [socks4://a, socks5h://10.0.0.2]\n", SFY_DNS_REMOTE, 0, NULL },
+		{ "proxies: [socks4://a, socks5h://b]\ndns: local\n", SFY_DNS_LOCAL, 0, NULL },
+		{ "proxies: [socks4://a, socks5h://b]\nchain: random\n", SFY_DNS_REMOTE, 1, NULL },
+		{ "proxies: [socks5h://b, socks4://a]\nchain: round_robin\nchain_length: 2\ndns: remote\n",
+		  -1, 0,
+		  "proxies[2]: socks4 cannot pass the name of proxy 1" },
+		{ "proxies: [socks4://a, socks5h://b, socks5h://c]\nchain: dynamic\n", -1, 0,
+		  "proxies[1]: socks4" },
+		{ "proxies: [socks5h://b, socks4://a, http://1.2.3.4]\n", SFY_DNS_REMOTE, 0, NULL },
 	};
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX];
@@ -308,8 +322,8 @@ static void test_finish(void **state)
 			fail_msg("%zu: %s", i, err);
 		int rc = sfy_config_finish(c, err, sizeof err);
 		if (t[i].dns < 0) {
-			assert_int_equal(rc, -1);
-			assert_non_null(strstr(err, t[i].why));
+			if (rc != -1 || !strstr(err, t[i].why))
+				fail_msg("%zu: got %d \"%s\", want \"%s\"", i, rc, err, t[i].why);
 			continue;
 		}
 		if (rc)
@@ -332,6 +346,13 @@ static void test_set_proxies(void **state)
 	assert_int_equal(c->proxies[1].proto, SFY_PROTO_SOCKS5H);
 	assert_string_equal(c->proxies[2].host, "c");
 	assert_int_equal(c->proxies[3].proto, SFY_PROTO_SOCKS4);
+
+	/* From the environment the error names the variable, not a file line. */
+	assert_int_equal(load(c, "proxies: [socks5h://x]\n", err), 0);
+	assert_int_equal(sfy_config_set_proxies(c, "socks4://a socks5h://b", err, sizeof err), 0);
+	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "SOCKSIFY_PROXY: proxy 1: socks4 cannot"));
+	sfy_config_defaults(c);
 
 	assert_int_equal(sfy_config_set_proxies(c, "socks5://a socks5://b:0", err, sizeof err), -1);
 	assert_non_null(strstr(err, "proxy 2:"));
