@@ -12,6 +12,7 @@
 
 #include "chain.h"
 #include "fakedns.h"
+#include "hop_addr.h"
 #include "fdreg.h"
 #include "io.h"
 #include "log.h"
@@ -169,16 +170,12 @@ static bool ip_unspecified(const struct sfy_addr *a)
 	       (a->type == SFY_ATYP_IPV6 && !memcmp(a->ip, zero, 16));
 }
 
-static int resolve(const char *host, uint16_t port, struct sfy_addr *out)
+/* A relay name resolved here, only where this machine may resolve names
+ * at all (local DNS), and within the connect timeout. */
+static int resolve(const struct sfy_config *cfg, const char *host, uint16_t port,
+		   struct sfy_addr *out)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res = NULL;
-	if (sfy_real()->getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
-		return -EHOSTUNREACH;
-	int r = sfy_addr_from_sockaddr(out, res->ai_addr, res->ai_addrlen);
-	sfy_real()->freeaddrinfo(res);
-	out->port = port;
-	return r;
+	return sfy_resolve_by(host, port, sfy_now_ms() + cfg->connect_timeout_ms, out);
 }
 
 /* Where datagrams go: BND of the reply. A relay that answers 0.0.0.0 (or ::)
@@ -186,14 +183,22 @@ static int resolve(const char *host, uint16_t port, struct sfy_addr *out)
  * answered (rep), when this machine knows it -- hop 1's connected address,
  * or an inner hop given as an IP literal. An inner hop given by name was
  * never resolved here; with remote DNS it is not resolved now either. A name
- * in BND is resolved here, locally: it names the proxy, not a destination. */
+ * in BND is resolved here only with local DNS: in remote mode no name may
+ * reach this machine's resolver, whoever sent it. */
 static int relay_addr(const struct sfy_config *cfg, const struct sfy_chain_report *rep,
 		      struct sfy_addr *out)
 {
 	const struct sfy_addr *bnd = &rep->bnd;
 	*out = *bnd;
-	if (bnd->type == SFY_ATYP_DOMAIN)
-		return resolve(bnd->name, bnd->port, out);
+	if (bnd->type == SFY_ATYP_DOMAIN) {
+		if (cfg->dns != SFY_DNS_REMOTE)
+			return resolve(cfg, bnd->name, bnd->port, out);
+		char txt[300];
+		sfy_addr_format(bnd, txt, sizeof(txt));
+		sfy_warn("udp: the proxy named its relay %s; DNS is remote, so it is not resolved "
+			 "here and the association fails", txt);
+		return -EHOSTUNREACH;
+	}
 	if (!ip_unspecified(bnd))
 		return 0;
 	if (rep->last_addr_known) {
@@ -210,7 +215,7 @@ static int relay_addr(const struct sfy_config *cfg, const struct sfy_chain_repor
 			 hop);
 		return -EHOSTUNREACH;
 	}
-	return resolve(p->host, bnd->port, out);
+	return resolve(cfg, p->host, bnd->port, out);
 }
 
 /* DST of the request: the address the client will send from, when the

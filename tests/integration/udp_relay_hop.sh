@@ -54,7 +54,11 @@ def serve(c):
         if cmd != 3:
             c.sendall(b"\x05\x07\x00\x01" + bytes(6))
             return
-        c.sendall(b"\x05\x00\x00\x01" + bytes(4) + struct.pack("!H", rport))
+        if name == "named":   # the relay by name (ATYP 3)
+            host = b"relay.sfy.test"
+            c.sendall(b"\x05\x00\x00\x03" + bytes([len(host)]) + host + struct.pack("!H", rport))
+        else:
+            c.sendall(b"\x05\x00\x00\x01" + bytes(4) + struct.pack("!H", rport))
         print(name, "associated", flush=True)
         while c.recv(100):
             pass
@@ -88,7 +92,9 @@ print(" ".join(sorted(got)))
 EOC
 sfy_bg p1 "$P" "$SFY_PY" "$SFY_TMP/s5udp.py" 10.214.1.2 1080 5001 p1
 sfy_bg p2 "$P" "$SFY_PY" "$SFY_TMP/s5udp.py" 10.214.1.3 1080 5002 p2
+sfy_bg named "$P" "$SFY_PY" "$SFY_TMP/s5udp.py" 10.214.1.3 1081 5003 named
 sfy__served p1 "$P" 1080
+sfy__served named "$P" 1081
 for i in $(seq 100); do
 	[ -n "$(ip netns exec "$P" ss -Hltn 'src 10.214.1.3:1080')" ] && break
 	sleep 0.05
@@ -113,5 +119,31 @@ for i in 1 2 3 4; do
 done
 check "both relays were used" grep -q "p1 datagram" "$(sfy_logfile p1)"
 check "both relays were used" grep -q "p2 datagram" "$(sfy_logfile p2)"
+
+echo "--- a relay named by domain"
+# The name resolves only through this machine's /etc/hosts; the resolver
+# is a black hole, and the capture counts what is sent to it.
+printf '127.0.0.1 localhost\n10.214.1.3 relay.sfy.test\n' | sfy_etc "$C" hosts
+printf 'nameserver 10.214.1.53\n' | sfy_etc "$C" resolv.conf
+sfy_conf namedh strict - "socks5h://10.214.1.3:1081"
+sfy_conf namedl strict - "socks5://10.214.1.3:1081"
+cat >"$SFY_TMP/one.py" <<'EOC'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+try:
+    s.sendto(b"hi", ("10.214.2.2", 7))
+    print(s.recv(999).decode())
+except OSError as e:
+    print("error", e.errno)
+EOC
+sfy_capture_start rdns "$C" any port 53
+expect_out "remote DNS: the named relay is not resolved here (EHOSTUNREACH)" "error 113" \
+	sfy_run "$C" -f "$SFY_TMP/namedh.yaml" -- "$SFY_PY" "$SFY_TMP/one.py"
+check "...and says why" grep -q "named its relay relay.sfy.test" "$SFY_LAST_OUT"
+n=$(sfy_capture_stop rdns)
+check "...no DNS packet ($n)" test "$n" -eq 0
+expect_out "local DNS: the named relay is resolved here and used" "hi|named" \
+	sfy_run "$C" -f "$SFY_TMP/namedl.yaml" -- "$SFY_PY" "$SFY_TMP/one.py"
 
 finish
