@@ -88,6 +88,8 @@ struct plan {
 	const struct sfy_addr *dst;
 	enum sfy_s5_cmd cmd;
 	int64_t deadline;
+	bool has_bound;                 /* the program bound fd before connect() */
+	struct sockaddr_storage bound;
 };
 
 struct attempt {
@@ -123,7 +125,8 @@ static int connect_first(const struct plan *pl, int fd, struct attempt *at)
 	int want = at->first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
 	if (fam == AF_INET6 && want == AF_INET && !v6only(fd))
 		want = AF_INET6;
-	if (fam != want && (r = sfy_sock_replace(fd, want)) < 0)
+	if (fam != want && (r = sfy_sock_replace(fd, want, pl->has_bound ? &pl->bound : NULL,
+						  true)) < 0)
 		return failed(at, 0, r, "cannot open a socket for the proxy");
 	struct sockaddr_storage ss;
 	int sl = sfy_addr_to_sockaddr(&at->first, want, &ss);
@@ -201,7 +204,8 @@ static int race(const struct plan *pl, int fd, size_t k, int64_t dl, struct atte
 {
 	const struct sfy_proxy *p = &pl->cfg->proxies[pl->idx[k]];
 	struct race_ctx c = { .pl = pl, .k = k, .first_at = *at };
-	struct sfy_race rc = { race_first, race_second, &c, 0, 0, false };
+	struct sfy_race rc = { race_first, race_second, &c, pl->has_bound ? &pl->bound : NULL,
+			       0, 0, false };
 	char hop[600];
 	sfy_proxy_format(p, hop, sizeof(hop));
 	sfy_debug("%s silent after its method reply; racing a step-by-step connection", hop);
@@ -316,6 +320,7 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	struct plan pl = { .cfg = cfg, .dst = dst, .cmd = cmd };
 	pl.n = pick(cfg, pl.idx);
 	pl.deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
+	pl.has_bound = sfy_sock_bound(fd, &pl.bound);
 	struct attempt at;
 	char dsts[300], hop[600];
 	/* Each retry removes a hop or switches one to step-by-step, so this
@@ -348,7 +353,8 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 		} else {
 			break;
 		}
-		int e = sfy_sock_replace(fd, sfy_sock_family(fd));
+		int e = sfy_sock_replace(fd, sfy_sock_family(fd), pl.has_bound ? &pl.bound : NULL,
+					 true);
 		if (e < 0) {
 			at.err = e;
 			snprintf(at.he.why, sizeof(at.he.why), "cannot reopen the socket");

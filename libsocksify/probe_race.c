@@ -57,7 +57,7 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 	int saved = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fdfl < 0 || saved < 0 || efd < 0 ||
-	    sfy_sock_replace(fd, sfy_sock_family(fd)) < 0) {
+	    sfy_sock_replace(fd, sfy_sock_family(fd), rc->bound, false) < 0) {
 		/* No second connection possible: wait for the first alone. */
 		if (saved >= 0)
 			sfy_real()->close(saved);

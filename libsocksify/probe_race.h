@@ -26,6 +26,7 @@ struct sfy_race {
 	 * must give up promptly when fd is shut down. */
 	int (*second)(void *arg, int fd, int64_t deadline);
 	void *arg;
+	const struct sockaddr_storage *bound;   /* the program's, or NULL */
 	int first_err, second_err;      /* the results, for the caller's log */
 	bool first_closed;              /* the first closed without a byte */
 };

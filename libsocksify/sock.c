@@ -106,7 +106,7 @@ static void set_int(int fd, int level, int name, int v)
 static void bind_like(int fd, int nfd, const struct sockaddr_storage *ss, int family)
 {
 	struct sockaddr_storage loc;
-	socklen_t ll = kept_local(ss, family, &loc);
+	socklen_t ll = ss ? kept_local(ss, family, &loc) : 0;
 	if (!ll)
 		return;
 	set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -117,7 +117,15 @@ static void bind_like(int fd, int nfd, const struct sockaddr_storage *ss, int fa
 	(void)bind(nfd, (struct sockaddr *)&loc, ll);
 }
 
-int sfy_sock_replace(int fd, int family)
+bool sfy_sock_bound(int fd, struct sockaddr_storage *out)
+{
+	struct sockaddr_storage loc;
+	socklen_t sl = sizeof(*out);
+	return getsockname(fd, (struct sockaddr *)out, &sl) == 0 &&
+	       kept_local(out, out->ss_family, &loc) != 0;
+}
+
+int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, bool discard)
 {
 	int fl = fcntl(fd, F_GETFL);
 	int fdfl = fcntl(fd, F_GETFD);
@@ -147,14 +155,15 @@ int sfy_sock_replace(int fd, int family)
 	socklen_t dl = sizeof(dev);
 	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dl > 1)
 		(void)setsockopt(nfd, SOL_SOCKET, SO_BINDTODEVICE, dev, dl);
-	bind_like(fd, nfd, &ss, family);
+	bind_like(fd, nfd, bound, family);
 	if ((fl & O_NONBLOCK) && fcntl(nfd, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
 	/* The old connection ends with a reset: a plain close would leave it in
 	 * TIME_WAIT on the very address pair the retry to the same proxy from
 	 * the same port needs. */
 	struct linger abort_close = { .l_onoff = 1, .l_linger = 0 };
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+	if (discard)
+		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
 	if (sfy_real()->dup3(nfd, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 		(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		goto fail;

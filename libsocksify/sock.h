@@ -14,9 +14,20 @@ int sfy_sock_type(int fd);
 /* Address family of fd (from getsockname), or a negative errno. */
 int sfy_sock_family(int fd);
 
+/* The local address the program bound fd to before any connect (a
+ * specific address or port): true with *out filled; false for an unbound
+ * or wildcard:0 socket. Call it before the chain connects fd -- afterwards
+ * getsockname() shows the kernel's ephemeral port, which is not the
+ * program's to keep. */
+bool sfy_sock_bound(int fd, struct sockaddr_storage *out);
+
 /* Creates a fresh stream socket of family, copies what the program set on fd
- * (O_NONBLOCK, FD_CLOEXEC, common SOL_SOCKET/TCP/IP options, a bound local
- * address of the same family) and dup3()s it over fd. 0 or -errno. */
-int sfy_sock_replace(int fd, int family);
+ * (O_NONBLOCK, FD_CLOEXEC, common SOL_SOCKET/TCP/IP options, and bound, the
+ * program's local address from sfy_sock_bound(), or NULL) and dup3()s it
+ * over fd. discard: the old connection is done with, end it with a reset
+ * (a plain close leaves TIME_WAIT on the address pair a retry from the same
+ * port needs); false when another descriptor keeps it alive (the probe
+ * race). 0 or -errno. */
+int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, bool discard);
 
 #endif
