@@ -107,7 +107,8 @@ check "it took well under the timeouts (${SFY_LAST_MS}ms)" test "$SFY_LAST_MS" -
 check "microsocks was learned as step-by-step" \
 	grep -q "$PRX:1081 ignored pipelined bytes; negotiating step by step" "$out"
 check "learned once, then used" test "$(grep -c 'racing a step-by-step' "$out")" -eq 1
-check "remembered for later runs" grep -q "^$PRX 1081\$" "$XDG_CACHE_HOME/socksify/stepwise"
+check "remembered for later runs" \
+	grep -Eq "^socks5h? ${PRX//./\\.} 1081 stepwise [0-9]+\$" "$XDG_CACHE_HOME/socksify/stepwise"
 
 echo "--- danted, its CONNECT reply 2 s late: nothing learned, at most one extra attempt"
 ok "control: danted reaches slow0.sfy.test" \
@@ -122,7 +123,8 @@ ok "3 sequential connects through danted in one process" \
 out=$SFY_LAST_OUT
 n=$(sfy_capture_stop syn)
 check "nothing learned as step-by-step" bash -c "! grep -q 'step by step from now on' '$out'"
-check "not remembered" bash -c "! grep -q '^$PRX 1080\$' '$XDG_CACHE_HOME/socksify/stepwise'"
+check "not remembered as step-by-step" \
+	bash -c "! grep -q ' $PRX 1080 stepwise ' '$XDG_CACHE_HOME/socksify/stepwise'"
 check "the race ran once, the first time only" \
 	test "$(grep -c 'racing a step-by-step' "$out")" -eq 1
 check "the target saw at most 2 attempts the first time and 1 afterwards ($n SYNs for 3 connects)" \
