@@ -5,7 +5,7 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (build/asan/)
 #   make demo            run curl through a real local SOCKS server
 #   make bench           benchmarks against proxychains4 (tests/bench)
-#   make fuzz            libFuzzer on every reply parser (clang)
+#   make fuzz            libFuzzer on every parser and the handshake (clang)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -51,7 +51,7 @@ LIB      := $(BUILD)/libsocksify.so
 LAUNCHER := $(BUILD)/socksify
 CORE_A   := $(BUILD)/libsfycore.a
 
-.PHONY: all deps test test-deps unit demo bench fuzz install clean FORCE
+.PHONY: all deps test test-deps unit demo bench fuzz fuzz-deps fuzz-run install clean FORCE
 .DELETE_ON_ERROR:
 
 all: deps $(LIB) $(LAUNCHER)
@@ -113,19 +113,46 @@ demo: test-deps all
 bench: test-deps all $(TOOL_BIN)
 	BUILD=$(BUILD) tests/bench/run.sh
 
-# libFuzzer targets for every reply parser (clang); FUZZ_SECONDS each.
+# libFuzzer (clang): every tests/fuzz/fuzz_NAME.c against the core objects
+# built with coverage + ASan + UBSan, each run FUZZ_SECONDS from its seed
+# corpus (tests/fuzz/corpus/NAME, copied into build/fuzz/NAME.corpus, which
+# keeps what it learns across runs); tests/fuzz/run.sh runs them and fails
+# on any crash, sanitizer report, leak or hang once every harness has run.
 FUZZ_SECONDS ?= 20
-FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-fuzz:
-	@mkdir -p build/fuzz
-	@set -e; for f in $(FUZZ_SRC); do \
-	    n=$$(basename $$f .c); \
-	    clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ilibsocksify \
-	        -o build/fuzz/$$n $$f libsocksify/socks4.c libsocksify/socks5.c \
-	        libsocksify/http_connect.c libsocksify/addr.c; \
-	    mkdir -p build/fuzz/$$n.corpus; \
-	    build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=1100 build/fuzz/$$n.corpus; \
-	done
+FUZZ_DIR   := build/fuzz
+FUZZ_CC    := clang
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_FLAGS := -std=c11 -g -O1 -pthread -Wall -Wextra $(FUZZ_SAN)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ   := $(CORE_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_CORE  := $(FUZZ_DIR)/libsfycore.a
+
+fuzz-deps:
+	@tests/deps.sh fuzz
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_DIR)/flags.stamp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_DIR)/flags.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS)' | cmp -s - $@ || \
+	    echo '$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS)' > $@
+
+$(FUZZ_CORE): $(FUZZ_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_DIR)/%: tests/fuzz/%.c $(FUZZ_CORE) $(FUZZ_DIR)/flags.stamp
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(FUZZ_CORE) \
+	    $(LDLIBS_CORE)
+
+# Two steps: clang may only be there once fuzz-deps has run.
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(SYSCONFDIR) \

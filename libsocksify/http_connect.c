@@ -89,7 +89,7 @@ static int put_authority(struct out *o, const struct sfy_addr *dst)
 		put_str(o, host);
 		put_str(o, "]");
 		break;
-	case SFY_ATYP_DOMAIN:
+	case SFY_ATYP_DOMAIN: {
 		int nl = sfy_addr_name_len(dst);
 		if (nl < 0)
 			return nl;
@@ -99,6 +99,7 @@ static int put_authority(struct out *o, const struct sfy_addr *dst)
 				return -EINVAL;
 		put(o, dst->name, n);
 		break;
+	}
 	default:
 		return -EINVAL;
 	}

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Installs the Debian packages a build ("build") or a test run ("test")
-# needs, when they are missing. As root it runs apt-get itself; otherwise it
-# prints the exact apt-get line and fails.
+# Installs the Debian packages a build ("build"), a test run ("test") or
+# `make fuzz` ("fuzz") needs, when they are missing. As root it runs apt-get
+# itself; otherwise it prints the exact apt-get line and fails.
 set -eu
 what=${1:-build}
 
@@ -12,16 +12,23 @@ curl:curl wget:wget python3:python3 socat:socat tcpdump:tcpdump iproute2:ip
 dnsutils:dig openssh-server:/usr/sbin/sshd openssh-client:ssh git:git
 nodejs:node binutils:nm man-db:man proxychains4:proxychains4 busybox-static:/bin/busybox
 procps:pkill psmisc:fuser tinyproxy:tinyproxy strace:strace"
+# clang alone (--no-install-recommends) lacks compiler-rt, which holds the
+# libFuzzer and sanitizer runtimes; libclang-rt-dev pulls the default one.
+fuzz_pkgs="clang:clang libclang-rt-dev:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a"
 
-pkgs=$build_pkgs
-[ "$what" = build ] || pkgs="$build_pkgs $test_pkgs"
+case $what in
+build) pkgs=$build_pkgs ;;
+fuzz) pkgs="$build_pkgs $fuzz_pkgs" ;;
+*) pkgs="$build_pkgs $test_pkgs" ;;
+esac
 
 missing=""
 for pair in $pkgs; do
 	pkg=${pair%%:*}
 	probe=${pair#*:}
 	case $probe in
-	/*) [ -e "$probe" ] && continue ;;
+	/*) # a glob: any match will do
+	    for f in $probe; do [ -e "$f" ] && continue 2; done ;;
 	*) command -v "$probe" >/dev/null 2>&1 && continue
 	   [ -x "/usr/sbin/$probe" ] && continue ;;
 	esac
