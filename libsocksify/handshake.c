@@ -98,6 +98,23 @@ static int read_reply(int fd, uint8_t *buf, size_t cap, size_t first, parse_fn f
 	}
 }
 
+/* The SOCKS5 reply to the request (head, then the length ATYP implies),
+ * mapped to an errno; BND into bnd. */
+static int s5_final(int fd, uint8_t *in, size_t cap, int64_t deadline, int64_t probe_until,
+		    struct sfy_addr *bnd, struct sfy_hop_error *e)
+{
+	struct sfy_s5_reply rep;
+	int r = read_reply(fd, in, cap, 4, p_s5, &rep, deadline, probe_until, "to the request", e);
+	if (r < 0)
+		return r;
+	if (rep.rep != SFY_S5_SUCCEEDED)
+		return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
+			    sfy_s5_rep_str(rep.rep));
+	if (bnd)
+		*bnd = rep.bnd;
+	return 0;
+}
+
 /* SOCKS5. Pipelined: greeting [+ auth] + request in one write, one round
  * trip; auth is pipelined only when it is the only method offered, so the
  * server cannot pick another and misread our auth bytes. */
@@ -161,17 +178,7 @@ static int hop_socks5(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 	}
 	if (!pipelined && (r = sfy_io_send_all(fd, out + req_off, len - req_off, deadline)) < 0)
 		return io_fail(e, r, "to the request");
-	struct sfy_s5_reply rep;
-	r = read_reply(fd, in, sizeof(in), 4, p_s5, &rep, deadline, probe_until,
-		       "to the request", e);
-	if (r < 0)
-		return r;
-	if (rep.rep != SFY_S5_SUCCEEDED)
-		return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
-			    sfy_s5_rep_str(rep.rep));
-	if (bnd)
-		*bnd = rep.bnd;
-	return 0;
+	return s5_final(fd, in, sizeof(in), deadline, probe_until, bnd, e);
 }
 
 static int hop_socks4(int fd, const struct sfy_proxy *p, const struct sfy_addr *dst,
@@ -281,17 +288,7 @@ int sfy_hop_s5_resume(int fd, const struct sfy_proxy *p, int64_t deadline, struc
 		if (status != 0)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 	}
-	struct sfy_s5_reply rep;
-	r = read_reply(fd, in, sizeof(in), 4, p_s5, &rep, deadline, p->has_user ? 0 : deadline,
-		       "to the request", e);
-	if (r < 0)
-		return r;
-	if (rep.rep != SFY_S5_SUCCEEDED)
-		return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
-			    sfy_s5_rep_str(rep.rep));
-	if (bnd)
-		*bnd = rep.bnd;
-	return 0;
+	return s5_final(fd, in, sizeof(in), deadline, p->has_user ? 0 : deadline, bnd, e);
 }
 
 int sfy_hop_request(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
