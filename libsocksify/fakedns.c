@@ -62,7 +62,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "need lock-free 64-bit atomics");
 #define FAKE_HEAP_SLACK (4096u * (SFY_NAME_MAX + 1))
 #define FAKE_HDR_SIZE 4096u
 #define FAKE_MAGIC "SFYFAKE1"
-#define FAKE_MEMFD_NAME "socksify-fakedns"
+#define FAKE_MEMFD_NAME SFY_SHM_FAKEDNS_NAME
 
 struct fake_hdr {
 	char magic[8];

@@ -21,6 +21,14 @@
 #define SHM_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static _Atomic int guards[SFY_SHM_NGUARD] = { -1, -1 };
+static atomic_bool primed;
+
+static const struct {
+	const char *env, *name;
+} kinds[SFY_SHM_NGUARD] = {
+	[SFY_SHM_FAKEDNS] = { SFY_SHM_FAKEDNS_ENV, SFY_SHM_FAKEDNS_NAME },
+	[SFY_SHM_PXSTATE] = { SFY_SHM_PXSTATE_ENV, SFY_SHM_PXSTATE_NAME },
+};
 
 bool sfy_shm_parse(const char *v, struct sfy_shm_ref *r)
 {
@@ -168,6 +176,37 @@ int sfy_shm_find(const struct sfy_shm_ref *r, const char *name, sfy_shm_is_fn *i
 	return -1;
 }
 
+/* Is fd of this process a sealed memfd called name? */
+static bool is_named(int fd, const char *name)
+{
+	char path[48], want[80], target[96];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	snprintf(want, sizeof(want), "/memfd:%s (deleted)", name);
+	ssize_t len = readlink(path, target, sizeof(target) - 1);
+	if (len < 0)
+		return false;
+	target[len] = '\0';
+	return !strcmp(target, want) && sfy_shm_sealed_size(fd) >= 0;
+}
+
+/* Once per process (fork() children inherit the result): the tables the
+ * environment names, at their numbers, before this process has looked at
+ * them. Not in a vfork() child, whose stores would land in the parent. */
+static void prime(void)
+{
+	struct sfy_shm_ref r;
+	if (atomic_load_explicit(&primed, memory_order_acquire) || !sfy_fdreg_owner() ||
+	    atomic_exchange(&primed, true))
+		return;
+	int saved = errno;
+	for (int i = 0; i < SFY_SHM_NGUARD; i++) {
+		int none = -1;
+		if (sfy_shm_parse(getenv(kinds[i].env), &r) && is_named(r.fd, kinds[i].name))
+			atomic_compare_exchange_strong(&guards[i], &none, r.fd);
+	}
+	errno = saved;
+}
+
 void sfy_shm_guard_set(int which, int fd)
 {
 	if (which >= 0 && which < SFY_SHM_NGUARD)
@@ -181,6 +220,7 @@ int sfy_shm_guard_get(int which)
 
 void sfy_shm_evict(int fd)
 {
+	prime();
 	for (int i = 0; i < SFY_SHM_NGUARD; i++) {
 		int at = atomic_load_explicit(&guards[i], memory_order_relaxed);
 		if (fd < 0 || at != fd)
@@ -202,6 +242,7 @@ void sfy_shm_evict(int fd)
 int sfy_shm_guarded_in(unsigned first, unsigned last, int out[], int max)
 {
 	int n = 0;
+	prime();
 	for (int i = 0; i < SFY_SHM_NGUARD && n < max; i++) {
 		int fd = atomic_load_explicit(&guards[i], memory_order_relaxed);
 		if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)

@@ -62,6 +62,12 @@ int sfy_shm_find(const struct sfy_shm_ref *r, const char *name, sfy_shm_is_fn *i
 
 enum { SFY_SHM_FAKEDNS, SFY_SHM_PXSTATE, SFY_SHM_NGUARD };
 
+/* Each table's variable and memfd name, by the index above. */
+#define SFY_SHM_FAKEDNS_ENV "SOCKSIFY_FAKEDNS_FD"
+#define SFY_SHM_FAKEDNS_NAME "socksify-fakedns"
+#define SFY_SHM_PXSTATE_ENV "SOCKSIFY_PROXYSTATE_FD"
+#define SFY_SHM_PXSTATE_NAME "socksify-proxystate"
+
 /* Records the descriptor table `which` lives on in this process (-1: none). */
 void sfy_shm_guard_set(int which, int fd);
 int sfy_shm_guard_get(int which);
@@ -69,7 +75,10 @@ int sfy_shm_guard_get(int which);
 /* The program is about to close fd or dup2() over it: if a table lives
  * there, moves it to a new number first (F_DUPFD, so still inherited
  * across exec) and records that. Children find it by its id. A few atomic
- * loads when fd holds no table. */
+ * loads when fd holds no table. The first call of a process also takes
+ * the inherited tables' numbers from the environment (a process that never
+ * looked a name up, a shell, still holds the tree's table for its
+ * children). */
 void sfy_shm_evict(int fd);
 /* The tables' descriptors within [first, last], ascending: close_range()
  * and closefrom() close around them. Returns how many (at most max). */
