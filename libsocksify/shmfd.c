@@ -218,6 +218,19 @@ int sfy_shm_guard_get(int which)
 	return which >= 0 && which < SFY_SHM_NGUARD ? atomic_load(&guards[which]) : -1;
 }
 
+/* Is guard i's fd still the table? Closed behind our back (syscall(SYS_close),
+ * io_uring) and its number reused by the program, it is the program's
+ * file: a copy would keep it open, skipping it would never close it. The
+ * stale record is dropped. */
+static bool still_table(int i, int fd)
+{
+	if (is_named(fd, kinds[i].name))
+		return true;
+	if (sfy_fdreg_owner())
+		atomic_compare_exchange_strong(&guards[i], &fd, -1);
+	return false;
+}
+
 void sfy_shm_evict(int fd)
 {
 	prime();
@@ -226,31 +239,35 @@ void sfy_shm_evict(int fd)
 		if (fd < 0 || at != fd)
 			continue;
 		int saved = errno;
-		int hi = fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
-		if (hi < 0)
-			sfy_warn("cannot keep the tree's shared table from close(%d) (%s): processes "
-				 "started from here will not find it", fd, strerror(errno));
-		/* A vfork() child shares our memory but not our descriptors: the
-		 * copy is its own (its exec'd program finds it by id), the record
-		 * stays the parent's. */
-		else if (sfy_fdreg_owner())
-			atomic_compare_exchange_strong(&guards[i], &at, hi);
+		if (still_table(i, fd)) {
+			int hi = fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
+			if (hi < 0)
+				sfy_warn("cannot keep the tree's shared table from close(%d) (%s): "
+					 "processes started from here will not find it", fd,
+					 strerror(errno));
+			/* A vfork() child shares our memory but not our
+			 * descriptors: the copy is its own (its exec'd program
+			 * finds it by id), the record stays the parent's. */
+			else if (sfy_fdreg_owner())
+				atomic_compare_exchange_strong(&guards[i], &at, hi);
+		}
 		errno = saved;
 	}
 }
 
 int sfy_shm_guarded_in(unsigned first, unsigned last, int out[], int max)
 {
-	int n = 0;
+	int n = 0, saved = errno;
 	prime();
 	for (int i = 0; i < SFY_SHM_NGUARD && n < max; i++) {
 		int fd = atomic_load_explicit(&guards[i], memory_order_relaxed);
-		if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last)
+		if (fd < 0 || (unsigned)fd < first || (unsigned)fd > last || !still_table(i, fd))
 			continue;
 		int j = n++;
 		for (; j > 0 && out[j - 1] > fd; j--)
 			out[j] = out[j - 1];
 		out[j] = fd;
 	}
+	errno = saved;
 	return n;
 }

@@ -305,6 +305,34 @@ static void test_found_after_move(void **state)
 	close(moved);
 }
 
+/* The table's number closed where no hook saw it and reused by the
+ * program: its file is neither copied (kept open) nor skipped by a range
+ * close; the stale record goes. */
+static void test_stale_guard(void **state)
+{
+	(void)state;
+	uint32_t a;
+	int p[2];
+	assert_int_equal(sfy_fakedns_ipv4("stale.example", &a), 0);
+	int fd = sfy_shm_guard_get(SFY_SHM_FAKEDNS);
+	assert_true(fd >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], fd), fd);   /* libc's, not a hook: out of sight */
+	int probe = fcntl(0, F_DUPFD, SFY_SHM_FD_MIN);
+	close(probe);
+	int keep[SFY_SHM_NGUARD];
+	assert_int_equal(sfy_shm_guarded_in(0, ~0u, keep, SFY_SHM_NGUARD), 0);
+	sfy_shm_evict(fd);
+	assert_int_equal(sfy_shm_guard_get(SFY_SHM_FAKEDNS), -1);
+	int after = fcntl(0, F_DUPFD, SFY_SHM_FD_MIN);
+	assert_int_equal(after, probe);         /* no copy of the pipe was made */
+	close(after);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	sfy_fakedns_detach(false);
+}
+
 /* The variable names a table nobody can reach: an ancestor hands out
  * addresses from it, so new ones here would mean other names there. */
 static void test_unreachable_fails_closed(void **state)
@@ -726,6 +754,7 @@ int main(void)
 		cmocka_unit_test_setup(test_attach_from_env, setup_default),
 		cmocka_unit_test_setup(test_reopen_closed_fd, setup_default),
 		cmocka_unit_test_setup(test_found_after_move, setup_default),
+		cmocka_unit_test_setup(test_stale_guard, setup_default),
 		cmocka_unit_test_setup(test_unreachable_fails_closed, setup_default),
 		cmocka_unit_test_setup(test_attach_invalid_fd, setup_default),
 		cmocka_unit_test_setup(test_exhaustion, setup_default),
