@@ -15,8 +15,9 @@
 #include <sys/socket.h>
 
 #include "addr.h"
+#include "shmfd.h"
 
-#define SFY_FAKEDNS_ENV "SOCKSIFY_FAKEDNS_FD"
+#define SFY_FAKEDNS_ENV SFY_SHM_FAKEDNS_ENV
 
 /* The IPv6 equivalent of fake a.b.c.d is fd73:6f63:6b73::a.b.c.d: a ULA
  * /96 ("socks" in the 40-bit global ID) that no real network routes to us. */

@@ -85,6 +85,11 @@ static bool owner(void)
 	return (int)getpid() == atomic_load(&owner_pid);
 }
 
+bool sfy_fdreg_owner(void)
+{
+	return owner();
+}
+
 static struct entry *slot(int fd, bool create)
 {
 	if (fd < 0 || fd >= CHUNK * NCHUNK)

@@ -52,6 +52,10 @@ struct sfy_udp_sess;
  * for every change this process made through the registry. */
 bool sfy_fdreg_has(int fd, unsigned what);
 
+/* Is this process the owner of its memory (not a vfork() child that shares
+ * its parent's)? Only the owner changes process-wide state. */
+bool sfy_fdreg_owner(void);
+
 /* ---- getpeername() of a tunnelled TCP socket ---- */
 
 /* Records sa (AF_INET/AF_INET6) for fd. 0 or -errno (out of range, not a

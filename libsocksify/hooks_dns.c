@@ -59,6 +59,8 @@ static int fake_v4(enum dns_mode m, const char *name, uint32_t *v4)
 	}
 	if (rc == -ENOMEM)
 		return EAI_MEMORY;
+	if (rc == -EAGAIN)      /* the tree's table is out of reach (logged once) */
+		return EAI_AGAIN;
 	return rc < 0 ? EAI_NONAME : 0;
 }
 

@@ -13,6 +13,7 @@
 #include "real.h"
 #include "sfy.h"
 #include "fdreg.h"
+#include "shmfd.h"
 
 /* glibc declares these only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
@@ -81,9 +82,16 @@ SFY_EXPORT long syscall(long n, ...)
 
 /* The registry's entry goes before the real close, while the number is
  * still ours: after it, another thread may already have a new socket on it.
- * In a vfork() child these only reach the kernel (fdreg.h). */
+ * In a vfork() child these only reach the kernel (fdreg.h).
+ *
+ * The tree's shared tables (shmfd.h) live on descriptors the program does
+ * not know about: a close() or dup2() that names one moves the table to
+ * another number first, and close_range()/closefrom() close around them,
+ * so that what the program sees is what the kernel would have done and
+ * the processes it starts still share the table. */
 SFY_EXPORT int close(int fd)
 {
+	sfy_shm_evict(fd);
 	sfy_fdreg_close(fd);
 	return sfy_real()->close(fd);
 }
@@ -112,12 +120,35 @@ static int after_dup2(int oldfd, int newfd, int r)
 
 SFY_EXPORT int dup2(int oldfd, int newfd)
 {
+	if (oldfd != newfd)
+		sfy_shm_evict(newfd);
 	return after_dup2(oldfd, newfd, sfy_real()->dup2(oldfd, newfd));
 }
 
 SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+	if (oldfd != newfd)
+		sfy_shm_evict(newfd);
 	return after_dup2(oldfd, newfd, sfy_real()->dup3(oldfd, newfd, flags));
+}
+
+/* [first, last] but the tables' descriptors, with the kernel's answer for
+ * the range (flags the kernel does not know reach it unchanged). */
+static int close_around(unsigned first, unsigned last, int flags)
+{
+	int keep[SFY_SHM_NGUARD], n = 0;
+	if (first <= last && !(flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
+		n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
+	unsigned lo = first;
+	for (int i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > lo &&
+		    sfy_real()->close_range(lo, (unsigned)keep[i] - 1, flags) < 0)
+			return -1;
+		lo = (unsigned)keep[i] + 1;
+	}
+	if (n && lo > last)
+		return 0;
+	return sfy_real()->close_range(lo, last, flags);
 }
 
 SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
@@ -128,13 +159,25 @@ SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 	}
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
 		sfy_fdreg_close_range(first, last);
-	return sfy_real()->close_range(first, last, flags);
+	return close_around(first, last, flags);
 }
 
 SFY_EXPORT void closefrom(int lowfd)
 {
-	if (lowfd >= 0)
+	int keep[SFY_SHM_NGUARD], n = 0;
+	if (lowfd >= 0) {
 		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
+		n = sfy_shm_guarded_in((unsigned)lowfd, INT_MAX, keep, SFY_SHM_NGUARD);
+	}
+	for (int i = 0; i < n; i++) {
+		/* closefrom() exists from glibc 2.34, like close_range(); the
+		 * kernel's may not (< 5.9): then one by one, below a table's fd. */
+		if (keep[i] > lowfd && (!sfy_real()->close_range ||
+		    sfy_real()->close_range((unsigned)lowfd, (unsigned)keep[i] - 1, 0) < 0))
+			for (int fd = lowfd; fd < keep[i]; fd++)
+				sfy_real()->close(fd);
+		lowfd = keep[i] + 1;
+	}
 	if (sfy_real()->closefrom)
 		sfy_real()->closefrom(lowfd);
 }

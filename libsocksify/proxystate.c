@@ -19,20 +19,18 @@
  * sealed against writes, so every field read back is range-checked: lookups
  * are bounded by the compiled-in entry count, never by anything stored. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "proxystate.h"
 #include "real.h"
+#include "shmfd.h"
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "need lock-free 64-bit atomics");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
@@ -42,8 +40,6 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
  * cost 72 KiB of address space per process. */
 #define PX_NENTS 256u
 #define PX_MAGIC "SFYPXST1"
-/* As for the fake-DNS table: above the fds shells use for redirections. */
-#define PX_FD_MIN 100
 
 struct px_hdr {
 	char magic[8];
@@ -128,17 +124,13 @@ static struct px_tab *tab_wrap(void *base, int fd, bool own_fd, bool shared)
 	return t;
 }
 
-/* Is fd one of our tables (of id, when id != 0), sealed so that nobody can
- * shrink it under our mapping? */
-static bool tab_check(int fd, uint64_t id)
+/* Is fd (sealed: shmfd.h) one of our tables, of this id? */
+static bool tab_is(int fd, uint64_t id)
 {
-	struct stat st;
 	struct px_hdr h;
-	int seals = fcntl(fd, F_GET_SEALS);
-	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == (off_t)PX_TOTAL &&
-	       seals >= 0 && (seals & F_SEAL_SHRINK) &&
+	return sfy_shm_sealed_size(fd) == (int64_t)PX_TOTAL &&
 	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h.magic, PX_MAGIC, 8) &&
-	       (!id || h.id == id);
+	       h.id == id;
 }
 
 static struct px_tab *tab_map(int fd, bool own_fd)
@@ -149,34 +141,23 @@ static struct px_tab *tab_map(int fd, bool own_fd)
 	return tab_wrap(base, fd, own_fd, true);
 }
 
-/* SOCKSIFY_PROXYSTATE_FD=FD:PID:ID. A program may close inherited fds
- * (Python's subprocess does by default): the table is then reopened through
- * the process that holds it (the launcher became the top program), read
- * only from there; this process does not export it again (that would take
- * a setenv() in a hook), so its children do the same. */
+/* SOCKSIFY_PROXYSTATE_FD=FD:PID:ID, wherever the table is now (shmfd.h:
+ * moved away from a program's close, or reopened through /proc when it was
+ * closed out of our reach). This process does not export it again (that
+ * would take a setenv() in a hook): its children find it the same way. */
 static struct px_tab *tab_attach_env(void)
 {
 	const char *v = getenv(SFY_PROXYSTATE_ENV);
-	long fd = -1, pid = 0;
-	unsigned long long id = 0;
-	char path[64];
-
-	if (!v || sscanf(v, "%ld:%ld:%llx", &fd, &pid, &id) != 3 || fd < 0 || fd > 1 << 24 ||
-	    !id)
+	struct sfy_shm_ref r;
+	bool own;
+	if (!sfy_shm_parse(v, &r))
 		return NULL;
-	if (tab_check((int)fd, id))
-		return tab_map((int)fd, false);
-	if (pid <= 0)
-		return NULL;
-	snprintf(path, sizeof(path), "/proc/%ld/fd/%ld", pid, fd);
-	int nfd = open(path, O_RDWR | O_CLOEXEC | O_NOCTTY);
-	if (nfd < 0)
-		goto bad;
-	struct px_tab *t = tab_check(nfd, id) ? tab_map(nfd, true) : NULL;
+	int fd = sfy_shm_find(&r, SFY_SHM_PXSTATE_NAME, tab_is, &own);
+	struct px_tab *t = fd >= 0 ? tab_map(fd, own) : NULL;
 	if (t)
 		return t;
-	sfy_real()->close(nfd);
-bad:
+	if (fd >= 0 && own)
+		sfy_real()->close(fd);
 	sfy_debug("proxy state: %s=%s is not usable, keeping a private table",
 		  SFY_PROXYSTATE_ENV, v);
 	return NULL;
@@ -185,9 +166,7 @@ bad:
 static void hdr_init(struct px_hdr *h)
 {
 	memcpy(h->magic, PX_MAGIC, 8);
-	if (getrandom(&h->id, sizeof(h->id), GRND_NONBLOCK) != (ssize_t)sizeof(h->id))
-		h->id = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-	h->id |= 1;     /* 0 means "no id" */
+	h->id = sfy_shm_new_id();
 }
 
 /* Shared with fork()ed children only. */
@@ -201,28 +180,16 @@ static struct px_tab *tab_private(void)
 	return tab_wrap(base, -1, false, false);
 }
 
-/* A sealed memfd, inherited across exec (no close-on-exec). */
+/* A sealed memfd, inherited across exec. */
 static struct px_tab *tab_memfd(void)
 {
-	int fd = memfd_create("socksify-proxystate", MFD_ALLOW_SEALING);
+	int fd = sfy_shm_create(SFY_SHM_PXSTATE_NAME, PX_TOTAL);
 	if (fd < 0)
 		return NULL;
-	if (fd < PX_FD_MIN) {
-		int hi = fcntl(fd, F_DUPFD, PX_FD_MIN);
-		if (hi >= 0) {
-			sfy_real()->close(fd);
-			fd = hi;
-		}
-	}
 	struct px_hdr h = { 0 };
 	hdr_init(&h);
-	if (ftruncate(fd, (off_t)PX_TOTAL) < 0 ||
-	    pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-		sfy_real()->close(fd);
-		return NULL;
-	}
-	struct px_tab *t = tab_map(fd, true);
+	struct px_tab *t = pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) ? tab_map(fd, true)
+									     : NULL;
 	if (!t)
 		sfy_real()->close(fd);
 	return t;
@@ -246,6 +213,8 @@ static struct px_tab *tab_install(struct px_tab *t)
 		tab_free(t);
 		return none;
 	}
+	if (t->shared)
+		sfy_shm_guard_set(SFY_SHM_PXSTATE, t->fd);
 	return t;
 }
 
@@ -263,25 +232,17 @@ static struct px_tab *tab_get(void)
 int sfy_pxtab_export_fd(void)
 {
 	struct px_tab *t = tab_get();
-	if (t && t->fd >= 0 && t->shared && !t->own_fd)
-		return t->fd;           /* inherited as is: the variable is right */
-	if (t && t->fd >= 0 && t->own_fd && t->shared)
-		goto export;            /* reopened from /proc: export our fd */
+	if (t && t->fd >= 0 && t->shared)
+		goto export;            /* inherited: name it where it is now */
 	sfy_pxtab_detach(false);
 	if (!(t = tab_install(tab_memfd())))
 		return -ENOSYS;
 export:;
 	char buf[80];
-	snprintf(buf, sizeof(buf), "%d:%ld:%016llx", t->fd, (long)getpid(),
-		 (unsigned long long)t->hdr->id);
-	if (t->own_fd) {
-		/* The launcher's fd must survive exec. */
-		int fl = fcntl(t->fd, F_GETFD);
-		if (fl >= 0)
-			fcntl(t->fd, F_SETFD, fl & ~FD_CLOEXEC);
-	}
+	int fd = sfy_shm_guard_get(SFY_SHM_PXSTATE);  /* moved since, perhaps */
+	sfy_shm_format(fd, t->hdr->id, buf, sizeof(buf));
 	setenv(SFY_PROXYSTATE_ENV, buf, 1);
-	return t->fd;
+	return fd;
 }
 
 bool sfy_pxtab_shared(void)
@@ -308,6 +269,12 @@ void sfy_pxtab_detach(bool close_fd)
 	struct px_tab *t = atomic_exchange(&g_tab, NULL);
 	if (!t)
 		return;
+	if (t->shared) {
+		int fd = sfy_shm_guard_get(SFY_SHM_PXSTATE);
+		sfy_shm_guard_set(SFY_SHM_PXSTATE, -1);
+		if (fd >= 0)
+			t->fd = fd;     /* where it is now */
+	}
 	if (close_fd && t->fd >= 0 && t->shared) {
 		t->own_fd = true;
 		unsetenv(SFY_PROXYSTATE_ENV);

@@ -19,8 +19,9 @@
 #include <stdint.h>
 
 #include "proxy_url.h"
+#include "shmfd.h"
 
-#define SFY_PROXYSTATE_ENV "SOCKSIFY_PROXYSTATE_FD"
+#define SFY_PROXYSTATE_ENV SFY_SHM_PXSTATE_ENV
 
 /* A proxy as the table and the file cache name it. */
 struct sfy_pxkey {

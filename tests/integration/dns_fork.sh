@@ -69,6 +69,47 @@ b=$(getent ahostsv4 target.sfy.test | awk "NR == 1 {print \$1}")
 echo "addresses $a $b"
 [ -n "$a" ] && [ "$a" = "$b" ] && curl -sS --max-time 20 "http://$a:8080/"'
 
+# The program resolves, loses the table's descriptor (closes it, dup2()s
+# over it, closefrom(3), closerange), then execs a child that resolves the
+# same name: the same address, and it reaches the right host. Or a
+# subprocess (close_fds=True, the default) does. The number comes from the
+# C environment: without the launcher the library sets it after start.
+PYLOSE='import ctypes, os, socket, subprocess, sys
+libc = ctypes.CDLL(None)
+libc.getenv.restype = ctypes.c_char_p
+CHILD = """import socket, sys
+b = socket.gethostbyname("target.sfy.test")
+s = socket.create_connection((b, 8080), timeout=20)
+s.sendall(b"GET / HTTP/1.0\\r\\nHost: x\\r\\n\\r\\n")
+body = s.makefile("rb").read().decode()
+print("same" if b == sys.argv[1] else "differ %s %s" % (sys.argv[1], b),
+      "reached" if sys.argv[2] in body else "missed", flush=True)"""
+mode, token = sys.argv[1], sys.argv[2]
+socket.gethostbyname("first.test")
+a = socket.gethostbyname("target.sfy.test")
+fd = int(libc.getenv(b"SOCKSIFY_FAKEDNS_FD").split(b":")[0])
+if mode in ("close", "close-subprocess"):
+    os.close(fd)
+elif mode == "dup2":
+    os.dup2(0, fd)
+elif mode == "closefrom":
+    libc.closefrom(3)
+elif mode == "closerange":
+    os.closerange(3, 1 << 16)
+if mode.endswith("subprocess"):
+    r = subprocess.run([sys.executable, "-c", CHILD, a, token], capture_output=True, text=True)
+    print(r.stdout, r.stderr)
+    sys.exit(0)
+os.execv(sys.executable, [sys.executable, "-c", CHILD, a, token])'
+# bash closes the table's descriptor (exec N>&-; bash builds its children's
+# environment from its own copy): its later children
+# still share the table with its earlier ones.
+SHCLOSE='a=$(getent ahostsv4 first.test target.sfy.test | awk "\$3 == \"target.sfy.test\" {print \$1}")
+eval "exec ${SOCKSIFY_FAKEDNS_FD%%:*}>&-"
+b=$(getent ahostsv4 target.sfy.test | awk "NR == 1 {print \$1}")
+echo "addresses $a $b"
+[ -n "$a" ] && [ "$a" = "$b" ] && curl -sS --max-time 20 "http://$b:8080/"'
+
 for via in launcher preload; do
 	if [ $via = launcher ]; then run=(sfy_run "$C" "${F[@]}" --); else run=(sfy_preload "$C" "${PRE[@]}" --); fi
 	echo "--- $via"
@@ -80,7 +121,19 @@ for via in launcher preload; do
 		"${run[@]}" "$SFY_PY" -c "$PYEXEC" subprocess
 	expect_out "$via: reverse lookup after exec gives the name" "target.sfy.test" \
 		"${run[@]}" "$SFY_PY" -c "$PYEXEC" reverse
+	for lose in close dup2 closefrom closerange subprocess close-subprocess; do
+		expect_out "$via: table fd lost ($lose), exec'd child: same address, right host" \
+			"same reached" "${run[@]}" "$SFY_PY" -c "$PYLOSE" $lose "$SFY_TOKEN"
+	done
 done
+expect_out "launcher: sh closes the table fd, its next child shares the table" "$SFY_TOKEN" \
+	sfy_run "$C" "${F[@]}" -- bash -c "$SHCLOSE"
+# The variable names a table nobody can reach: an ancestor's addresses
+# would mean other names in a new one, so lookups fail, with one line.
+fails_with "preload: the tree's table out of reach: names fail, no new table" \
+	"fake-DNS: the tree's table .* is out of reach" \
+	sfy_preload "$C" "${PRE[@]}" SOCKSIFY_FAKEDNS_FD=4000:999999999:5eed5eed5eed5eed -- \
+	getent ahostsv4 target.sfy.test
 # These need the table to exist before the first fork, which the launcher
 # ensures (sfy_fakedns_export_fd before exec). Without the launcher, a table
 # first created in a child is that child's subtree's alone (README).

@@ -222,9 +222,14 @@ static void test_shared_through_env(void **state)
 	setenv(SFY_PROXYSTATE_ENV, v, 1);
 	EQ(get(3), SFY_PIPE_STEPWISE, "reopened through /proc/PID/fd");
 	assert_true(sfy_pxtab_shared());
+	/* The reopened fd is inherited by our own children, which find it
+	 * by the table's id (shmfd.h); here it goes too. */
+	int reopened = sfy_shm_guard_get(SFY_SHM_PXSTATE);
+	assert_true(reopened >= 0);
 	close(sync[1]);
 	assert_int_equal(waitpid(holder, &st, 0), holder);
 	sfy_stepwise_reset(false);
+	close(reopened);
 	EQ(get(3), SFY_PIPE_UNKNOWN, "holder gone: a private table");
 	assert_false(sfy_pxtab_shared());
 }
@@ -267,6 +272,7 @@ static void test_attach_refuses(void **state)
 	assert_int_equal(pread(fd, copy, (size_t)st.st_size, 0), st.st_size);
 	char v[128], saved[128];
 	snprintf(saved, sizeof(saved), "%s", getenv(SFY_PROXYSTATE_ENV));
+	sfy_stepwise_reset(true);       /* only the copy carries the id now */
 	int u = memfd_create("unsealed", 0);
 	assert_int_equal(write(u, copy, (size_t)st.st_size), st.st_size);
 	free(copy);
