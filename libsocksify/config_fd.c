@@ -44,13 +44,13 @@ int sfy_config_export_fd(const struct sfy_config *c)
 	int fd = memfd_create("socksify-config", MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	int hi = fcntl(fd, F_DUPFD, CFG_FD_MIN);
+	int hi = sfy_real()->fcntl(fd, F_DUPFD, CFG_FD_MIN);
 	sfy_real()->close(fd);
 	if (hi < 0)
 		return -errno;
 	if (pwrite(hi, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    pwrite(hi, c, sizeof(*c), sizeof(h)) != (ssize_t)sizeof(*c) ||
-	    fcntl(hi, F_ADD_SEALS, CFG_SEALS) < 0) {
+	    sfy_real()->fcntl(hi, F_ADD_SEALS, CFG_SEALS) < 0) {
 		int e = errno ? errno : EIO;
 		sfy_real()->close(hi);
 		return -e;
@@ -111,7 +111,7 @@ int sfy_config_import_fd(struct sfy_config *c, char *err, size_t errcap)
 	 * launcher. */
 	if (fstat((int)fd, &st) < 0)
 		return 0;
-	int seals = fcntl((int)fd, F_GET_SEALS);
+	int seals = sfy_real()->fcntl((int)fd, F_GET_SEALS);
 	if (!S_ISREG(st.st_mode) || seals < 0 || (seals & CFG_SEALS) != CFG_SEALS ||
 	    st.st_size != (off_t)(sizeof(h) + sizeof(*c)))
 		return sfy_errf(err, errcap, "%s=%lu: not a sealed socksify configuration",

@@ -53,8 +53,8 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 {
 	rc->first_err = rc->second_err = -ETIMEDOUT;
 	rc->first_closed = false;
-	int fdfl = fcntl(fd, F_GETFD);
-	int saved = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int fdfl = sfy_real()->fcntl(fd, F_GETFD);
+	int saved = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fdfl < 0 || saved < 0 || efd < 0 ||
 	    sfy_sock_replace(fd, sfy_sock_family(fd), rc->bound, false) < 0) {

@@ -52,6 +52,7 @@ static const struct {
 	E(close_range, "close_range"), E(closefrom, "closefrom"), E(syscall, "syscall"),
 	E(read_chk, "__read_chk"), E(recv_chk, "__recv_chk"),
 	E(recvfrom_chk, "__recvfrom_chk"), E(poll, "poll"), E(ppoll, "ppoll"),
+	E(fcntl, "fcntl"), E(fcntl64, "fcntl64"),
 	E(getpeername, "getpeername"), E(getaddrinfo, "getaddrinfo"),
 	E(freeaddrinfo, "freeaddrinfo"), E(getaddrinfo_a, "getaddrinfo_a"),
 	E(getnameinfo, "getnameinfo"), E(gethostbyname, "gethostbyname"),
@@ -173,6 +174,7 @@ static bool sends(const char *sym)
 		"recv", "recvfrom", "recvmsg", "recvmmsg", "read", "write", "readv", "writev",
 		"close", "dup", "dup2", "dup3", "close_range", "closefrom", "__read_chk",
 		"__recv_chk", "__recvfrom_chk", "poll", "ppoll", "getpeername", "freeaddrinfo",
+		"fcntl", "fcntl64",
 	};
 	for (size_t i = 0; i < SFY_ARRAY_LEN(harmless); i++)
 		if (!strcmp(sym, harmless[i]))

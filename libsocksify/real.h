@@ -45,6 +45,11 @@ struct sfy_real {
 	 * not see the library's own waits. */
 	int (*poll)(struct pollfd *, nfds_t, int);
 	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	/* fcntl64 is the same function on 64-bit glibc; both are interposed
+	 * for F_DUPFD. The third argument is passed as a pointer, as glibc's
+	 * own fcntl reads it. */
+	int (*fcntl)(int, int, ...);
+	int (*fcntl64)(int, int, ...);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);

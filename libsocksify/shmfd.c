@@ -61,11 +61,11 @@ uint64_t sfy_shm_new_id(void)
  * closed. Where that is impossible (a low RLIMIT_NOFILE), fd itself. */
 static int fd_high(int fd)
 {
-	int hi = fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
+	int hi = sfy_real()->fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
 	if (hi < 0) {
-		int fl = fcntl(fd, F_GETFD);
+		int fl = sfy_real()->fcntl(fd, F_GETFD);
 		if (fl >= 0)
-			fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+			sfy_real()->fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 		return fd;
 	}
 	sfy_real()->close(fd);
@@ -78,7 +78,7 @@ int sfy_shm_create(const char *name, uint64_t size)
 	if (fd < 0)
 		return -errno;
 	fd = fd_high(fd);
-	if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0) {
+	if (ftruncate(fd, (off_t)size) < 0 || sfy_real()->fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0) {
 		int e = errno;
 		sfy_real()->close(fd);
 		return -e;
@@ -89,7 +89,7 @@ int sfy_shm_create(const char *name, uint64_t size)
 int64_t sfy_shm_sealed_size(int fd)
 {
 	struct stat st;
-	int seals = fcntl(fd, F_GET_SEALS);
+	int seals = sfy_real()->fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & SHM_SEALS) != SHM_SEALS || fstat(fd, &st) < 0 ||
 	    !S_ISREG(st.st_mode))
 		return -1;
@@ -240,7 +240,7 @@ void sfy_shm_evict(int fd)
 			continue;
 		int saved = errno;
 		if (still_table(i, fd)) {
-			int hi = fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
+			int hi = sfy_real()->fcntl(fd, F_DUPFD, SFY_SHM_FD_MIN);
 			if (hi < 0)
 				sfy_warn("cannot keep the tree's shared table from close(%d) (%s): "
 					 "processes started from here will not find it", fd,

@@ -127,8 +127,8 @@ bool sfy_sock_bound(int fd, struct sockaddr_storage *out)
 
 int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, bool discard)
 {
-	int fl = fcntl(fd, F_GETFL);
-	int fdfl = fcntl(fd, F_GETFD);
+	int fl = sfy_real()->fcntl(fd, F_GETFL);
+	int fdfl = sfy_real()->fcntl(fd, F_GETFD);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	int reuse = 0;
@@ -156,7 +156,7 @@ int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, b
 	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dl > 1)
 		(void)setsockopt(nfd, SOL_SOCKET, SO_BINDTODEVICE, dev, dl);
 	bind_like(fd, nfd, bound, family);
-	if ((fl & O_NONBLOCK) && fcntl(nfd, F_SETFL, fl & O_NONBLOCK) < 0)
+	if ((fl & O_NONBLOCK) && sfy_real()->fcntl(nfd, F_SETFL, fl & O_NONBLOCK) < 0)
 		goto fail;
 	/* The old connection ends with a reset: a plain close would leave it in
 	 * TIME_WAIT on the very address pair the retry to the same proxy from

@@ -74,7 +74,7 @@ echo "addresses $a $b"
 # same name: the same address, and it reaches the right host. Or a
 # subprocess (close_fds=True, the default) does. The number comes from the
 # C environment: without the launcher the library sets it after start.
-PYLOSE='import ctypes, os, socket, subprocess, sys
+PYLOSE='import ctypes, fcntl, os, socket, subprocess, sys
 libc = ctypes.CDLL(None)
 libc.getenv.restype = ctypes.c_char_p
 CHILD = """import socket, sys
@@ -96,6 +96,8 @@ elif mode == "closefrom":
     libc.closefrom(3)
 elif mode == "closerange":
     os.closerange(3, 1 << 16)
+elif mode == "cloexec":
+    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
 if mode.endswith("subprocess"):
     r = subprocess.run([sys.executable, "-c", CHILD, a, token], capture_output=True, text=True)
     print(r.stdout, r.stderr)
@@ -121,7 +123,7 @@ for via in launcher preload; do
 		"${run[@]}" "$SFY_PY" -c "$PYEXEC" subprocess
 	expect_out "$via: reverse lookup after exec gives the name" "target.sfy.test" \
 		"${run[@]}" "$SFY_PY" -c "$PYEXEC" reverse
-	for lose in close dup2 closefrom closerange subprocess close-subprocess; do
+	for lose in close dup2 closefrom closerange cloexec subprocess close-subprocess; do
 		expect_out "$via: table fd lost ($lose), exec'd child: same address, right host" \
 			"same reached" "${run[@]}" "$SFY_PY" -c "$PYLOSE" $lose "$SFY_TOKEN"
 	done

@@ -11,7 +11,7 @@ command -v nm >/dev/null || { echo "nm missing (binutils)"; exit 77; }
 # Functions the library may interpose: the socket calls it hooks, the
 # resolver entry points, and the fd lifecycle calls it must track.
 allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
-read write readv writev close close_range closefrom dup dup2 dup3 fork vfork
+read write readv writev close close_range closefrom dup dup2 dup3 fcntl fcntl64 fork vfork
 getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
 gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
 gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk

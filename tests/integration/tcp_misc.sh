@@ -97,6 +97,11 @@ assert s.getsockname()[0] == cli, s.getsockname()
 assert not s.getblocking(), "O_NONBLOCK lost"
 assert fcntl.fcntl(s.fileno(), fcntl.F_GETFD) & fcntl.FD_CLOEXEC, "FD_CLOEXEC lost"
 assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1, "TCP_NODELAY lost"
+# Copies made with fcntl() answer like the original (as dup() copies do).
+for cmd in (fcntl.F_DUPFD, fcntl.F_DUPFD_CLOEXEC):
+    c = socket.socket(fileno=fcntl.fcntl(s.fileno(), cmd, 0))
+    assert c.getpeername() == (tgt, 7), ("fcntl copy", cmd, c.getpeername())
+    c.detach()
 s.setblocking(True)
 s.sendall(b"ping\n")
 assert s.recv(5) == b"ping\n"
