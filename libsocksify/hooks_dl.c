@@ -18,7 +18,8 @@
  * the next dlsym (glibc's, or another preloaded interposer's), which then
  * sees the original return address and the original arguments, exactly as
  * if we were not there. Only explicit handles reach C code (below), where
- * the caller does not matter.
+ * the caller does not matter, and dlvsym(RTLD_DEFAULT) of one of our own
+ * names (see sfy_dl_is_own()).
  *
  * x86-64 only (the project's machines). Elsewhere dlsym is not
  * interposed and a handle lookup still finds libc's functions. */
@@ -38,6 +39,7 @@
 void *sfy_dl_handle_sym(void *h, const char *name);
 void *sfy_dl_handle_vsym(void *h, const char *name, const char *version);
 void *sfy_dl_forward(int which);
+int sfy_dl_is_own(const char *name);
 
 static bool in_liburing(const void *p)
 {
@@ -81,6 +83,18 @@ void *sfy_dl_handle_vsym(void *h, const char *name, const char *version)
 	return ours_for(name, p);
 }
 
+/* dlvsym(RTLD_DEFAULT, name, version) skips every unversioned definition
+ * (glibc looks for that exact version), so it would find glibc's connect
+ * past our hook. For a name we export, the answer does not depend on the
+ * caller (our names are all in the global scope, which RTLD_DEFAULT
+ * searches first from anywhere), so the stub sends it to
+ * sfy_dl_handle_vsym(), which looks it up from here and replaces it like a
+ * handle lookup; any other name is forwarded untouched. */
+NO_SANITIZE int sfy_dl_is_own(const char *name)
+{
+	return name && sfy_dl_own(name) != NULL;
+}
+
 /* The slow path of the stubs, before the pointers are loaded. */
 NO_SANITIZE void *sfy_dl_forward(int which)
 {
@@ -88,43 +102,59 @@ NO_SANITIZE void *sfy_dl_forward(int which)
 	return which ? (void *)d->next_dlvsym : (void *)d->next_dlsym;
 }
 
-/* RTLD_DEFAULT is 0 and RTLD_NEXT is -1. The slow path saves the three
- * argument registers (rsp is then 16-byte aligned for the call) and jumps
+/* RTLD_DEFAULT is 0 and RTLD_NEXT is -1. The slow paths save the three
+ * argument registers (rsp is then 16-byte aligned for the call) and jump
  * on with the caller's return address still on top of the stack. */
 #ifdef __CET__
 #define SFY_ENDBR "endbr64\n"
 #else
 #define SFY_ENDBR ""
 #endif
-#define SFY_DL_STUB(name, which, handle_fn)                                   \
-	".globl " #name "\n"                                                  \
-	".type " #name ", @function\n"                                        \
-	#name ":\n"                                                           \
-	SFY_ENDBR                                                             \
-	"	testq %rdi, %rdi\n"                                           \
-	"	je 1f\n"                                                      \
-	"	cmpq $-1, %rdi\n"                                             \
-	"	je 1f\n"                                                      \
-	"	jmp " #handle_fn "\n"                                         \
+#define SFY_DL_SAVE "	pushq %rdi\n	pushq %rsi\n	pushq %rdx\n"
+#define SFY_DL_RESTORE "	popq %rdx\n	popq %rsi\n	popq %rdi\n"
+/* Jump to the next definition: label 1 of a stub. */
+#define SFY_DL_FORWARD(which)                                                 \
 	"1:	movq sfy_dl_fwd+8*" #which "(%rip), %rax\n"                   \
 	"	testq %rax, %rax\n"                                           \
 	"	je 2f\n"                                                      \
 	"	jmp *%rax\n"                                                  \
-	"2:	pushq %rdi\n"                                                 \
-	"	pushq %rsi\n"                                                 \
-	"	pushq %rdx\n"                                                 \
+	"2:\n" SFY_DL_SAVE                                                     \
 	"	movl $" #which ", %edi\n"                                     \
 	"	call sfy_dl_forward\n"                                        \
-	"	popq %rdx\n"                                                  \
-	"	popq %rsi\n"                                                  \
-	"	popq %rdi\n"                                                  \
-	"	jmp *%rax\n"                                                  \
-	".size " #name ", .-" #name "\n"
+	SFY_DL_RESTORE                                                         \
+	"	jmp *%rax\n"
 
 __asm__(".text\n"
 	".p2align 4\n"
-	SFY_DL_STUB(dlsym, 0, sfy_dl_handle_sym)
+	".globl dlsym\n"
+	".type dlsym, @function\n"
+	"dlsym:\n"
+	SFY_ENDBR
+	"	testq %rdi, %rdi\n"
+	"	je 1f\n"
+	"	cmpq $-1, %rdi\n"
+	"	je 1f\n"
+	"	jmp sfy_dl_handle_sym\n"
+	SFY_DL_FORWARD(0)
+	".size dlsym, .-dlsym\n"
+	"\n"
 	".p2align 4\n"
-	SFY_DL_STUB(dlvsym, 1, sfy_dl_handle_vsym));
+	".globl dlvsym\n"
+	".type dlvsym, @function\n"
+	"dlvsym:\n"
+	SFY_ENDBR
+	"	cmpq $-1, %rdi\n"
+	"	je 1f\n"
+	"	testq %rdi, %rdi\n"
+	"	jne sfy_dl_handle_vsym\n"
+	/* RTLD_DEFAULT: one of our names? */
+	SFY_DL_SAVE
+	"	movq %rsi, %rdi\n"
+	"	call sfy_dl_is_own\n"
+	SFY_DL_RESTORE
+	"	testl %eax, %eax\n"
+	"	jne sfy_dl_handle_vsym\n"
+	SFY_DL_FORWARD(1)
+	".size dlvsym, .-dlvsym\n");
 
 #endif

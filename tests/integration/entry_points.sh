@@ -92,7 +92,7 @@ grep -q "liburing: ok" "$SFY_LAST_OUT" && uring_ok=2
 echo "--- connect through side doors goes through the proxy"
 sfy_capture_start leak "$C" "$IFC" host "$TGT"
 before=$(sfy_proxy_conns dante)
-for m in syscall __connect dlsym dlvsym; do
+for m in syscall __connect dlsym dlvsym dlvsym-default; do
 	expect_out "connect via $m: echoed through the proxy" "ok: $m" run px "$EP" "$m" "$TGT" 7
 done
 expect_out "python ctypes.CDLL(\"libc.so.6\").connect: through the proxy" "ok: ctypes" \
@@ -102,7 +102,43 @@ expect_out "python ctypes.CDLL(None).connect: through the proxy" "ok: ctypes" \
 expect_out "UDP sendto via dlsym(libc handle): through the relay" "ok: udp-dlsym" \
 	run px "$EP" udp-dlsym "$TGT" 7
 after=$(sfy_proxy_conns dante)
-check "danted relayed the 6 TCP connections ($before -> $after)" test $((after - before)) -ge 6
+check "danted relayed the 7 TCP connections ($before -> $after)" test $((after - before)) -ge 7
+
+echo "--- RTLD_NEXT and RTLD_DEFAULT answer as before"
+# A wrapper library loaded after socksify finds libc's close() with
+# RTLD_NEXT (not itself, not socksify's), and RTLD_DEFAULT finds
+# socksify's; loaded before socksify, its RTLD_NEXT finds socksify's.
+cat >"$SFY_TMP/next.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+static const char *where(void *p)
+{
+	Dl_info i;
+	return p && dladdr(p, &i) && i.dli_fname ? i.dli_fname : "NULL";
+}
+__attribute__((constructor)) static void probe(void)
+{
+	printf("next=%s\n", where(dlsym(RTLD_NEXT, "close")));
+	printf("vnext=%s\n", where(dlvsym(RTLD_NEXT, "close", "GLIBC_2.2.5")));
+	printf("default=%s\n", where(dlsym(RTLD_DEFAULT, "close")));
+}
+EOF
+if ${CC:-cc} -shared -fPIC -o "$SFY_TMP/libnext.so" "$SFY_TMP/next.c"; then
+	pre=
+	[ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && pre="$SFY_ASAN_RT "
+	sfy__exec env LD_PRELOAD="$pre$SOCKSIFY_LIB $SFY_TMP/libnext.so" true
+	out=$SFY_LAST_OUT
+	check "after socksify: RTLD_NEXT finds libc's close" grep -q "^next=.*/libc.so.6" "$out"
+	check "...dlvsym RTLD_NEXT too" grep -q "^vnext=.*/libc.so.6" "$out"
+	check "...RTLD_DEFAULT finds socksify's" grep -qF "default=$SOCKSIFY_LIB" "$out"
+	sfy__exec env LD_PRELOAD="$pre$SFY_TMP/libnext.so $SOCKSIFY_LIB" true
+	check "before socksify: RTLD_NEXT finds socksify's close" \
+		grep -qF "next=$SOCKSIFY_LIB" "$SFY_LAST_OUT"
+else
+	echo "FAIL: setup: cannot build a test library"
+	exit 1
+fi
 
 echo "--- r-commands are refused"
 for m in "rcmd 514" "rexec 512" "ruserok 0"; do

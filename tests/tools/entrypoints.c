@@ -10,6 +10,8 @@
  *   __connect   glibc's exported alias __connect()
  *   dlsym       connect from dlsym(dlopen("libc.so.6"), "connect")
  *   dlvsym      connect from dlvsym(that handle, "connect", "GLIBC_2.2.5")
+ *   dlvsym-default  from dlvsym(RTLD_DEFAULT, "connect", "GLIBC_2.2.5"),
+ *               which skips unversioned definitions such as an interposer's
  *   udp-dlsym   a UDP datagram to a UDP echo server, sent with sendto from
  *               dlsym(libc handle, "sendto"), and its echo received
  * The r-commands (expected to be refused) print "MODE: RESULT ERRNO" and
@@ -92,6 +94,14 @@ static int tcp(const char *mode, const char *host, int port)
 		r = ((connect_fn)libc_sym("connect", NULL))(fd, a, sizeof(sa));
 	else if (!strcmp(mode, "dlvsym"))
 		r = ((connect_fn)libc_sym("connect", "GLIBC_2.2.5"))(fd, a, sizeof(sa));
+	else if (!strcmp(mode, "dlvsym-default")) {
+		connect_fn f = (connect_fn)dlvsym(RTLD_DEFAULT, "connect", "GLIBC_2.2.5");
+		if (!f) {
+			fprintf(stderr, "entrypoints: dlvsym: %s\n", dlerror());
+			return 1;
+		}
+		r = f(fd, a, sizeof(sa));
+	}
 	else if (udp)
 		snd = (sendto_fn)libc_sym("sendto", NULL);
 	else {
