@@ -191,7 +191,7 @@ NO_SANITIZE const struct sfy_dl *sfy_dl(void)
 	return &dl;
 }
 
-void *sfy_dl_own(const char *name)
+NO_SANITIZE void *sfy_dl_own(const char *name)
 {
 	static const struct link_map *self;
 	const struct link_map *lm = __atomic_load_n(&self, __ATOMIC_ACQUIRE);
