@@ -51,11 +51,13 @@ static bool in_liburing(const void *p)
 }
 
 /* Whether found, the definition of name, is the function our hook of that
- * name stands in for: glibc's, or liburing's ring set-up (hooks_uring.c).
+ * name stands in for: glibc's, liburing's ring set-up (hooks_uring.c), or
+ * the hook of a second copy of this library, which stays idle (real.c).
  * Another library's function that happens to be called "send" is not. */
 static bool stands_in(const char *name, void *found)
 {
-	return sfy_real_is_glibc(found) || (!strncmp(name, "io_uring_", 9) && in_liburing(found));
+	return sfy_real_is_glibc(found) || (!strncmp(name, "io_uring_", 9) && in_liburing(found)) ||
+	       sfy_real_same_build(found);
 }
 
 /* Our hook for name instead of found, when found is what we interpose. */

@@ -231,6 +231,11 @@ bool sfy_real_is_glibc(const void *addr)
 	return addr && dladdr(addr, &di) && di.dli_fname && is_trusted(di.dli_fname);
 }
 
+bool sfy_real_same_build(const void *addr)
+{
+	return addr && same_build(addr);
+}
+
 const char *sfy_real_refusal(void)
 {
 	sfy_real();

@@ -89,6 +89,10 @@ const char *sfy_real_refusal(void);
  * for it): where a real function may live. */
 bool sfy_real_is_glibc(const void *addr);
 
+/* Whether the code at addr belongs to another copy of this very build
+ * (LD_PRELOAD naming two paths of it). */
+bool sfy_real_same_build(const void *addr);
+
 /* Non-NULL when another copy of this very library (same build) was loaded
  * and skipped: this copy calls libc itself, the other one stays idle. */
 const char *sfy_real_other_copy(void);

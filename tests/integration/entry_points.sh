@@ -135,6 +135,17 @@ if ${CC:-cc} -shared -fPIC -o "$SFY_TMP/libnext.so" "$SFY_TMP/next.c"; then
 	sfy__exec env LD_PRELOAD="$pre$SFY_TMP/libnext.so $SOCKSIFY_LIB" true
 	check "before socksify: RTLD_NEXT finds socksify's close" \
 		grep -qF "next=$SOCKSIFY_LIB" "$SFY_LAST_OUT"
+	# A second copy of the same build stays idle (real.c): a handle lookup
+	# must not hand out its hooks either.
+	cp "$SOCKSIFY_LIB" "$SFY_TMP/copy2.so"
+	cat >"$SFY_TMP/two.py" <<'EOF'
+import ctypes
+a = lambda f: ctypes.cast(f, ctypes.c_void_p).value
+print("same hook:", a(ctypes.CDLL("libc.so.6").connect) == a(ctypes.CDLL(None).connect))
+EOF
+	expect_out "two copies preloaded: libc-handle lookups get the first copy's hook" \
+		"same hook: True" env LD_PRELOAD="$pre$SOCKSIFY_LIB $SFY_TMP/copy2.so" \
+		"$SFY_PY" "$SFY_TMP/two.py"
 else
 	echo "FAIL: setup: cannot build a test library"
 	exit 1
