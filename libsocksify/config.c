@@ -58,6 +58,9 @@ static const char *const udp_names[] = {
 	[SFY_UDP_ASSOCIATE] = "associate", [SFY_UDP_BLOCK] = "block",
 	[SFY_UDP_DIRECT] = "direct",
 };
+static const char *const io_uring_names[] = {
+	[SFY_IO_URING_REFUSE] = "refuse", [SFY_IO_URING_ALLOW] = "allow",
+};
 static const char *const pipeline_names[] = {
 	[SFY_PIPELINE_AUTO] = "auto", [SFY_PIPELINE_ON] = "on", [SFY_PIPELINE_OFF] = "off",
 };
@@ -136,6 +139,7 @@ void sfy_config_defaults(struct sfy_config *c)
 	c->handshake_timeout_ms = 15000;
 	c->log_level = SFY_LOG_WARN;
 	c->pipeline = SFY_PIPELINE_AUTO;
+	c->io_uring = SFY_IO_URING_REFUSE;
 }
 
 /* --- the other keys ------------------------------------------------- */
@@ -316,11 +320,27 @@ static int k_pipelining(struct load *l, yaml_node_t *v, const char *path, void *
 	return 0;
 }
 
+static int io_uring_parse(const char *s)
+{
+	return word(s, io_uring_names, SFY_ARRAY_LEN(io_uring_names));
+}
+
+static int k_io_uring(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	int m;
+
+	(void)arg;
+	if (sfy_cfg_enum_value(l, v, path, io_uring_parse, "refuse, allow", &m))
+		return -1;
+	l->c->io_uring = (enum sfy_io_uring)m;
+	return 0;
+}
+
 static const struct key_def top_keys[] = {
 	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
 	{ "udp", k_udp }, { "timeouts", k_timeouts }, { "log", k_log },
-	{ "pipelining", k_pipelining },
+	{ "pipelining", k_pipelining }, { "io_uring", k_io_uring },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)

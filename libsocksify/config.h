@@ -57,6 +57,14 @@ enum sfy_pipeline {
 	SFY_PIPELINE_OFF,
 };
 
+/* io_uring submits connects, sends and epoll_ctl inside the kernel, past
+ * every hook: refused (io_uring_setup fails with ENOSYS, and libuv or
+ * liburing users fall back to epoll) unless the file says allow. */
+enum sfy_io_uring {
+	SFY_IO_URING_REFUSE,
+	SFY_IO_URING_ALLOW,
+};
+
 struct sfy_config {
 	struct sfy_proxy proxies[SFY_MAX_PROXIES];
 	size_t nproxies;
@@ -74,6 +82,7 @@ struct sfy_config {
 	enum sfy_log_level log_level;
 	char log_file[PATH_MAX];        /* "" = stderr */
 	enum sfy_pipeline pipeline;
+	enum sfy_io_uring io_uring;
 	char source[PATH_MAX];          /* config file used, "" if none */
 	/* Where the proxies were written, for errors found across fields:
 	 * the file and the line of each proxies: entry; "" / 0 when they came
@@ -84,7 +93,7 @@ struct sfy_config {
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,
- * fake range 224.0.0.0/8, pipeline auto, dns auto. */
+ * fake range 224.0.0.0/8, pipeline auto, dns auto, io_uring refuse. */
 void sfy_config_defaults(struct sfy_config *c);
 
 /* Reads one YAML file over *c (call sfy_config_defaults first).

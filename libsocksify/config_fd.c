@@ -90,6 +90,7 @@ static bool fields_ok(const struct sfy_config *c)
 	       c->fake_prefix <= 32 && (unsigned)c->udp <= SFY_UDP_DIRECT &&
 	       c->connect_timeout_ms > 0 && c->handshake_timeout_ms > 0 &&
 	       (unsigned)c->log_level <= SFY_LOG_DEBUG && (unsigned)c->pipeline <= SFY_PIPELINE_OFF &&
+	       (unsigned)c->io_uring <= SFY_IO_URING_ALLOW &&
 	       memchr(c->log_file, 0, sizeof(c->log_file)) && memchr(c->source, 0, sizeof(c->source)) &&
 	       memchr(c->proxies_file, 0, sizeof(c->proxies_file)) &&
 	       b[2] <= 1;

@@ -14,6 +14,7 @@
 #include "sfy.h"
 #include "fdreg.h"
 #include "shmfd.h"
+#include "uring.h"
 
 /* glibc declares these only under _FORTIFY_SOURCE. */
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
@@ -46,9 +47,12 @@ SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
 }
 
 /* libuv (node's dgram, dig) sends and receives with syscall(SYS_sendmmsg)
- * and friends, past every libc hook: those numbers go to our functions
- * (which keep the syscall() convention: -1 and errno), every other number
- * straight to the real syscall() with the six argument registers. */
+ * and friends, past every libc hook, and a program can connect the same
+ * way: those numbers go to our functions (which keep the syscall()
+ * convention: -1 and errno), as do the descriptor calls the session table
+ * must see and io_uring_setup (refused by policy, hooks_uring.c); every
+ * other number goes straight to the real syscall() with the six argument
+ * registers. */
 SFY_EXPORT long syscall(long n, ...)
 {
 	va_list ap;
@@ -58,6 +62,26 @@ SFY_EXPORT long syscall(long n, ...)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
 	switch (n) {
+	case SYS_connect:
+		return connect((int)a[0], (const struct sockaddr *)a[1], (socklen_t)a[2]);
+	case SYS_close:
+		return close((int)a[0]);
+	case SYS_dup:
+		return dup((int)a[0]);
+#ifdef SYS_dup2
+	case SYS_dup2:
+		return dup2((int)a[0], (int)a[1]);
+#endif
+	case SYS_dup3:
+		return dup3((int)a[0], (int)a[1], (int)a[2]);
+#ifdef SYS_close_range
+	case SYS_close_range:
+		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
+#endif
+#ifdef SYS_io_uring_setup
+	case SYS_io_uring_setup:
+		return sfy_io_uring_setup(a[0], a[1]);
+#endif
 	case SYS_sendmmsg:
 		return sendmmsg((int)a[0], (struct mmsghdr *)a[1], (unsigned)a[2], (int)a[3]);
 	case SYS_recvmmsg:

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dlreal.h"
 #include "real.h"
 #include "sfy.h"
 
@@ -155,7 +156,7 @@ static void *from_libc(const char *sym)
 		void *h = dlopen(trusted[i], RTLD_LAZY | RTLD_NOLOAD);
 		if (!h)
 			continue;
-		void *p = dlsym(h, sym);
+		void *p = sfy_dl()->dlsym ? sfy_dl()->dlsym(h, sym) : NULL;
 		dlclose(h);
 		Dl_info di;
 		if (p && dladdr(p, &di) && di.dli_fname && is_trusted(di.dli_fname))
@@ -184,7 +185,9 @@ static bool sends(const char *sym)
 
 static void *bind_one(const char *sym)
 {
-	void *p = dlsym(RTLD_NEXT, sym);
+	/* glibc's dlsym called from here: RTLD_NEXT is what comes after this
+	 * library (our own dlsym hook is never involved, see dlreal.c). */
+	void *p = sfy_dl()->dlsym ? sfy_dl()->dlsym(RTLD_NEXT, sym) : NULL;
 	if (!p)
 		return NULL;   /* this libc lacks it: the hook copes */
 	Dl_info di;
@@ -222,6 +225,17 @@ const struct sfy_real *sfy_real(void)
 	if (!atomic_load_explicit(&real_ready, memory_order_acquire))
 		pthread_once(&real_once, real_load);
 	return &real;
+}
+
+bool sfy_real_is_glibc(const void *addr)
+{
+	Dl_info di;
+	return addr && dladdr(addr, &di) && di.dli_fname && is_trusted(di.dli_fname);
+}
+
+bool sfy_real_same_build(const void *addr)
+{
+	return addr && same_build(addr);
 }
 
 const char *sfy_real_refusal(void)

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -88,6 +89,14 @@ const struct sfy_real *sfy_real(void);
  * the object). The network then fails closed: nothing can be trusted to
  * leave through the proxy. */
 const char *sfy_real_refusal(void);
+
+/* Whether the code at addr is glibc's (or a sanitizer runtime's stand-in
+ * for it): where a real function may live. */
+bool sfy_real_is_glibc(const void *addr);
+
+/* Whether the code at addr belongs to another copy of this very build
+ * (LD_PRELOAD naming two paths of it). */
+bool sfy_real_same_build(const void *addr);
 
 /* Non-NULL when another copy of this very library (same build) was loaded
  * and skipped: this copy calls libc itself, the other one stays idle. */

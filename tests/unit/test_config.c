@@ -91,6 +91,8 @@ static const struct bad {
 	{ "proxies: [socks5://h]\nlog:\n  file: [a]\n", "t.yaml:3: log.file:", "expected a value" },
 	{ "proxies: [socks5://h]\nlog: debug\n", "t.yaml:2: log:", "expected a mapping" },
 	{ "proxies: [socks5://h]\npipelining: sometimes\n", "t.yaml:2: pipelining:", "bad value" },
+	{ "proxies: [socks5://h]\nio_uring: yes\n", "t.yaml:2: io_uring:", "bad value" },
+	{ "proxies: [socks5://h]\nio_uring: [allow]\n", "t.yaml:2: io_uring:", "expected a value" },
 	{ "- socks5://h\n", "t.yaml:1: (top level):", "expected a mapping" },
 	{ "proxies: [socks5://h]\n[a]: 1\n", "t.yaml:2: (top level):", "keys must be words" },
 	{ "proxies: [socks5://h\n", "t.yaml:2: yaml:", "" },
@@ -143,7 +145,8 @@ static void test_full(void **state)
 		"log:\n"
 		"  level: debug\n"
 		"  file: /tmp/sfy.log\n"
-		"pipelining: off\n";
+		"pipelining: off\n"
+		"io_uring: allow\n";
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX];
 
@@ -184,6 +187,7 @@ static void test_full(void **state)
 	assert_int_equal(c->log_level, SFY_LOG_DEBUG);
 	assert_string_equal(c->log_file, "/tmp/sfy.log");
 	assert_int_equal(c->pipeline, SFY_PIPELINE_OFF);
+	assert_int_equal(c->io_uring, SFY_IO_URING_ALLOW);
 	assert_false(c->insecure_perms);        /* only files have permissions */
 	assert_int_equal(sfy_config_finish(c, err, sizeof err), 0);
 	assert_int_equal(c->dns, SFY_DNS_LOCAL);
@@ -208,6 +212,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c->log_level, SFY_LOG_WARN);
 	assert_string_equal(c->log_file, "");
 	assert_int_equal(c->pipeline, SFY_PIPELINE_AUTO);
+	assert_int_equal(c->io_uring, SFY_IO_URING_REFUSE);
 	assert_int_equal(c->nbypass, 0);
 	/* ... and finish() then wants a chain. */
 	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
