@@ -307,8 +307,8 @@ static void refuse_log(int fd, const struct sfy_dest *d, enum sfy_op op, const c
 	char txt[300] = "?", pb[32];
 	if (sfy_addr_from_sockaddr(&a, (const struct sockaddr *)&d->sa, d->len) == 0)
 		sfy_addr_format(&a, txt, sizeof(txt));
-	sfy_warn("%s to %s on a %s socket refused (EACCES): %s",
-		 op == SFY_OP_CONNECT ? "connect" : "send", txt, proto_name(&d->si, pb), why);
+	sfy_warn("%s socket: %s to %s refused (EACCES): %s", proto_name(&d->si, pb),
+		 op == SFY_OP_CONNECT ? "connect" : "send", txt, why);
 }
 
 /* ------------------------------------------------------------ the decision */
