@@ -6,8 +6,10 @@
  *
  * Pass-through costs: read/write/send/recv/close on an fd without a session
  * are two atomic loads before the real call (sfy_fdreg_has()); a
- * sendto()/sendmsg() with an address on a socket without a session adds a
- * getsockopt(SO_TYPE) unless the policy already says "untouched".
+ * sendto()/sendmsg() with an inet-family address on a socket without a
+ * session adds three getsockopt()s (SO_DOMAIN, SO_TYPE, SO_PROTOCOL: the
+ * classification of dest.h), a sendmmsg() three for the whole batch; a
+ * socket with a session knows its family and pays none.
  *
  * connect() of a UDP socket to a relayed destination sets up the
  * association, connects the kernel socket to the relay (so poll/epoll,
