@@ -1,6 +1,9 @@
-/* connect(), sendto(MSG_FASTOPEN) and getpeername() for TCP: classify, then
- * hand the socket to the chain. Everything that is not an AF_INET/AF_INET6
- * stream socket to a non-bypass destination passes straight through.
+/* connect(), sendto(MSG_FASTOPEN) and getpeername() for TCP: classify
+ * (dest.h), then hand the socket to the chain. connect() of every socket
+ * comes here first: UDP goes on to hooks_udp.c, other inet protocols to a
+ * non-bypass destination fail with EACCES, the rest passes straight
+ * through. sendmsg()/sendmmsg() with MSG_FASTOPEN (hooks_udp.c) use
+ * sfy_tcp_fastopen().
  *
  * A non-blocking socket: the chain is built inside connect(), driven with
  * poll() and bounded by timeouts.handshake, and connect() then returns 0 (an
@@ -10,8 +13,10 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "chain.h"
+#include "dest.h"
 #include "fakedns.h"
 #include "fdreg.h"
 #include "log.h"
@@ -21,59 +26,74 @@
 #include "sfy.h"
 #include "state.h"
 #include "udp_assoc.h"
+#include "hooks.h"
 
-/* 1 = tunnel it, 0 = pass through, <0 = fail closed with this errno. */
-static int classify_tcp(int fd, const struct sockaddr *sa, socklen_t len,
-			const struct sfy_config **cfgp)
+/* connect() or MSG_FASTOPEN of a TCP socket that sfy_classify() says is
+ * proxied: 0, -errno, or 1 when the call belongs to the kernel after all
+ * (already connected: let it say EISCONN). */
+static int tunnel(int fd, const struct sfy_dest *d)
 {
-	if (!sfy_sockaddr_is_inet(sa, len) || sfy_sock_type(fd) != SOCK_STREAM)
-		return 0;
-	const struct sfy_config *cfg = sfy_config_get();
+	const struct sfy_config *cfg = d->cfg;
 	if (!cfg)
-		return -ECONNREFUSED;
-	if (sfy_route_bypass(cfg, sa))
-		return 0;
-	/* Already connected: let the kernel say EISCONN. */
+		return -ECONNREFUSED;   /* fail closed; the load failure was logged */
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	if (sfy_real()->getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		return 0;
-	*cfgp = cfg;
-	return 1;
-}
-
-static int tunnel(const struct sfy_config *cfg, int fd, const struct sockaddr *sa,
-		  socklen_t len)
-{
+		return 1;
+	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	struct sfy_addr dst;
-	if (!sfy_fakedns_reverse(sa, len, &dst)) {
+	if (!sfy_fakedns_reverse(sa, d->len, &dst)) {
 		/* A fake address no name stands behind (stale, or made up) must
 		 * not reach the proxy as if it were real. */
-		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_is_fake(sa, len)) {
-			sfy_addr_from_sockaddr(&dst, sa, len);
+		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_is_fake(sa, d->len)) {
+			sfy_addr_from_sockaddr(&dst, sa, d->len);
 			char a[300];
 			sfy_addr_format(&dst, a, sizeof(a));
 			sfy_warn("connect to %s failed: a fake-DNS address with no name behind it "
 				 "(EHOSTUNREACH)", a);
 			return -EHOSTUNREACH;
 		}
-		int r = sfy_addr_from_sockaddr(&dst, sa, len);
+		int r = sfy_addr_from_sockaddr(&dst, sa, d->len);
 		if (r < 0)
 			return r;
 	}
 	int r = sfy_chain_connect(cfg, fd, &dst, SFY_S5_CONNECT, NULL);
 	if (r == 0)
-		sfy_fdreg_peer_set(fd, sa, len);   /* best effort: else the first hop */
+		sfy_fdreg_peer_set(fd, sa, d->len);   /* best effort: else the first hop */
 	return r;
+}
+
+/* A real connect() succeeded: whatever we recorded as fd's peer is gone (a
+ * disconnect, or a new destination reached directly). */
+static void connected_direct(int fd, const struct sfy_dest *d)
+{
+	if (d->si.proto == SFY_SOCK_UDP) {
+		if (sfy_fdreg_has(fd, SFY_FDREG_UDP))
+			sfy_udp_clear_peer(fd);
+	} else if (sfy_fdreg_has(fd, SFY_FDREG_PEER)) {
+		/* A stream socket's entry holds only its peer. */
+		sfy_fdreg_close(fd);
+	}
 }
 
 SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	const struct sfy_config *cfg = NULL;
-	int c = classify_tcp(fd, sa, len, &cfg);
-	if (c == 0)
-		return sfy_udp_connect(fd, sa, len);   /* UDP, or not ours at all */
-	int r = c < 0 ? c : tunnel(cfg, fd, sa, len);
+	struct sfy_dest d;
+	enum sfy_verdict v = sfy_classify(fd, SFY_OP_CONNECT, 0, sa, len, NULL, &d);
+	int r = 1;
+	if (v == SFY_V_REFUSE)
+		r = -EACCES;
+	else if (v == SFY_V_PROXY)
+		r = d.si.proto == SFY_SOCK_UDP ? sfy_udp_connect(fd, &d) : tunnel(fd, &d);
+	if (r == 1) {
+		r = sfy_real()->connect(fd, sa, len);
+		if ((r == 0 || errno == EINPROGRESS) && d.si.proto != SFY_SOCK_NONE) {
+			int e = errno;
+			connected_direct(fd, &d);
+			errno = e;
+		}
+		return r;
+	}
 	if (r < 0) {
 		errno = -r;
 		return -1;
@@ -81,21 +101,42 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	return 0;
 }
 
+bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
+		      ssize_t *res)
+{
+	struct sfy_dest d;
+	if (!m->msg_name || !m->msg_namelen ||
+	    sfy_classify(fd, op, flags, m->msg_name, m->msg_namelen, NULL, &d) !=
+		    SFY_V_PROXY ||
+	    d.si.proto != SFY_SOCK_TCP)
+		return false;
+	int r = tunnel(fd, &d);
+	if (r == 1)
+		return false;
+	if (r < 0) {
+		*res = r;
+		return true;
+	}
+	/* Connected through the chain: the payload is plain data now. */
+	struct msghdr data = *m;
+	data.msg_name = NULL;
+	data.msg_namelen = 0;
+	ssize_t n = sfy_real()->sendmsg(fd, &data, flags & ~MSG_FASTOPEN);
+	*res = n < 0 ? -errno : n;
+	return true;
+}
+
 SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			  const struct sockaddr *sa, socklen_t len)
 {
 	/* TCP Fast Open (curl --tcp-fastopen): a connect plus the send. */
-	if (flags & MSG_FASTOPEN) {
-		const struct sfy_config *cfg = NULL;
-		int c = classify_tcp(fd, sa, len, &cfg);
-		if (c != 0) {
-			int r = c < 0 ? c : tunnel(cfg, fd, sa, len);
-			if (r < 0) {
-				errno = -r;
-				return -1;
-			}
-			return sfy_real()->send(fd, buf, n, flags & ~MSG_FASTOPEN);
-		}
+	if ((flags & MSG_FASTOPEN) && sa && len) {
+		struct iovec iov = { (void *)buf, n };
+		struct msghdr m = { .msg_name = (void *)sa, .msg_namelen = len,
+				    .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t r;
+		if (sfy_tcp_fastopen(fd, SFY_OP_SENDTO, &m, flags, &r))
+			return sfy_udp_ret(r);
 	}
 	return sfy_udp_sendto(fd, buf, n, flags, sa, len);   /* UDP, or not ours at all */
 }

@@ -6,8 +6,10 @@
  *
  * Pass-through costs: read/write/send/recv/close on an fd without a session
  * are two atomic loads before the real call (sfy_fdreg_has()); a
- * sendto()/sendmsg() with an address on a socket without a session adds a
- * getsockopt(SO_TYPE) unless the policy already says "untouched".
+ * sendto()/sendmsg() with an inet-family address on a socket without a
+ * session adds three getsockopt()s (SO_DOMAIN, SO_TYPE, SO_PROTOCOL: the
+ * classification of dest.h), a sendmmsg() three for the whole batch; a
+ * socket with a session knows its family and pays none.
  *
  * connect() of a UDP socket to a relayed destination sets up the
  * association, connects the kernel socket to the relay (so poll/epoll,
@@ -40,6 +42,8 @@
 #include <unistd.h>
 
 #include "bypass.h"
+#include "dest.h"
+#include "hooks.h"
 #include "route.h"
 #include "fakedns.h"
 #include "fdreg.h"
@@ -60,12 +64,6 @@ enum route {
 	R_RELAY = 1,    /* through the relay of the returned session */
 	R_REFUSE = 2,   /* policy: EPERM (logged once per socket) */
 };
-
-static int sock_family(int fd)
-{
-	int f = sfy_sock_family(fd);
-	return f < 0 ? AF_INET : f;
-}
 
 static uint16_t sa_port(const struct sockaddr *sa)
 {
@@ -94,9 +92,9 @@ static void refuse_log(struct sfy_udp_sess *s, const struct sockaddr *sa, sockle
 }
 
 /* Sets up the association of fd (or finds the failure of an earlier try). */
-static int associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess **sp)
+static int associate(const struct sfy_config *cfg, int fd, int family, struct sfy_udp_sess **sp)
 {
-	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_FAILED, sock_family(fd));
+	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_FAILED, family);
 	if (!s)
 		return -ENOMEM;
 	const char *why = NULL;
@@ -128,22 +126,45 @@ static int associate(const struct sfy_config *cfg, int fd, struct sfy_udp_sess *
 	return r;
 }
 
-/* What a datagram to sa (or a connect() to it) does: an enum route, or a
- * negative errno to fail with. R_RELAY hands back a session reference. */
-static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_udp_sess **sp)
+/* The classification (dest.h) of an address a UDP hook got, with fd's
+ * session (a reference, or NULL) looked up first: a socket with one is a
+ * UDP socket of the session's family, which spares the getsockopt()s.
+ * known carries what is learnt to the next message of a sendmmsg(). */
+static enum sfy_verdict classify(int fd, enum sfy_op op, const struct sockaddr *sa,
+				 socklen_t len, struct sfy_sockinfo *known, struct sfy_dest *d,
+				 struct sfy_udp_sess **sp)
+{
+	struct sfy_udp_sess *s = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
+	if (s && !known->family) {
+		known->family = s->family;
+		known->proto = SFY_SOCK_UDP;
+		known->v6only = -1;
+	}
+	/* flags 0: MSG_FASTOPEN was sfy_tcp_fastopen()'s to take. */
+	enum sfy_verdict v = sfy_classify(fd, op, 0, sa, len, known, d);
+	if (!known->family)
+		*known = d->si;
+	*sp = s;
+	return v;
+}
+
+/* What a datagram to d (or a connect() to it) does, d being a UDP
+ * destination sfy_classify() called SFY_V_PROXY: an enum route, or a
+ * negative errno to fail with. s: fd's session (the reference is
+ * consumed); R_RELAY hands back a session reference in *sp. */
+static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
+		 struct sfy_udp_sess **sp)
 {
 	*sp = NULL;
-	if (!sfy_sockaddr_is_inet(sa, len))
-		return R_REAL;
-	const struct sfy_config *cfg = sfy_config_get();
-	if (cfg && sfy_route_bypass(cfg, sa))
-		return R_REAL;
+	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
+	const struct sfy_config *cfg = d->cfg;
 	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
 	bool dns = remote && sa_port(sa) == 53;
-	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, len);
-	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake)
+	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, d->len);
+	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake) {
+		sfy_udp_sess_put(s);
 		return R_REAL;
-	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
+	}
 	if (s && s->kind == SFY_UDP_SESS_ASSOC) {
 		*sp = s;
 		return R_RELAY;
@@ -158,25 +179,23 @@ static int route(int fd, const struct sockaddr *sa, socklen_t len, struct sfy_ud
 			return e;
 		s = NULL;
 	}
-	if (!s && sfy_sock_type(fd) != SOCK_DGRAM)
-		return R_REAL;
 	if (!cfg) {
 		sfy_udp_sess_put(s);
 		return -ENETUNREACH;   /* fail closed; the load failure was logged */
 	}
 	if (cfg->udp == SFY_UDP_ASSOCIATE) {
 		sfy_udp_sess_put(s);
-		return associate(cfg, fd, sp);
+		return associate(cfg, fd, d->si.family, sp);
 	}
 	if (!s) {
-		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, sa->sa_family);
+		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, d->si.family);
 		if (n) {
 			s = sfy_fdreg_udp_install(fd, n);
 			if (s != n)
 				sfy_udp_sess_put(n);
 		}
 	}
-	refuse_log(s, sa, len,
+	refuse_log(s, sa, d->len,
 		   cfg->udp == SFY_UDP_BLOCK ? "udp: block" :
 		   dns ? "DNS over UDP never leaves directly in remote DNS mode" :
 			 "a fake address of remote DNS cannot be reached directly");
@@ -250,20 +269,37 @@ static bool plan_connected(int fd, struct plan *p)
 }
 
 /* Any send: true with *p filled when it is ours, false for the real call
- * (nothing to release then). */
-static bool udp_plan(int fd, const struct msghdr *m, struct plan *p)
+ * (nothing to release then). Every send with an address, of any socket,
+ * comes here: UDP goes by route(), other inet protocols to a non-bypass
+ * destination fail with EACCES, the rest is the kernel's (TCP without
+ * MSG_FASTOPEN ignores the address). known: see classify(). */
+static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_sockinfo *known,
+		     struct plan *p)
 {
-	if (m->msg_name && m->msg_namelen) {
-		int k = route(fd, m->msg_name, m->msg_namelen, &p->s);
-		if (k == R_REAL)
-			return false;
-		if (k == R_RELAY)
-			p->err = dst_of(m->msg_name, m->msg_namelen, &p->dst);
-		else
-			p->err = k == R_REFUSE ? -EPERM : k;
-		return true;
+	p->s = NULL;
+	if (!m->msg_name || !m->msg_namelen)
+		return sfy_fdreg_has(fd, SFY_FDREG_UDP) && plan_connected(fd, p);
+	struct sfy_dest d;
+	struct sfy_udp_sess *s;
+	enum sfy_verdict v = classify(fd, op, m->msg_name, m->msg_namelen, known, &d, &s);
+	if (v != SFY_V_PROXY || d.si.proto != SFY_SOCK_UDP) {
+		sfy_udp_sess_put(s);
+		if (v == SFY_V_REFUSE) {
+			p->err = -EACCES;
+			return true;
+		}
+		/* AF_UNSPEC on an AF_INET6 UDP socket: as send() */
+		return v == SFY_V_CONNECTED && sfy_fdreg_has(fd, SFY_FDREG_UDP) &&
+		       plan_connected(fd, p);
 	}
-	return sfy_fdreg_has(fd, SFY_FDREG_UDP) && plan_connected(fd, p);
+	int k = route(fd, &d, s, &p->s);
+	if (k == R_REAL)
+		return false;
+	if (k == R_RELAY)
+		p->err = dst_of((const struct sockaddr *)&d.sa, d.len, &p->dst);
+	else
+		p->err = k == R_REFUSE ? -EPERM : k;
+	return true;
 }
 
 /* Carries out a plan: the bytes sent or -errno; releases the session. */
@@ -275,10 +311,11 @@ static ssize_t plan_send(int fd, struct plan *p, const struct msghdr *m, int fla
 }
 
 /* Any send: true with *res set when it is ours, false for the real call. */
-static bool udp_send(int fd, const struct msghdr *m, int flags, ssize_t *res)
+static bool udp_send(int fd, enum sfy_op op, const struct msghdr *m, int flags, ssize_t *res)
 {
 	struct plan p;
-	if (!udp_plan(fd, m, &p))
+	struct sfy_sockinfo known = { 0 };
+	if (!udp_plan(fd, op, m, &known, &p))
 		return false;
 	*res = plan_send(fd, &p, m, flags);
 	return true;
@@ -295,8 +332,7 @@ static bool send_connected(int fd, const struct msghdr *m, int flags, ssize_t *r
 
 /* ------------------------------------------------------------ connect */
 
-/* getpeername() then answers what the kernel says. */
-static void clear_peer(int fd)
+void sfy_udp_clear_peer(int fd)
 {
 	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
 	if (!s)
@@ -321,39 +357,37 @@ bool sfy_udp_getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 	return set;
 }
 
-int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len)
+int sfy_udp_connect(int fd, const struct sfy_dest *d)
 {
-	const struct sfy_real *real = sfy_real();
-	struct sfy_udp_sess *s;
-	int k = route(fd, sa, len, &s);
-	if (k == R_REAL) {
-		/* A disconnect (AF_UNSPEC) or a bypass destination: the kernel's. */
-		if (sfy_fdreg_has(fd, SFY_FDREG_UDP))
-			clear_peer(fd);
-		return real->connect(fd, sa, len);
-	}
+	struct sfy_udp_sess *s = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
+	int k = route(fd, d, s, &s);
+	if (k == R_REAL)
+		return 1;
 	if (k != R_RELAY)
-		return (int)sfy_udp_ret(k == R_REFUSE ? -EPERM : k);
+		return k == R_REFUSE ? -EPERM : k;
+	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	struct sfy_addr dst;
-	int r = dst_of(sa, len, &dst);
-	if (r == 0 && real->connect(fd, (struct sockaddr *)&s->relay, s->relay_len) < 0)
+	int r = dst_of(sa, d->len, &dst);
+	if (r == 0 && sfy_real()->connect(fd, (struct sockaddr *)&s->relay, s->relay_len) < 0)
 		r = -errno;
 	if (r == 0)
-		sfy_udp_peer_set(s, &dst, sa, len);
+		sfy_udp_peer_set(s, &dst, sa, d->len);
 	sfy_udp_sess_put(s);
-	return (int)sfy_udp_ret(r);
+	return r;
 }
 
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 		       const struct sockaddr *sa, socklen_t len)
 {
-	if ((!sa || !len) && !sfy_fdreg_has(fd, SFY_FDREG_UDP))
+	/* An address of length 0 is the kernel's (EINVAL, or a raw socket's
+	 * connected peer), like no address on a socket without a session. */
+	if (sa ? !len : !sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->sendto(fd, buf, n, flags, sa, len);
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_name = (void *)sa, .msg_namelen = sa ? len : 0,
 			    .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
-	if (udp_send(fd, &m, flags, &r))
+	if (udp_send(fd, SFY_OP_SENDTO, &m, flags, &r))
 		return sfy_udp_ret(r);
 	return sfy_real()->sendto(fd, buf, n, flags, sa, len);
 }
@@ -363,13 +397,29 @@ ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	ssize_t r;
-	if (msg && udp_send(fd, msg, flags, &r))
+	if (msg && (flags & MSG_FASTOPEN) && sfy_tcp_fastopen(fd, SFY_OP_SENDMSG, msg, flags, &r))
+		return sfy_udp_ret(r);
+	if (msg && udp_send(fd, SFY_OP_SENDMSG, msg, flags, &r))
 		return sfy_udp_ret(r);
 	return sfy_real()->sendmsg(fd, msg, flags);
 }
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
+	ssize_t r;
+	if (vec && vlen && (flags & MSG_FASTOPEN) &&
+	    sfy_tcp_fastopen(fd, SFY_OP_SENDMSG, &vec[0].msg_hdr, flags, &r)) {
+		if (r < 0)
+			return (int)sfy_udp_ret(r);
+		vec[0].msg_len = (unsigned)r;
+		/* The rest meets the socket as the kernel leaves it after a fast
+		 * open: connected (MSG_FASTOPEN then fails with EISCONN), and
+		 * like the kernel we report the one message sent. */
+		int e = errno;
+		int n = vlen > 1 ? sfy_real()->sendmmsg(fd, vec + 1, vlen - 1, flags) : 0;
+		errno = e;
+		return n > 0 ? 1 + n : 1;
+	}
 	bool ours = sfy_fdreg_has(fd, SFY_FDREG_UDP);
 	for (unsigned i = 0; i < vlen && !ours; i++)
 		ours = vec[i].msg_hdr.msg_name && vec[i].msg_hdr.msg_namelen;
@@ -382,10 +432,11 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 	 * one at a time, in order. Like the kernel, an error after the first
 	 * sent message ends the batch with the count so far. */
 	unsigned done = 0;
+	struct sfy_sockinfo known = { 0 };
 	while (done < vlen) {
 		struct plan p;
 		unsigned end = done;
-		while (end < vlen && !udp_plan(fd, &vec[end].msg_hdr, &p))
+		while (end < vlen && !udp_plan(fd, SFY_OP_SENDMSG, &vec[end].msg_hdr, &known, &p))
 			end++;
 		if (end > done) {
 			int n = sfy_real()->sendmmsg(fd, vec + done, end - done, flags);
@@ -402,7 +453,7 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 		}
 		if (end == vlen)
 			break;
-		ssize_t r = plan_send(fd, &p, &vec[done].msg_hdr, flags);
+		r = plan_send(fd, &p, &vec[done].msg_hdr, flags);
 		if (r < 0)
 			return done ? (int)done : (int)sfy_udp_ret(r);
 		vec[done++].msg_len = (unsigned)r;

@@ -18,13 +18,6 @@ bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len)
 		(sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
 }
 
-int sfy_sock_type(int fd)
-{
-	int t = 0;
-	socklen_t l = sizeof(t);
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &l) == 0 ? t : -1;
-}
-
 int sfy_sock_family(int fd)
 {
 	struct sockaddr_storage ss;
@@ -140,7 +133,12 @@ int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, b
 	    getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &lgl) < 0)
 		return -errno;
 	int old_family = ss.ss_family;
-	int nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* The same protocol: an MPTCP socket stays MPTCP. */
+	int proto = 0;
+	socklen_t pl = sizeof(proto);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0)
+		proto = 0;
+	int nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, proto);
 	if (nfd < 0)
 		return -errno;
 	for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {

@@ -7,10 +7,10 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-/* An AF_INET/AF_INET6 address at least as long as its family needs. */
+/* An AF_INET/AF_INET6 address at least as long as its family needs, for
+ * addresses the kernel wrote (recvfrom); what a program hands in is read
+ * by sfy_dest_read() (dest.h) instead. */
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len);
-/* SO_TYPE of fd, or -1. */
-int sfy_sock_type(int fd);
 /* Address family of fd (from getsockname), or a negative errno. */
 int sfy_sock_family(int fd);
 

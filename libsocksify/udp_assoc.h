@@ -137,7 +137,14 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 			socklen_t len);
 
 /* ---- entry points for hooks_tcp.c (defined in hooks_udp.c) ---- */
-int sfy_udp_connect(int fd, const struct sockaddr *sa, socklen_t len);
+struct sfy_dest;
+/* connect() of a UDP socket that sfy_classify() called SFY_V_PROXY: 0 or
+ * -errno, or 1 when the real connect() is to follow (udp: direct). */
+int sfy_udp_connect(int fd, const struct sfy_dest *d);
+/* After a real connect() (a bypass destination, a disconnect): forget the
+ * destination recorded for a socket connected through the relay, so that
+ * getpeername() and send() are the kernel's again. */
+void sfy_udp_clear_peer(int fd);
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 		       const struct sockaddr *sa, socklen_t len);
 /* getpeername() of a UDP socket connect()ed through the relay: the
