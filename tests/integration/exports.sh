@@ -9,13 +9,15 @@ set -u
 command -v nm >/dev/null || { echo "nm missing (binutils)"; exit 77; }
 
 # Functions the library may interpose: the socket calls it hooks, the
-# resolver entry points, and the fd lifecycle calls it must track.
+# resolver entry points, the fd lifecycle calls it must track, and the exec
+# family whose children it keeps proxied.
 allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
 read write readv writev close close_range closefrom dup dup2 dup3 fork vfork
 getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
 gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
 gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk
-__recvfrom_chk _init _fini "
+__recvfrom_chk _init _fini execve execv execvp execvpe execl execle execlp fexecve
+execveat posix_spawn posix_spawnp system popen pclose "
 allowed=$(echo $allowed)    # one line, single spaces
 allowed=" $allowed "
 
