@@ -13,8 +13,14 @@
  *   system     unsetenv LD_PRELOAD and every SOCKSIFY_*, then system(PROG)
  *   popen      the same, then popen(PROG, "r") and copy its output
  *   popen-w    the same, popen(PROG, "w") writing ARG to it
- *   bench N    N times vfork+execve(PROG) with the environment as it is;
- *              prints the median microseconds per exec+wait */
+ *   bench N hook|libc PROG...
+ *              N times vfork + execve(PROG) with the environment as it
+ *              is, through the execve the program binds (socksify's hook
+ *              when preloaded) or libc's own (dlopen'ed: no guard);
+ *              prints the median microseconds per vfork+exec+wait;
+ *              hook-fix: the same through the hook after unsetenv of
+ *              every SOCKSIFY_* (the guard puts them back on each exec) */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -46,12 +52,11 @@ static int wait_for(pid_t pid)
 	return status_of(st);
 }
 
-static void strip_env(void)
+static void strip_env_keep_preload(void)
 {
 	/* unsetenv while walking environ skips entries: collect names first. */
 	char names[64][128];
 	int n = 0;
-	unsetenv("LD_PRELOAD");
 	for (char **e = environ; *e && n < 64; e++)
 		if (!strncmp(*e, "SOCKSIFY_", 9)) {
 			size_t len = strcspn(*e, "=");
@@ -64,21 +69,38 @@ static void strip_env(void)
 		unsetenv(names[i]);
 }
 
+static void strip_env(void)
+{
+	unsetenv("LD_PRELOAD");
+	strip_env_keep_preload();
+}
+
 static int cmp_long(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;
 	return (x > y) - (x < y);
 }
 
-static int bench(int n, char **argv)
+static int bench(int n, const char *how, char **argv)
 {
 	long *us = calloc((size_t)n, sizeof(*us));
+	int (*volatile ex)(const char *, char *const[], char *const[]) = execve;
+	if (!strcmp(how, "hook-fix"))
+		strip_env_keep_preload();
+	if (!strcmp(how, "libc")) {
+		void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+		ex = h ? (int (*)(const char *, char *const[], char *const[]))dlsym(h, "execve") : NULL;
+		if (!ex) {
+			fprintf(stderr, "bench: no libc execve\n");
+			return 1;
+		}
+	}
 	for (int i = 0; i < n; i++) {
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pid_t pid = vfork();
 		if (pid == 0) {
-			execve(argv[0], argv, environ);
+			ex(argv[0], argv, environ);
 			_exit(127);
 		}
 		if (wait_for(pid) != 0) {
@@ -106,7 +128,7 @@ int main(int argc, char **argv)
 	const char *mode = argv[1];
 	char **args = argv + 2;
 	if (!strcmp(mode, "bench"))
-		return argc < 4 ? 2 : bench(atoi(argv[2]), argv + 3);
+		return argc < 5 ? 2 : bench(atoi(argv[2]), argv[3], argv + 4);
 	if (!strcmp(mode, "vfork")) {
 		pid = vfork();
 		if (pid == 0) {
