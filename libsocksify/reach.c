@@ -377,6 +377,13 @@ static bool shebang(const unsigned char *head, size_t n, char interp[static PATH
 	return true;
 }
 
+static bool is_script(int fd)
+{
+	char two[2];
+
+	return read_at(fd, two, sizeof two, 0) == 0 && two[0] == '#' && two[1] == '!';
+}
+
 static int open_ro(const char *path)
 {
 	int fd;
@@ -424,10 +431,19 @@ void sfy_reach_check(const char *path, struct sfy_reach_result *r)
 	r->why = SFY_REACH_OK;
 	r->by_interp = false;
 	r->interp[0] = '\0';
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    (r->why = privileges(-1, path, &st)) == SFY_REACH_OK &&
-	    (fd = open_ro(path)) >= 0) {
-		content(fd, r, 0);
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+		errno = saved;
+		return;
+	}
+	fd = open_ro(path);
+	/* The kernel ignores a script's own set-ID bits; its interpreter's
+	 * count (content() checks them). An unreadable file is judged by its
+	 * mode bits alone. */
+	if (fd < 0 || !is_script(fd))
+		r->why = privileges(-1, path, &st);
+	if (fd >= 0) {
+		if (r->why == SFY_REACH_OK)
+			content(fd, r, 0);
 		close_fd(fd);
 	}
 	errno = saved;
@@ -463,13 +479,17 @@ void sfy_reach_check_fd(int fd, struct sfy_reach_result *r)
 		char p[32];
 		int rfd;
 		proc_fd_path(fd, p);
-		if ((r->why = privileges(-1, p, &st)) == SFY_REACH_OK && (rfd = open_ro(p)) >= 0) {
-			content(rfd, r, 0);
+		rfd = open_ro(p);
+		if (rfd < 0 || !is_script(rfd))
+			r->why = privileges(-1, p, &st);
+		if (rfd >= 0) {
+			if (r->why == SFY_REACH_OK)
+				content(rfd, r, 0);
 			close_fd(rfd);
 		}
 		goto out;
 	}
-	if ((r->why = privileges(fd, NULL, &st)) == SFY_REACH_OK)
+	if (is_script(fd) || (r->why = privileges(fd, NULL, &st)) == SFY_REACH_OK)
 		content(fd, r, 0);
 out:
 	errno = saved;

@@ -344,6 +344,13 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	chmod 4755 "$tmp/suid-root"
 	sfy -- -x "$PROXY" "$tmp/suid-root"
 	expect_rc "setuid root run by root" 0
+	# The kernel ignores a script's own set-ID bits: it runs as the user.
+	printf '#!/bin/sh\necho suid-script ran\n' >"$tmp/suid-script"
+	chown nobody "$tmp/suid-script"
+	chmod 4755 "$tmp/suid-script"
+	sfy -- -x "$PROXY" "$tmp/suid-script"
+	expect_rc "setuid script (bits ignored by the kernel)" 0
+	expect_out "setuid script runs" "suid-script ran"
 
 	# File capabilities: refused for an unprivileged user, fine for root.
 	if command -v setcap >/dev/null && command -v setpriv >/dev/null &&
