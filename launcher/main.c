@@ -20,6 +20,7 @@
 #include "config.h"
 #include "launcher.h"
 #include "log.h"
+#include "preload_list.h"
 #include "proxy_url.h"
 #include "stepwise.h"
 
@@ -40,7 +41,7 @@
 /* LD_PRELOAD: a few paths at most; ld.so itself has no fixed limit. */
 #define SFY_PRELOAD_MAX (8 * PATH_MAX)
 
-enum { OPT_CHECK = 0x100 };
+enum { OPT_CHECK = 0x100, OPT_ALLOW_UNPROXYABLE };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'f' },
@@ -50,6 +51,7 @@ static const struct option long_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "allow-unproxyable", no_argument, NULL, OPT_ALLOW_UNPROXYABLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -62,6 +64,7 @@ struct opts {
 	const char *chain, *dns;
 	int verbosity;          /* -1 quiet, 0 as configured, 1 info, 2+ debug */
 	int check;
+	int allow_unproxyable;
 };
 
 static void usage(FILE *f)
@@ -83,6 +86,10 @@ static void usage(FILE *f)
 "  -q, --quiet         log errors only\n"
 "  -v, --verbose       log more (info; twice: debug)\n"
 "      --check         no command: test the chain hop by hop, exit 0 if usable\n"
+"      --allow-unproxyable  run programs LD_PRELOAD cannot reach (static,\n"
+"                      set-ID, file capabilities, Go, another architecture)\n"
+"                      unproxied with a warning, here and in the whole tree,\n"
+"                      instead of refusing them (config: unproxyable: allow)\n"
 "  -h, --help          show this help\n"
 "  -V, --version       show the version\n"
 "\n"
@@ -92,6 +99,7 @@ static void usage(FILE *f)
 "  SOCKSIFY_CHAIN=MODE           like -c\n"
 "  SOCKSIFY_DNS=MODE             like -d\n"
 "  SOCKSIFY_LOG=LEVEL            error, warn, info or debug\n"
+"  SOCKSIFY_UNPROXYABLE=MODE     refuse (default) or allow (like --allow-unproxyable)\n"
 "\n"
 "Config search order without -f, -x, SOCKSIFY_CONFIG or SOCKSIFY_PROXY:\n"
 "  $XDG_CONFIG_HOME/socksify/config.yaml (default ~/.config/socksify/config.yaml)\n"
@@ -175,6 +183,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		case 'q': o->verbosity = -1; break;
 		case 'v': o->verbosity = o->verbosity < 0 ? 1 : o->verbosity + 1; break;
 		case OPT_CHECK: o->check = 1; break;
+		case OPT_ALLOW_UNPROXYABLE: o->allow_unproxyable = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("socksify %s\n", SFY_VERSION); exit(0);
 		case ':': die_usage("option '%s' needs an argument", argv[optind - 1]);
@@ -216,6 +225,8 @@ static void export_options(const struct opts *o)
 		set_env("SOCKSIFY_CHAIN", o->chain);
 	if (o->dns)
 		set_env("SOCKSIFY_DNS", o->dns);
+	if (o->allow_unproxyable)
+		set_env("SOCKSIFY_UNPROXYABLE", "allow");
 	/* An explicit SOCKSIFY_LOG is kept unless -q/-v says otherwise. */
 	if (o->verbosity)
 		set_env("SOCKSIFY_LOG", sfy_log_level_name(o->verbosity < 0 ? SFY_LOG_ERROR
@@ -282,42 +293,38 @@ static void set_preload(void)
 		fprintf(stderr, "socksify: cannot find libsocksify.so (looked for %s)\n", tried);
 		exit(SFY_EXIT_USAGE);
 	}
-	if (sfy_preload_compose(getenv("LD_PRELOAD"), lib, value, sizeof value) < 0) {
+	if (sfy_preload_compose(getenv("LD_PRELOAD"), lib, false, value, sizeof value) < 0) {
 		fprintf(stderr, "socksify: LD_PRELOAD too long\n");
 		exit(SFY_EXIT_USAGE);
 	}
 	set_env("LD_PRELOAD", value);
 }
 
-static _Noreturn void refuse(const char *cmd, enum sfy_reach why, const char *interp)
+/* The same words as the library's exec guard (execguard.c). Refused: exit
+ * 126; allowed by unproxyable: allow: a warning, and the program runs. */
+static void unproxyable(const struct sfy_config *cfg, const char *cmd,
+			const struct sfy_reach_result *r)
 {
-	static const char tail[] = "its traffic would NOT be proxied";
+	char via[PATH_MAX + 32] = "";
+	bool allow = cfg->unproxyable == SFY_UNPROXYABLE_ALLOW;
 
-	switch (why) {
-	case SFY_REACH_STATIC:
-		fprintf(stderr, "socksify: %s: statically linked: LD_PRELOAD cannot reach "
-			"it, %s\n", cmd, tail);
-		break;
-	case SFY_REACH_STATIC_INTERP:
-		fprintf(stderr, "socksify: %s: its interpreter %s is statically linked: "
-			"LD_PRELOAD cannot reach it, %s\n", cmd, interp, tail);
-		break;
-	case SFY_REACH_SETID:
-		fprintf(stderr, "socksify: %s: set-user-ID/set-group-ID program: the loader "
-			"ignores LD_PRELOAD for it (secure-execution mode), %s\n", cmd, tail);
-		break;
-	default:
-		fprintf(stderr, "socksify: %s: has file capabilities: the loader ignores "
-			"LD_PRELOAD for it (secure-execution mode), %s\n", cmd, tail);
-		break;
+	if (r->by_interp)
+		snprintf(via, sizeof via, "its interpreter %s is ", r->interp);
+	if (allow) {
+		if (cfg->log_level >= SFY_LOG_WARN)
+			fprintf(stderr, "socksify: warning: %s: %s%s; running it UNPROXIED "
+				"(unproxyable: allow)\n", cmd, via, sfy_reach_reason(r->why));
+		return;
 	}
+	fprintf(stderr, "socksify: %s: %s%s, its traffic would NOT be proxied "
+		"(--allow-unproxyable runs it anyway)\n", cmd, via, sfy_reach_reason(r->why));
 	exit(SFY_EXIT_NOEXEC);
 }
 
-static _Noreturn void run(char **argv)
+static _Noreturn void run(const struct sfy_config *cfg, char **argv)
 {
-	char path[PATH_MAX], interp[PATH_MAX];
-	enum sfy_reach why;
+	char path[PATH_MAX];
+	struct sfy_reach_result why;
 	int r, e;
 
 	r = sfy_resolve_command(argv[0], path);
@@ -329,9 +336,10 @@ static _Noreturn void run(char **argv)
 		fprintf(stderr, "socksify: %s: %s\n", argv[0], strerror(-r));
 		exit(r == -ENOENT || r == -ENOTDIR ? SFY_EXIT_NOTFOUND : SFY_EXIT_NOEXEC);
 	}
-	why = sfy_reach_check(path, interp);
-	if (why != SFY_REACH_OK)
-		refuse(argv[0], why, interp);
+	sfy_reach_init();
+	sfy_reach_check(path, &why);
+	if (why.why != SFY_REACH_OK)
+		unproxyable(cfg, argv[0], &why);
 	set_preload();
 	execv(path, argv);
 	e = errno;
@@ -413,5 +421,5 @@ int main(int argc, char **argv)
 	if (o.check)
 		return sfy_check(&cfg);
 	prepare_tree(&cfg);
-	run(argv + optind);
+	run(&cfg, argv + optind);
 }

@@ -61,6 +61,9 @@ static const char *const udp_names[] = {
 static const char *const io_uring_names[] = {
 	[SFY_IO_URING_REFUSE] = "refuse", [SFY_IO_URING_ALLOW] = "allow",
 };
+static const char *const unproxyable_names[] = {
+	[SFY_UNPROXYABLE_REFUSE] = "refuse", [SFY_UNPROXYABLE_ALLOW] = "allow",
+};
 static const char *const pipeline_names[] = {
 	[SFY_PIPELINE_AUTO] = "auto", [SFY_PIPELINE_ON] = "on", [SFY_PIPELINE_OFF] = "off",
 };
@@ -82,6 +85,11 @@ int sfy_log_level_parse(const char *s)
 	if (!strcasecmp(s, "warning"))
 		return SFY_LOG_WARN;
 	return word(s, log_names, SFY_ARRAY_LEN(log_names));
+}
+
+int sfy_unproxyable_parse(const char *s)
+{
+	return word(s, unproxyable_names, SFY_ARRAY_LEN(unproxyable_names));
 }
 
 const char *sfy_log_level_name(enum sfy_log_level l)
@@ -336,11 +344,23 @@ static int k_io_uring(struct load *l, yaml_node_t *v, const char *path, void *ar
 	return 0;
 }
 
+static int k_unproxyable(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	int m;
+
+	(void)arg;
+	if (sfy_cfg_enum_value(l, v, path, sfy_unproxyable_parse, "refuse, allow", &m))
+		return -1;
+	l->c->unproxyable = (enum sfy_unproxyable)m;
+	return 0;
+}
+
 static const struct key_def top_keys[] = {
 	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
 	{ "udp", k_udp }, { "timeouts", k_timeouts }, { "log", k_log },
 	{ "pipelining", k_pipelining }, { "io_uring", k_io_uring },
+	{ "unproxyable", k_unproxyable },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)

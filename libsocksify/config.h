@@ -65,6 +65,15 @@ enum sfy_io_uring {
 	SFY_IO_URING_ALLOW,
 };
 
+/* What to do with a program LD_PRELOAD cannot reach (static, set-ID, file
+ * capabilities, Go, another architecture): refuse to run it (the launcher
+ * exits 126, an exec in the tree fails with EACCES), or run it unproxied
+ * with a warning. */
+enum sfy_unproxyable {
+	SFY_UNPROXYABLE_REFUSE,
+	SFY_UNPROXYABLE_ALLOW,
+};
+
 struct sfy_config {
 	struct sfy_proxy proxies[SFY_MAX_PROXIES];
 	size_t nproxies;
@@ -83,6 +92,7 @@ struct sfy_config {
 	char log_file[PATH_MAX];        /* "" = stderr */
 	enum sfy_pipeline pipeline;
 	enum sfy_io_uring io_uring;
+	enum sfy_unproxyable unproxyable;
 	char source[PATH_MAX];          /* config file used, "" if none */
 	/* Where the proxies were written, for errors found across fields:
 	 * the file and the line of each proxies: entry; "" / 0 when they came
@@ -111,6 +121,7 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 int sfy_chain_mode_parse(const char *s);
 int sfy_dns_mode_parse(const char *s);
 int sfy_log_level_parse(const char *s);
+int sfy_unproxyable_parse(const char *s);
 const char *sfy_chain_mode_name(enum sfy_chain_mode m);
 const char *sfy_log_level_name(enum sfy_log_level l);
 /* "8s", "500ms", "1m", "2" (seconds) -> milliseconds. -1 if bad. */
@@ -128,7 +139,7 @@ bool sfy_config_multihop(const struct sfy_config *c);
 
 /* The whole lookup both launcher and library do, from the environment:
  * SOCKSIFY_CONFIG, SOCKSIFY_PROXY (replaces the file's proxies),
- * SOCKSIFY_CHAIN, SOCKSIFY_DNS, SOCKSIFY_LOG, else the search order of
+ * SOCKSIFY_CHAIN, SOCKSIFY_DNS, SOCKSIFY_LOG, SOCKSIFY_UNPROXYABLE, else the search order of
  * INTERFACE.md. explicit_file overrides SOCKSIFY_CONFIG when not NULL. On
  * "no config anywhere" err names every place looked at. */
 int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
@@ -144,5 +155,8 @@ int sfy_config_export_fd(const struct sfy_config *c);
  * or the descriptor was closed), -1 with err when it is set but not a
  * sealed, well-formed configuration. */
 int sfy_config_import_fd(struct sfy_config *c, char *err, size_t errcap);
+/* Only the unproxyable: setting of the sealed configuration in fd, or -1:
+ * a few reads, no allocation (the exec guard asks in vfork() children). */
+int sfy_config_fd_unproxyable(int fd);
 
 #endif

@@ -273,5 +273,10 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 		return -1;
 	if (r)
 		c->log_level = (enum sfy_log_level)v;
+	if ((r = env_word("SOCKSIFY_UNPROXYABLE", sfy_unproxyable_parse, "refuse, allow", &v,
+			  err, errcap)) < 0)
+		return -1;
+	if (r)
+		c->unproxyable = (enum sfy_unproxyable)v;
 	return sfy_config_finish(c, err, errcap);
 }

@@ -14,6 +14,7 @@
  * can change it; the import still checks every field, since whoever sets
  * the environment chooses the descriptor. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,7 @@ static bool fields_ok(const struct sfy_config *c)
 	       c->connect_timeout_ms > 0 && c->handshake_timeout_ms > 0 &&
 	       (unsigned)c->log_level <= SFY_LOG_DEBUG && (unsigned)c->pipeline <= SFY_PIPELINE_OFF &&
 	       (unsigned)c->io_uring <= SFY_IO_URING_ALLOW &&
+	       (unsigned)c->unproxyable <= SFY_UNPROXYABLE_ALLOW &&
 	       memchr(c->log_file, 0, sizeof(c->log_file)) && memchr(c->source, 0, sizeof(c->source)) &&
 	       memchr(c->proxies_file, 0, sizeof(c->proxies_file)) &&
 	       b[2] <= 1;
@@ -123,4 +125,23 @@ int sfy_config_import_fd(struct sfy_config *c, char *err, size_t errcap)
 		return sfy_errf(err, errcap, "%s=%lu: corrupt or from another socksify version",
 				SFY_CONFIG_FD_ENV, fd);
 	return 1;
+}
+
+int sfy_config_fd_unproxyable(int fd)
+{
+	struct stat st;
+	struct cfg_hdr h;
+	int v;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size != (off_t)(sizeof(h) + sizeof(struct sfy_config)))
+		return -1;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & CFG_SEALS) != CFG_SEALS ||
+	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h.magic, CFG_MAGIC, sizeof(h.magic)) || h.size != sizeof(struct sfy_config) ||
+	    pread(fd, &v, sizeof(v), (off_t)(sizeof(h) + offsetof(struct sfy_config, unproxyable)))
+	    != (ssize_t)sizeof(v) || v < SFY_UNPROXYABLE_REFUSE || v > SFY_UNPROXYABLE_ALLOW)
+		return -1;
+	return v;
 }

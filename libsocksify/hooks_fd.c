@@ -97,6 +97,12 @@ SFY_EXPORT long syscall(long n, ...)
 	case SYS_recvfrom:
 		return recvfrom((int)a[0], (void *)a[1], (size_t)a[2], (int)a[3],
 				(struct sockaddr *)a[4], (socklen_t *)a[5]);
+	/* The exec guard (hooks_exec.c) sees these too. */
+	case SYS_execve:
+		return execve((const char *)a[0], (char *const *)a[1], (char *const *)a[2]);
+	case SYS_execveat:
+		return execveat((int)a[0], (const char *)a[1], (char *const *)a[2],
+				(char *const *)a[3], (int)a[4]);
 	default:
 		return sfy_real()->syscall(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 	}

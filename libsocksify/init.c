@@ -46,11 +46,16 @@ static void config_load(void)
 	if (r == 0 && sfy_config_multihop(&config) && config.udp == SFY_UDP_ASSOCIATE)
 		sfy_warn("udp: associate with a chain of 2+ hops: datagrams go straight to the "
 			 "last hop's relay, which sees this machine's address");
-	config_ok = &config;
+	__atomic_store_n(&config_ok, &config, __ATOMIC_RELEASE);
 }
 
 const struct sfy_config *sfy_config_get(void)
 {
 	pthread_once(&config_once, config_load);
 	return config_ok;
+}
+
+const struct sfy_config *sfy_config_peek(void)
+{
+	return __atomic_load_n(&config_ok, __ATOMIC_ACQUIRE);
 }

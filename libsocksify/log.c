@@ -62,22 +62,42 @@ size_t sfy_log_escape(char *out, size_t cap, const char *in, size_t n)
 	return o;
 }
 
-void sfy_log(enum sfy_log_level level, const char *fmt, ...)
+/* "socksify[PID]: LEVEL: " without printf: also written from exec hooks
+ * in vfork() children. */
+static size_t prefix(char *line, enum sfy_log_level level)
+{
+	static const char head[] = "socksify[";
+	char digits[24];
+	size_t n = sizeof head - 1, k = 0;
+	long pid = (long)getpid();
+	const char *name = sfy_log_level_name(level);
+
+	memcpy(line, head, n);
+	do
+		digits[k++] = (char)('0' + pid % 10);
+	while ((pid /= 10) > 0 && k < sizeof digits);
+	while (k)
+		line[n++] = digits[--k];
+	line[n++] = ']';
+	line[n++] = ':';
+	line[n++] = ' ';
+	memcpy(line + n, name, strlen(name));
+	n += strlen(name);
+	line[n++] = ':';
+	line[n++] = ' ';
+	return n;
+}
+
+void sfy_log_text(enum sfy_log_level level, const char *msg, size_t mlen)
 {
 	if ((int)level > atomic_load(&log_level))
 		return;
 	int saved = errno;
-	char msg[SFY_LOG_LINE_MAX], line[SFY_LOG_LINE_MAX];
-	int n = snprintf(line, sizeof(line), "socksify[%ld]: %s: ", (long)getpid(),
-			 sfy_log_level_name(level));
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	char line[SFY_LOG_LINE_MAX];
+	size_t n = prefix(line, level);
 	/* Names, proxy replies and config text reach this line: a terminal
 	 * escape sequence or a newline in them must not reach stderr raw. */
-	size_t len = (size_t)n + sfy_log_escape(line + n, sizeof(line) - (size_t)n - 1, msg, mlen);
+	size_t len = n + sfy_log_escape(line + n, sizeof(line) - n - 1, msg, mlen);
 	line[len++] = '\n';
 
 	/* Raw syscalls: our own write()/open() interposers must not see these. */
@@ -91,5 +111,20 @@ void sfy_log(enum sfy_log_level level, const char *fmt, ...)
 		if (fd != 2)
 			(void)sys(SYS_close, fd);
 	}
+	errno = saved;
+}
+
+void sfy_log(enum sfy_log_level level, const char *fmt, ...)
+{
+	if ((int)level > atomic_load(&log_level))
+		return;
+	int saved = errno;
+	char msg[SFY_LOG_LINE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t mlen = m < 0 ? 0 : (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1;
+	sfy_log_text(level, msg, mlen);
 	errno = saved;
 }

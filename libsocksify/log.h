@@ -12,6 +12,9 @@ void sfy_log_setup(enum sfy_log_level level, const char *file);
 enum sfy_log_level sfy_log_level_get(void);
 void sfy_log(enum sfy_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The same line from a finished message, without printf: no allocation,
+ * no locks -- for the exec hooks, which may run in vfork() children. */
+void sfy_log_text(enum sfy_log_level level, const char *msg, size_t mlen);
 
 /* Copies n bytes of in to out (cap bytes, NUL-terminated), printable ASCII
  * as is, a backslash doubled, every other byte as \xHH; stops before a

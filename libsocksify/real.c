@@ -63,7 +63,10 @@ static const struct {
 	E(res_search, "res_search"), E(res_querydomain, "res_querydomain"),
 	E(res_send, "res_send"), E(res_nquery, "res_nquery"),
 	E(res_nsearch, "res_nsearch"), E(res_nquerydomain, "res_nquerydomain"),
-	E(res_nsend, "res_nsend"),
+	E(res_nsend, "res_nsend"), E(execve, "execve"), E(execvpe, "execvpe"),
+	E(fexecve, "fexecve"), E(execveat, "execveat"), E(posix_spawn, "posix_spawn"),
+	E(posix_spawnp, "posix_spawnp"), E(system, "system"), E(popen, "popen"),
+	E(pclose, "pclose"),
 };
 #undef E
 
@@ -176,6 +179,10 @@ static bool sends(const char *sym)
 		"close", "dup", "dup2", "dup3", "close_range", "closefrom", "__read_chk",
 		"__recv_chk", "__recvfrom_chk", "poll", "ppoll", "getpeername", "freeaddrinfo",
 		"fcntl", "fcntl64",
+		/* exec tracers (bear's libexec) see which programs run, and
+		 * the guard has already fixed the environment they pass on. */
+		"execve", "execvpe", "fexecve", "execveat", "posix_spawn", "posix_spawnp",
+		"system", "popen", "pclose",
 	};
 	for (size_t i = 0; i < SFY_ARRAY_LEN(harmless); i++)
 		if (!strcmp(sym, harmless[i]))

@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -77,6 +79,19 @@ struct sfy_real {
 	int (*res_nquerydomain)(struct __res_state *, const char *, const char *, int, int,
 				unsigned char *, int);
 	int (*res_nsend)(struct __res_state *, const unsigned char *, int, unsigned char *, int);
+	/* The exec family the guard puts the preload back in (execguard.c);
+	 * execveat is NULL before glibc 2.34. */
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*posix_spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			   const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*posix_spawnp)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+			    const posix_spawnattr_t *, char *const[], char *const[]);
+	int (*system)(const char *);
+	FILE *(*popen)(const char *, const char *);
+	int (*pclose)(FILE *);
 };
 
 /* Resolved by the library's constructor (or by the first call, if another

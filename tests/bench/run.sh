@@ -2,13 +2,14 @@
 # socksify benchmarks, side by side with proxychains4 (and, for UDP, with a
 # native SOCKS5 UDP client). Method and latest results: tests/bench/README.md.
 #
-#   tests/bench/run.sh [latency] [rate] [dns] [udp]     (default: all four)
+#   tests/bench/run.sh [latency] [rate] [dns] [udp] [exec]  (default: all five)
 #   make bench                                           (the same, BUILD set)
 #
 # Knobs (environment): BENCH_DELAY_MS (10) per-link one-way delay of the
 # latency bench; BENCH_REPS (3) repetitions, the median is reported;
 # BENCH_COUNT (15) connects per latency run; BENCH_SECONDS (2) per rate/UDP
-# run; BENCH_THREADS ("1 4") rate threads; BENCH_NAMES (10000) DNS names.
+# run; BENCH_THREADS ("1 4") rate threads; BENCH_NAMES (10000) DNS names;
+# BENCH_EXECS (2000) execs per exec-guard run.
 #
 # Everything runs on loopback with servers this script starts and stops
 # (EXIT trap). As root it runs in a private network namespace so that its
@@ -48,16 +49,17 @@ DELAY=${BENCH_DELAY_MS:-10}
 SECS=${BENCH_SECONDS:-2}
 THREADS=${BENCH_THREADS:-1 4}
 NAMES=${BENCH_NAMES:-10000}
+EXECS=${BENCH_EXECS:-2000}
 SOCKSIFY=$BUILD/socksify
 T=$BUILD/tests
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(latency rate dns udp)
+[ ${#want[@]} -eq 0 ] && want=(latency rate dns udp exec)
 for w in "${want[@]}"; do
-	case $w in latency | rate | dns | udp) ;; *) echo "usage: $0 [latency] [rate] [dns] [udp]" >&2; exit 2 ;; esac
+	case $w in latency | rate | dns | udp | exec) ;; *) echo "usage: $0 [latency] [rate] [dns] [udp] [exec]" >&2; exit 2 ;; esac
 done
 
 die() { echo "bench: $*" >&2; exit 1; }
-for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench"; do
+for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench" "$T/execprobe"; do
 	[ -x "$b" ] || [ -f "$b" ] || die "$b missing: run 'make bench' (or make && make build/tests/<tool>)"
 done
 command -v proxychains4 >/dev/null || die "proxychains4 missing (tests/deps.sh test installs it)"
@@ -493,11 +495,54 @@ bench_udp() {
 	out ""
 }
 
+# --------------------------------------------------------------- 5. exec
+
+# What the exec guard adds to one exec of a dynamically linked program:
+# vfork + execve(/bin/true) + wait in a preloaded execprobe, through
+# socksify's execve hook (target check; the environment already complete,
+# or -- hook-fix -- rebuilt on every exec because the program unset every
+# SOCKSIFY_*) against libc's own execve called directly (no guard). The
+# child is the same preloaded /bin/true in all three, so the difference is
+# the guard's own work.
+bench_exec() {
+	local rep r how a=() b=() c=() n=()
+	local prog
+	prog=$(type -P true)
+	for ((rep = 0; rep < REPS; rep++)); do
+		for how in libc hook hook-fix; do
+			r=$(LD_PRELOAD=$BUILD/libsocksify.so SOCKSIFY_PROXY=socks5://127.0.0.1:1 \
+			    "$T/execprobe" bench "$EXECS" "$how" "$prog" 2>&1)
+			[[ $r =~ ^[0-9]+$ ]] || { fail "exec bench $how: $r"; continue; }
+			case $how in libc) b+=("$r") ;; hook) a+=("$r") ;; hook-fix) c+=("$r") ;; esac
+		done
+		r=$("$T/execprobe" bench "$EXECS" hook "$prog" 2>&1)
+		[[ $r =~ ^[0-9]+$ ]] && n+=("$r")
+	done
+	local ma mb mc
+	ma=$(median "${a[@]}") mb=$(median "${b[@]}") mc=$(median "${c[@]}")
+	out "## exec guard"
+	out ""
+	out "vfork + execve($prog) + wait, median of $EXECS per run, median of $REPS runs (microseconds)."
+	out ""
+	out "| libc execve (no guard) | guard, env complete | guard, env rebuilt | no preload at all |"
+	out "|---|---|---|---|"
+	out "| $mb | $ma | $mc | $(median "${n[@]}") |"
+	out ""
+	local extra=-
+	if [ "$ma" != - ] && [ "$mb" != - ] && [ "$mc" != - ]; then
+		extra=$(awk -v a="$ma" -v b="$mb" -v c="$mc" 'BEGIN { w = a > c ? a : c; print w - b }')
+	fi
+	out "Guard cost (the slower guard column minus libc): $extra us per exec." \
+	    "Target <= 300 us: $(verdict "$extra" '<=' 300)."
+	out ""
+}
+
 start=$(date +%s)
 has latency && bench_latency
 has rate && bench_rate
 has dns && bench_dns
 has udp && bench_udp
+has exec && bench_exec
 out "(bench took $(($(date +%s) - start)) s; command: make bench, or BUILD=build tests/bench/run.sh)"
 mv "$RESULTS.tmp" "$RESULTS"
 echo "results also in $RESULTS"

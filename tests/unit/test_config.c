@@ -93,6 +93,7 @@ static const struct bad {
 	{ "proxies: [socks5://h]\npipelining: sometimes\n", "t.yaml:2: pipelining:", "bad value" },
 	{ "proxies: [socks5://h]\nio_uring: yes\n", "t.yaml:2: io_uring:", "bad value" },
 	{ "proxies: [socks5://h]\nio_uring: [allow]\n", "t.yaml:2: io_uring:", "expected a value" },
+	{ "proxies: [socks5://h]\nunproxyable: maybe\n", "t.yaml:2: unproxyable:", "bad value" },
 	{ "- socks5://h\n", "t.yaml:1: (top level):", "expected a mapping" },
 	{ "proxies: [socks5://h]\n[a]: 1\n", "t.yaml:2: (top level):", "keys must be words" },
 	{ "proxies: [socks5://h\n", "t.yaml:2: yaml:", "" },
@@ -252,6 +253,15 @@ static void test_words(void **state)
 	assert_int_equal(sfy_log_level_parse("error"), SFY_LOG_ERROR);
 	assert_int_equal(sfy_log_level_parse("warning"), SFY_LOG_WARN);
 	assert_int_equal(sfy_log_level_parse("trace"), -1);
+	assert_int_equal(sfy_unproxyable_parse("refuse"), SFY_UNPROXYABLE_REFUSE);
+	assert_int_equal(sfy_unproxyable_parse("Allow"), SFY_UNPROXYABLE_ALLOW);
+	assert_int_equal(sfy_unproxyable_parse("warn"), -1);
+	if (load(c, "proxies: [socks5://h]\nunproxyable: allow\n", err))
+		fail_msg("%s", err);
+	assert_int_equal(c->unproxyable, SFY_UNPROXYABLE_ALLOW);
+	if (load(c, "proxies: [socks5://h]\n", err))
+		fail_msg("%s", err);
+	assert_int_equal(c->unproxyable, SFY_UNPROXYABLE_REFUSE);
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_ROUND_ROBIN), "round_robin");
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_STRICT), "strict");
 }

@@ -1,14 +1,14 @@
-/* Finding the command as execvp(3) would, but before exec: the launcher has
- * to inspect the very file that will run (static? setuid?) and report
- * "not found" (127) apart from "cannot execute" (126). */
+/* Finding the command as execvp(3) would, but before exec: the launcher and
+ * the exec guard inspect the very file that will run (static? setuid?), and
+ * the launcher reports "not found" (127) apart from "cannot execute" (126).
+ * Async-signal-safe: the guard runs it in vfork() children. */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "launcher.h"
+#include "reach.h"
 
 /* glibc's execvp uses this when PATH is unset (confstr _CS_PATH). */
 #define SFY_DEFAULT_PATH "/bin:/usr/bin"
@@ -43,13 +43,16 @@ int sfy_resolve_command(const char *cmd, char out[static PATH_MAX])
 {
 	const char *path, *p, *end;
 	char cand[PATH_MAX];
-	int r, denied = 0;
+	size_t clen = strlen(cmd);
+	int r, saved = errno, denied = 0;
 
 	if (!*cmd)
 		return -ENOENT;
 	if (strchr(cmd, '/')) {
 		r = copy_path(out, cmd);
-		return r ? r : executable(cmd);
+		r = r ? r : executable(cmd);
+		errno = saved;
+		return r;
 	}
 	path = getenv("PATH");
 	if (!path)
@@ -62,11 +65,16 @@ int sfy_resolve_command(const char *cmd, char out[static PATH_MAX])
 			end = p + strlen(p);
 		dlen = (size_t)(end - p);
 		/* An empty element means the current directory, as in execvp. */
-		if (snprintf(cand, sizeof cand, "%.*s%s%s", (int)dlen, p,
-			     dlen ? "/" : "", cmd) < (int)sizeof cand) {
+		if (dlen + 1 + clen < sizeof cand) {
+			memcpy(cand, p, dlen);
+			if (dlen)
+				cand[dlen++] = '/';
+			memcpy(cand + dlen, cmd, clen + 1);
 			r = executable(cand);
-			if (r == 0)
+			if (r == 0) {
+				errno = saved;
 				return copy_path(out, cand);
+			}
 			/* Like execvp: a match we may not run is remembered, and
 			 * the search goes on for a better one further along. */
 			if (r != -ENOENT && r != -ENOTDIR && !denied) {
@@ -77,5 +85,6 @@ int sfy_resolve_command(const char *cmd, char out[static PATH_MAX])
 		if (!*end)
 			break;
 	}
+	errno = saved;
 	return denied ? -EACCES : -ENOENT;
 }
