@@ -136,7 +136,7 @@ int sfy_config_fd_unproxyable(int fd)
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size != (off_t)(sizeof(h) + sizeof(struct sfy_config)))
 		return -1;
-	int seals = fcntl(fd, F_GET_SEALS);
+	int seals = sfy_real()->fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & CFG_SEALS) != CFG_SEALS ||
 	    pread(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    memcmp(h.magic, CFG_MAGIC, sizeof(h.magic)) || h.size != sizeof(struct sfy_config) ||

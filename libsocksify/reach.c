@@ -474,7 +474,7 @@ void sfy_reach_check_fd(int fd, struct sfy_reach_result *r)
 	r->interp[0] = '\0';
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		goto out;
-	flags = fcntl(fd, F_GETFL);
+	flags = sfy_real()->fcntl(fd, F_GETFL);
 	if (flags >= 0 && (flags & O_PATH)) {
 		char p[32];
 		int rfd;
