@@ -423,10 +423,25 @@ static void content(int fd, struct sfy_reach_result *r, int depth)
 	}
 }
 
+/* The file at path (st its stat): the kernel ignores a script's own set-ID
+ * bits, its interpreter's count (content() checks them); an unreadable
+ * file is judged by its mode bits alone. */
+static void judge_path(const char *path, const struct stat *st, struct sfy_reach_result *r)
+{
+	int fd = open_ro(path);
+	if (fd < 0 || !is_script(fd))
+		r->why = privileges(-1, path, st);
+	if (fd >= 0) {
+		if (r->why == SFY_REACH_OK)
+			content(fd, r, 0);
+		close_fd(fd);
+	}
+}
+
 void sfy_reach_check(const char *path, struct sfy_reach_result *r)
 {
 	struct stat st;
-	int fd, saved = errno;
+	int saved = errno;
 
 	r->why = SFY_REACH_OK;
 	r->by_interp = false;
@@ -435,17 +450,7 @@ void sfy_reach_check(const char *path, struct sfy_reach_result *r)
 		errno = saved;
 		return;
 	}
-	fd = open_ro(path);
-	/* The kernel ignores a script's own set-ID bits; its interpreter's
-	 * count (content() checks them). An unreadable file is judged by its
-	 * mode bits alone. */
-	if (fd < 0 || !is_script(fd))
-		r->why = privileges(-1, path, &st);
-	if (fd >= 0) {
-		if (r->why == SFY_REACH_OK)
-			content(fd, r, 0);
-		close_fd(fd);
-	}
+	judge_path(path, &st, r);
 	errno = saved;
 }
 
@@ -477,16 +482,8 @@ void sfy_reach_check_fd(int fd, struct sfy_reach_result *r)
 	flags = sfy_real()->fcntl(fd, F_GETFL);
 	if (flags >= 0 && (flags & O_PATH)) {
 		char p[32];
-		int rfd;
 		proc_fd_path(fd, p);
-		rfd = open_ro(p);
-		if (rfd < 0 || !is_script(rfd))
-			r->why = privileges(-1, p, &st);
-		if (rfd >= 0) {
-			if (r->why == SFY_REACH_OK)
-				content(rfd, r, 0);
-			close_fd(rfd);
-		}
+		judge_path(p, &st, r);
 		goto out;
 	}
 	if (is_script(fd) || (r->why = privileges(fd, NULL, &st)) == SFY_REACH_OK)
