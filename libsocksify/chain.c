@@ -204,8 +204,8 @@ static int race(const struct plan *pl, int fd, size_t k, int64_t dl, struct atte
 {
 	const struct sfy_proxy *p = &pl->cfg->proxies[pl->idx[k]];
 	struct race_ctx c = { .pl = pl, .k = k, .first_at = *at };
-	struct sfy_race rc = { race_first, race_second, &c, pl->has_bound ? &pl->bound : NULL,
-			       0, 0, false };
+	struct sfy_race rc = { .finish_first = race_first, .second = race_second, .arg = &c,
+			       .bound = pl->has_bound ? &pl->bound : NULL };
 	char hop[600];
 	sfy_proxy_format(p, hop, sizeof(hop));
 	sfy_debug("%s silent after its method reply; racing a step-by-step connection", hop);
@@ -223,7 +223,11 @@ static int race(const struct plan *pl, int fd, size_t k, int64_t dl, struct atte
 	case SFY_RACE_SECOND:
 		/* The first stayed silent while a fresh step-by-step connection
 		 * to the same hop and target completed: evidence. */
-		if (!rc.first_closed) {
+		if (rc.first_late) {
+			/* ...but the first answered right after: the target was
+			 * slow, the proxy keeps pipelined bytes. */
+			sfy_stepwise_set(pl->cfg, p, SFY_PIPE_OK);
+		} else if (!rc.first_closed) {
 			sfy_stepwise_set(pl->cfg, p, SFY_PIPE_STEPWISE);
 			sfy_info("%s ignored pipelined bytes; negotiating step by step from now on",
 				 hop);

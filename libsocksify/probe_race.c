@@ -101,9 +101,21 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 			second_done = true;
 			pthread_join(t, NULL);
 			started = false;
-			if (rc->second_err == 0)
+			/* Both ready in one wake-up: the first wins. */
+			if (rc->second_err == 0 && w == SFY_RACE_NONE)
 				w = SFY_RACE_SECOND;
 		}
+	}
+	rc->first_late = false;
+	if (w == SFY_RACE_SECOND && !first_done) {
+		struct pollfd pf = { saved, POLLIN, 0 };
+		char b;
+		int64_t until = sfy_now_ms() + SFY_RACE_GRACE_MS;
+		int n;
+		while ((n = sfy_real()->poll(&pf, 1, (int)left_ms(until))) < 0 && errno == EINTR)
+			;
+		rc->first_late = n > 0 &&
+				 sfy_real()->recv(saved, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
 	}
 	if (started) {
 		/* The loser (or both, at the deadline): make its I/O fail now. */

@@ -29,7 +29,17 @@ struct sfy_race {
 	const struct sockaddr_storage *bound;   /* the program's, or NULL */
 	int first_err, second_err;      /* the results, for the caller's log */
 	bool first_closed;              /* the first closed without a byte */
+	bool first_late;                /* the second won, but the first answered
+					   within SFY_RACE_GRACE_MS after it: a slow
+					   target, not a proxy that drops bytes */
 };
+
+/* After the step-by-step connection wins, how long the first may still
+ * answer to show it was only slow. Both connections wait on the same slow
+ * target (a late DNS answer, a slow accept), so their replies come close
+ * together, in either order; a proxy that dropped the pipelined bytes
+ * never answers at all. */
+#define SFY_RACE_GRACE_MS 500
 
 /* fd is the program's descriptor, connected through the silent hop. On
  * return fd holds the winner's connection (the program's number, flags and
