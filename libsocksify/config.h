@@ -58,8 +58,8 @@ enum sfy_pipeline {
 };
 
 /* io_uring submits connects, sends and epoll_ctl inside the kernel, past
- * every hook: refused (io_uring_setup fails with ENOSYS, and libuv or
- * liburing users fall back to epoll) unless the file says allow. */
+ * every hook: refused (io_uring_setup through libc's syscall() fails with
+ * ENOSYS, and libuv falls back to epoll) unless the file says allow. */
 enum sfy_io_uring {
 	SFY_IO_URING_REFUSE,
 	SFY_IO_URING_ALLOW,

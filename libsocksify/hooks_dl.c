@@ -41,30 +41,20 @@ void *sfy_dl_handle_vsym(void *h, const char *name, const char *version);
 void *sfy_dl_forward(int which);
 int sfy_dl_is_own(const char *name);
 
-static bool in_liburing(const void *p)
-{
-	Dl_info di;
-	if (!dladdr(p, &di) || !di.dli_fname)
-		return false;
-	const char *b = strrchr(di.dli_fname, '/');
-	return !strncmp(b ? b + 1 : di.dli_fname, "liburing.so", 11);
-}
-
 /* Whether found, the definition of name, is the function our hook of that
- * name stands in for: glibc's, liburing's ring set-up (hooks_uring.c), or
- * the hook of a second copy of this library, which stays idle (real.c).
+ * name stands in for: glibc's, or the hook of a second copy of this
+ * library, which stays idle (real.c).
  * Another library's function that happens to be called "send" is not. */
-static bool stands_in(const char *name, void *found)
+static bool stands_in(void *found)
 {
-	return sfy_real_is_glibc(found) || (!strncmp(name, "io_uring_", 9) && in_liburing(found)) ||
-	       sfy_real_same_build(found);
+	return sfy_real_is_glibc(found) || sfy_real_same_build(found);
 }
 
 /* Our hook for name instead of found, when found is what we interpose. */
 static void *ours_for(const char *name, void *found)
 {
 	void *mine = sfy_dl_own(name);
-	if (!mine || mine == found || !stands_in(name, found))
+	if (!mine || mine == found || !stands_in(found))
 		return found;
 	return mine;
 }

@@ -12,7 +12,7 @@ curl:curl wget:wget python3:python3 socat:socat tcpdump:tcpdump iproute2:ip
 dnsutils:dig openssh-server:/usr/sbin/sshd openssh-client:ssh git:git
 nodejs:node binutils:nm man-db:man proxychains4:proxychains4 busybox-static:/bin/busybox
 procps:pkill psmisc:fuser tinyproxy:tinyproxy strace:strace
-liburing2:/usr/share/doc/liburing2 golang-go:go"
+golang-go:go"
 # clang alone (--no-install-recommends) lacks compiler-rt, which holds the
 # libFuzzer and sanitizer runtimes; libclang-rt-dev pulls the default one.
 fuzz_pkgs="clang:clang libclang-rt-dev:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a"

@@ -10,8 +10,8 @@ command -v nm >/dev/null || { echo "nm missing (binutils)"; exit 77; }
 
 # Functions the library may interpose: the socket calls it hooks, the
 # resolver entry points, the fd lifecycle calls it must track, the side
-# doors (glibc's internal aliases, dlsym/dlvsym, the r-commands, liburing's
-# ring set-up), and the exec family whose children it keeps proxied.
+# doors (glibc's internal aliases, dlsym/dlvsym, the r-commands), and the
+# exec family whose children it keeps proxied.
 allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
 read write readv writev close close_range closefrom dup dup2 dup3 fcntl fcntl64 fork vfork
 getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
@@ -20,7 +20,6 @@ gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk
 __recvfrom_chk _init _fini
 __connect __send __sendmmsg __recv __close __dup2 dlsym dlvsym
 rcmd rcmd_af rexec rexec_af ruserok ruserok_af
-io_uring_setup io_uring_queue_init io_uring_queue_init_params io_uring_queue_init_mem 
 execve execv execvp execvpe execl execle execlp fexecve
 execveat posix_spawn posix_spawnp system popen pclose "
 allowed=$(echo $allowed)    # one line, single spaces
