@@ -25,11 +25,9 @@
 #include "config.h"
 #include "real.h"
 #include "sfy.h"
+#include "shmfd.h"
 
 #define CFG_MAGIC "SFYCONF1"
-/* Above the descriptors shells and programs use for redirections, like the
- * fake-DNS table's. */
-#define CFG_FD_MIN 100
 #define CFG_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 struct cfg_hdr {
@@ -42,13 +40,9 @@ int sfy_config_export_fd(const struct sfy_config *c)
 {
 	struct cfg_hdr h = { .size = sizeof(*c) };
 	memcpy(h.magic, CFG_MAGIC, sizeof(h.magic));
-	int fd = memfd_create("socksify-config", MFD_ALLOW_SEALING);
-	if (fd < 0)
-		return -errno;
-	int hi = sfy_real()->fcntl(fd, F_DUPFD, CFG_FD_MIN);
-	sfy_real()->close(fd);
+	int hi = sfy_shm_memfd("socksify-config");
 	if (hi < 0)
-		return -errno;
+		return hi;
 	if (pwrite(hi, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    pwrite(hi, c, sizeof(*c), sizeof(h)) != (ssize_t)sizeof(*c) ||
 	    sfy_real()->fcntl(hi, F_ADD_SEALS, CFG_SEALS) < 0) {

@@ -65,12 +65,6 @@ enum route {
 	R_REFUSE = 2,   /* policy: EPERM (logged once per socket) */
 };
 
-static uint16_t sa_port(const struct sockaddr *sa)
-{
-	return ntohs(sa->sa_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
-					      : ((const struct sockaddr_in6 *)sa)->sin6_port);
-}
-
 /* The destination as the relay gets it: a fake address goes as its name. */
 static int dst_of(const struct sockaddr *sa, socklen_t len, struct sfy_addr *dst)
 {
@@ -159,7 +153,7 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	const struct sfy_config *cfg = d->cfg;
 	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
-	bool dns = remote && sa_port(sa) == 53;
+	bool dns = remote && sfy_sockaddr_port(sa) == 53;
 	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, d->len);
 	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake) {
 		sfy_udp_sess_put(s);

@@ -3,22 +3,12 @@
  * TCP or UDP) leaves directly only when the rule names port 53 itself, so
  * that `bypass: [127.0.0.0/8]` does not let a program's own query to a
  * stub resolver (127.0.0.53) out of the machine. */
-#include <netinet/in.h>
-
 #include "route.h"
-
-static unsigned port_of(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-	if (sa->sa_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
-	return 0;
-}
+#include "sock.h"
 
 bool sfy_route_bypass(const struct sfy_config *cfg, const struct sockaddr *sa)
 {
-	bool dns = cfg->dns == SFY_DNS_REMOTE && port_of(sa) == 53;
+	bool dns = cfg->dns == SFY_DNS_REMOTE && sfy_sockaddr_port(sa) == 53;
 	for (size_t i = 0; i < cfg->nbypass; i++)
 		if (sfy_cidr_match(&cfg->bypass[i], sa) && (!dns || cfg->bypass[i].port == 53))
 			return true;

@@ -72,12 +72,17 @@ static int fd_high(int fd)
 	return hi;
 }
 
-int sfy_shm_create(const char *name, uint64_t size)
+int sfy_shm_memfd(const char *name)
 {
 	int fd = memfd_create(name, MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	return fd < 0 ? -errno : fd_high(fd);
+}
+
+int sfy_shm_create(const char *name, uint64_t size)
+{
+	int fd = sfy_shm_memfd(name);
 	if (fd < 0)
-		return -errno;
-	fd = fd_high(fd);
+		return fd;
 	if (ftruncate(fd, (off_t)size) < 0 || sfy_real()->fcntl(fd, F_ADD_SEALS, SHM_SEALS) < 0) {
 		int e = errno;
 		sfy_real()->close(fd);

@@ -42,6 +42,9 @@ void sfy_shm_format(int fd, uint64_t id, char *buf, size_t n);
 /* A random id, never 0. */
 uint64_t sfy_shm_new_id(void);
 
+/* An empty memfd that allows sealing, at a number >= SFY_SHM_FD_MIN, not
+ * close-on-exec. fd or -errno. */
+int sfy_shm_memfd(const char *name);
 /* A memfd named name of size bytes at a number >= SFY_SHM_FD_MIN, not
  * close-on-exec (exec'd children attach), sealed as above. fd or -errno. */
 int sfy_shm_create(const char *name, uint64_t size);

@@ -11,6 +11,15 @@
 #include "real.h"
 #include "sock.h"
 
+uint16_t sfy_sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	return 0;
+}
+
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len)
 {
 	return sa && len >= sizeof(sa_family_t) &&
