@@ -3,7 +3,7 @@
  * in, then exactly what the kernel shows for a connected (or failed)
  * socket, through every readiness API.
  *
- * epoll: epoll_create*/epoll_ctl are interposed and every registration is
+ * epoll: epoll_create, epoll_create1 and epoll_ctl are interposed and every registration is
  * kept in a shadow table (epfd, fd, events, data, the socket's identity).
  * A socket's registrations are taken out of the kernel while its set-up is
  * pending and added back when it ends: the kernel's ep_insert polls the
