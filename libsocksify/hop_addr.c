@@ -134,6 +134,17 @@ int sfy_hop_first_addr(const struct sfy_config *cfg, size_t i, int64_t deadline,
 	return 0;
 }
 
+bool sfy_hop_first_cached(const struct sfy_config *cfg, size_t i, struct sfy_addr *out)
+{
+	const struct sfy_proxy *p = &cfg->proxies[i];
+	if (sfy_addr_set_host(out, p->host, p->port) < 0 || out->type != SFY_ATYP_DOMAIN)
+		return true;    /* a literal (or an error sfy_hop_first_addr reports) */
+	if (atomic_load_explicit(&cache[i].state, memory_order_acquire) != SLOT_READY)
+		return false;
+	*out = cache[i].addr;
+	return true;
+}
+
 int sfy_hop_next_addr(const struct sfy_config *cfg, const struct sfy_proxy *prev,
 		      const struct sfy_proxy *next, int64_t deadline, struct sfy_addr *out,
 		      char *why, size_t whycap)

@@ -6,6 +6,7 @@
 #ifndef SFY_HOP_ADDR_H
 #define SFY_HOP_ADDR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "addr.h"
@@ -16,6 +17,10 @@
  * for the life of the process. 0, -EHOSTUNREACH or -ETIMEDOUT. */
 int sfy_hop_first_addr(const struct sfy_config *cfg, size_t i, int64_t deadline,
 		       struct sfy_addr *out);
+
+/* Fills out with proxy i's address if it needs no lookup (an IP literal, or
+ * a name already resolved): true; false when a lookup is needed. */
+bool sfy_hop_first_cached(const struct sfy_config *cfg, size_t i, struct sfy_addr *out);
 
 /* What hop prev is asked to CONNECT to in order to reach proxy next: its
  * host as given. A socks4 hop cannot carry a name: in local-DNS mode the

@@ -87,6 +87,41 @@ void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 	(void)sfy_stepcache_append(&k, (int)v, now, now, SFY_STEPWISE_TTL);
 }
 
+/* The forwarding fact's key: the proxy's, with a protocol number no
+ * proxy has (the file cache never sees it). */
+#define FWD_KEY 0x40
+
+static bool fwd_key(const struct sfy_proxy *p, struct sfy_pxkey *k)
+{
+	if (!sfy_pxkey_of(p, k))
+		return false;
+	k->proto |= FWD_KEY;
+	return true;
+}
+
+enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
+{
+	struct sfy_pxkey k;
+	(void)cfg;
+	if (!fwd_key(p, &k))
+		return SFY_PIPE_UNKNOWN;
+	int64_t now = now_s();
+	int v = sfy_pxtab_get(&k, now, SFY_STEPWISE_TTL).v;
+	return v == SFY_PIPE_OK || v == SFY_PIPE_STEPWISE ? (enum sfy_pipe_known)v
+							  : SFY_PIPE_UNKNOWN;
+}
+
+void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
+		     enum sfy_pipe_known v)
+{
+	struct sfy_pxkey k;
+	(void)cfg;
+	if ((v != SFY_PIPE_OK && v != SFY_PIPE_STEPWISE) || !fwd_key(p, &k))
+		return;
+	int64_t now = now_s();
+	(void)sfy_pxtab_put(&k, (int)v, now, now);
+}
+
 int sfy_stepwise_export(const struct sfy_config *cfg)
 {
 	int fd = sfy_pxtab_export_fd();
