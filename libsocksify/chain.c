@@ -128,7 +128,8 @@ struct sfy_chain_sm {
 	/* The attempt under way. */
 	size_t cur;                     /* position of the hop being read */
 	size_t inited;                  /* hops [0, inited) have messages built */
-	bool fwd_probe;                 /* hop cur+1's greeting went early as a probe */
+	bool fwd_probe;                 /* hop fwd_hop's greeting went early as a probe */
+	size_t fwd_hop;
 	bool fwd_dropped;               /* ...and the hop before it dropped it */
 	int64_t fwd_until;              /* ...and must be answered by then */
 	int err;
@@ -346,6 +347,7 @@ static int flush_flight(struct sfy_chain_sm *sm)
 					return blame(sm, i + 1, r);
 			}
 			sm->fwd_probe = true;
+			sm->fwd_hop = i + 1;
 			sm->fwd_until = 0;
 		}
 	}
@@ -525,7 +527,7 @@ static void hop_done(struct sfy_chain_sm *sm)
 	}
 	if (k + 1 == sm->n)
 		sm->bnd = h->bnd;
-	if (sm->fwd_probe && k + 1 < sm->inited) {
+	if (sm->fwd_probe && k + 1 == sm->fwd_hop) {
 		/* Hop k+1's greeting went early through hop k: its answer is
 		 * immediate unless hop k dropped it. */
 		int64_t rtt = sfy_now_ms() - h->t0, win = 4 * rtt;
@@ -552,7 +554,7 @@ static int step_hops(struct sfy_chain_sm *sm)
 		}
 		size_t k = sm->cur;
 		struct sfy_hop *h = &sm->hops[k];
-		bool probed_fwd = sm->fwd_probe && sm->fwd_until && k > 0;
+		bool probed_fwd = sm->fwd_probe && sm->fwd_until && k == sm->fwd_hop;
 		r = sfy_hop_step(h, sm->fd, sm->in);
 		if (probed_fwd && (r == 0 || sfy_hop_answered(h))) {
 			/* The early greeting was answered: hop k-1 forwards. */

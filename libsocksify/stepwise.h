@@ -34,9 +34,8 @@ void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 /* The second fact, separate from the first: whether p passes bytes that
  * arrive before its reply on to what it connects to (needed to send the
  * next hop's messages through it early: whole-chain pipelining).
- * SFY_PIPE_OK = forwards, SFY_PIPE_STEPWISE = drops them. Kept in the
- * tree's table only (keyed apart from the first fact); a new run learns it
- * again, at the cost of one restarted connect per proxy. */
+ * SFY_PIPE_OK = forwards, SFY_PIPE_STEPWISE = drops them. Remembered like
+ * the first fact, under a key of its own. */
 enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p);
 void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		     enum sfy_pipe_known v);
