@@ -183,15 +183,19 @@ static int start_first(struct sfy_chain_sm *sm)
 {
 	const struct sfy_config *cfg = sm->cfg;
 	sm->hop_deadline = min64(sm->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
-	int r;
-	if (!sm->may_block && !sfy_hop_first_cached(cfg, sm->idx[0], &sm->first))
+	int r, fam = sfy_sock_family(sm->fd);
+	/* A socket that must stay what it is asks for an address it can
+	 * reach: IPv4 for AF_INET, any for a dual-stack AF_INET6 socket (an
+	 * IPv4 hop v4-mapped), IPv6 for a V6ONLY one. */
+	int ask = !sm->async ? AF_UNSPEC : fam == AF_INET ? AF_INET
+		  : v6only(sm->fd) ? AF_INET6 : AF_UNSPEC;
+	if (!sm->may_block && !sfy_hop_first_cached(cfg, sm->idx[0], ask, &sm->first))
 		return SFY_SM_RUN;
-	if ((r = sfy_hop_first_addr(cfg, sm->idx[0], sm->hop_deadline, &sm->first)) < 0)
+	if ((r = sfy_hop_first_addr_fam(cfg, sm->idx[0], ask, sm->hop_deadline, &sm->first)) < 0)
 		return failed(sm, 0, r, r == -ETIMEDOUT ? "resolving the proxy's host name timed out"
 						       : "cannot resolve the proxy's host name");
 	/* The program's socket may be of the other family than hop 1; an AF_INET6
 	 * socket reaches an IPv4 hop through a v4-mapped address. */
-	int fam = sfy_sock_family(sm->fd);
 	int want = sm->first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
 	if (fam == AF_INET6 && want == AF_INET && !v6only(sm->fd))
 		want = AF_INET6;
