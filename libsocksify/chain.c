@@ -311,6 +311,11 @@ static int early_next(const struct sfy_chain_sm *sm, size_t i)
 		return 0;
 	if (fwd == SFY_PIPE_OK)
 		return 2;
+	/* An HTTP proxy may take bytes after its CONNECT head for a second
+	 * request and answer it with an error instead of its 200: never
+	 * probed, early only with `pipelining: on`. */
+	if (p->proto == SFY_PROTO_HTTP)
+		return 0;
 	return is_s5(next) && !(sm->stepwise_now >> sm->idx[i + 1] & 1) ? 1 : 0;
 }
 
