@@ -662,6 +662,18 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 	return sm->result = err;
 }
 
+/* The chain is up: one info line. */
+static int finished(struct sfy_chain_sm *sm)
+{
+	sm->st = ST_DONE;
+	if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
+		char dsts[300];
+		sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
+		sfy_info("%s via %zu hop%s", dsts, sm->n, sm->n == 1 ? "" : "s");
+	}
+	return sm->result = 0;
+}
+
 int sfy_chain_sm_step(struct sfy_chain_sm *sm)
 {
 	for (;;) {
@@ -669,52 +681,30 @@ int sfy_chain_sm_step(struct sfy_chain_sm *sm)
 		switch (sm->st) {
 		case ST_FIRST:
 			r = start_first(sm);
-			if (r == SFY_SM_RUN) {
+			if (r == SFY_SM_RUN)
 				sm->may_block = true;
-				return r;
-			}
-			if (r == SFY_SM_OUT) {
+			else if (r == SFY_SM_OUT)
 				sm->st = ST_CONNECTING;
-				return r;
-			}
-			if (r < 0) {
-				if ((r = attempt_failed(sm)) < 0)
-					return r;
-				continue;
-			}
-			sm->st = ST_HOPS;
-			continue;
+			break;
 		case ST_CONNECTING:
 			r = finish_first(sm);
-			if (r > 0)
-				return r;
-			if (r < 0) {
-				if ((r = attempt_failed(sm)) < 0)
-					return r;
-				continue;
-			}
-			sm->st = ST_HOPS;
-			continue;
+			break;
 		case ST_HOPS:
 			r = step_hops(sm);
-			if (r > 0)
-				return r;
-			if (r < 0) {
-				if ((r = attempt_failed(sm)) < 0)
-					return r;
-				continue;
-			}
-			sm->st = ST_DONE;
-			if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
-				char dsts[300];
-				sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
-				sfy_info("%s via %zu hop%s", dsts, sm->n, sm->n == 1 ? "" : "s");
-			}
-			return sm->result = 0;
-		case ST_DONE:
-		case ST_FAILED:
+			break;
+		default:
 			return sm->result;
 		}
+		if (r > 0)
+			return r;
+		if (r < 0) {
+			if ((r = attempt_failed(sm)) < 0)
+				return r;
+			continue;       /* a retry from hop 1 */
+		}
+		if (sm->st == ST_HOPS)
+			return finished(sm);
+		sm->st = ST_HOPS;
 	}
 }
 

@@ -38,7 +38,7 @@ static int64_t now_s(void)
 	return atomic_load(&clock_fn)();
 }
 
-static bool fwd_key(const struct sfy_proxy *p, struct sfy_pxkey *k);
+static bool key_of(const struct sfy_proxy *p, bool fwd, struct sfy_pxkey *k);
 
 /* Merges the file's verdicts about cfg's proxies (both facts) into the
  * table. */
@@ -48,9 +48,9 @@ static void seed(const struct sfy_config *cfg, int64_t now)
 	struct sfy_pxstate st[2 * SFY_MAX_PROXIES];
 	size_t n = 0;
 	for (size_t i = 0; i < cfg->nproxies && i < SFY_MAX_PROXIES; i++) {
-		if (sfy_pxkey_of(&cfg->proxies[i], &keys[n]))
+		if (key_of(&cfg->proxies[i], false, &keys[n]))
 			n++;
-		if (fwd_key(&cfg->proxies[i], &keys[n]))
+		if (key_of(&cfg->proxies[i], true, &keys[n]))
 			n++;
 	}
 	if (n == 0 || sfy_stepcache_read(keys, n, st, now, SFY_STEPWISE_TTL) < 0)
@@ -92,46 +92,59 @@ static void set_key(const struct sfy_config *cfg, const struct sfy_pxkey *k,
 	(void)sfy_stepcache_append(k, (int)v, now, now, SFY_STEPWISE_TTL);
 }
 
-enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
-{
-	struct sfy_pxkey k;
-	return sfy_pxkey_of(p, &k) ? get_key(cfg, &k) : SFY_PIPE_UNKNOWN;
-}
-
-void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
-		      enum sfy_pipe_known v)
-{
-	struct sfy_pxkey k;
-	if (sfy_pxkey_of(p, &k))
-		set_key(cfg, &k, v);
-}
-
-/* The forwarding fact's key: the proxy's host with a suffix no host name
+/* The forwarding fact's key is the proxy's with a host suffix no host name
  * can have, so both facts share the table and the file cache. */
 #define FWD_SUFFIX "#fwd"
 
-static bool fwd_key(const struct sfy_proxy *p, struct sfy_pxkey *k)
+static bool key_of(const struct sfy_proxy *p, bool fwd, struct sfy_pxkey *k)
 {
 	size_t sl = sizeof(FWD_SUFFIX) - 1;
-	if (!sfy_pxkey_of(p, k) || k->hostlen + sl > SFY_HOST_MAX)
+	if (!sfy_pxkey_of(p, k))
+		return false;
+	if (!fwd)
+		return true;
+	if (k->hostlen + sl > SFY_HOST_MAX)
 		return false;
 	memcpy(k->host + k->hostlen, FWD_SUFFIX, sl + 1);
 	k->hostlen = (uint8_t)(k->hostlen + sl);
 	return true;
 }
 
-enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
+static enum sfy_pipe_known get_fact(const struct sfy_config *cfg, const struct sfy_proxy *p,
+				    bool fwd)
 {
 	struct sfy_pxkey k;
-	return fwd_key(p, &k) ? get_key(cfg, &k) : SFY_PIPE_UNKNOWN;
+	return key_of(p, fwd, &k) ? get_key(cfg, &k) : SFY_PIPE_UNKNOWN;
+}
+
+static void set_fact(const struct sfy_config *cfg, const struct sfy_proxy *p, bool fwd,
+		     enum sfy_pipe_known v)
+{
+	struct sfy_pxkey k;
+	if (key_of(p, fwd, &k))
+		set_key(cfg, &k, v);
+}
+
+enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
+{
+	return get_fact(cfg, p, false);
+}
+
+void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
+		      enum sfy_pipe_known v)
+{
+	set_fact(cfg, p, false, v);
+}
+
+enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
+{
+	return get_fact(cfg, p, true);
 }
 
 void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		     enum sfy_pipe_known v)
 {
-	struct sfy_pxkey k;
-	if (fwd_key(p, &k))
-		set_key(cfg, &k, v);
+	set_fact(cfg, p, true, v);
 }
 
 int sfy_stepwise_export(const struct sfy_config *cfg)
