@@ -4,6 +4,7 @@
  * one line per hop with its status and the time it took. */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,58 @@
 #include "log.h"
 #include "socks5.h"
 
+/* Blocking helpers for the greeting: the launcher's own thread, nothing to
+ * interleave. 0 or -1. */
+static int wait_fd(int fd, short ev, int64_t deadline)
+{
+	int64_t left = deadline - sfy_now_ms();
+	struct pollfd p = { .fd = fd, .events = ev };
+	return left > 0 && poll(&p, 1, (int)left) == 1 ? 0 : -1;
+}
+
+static int send_all(int fd, const uint8_t *b, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			b += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			return -1;
+		} else if (wait_fd(fd, POLLOUT, deadline) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int recv_exact(int fd, uint8_t *b, size_t n, int64_t deadline)
+{
+	while (n > 0) {
+		ssize_t r = recv(fd, b, n, MSG_DONTWAIT);
+		if (r > 0) {
+			b += r;
+			n -= (size_t)r;
+		} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+			return -1;
+		} else if (wait_fd(fd, POLLIN, deadline) < 0) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int connect_by(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline)
+{
+	int r = sfy_io_connect_start(fd, sa, len, deadline);
+	while (r == -EINPROGRESS) {
+		if (wait_fd(fd, POLLOUT, deadline) < 0)
+			return -ETIMEDOUT;
+		r = sfy_io_connect_done(fd);
+	}
+	return r;
+}
+
 /* SOCKS5 only: greeting [+ auth] answered as expected. */
 static const char *greet(int fd, const struct sfy_proxy *p, int64_t deadline)
 {
@@ -26,8 +79,8 @@ static const char *greet(int fd, const struct sfy_proxy *p, int64_t deadline)
 	ssize_t n = sfy_s5_build_greeting(out, sizeof(out), !p->has_user, p->has_user);
 	size_t need;
 	uint8_t v;
-	if (n < 0 || sfy_io_send_all(fd, out, (size_t)n, deadline) < 0 ||
-	    sfy_io_recv_exact(fd, in, 2, deadline, NULL) < 0 ||
+	if (n < 0 || send_all(fd, out, (size_t)n, deadline) < 0 ||
+	    recv_exact(fd, in, 2, deadline) < 0 ||
 	    sfy_s5_parse_method(in, 2, &need, &v) != SFY_PARSE_COMPLETE)
 		return "no SOCKS5 greeting reply";
 	if (v == SFY_S5_AUTH_NO_ACCEPTABLE)
@@ -35,8 +88,8 @@ static const char *greet(int fd, const struct sfy_proxy *p, int64_t deadline)
 	if (!p->has_user)
 		return v == SFY_S5_AUTH_NONE ? NULL : "asks for a method we did not offer";
 	n = sfy_s5_build_auth(out, sizeof(out), p->user, p->pass);
-	if (n < 0 || sfy_io_send_all(fd, out, (size_t)n, deadline) < 0 ||
-	    sfy_io_recv_exact(fd, in, 2, deadline, NULL) < 0 ||
+	if (n < 0 || send_all(fd, out, (size_t)n, deadline) < 0 ||
+	    recv_exact(fd, in, 2, deadline) < 0 ||
 	    sfy_s5_parse_auth(in, 2, &need, &v) != SFY_PARSE_COMPLETE)
 		return "no authentication reply";
 	return v == 0 ? NULL : "username/password rejected";
@@ -72,7 +125,7 @@ int sfy_check(const struct sfy_config *cfg)
 				why = "cannot resolve the host name";
 			else if ((sl = sfy_addr_to_sockaddr(&a, AF_INET6, &ss)) < 0)
 				why = "bad address";
-			else if ((r = sfy_io_connect(fd, (struct sockaddr *)&ss, (socklen_t)sl,
+			else if ((r = connect_by(fd, (struct sockaddr *)&ss, (socklen_t)sl,
 						     t0 + cfg->connect_timeout_ms)) < 0)
 				why = strerror(-r);
 		} else {

@@ -1,9 +1,28 @@
-/* Picking hops and walking them. Hop 1 is reached by a TCP connect of the
- * program's own fd; each further hop is reached by asking the previous one
- * to CONNECT to it, by its host as configured (hop_addr.h); the last hop is
- * asked for the destination. A pipelined hop that goes silent is raced
- * against a step-by-step connection (probe_race.h). */
+/* Picking hops and walking them, as one re-enterable state machine
+ * (chainsm.h). Hop 1 is reached by a TCP connect of the program's own
+ * socket; each further hop is reached by asking the previous one to
+ * CONNECT to it, by its host as configured (hop_addr.h); the last hop is
+ * asked for the destination.
+ *
+ * Whole-chain pipelining: when hop i is known to take pipelined bytes and
+ * to forward early data, hop i+1's first messages go out right behind hop
+ * i's, before its reply -- one flight for as much of the chain as is known
+ * to allow it. A hop whose forwarding is unknown gets the next SOCKS5 hop's
+ * greeting early as a probe: the greeting's answer is immediate from any
+ * SOCKS5 server, so silence after hop i's success is evidence that hop i
+ * dropped it.
+ *
+ * Retries (a proxy that needs step-by-step negotiation, a dead hop in a
+ * dynamic chain) disconnect the same socket (connect() with AF_UNSPEC) and
+ * connect it again: the program's descriptor, its open file description
+ * and its epoll registrations stay what they were. Only a blocking connect
+ * whose socket is of the other family than hop 1 gets a fresh socket
+ * (sfy_sock_replace), before anything was sent. A pipelined hop that goes
+ * silent is raced against a step-by-step connection (probe_race.h) by a
+ * blocking connect; an asynchronous one retries the hop step by step on
+ * the same socket. */
 #include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +32,7 @@
 #include <netinet/in.h>
 
 #include "chain.h"
+#include "chainsm.h"
 #include "handshake.h"
 #include "hop_addr.h"
 #include "io.h"
@@ -80,212 +100,489 @@ static bool v6only(int fd)
 	return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
 }
 
-/* What every attempt of one connect() shares. */
-struct plan {
+#define NO_STEP ((size_t)-1)
+
+enum st { ST_FIRST, ST_CONNECTING, ST_HOPS, ST_DONE, ST_FAILED };
+
+struct sfy_chain_sm {
 	const struct sfy_config *cfg;
-	size_t idx[SFY_MAX_PROXIES];
-	size_t n;
-	const struct sfy_addr *dst;
+	int fd;
+	bool async;
+	bool partial;                   /* the race's second walk: no log lines */
+	bool may_block;                 /* this step may resolve hop 1's name */
+	enum st st;
+	struct sfy_addr dst;
 	enum sfy_s5_cmd cmd;
-	int64_t deadline;
+	size_t idx[SFY_MAX_PROXIES];
+	size_t n, upto;                 /* hops in the chain; walk hops [0, upto) */
+	size_t step_at;                 /* hop negotiated step by step, NO_STEP */
+	uint32_t stepwise_now;          /* proxies (cfg index) to take step by step */
+	uint32_t silent;                /* proxies that went silent this connect */
+	int64_t silent_win;             /* how long they were given */
+	int64_t deadline;               /* the whole chain's */
+	int64_t hop_deadline;           /* the TCP connect's */
 	bool has_bound;                 /* the program bound fd before connect() */
 	struct sockaddr_storage bound;
-};
-
-struct attempt {
+	int tries;
+	int result;
+	/* The attempt under way. */
+	size_t cur;                     /* position of the hop being read */
+	size_t inited;                  /* hops [0, inited) have messages built */
+	bool fwd_probe;                 /* hop fwd_hop's greeting went early as a probe */
+	size_t fwd_hop;
+	bool fwd_dropped;               /* ...and the hop before it dropped it */
+	int64_t fwd_until;              /* ...and must be answered by then */
 	int err;
 	size_t failed;                  /* position in idx of the hop at fault */
 	bool at_dst;                    /* the last hop could not reach dst */
 	struct sfy_hop_error he;
 	struct sfy_addr first;          /* hop 1's connected address */
 	struct sfy_addr bnd;            /* the last hop's BND */
+	uint8_t in[SFY_HOP_IN_MAX];
+	struct sfy_hop hops[SFY_MAX_PROXIES];
 };
 
-#define NO_STEP ((size_t)-1)
-
-static int failed(struct attempt *at, size_t i, int err, const char *why)
+static int failed(struct sfy_chain_sm *sm, size_t i, int err, const char *why)
 {
-	at->failed = i;
-	snprintf(at->he.why, sizeof(at->he.why), "%s", why);
-	return at->err = err;
+	sm->failed = i;
+	sm->he.blame = SFY_BLAME_HOP;
+	snprintf(sm->he.why, sizeof(sm->he.why), "%s", why);
+	return sm->err = err;
 }
 
-/* TCP to hop 1 on fd, which may first need a socket of hop 1's family. */
-static int connect_first(const struct plan *pl, int fd, struct attempt *at)
+/* Hop i failed with err: the hop itself, or (its reply says) what it was
+ * asked to reach -- the next hop, or dst for the last. */
+static int blame(struct sfy_chain_sm *sm, size_t i, int err)
 {
-	const struct sfy_config *cfg = pl->cfg;
-	int64_t dl = min64(pl->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
-	int r = sfy_hop_first_addr(cfg, pl->idx[0], dl, &at->first);
-	if (r < 0)
-		return failed(at, 0, r, r == -ETIMEDOUT ? "resolving the proxy's host name timed out"
+	sm->failed = i;
+	sm->he = sm->hops[i].e;
+	if (err != -SFY_ESTEPWISE && sm->he.blame == SFY_BLAME_TARGET) {
+		if (i + 1 == sm->n)
+			sm->at_dst = true;
+		else
+			sm->failed = i + 1;
+	}
+	return sm->err = err;
+}
+
+static const struct sfy_proxy *proxy_at(const struct sfy_chain_sm *sm, size_t i)
+{
+	return &sm->cfg->proxies[sm->idx[i]];
+}
+
+static bool is_s5(const struct sfy_proxy *p)
+{
+	return p->proto == SFY_PROTO_SOCKS5 || p->proto == SFY_PROTO_SOCKS5H;
+}
+
+/* ------------------------------------------------------------ hop 1 */
+
+/* Resolves hop 1 and starts the TCP connect: 0 connected, SFY_SM_OUT in
+ * progress, SFY_SM_RUN (resolve from a thread that may block), or -errno. */
+static int start_first(struct sfy_chain_sm *sm)
+{
+	const struct sfy_config *cfg = sm->cfg;
+	sm->hop_deadline = min64(sm->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
+	int r, fam = sfy_sock_family(sm->fd);
+	/* A socket that must stay what it is asks for an address it can
+	 * reach: IPv4 for AF_INET, any for a dual-stack AF_INET6 socket (an
+	 * IPv4 hop v4-mapped), IPv6 for a V6ONLY one. */
+	int ask = !sm->async ? AF_UNSPEC : fam == AF_INET ? AF_INET
+		  : v6only(sm->fd) ? AF_INET6 : AF_UNSPEC;
+	if (!sm->may_block && !sfy_hop_first_cached(cfg, sm->idx[0], ask, &sm->first))
+		return SFY_SM_RUN;
+	if ((r = sfy_hop_first_addr_fam(cfg, sm->idx[0], ask, sm->hop_deadline, &sm->first)) < 0)
+		return failed(sm, 0, r, r == -ETIMEDOUT ? "resolving the proxy's host name timed out"
 						       : "cannot resolve the proxy's host name");
 	/* The program's socket may be of the other family than hop 1; an AF_INET6
 	 * socket reaches an IPv4 hop through a v4-mapped address. */
-	int fam = sfy_sock_family(fd);
-	int want = at->first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
-	if (fam == AF_INET6 && want == AF_INET && !v6only(fd))
+	int want = sm->first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
+	if (fam == AF_INET6 && want == AF_INET && !v6only(sm->fd))
 		want = AF_INET6;
-	if (fam != want && (r = sfy_sock_replace(fd, want, pl->has_bound ? &pl->bound : NULL,
-						  true)) < 0)
-		return failed(at, 0, r, "cannot open a socket for the proxy");
+	if (fam != want) {
+		if (sm->async)
+			return failed(sm, 0, -ENETUNREACH,
+				      "the proxy has no address of the socket's family");
+		if ((r = sfy_sock_replace(sm->fd, want, sm->has_bound ? &sm->bound : NULL,
+					  true)) < 0)
+			return failed(sm, 0, r, "cannot open a socket for the proxy");
+	}
 	struct sockaddr_storage ss;
-	int sl = sfy_addr_to_sockaddr(&at->first, want, &ss);
+	int sl = sfy_addr_to_sockaddr(&sm->first, want, &ss);
 	if (sl < 0)
-		return failed(at, 0, sl, "the proxy's address does not fit the socket");
-	r = sfy_io_connect(fd, (struct sockaddr *)&ss, (socklen_t)sl, dl);
+		return failed(sm, 0, sl, "the proxy's address does not fit the socket");
+	r = sfy_io_connect_start(sm->fd, (struct sockaddr *)&ss, (socklen_t)sl, sm->hop_deadline);
+	if (r == -EINPROGRESS)
+		return SFY_SM_OUT;
 	if (r < 0) {
-		char why[sizeof(at->he.why)];
+		char why[sizeof(sm->he.why)];
 		snprintf(why, sizeof(why), "TCP connect failed: %s", strerror(-r));
-		return failed(at, 0, r, why);
+		return failed(sm, 0, r, why);
 	}
 	return 0;
 }
 
-/* The hop after position i, or dst for the last: what hop i is asked for. */
-static int target_of(const struct plan *pl, size_t i, int64_t dl, struct sfy_addr *out,
-		     struct attempt *at)
+/* The TCP connect to hop 1 is under way: 0 connected, SFY_SM_OUT, -errno. */
+static int finish_first(struct sfy_chain_sm *sm)
 {
-	if (i + 1 == pl->n) {
-		*out = *pl->dst;
+	int r = sfy_io_connect_done(sm->fd);
+	if (r == -EINPROGRESS) {
+		if (sfy_now_ms() < sm->hop_deadline)
+			return SFY_SM_OUT;
+		r = -ETIMEDOUT;
+	}
+	if (r < 0) {
+		char why[sizeof(sm->he.why)];
+		snprintf(why, sizeof(why), "TCP connect failed: %s", strerror(-r));
+		return failed(sm, 0, r, why);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the hops */
+
+/* What hop i is asked for: the hop after it, or dst for the last. */
+static int target_of(struct sfy_chain_sm *sm, size_t i, int64_t dl, struct sfy_addr *out)
+{
+	if (i + 1 == sm->n) {
+		*out = sm->dst;
 		return 0;
 	}
-	const struct sfy_proxy *p = &pl->cfg->proxies[pl->idx[i]];
-	const struct sfy_proxy *next = &pl->cfg->proxies[pl->idx[i + 1]];
-	int r = sfy_hop_next_addr(pl->cfg, p, next, dl, out, at->he.why, sizeof(at->he.why));
+	int r = sfy_hop_next_addr(sm->cfg, proxy_at(sm, i), proxy_at(sm, i + 1), dl, out,
+				  sm->he.why, sizeof(sm->he.why));
 	if (r < 0) {
-		at->failed = i + 1;
-		at->err = r;
+		sm->failed = i + 1;
+		sm->he.blame = SFY_BLAME_HOP;
+		sm->err = r;
 	}
 	return r;
 }
 
-static int walk_from(const struct plan *pl, int fd, size_t from, size_t upto, size_t step_at,
-		     struct attempt *at);
-
-/* Hop i failed with err: the hop itself, or (its reply says) what it was
- * asked to reach -- the next hop, or dst for the last. */
-static int blame(const struct plan *pl, struct attempt *at, size_t i, int err)
+/* How hop i negotiates: pipelined or not, probing or not. */
+static void mode_of(const struct sfy_chain_sm *sm, size_t i, bool *pipe, bool *probe)
 {
-	at->failed = i;
-	if (err != -SFY_ESTEPWISE && at->he.blame == SFY_BLAME_TARGET) {
-		if (i + 1 == pl->n)
-			at->at_dst = true;
-		else
-			at->failed = i + 1;
-	}
-	return at->err = err;
+	const struct sfy_config *cfg = sm->cfg;
+	const struct sfy_proxy *p = proxy_at(sm, i);
+	/* Only SOCKS5 has messages to pipeline, so only SOCKS5 is probed. */
+	bool s5 = is_s5(p);
+	enum sfy_pipe_known known = cfg->pipeline == SFY_PIPELINE_AUTO && s5
+				    ? sfy_stepwise_get(cfg, p) : SFY_PIPE_OK;
+	*pipe = cfg->pipeline == SFY_PIPELINE_ON ||
+		(cfg->pipeline == SFY_PIPELINE_AUTO && known != SFY_PIPE_STEPWISE);
+	if (i == sm->step_at || (sm->stepwise_now >> sm->idx[i] & 1))
+		*pipe = false;
+	*probe = s5 && *pipe && known == SFY_PIPE_UNKNOWN && sm->step_at == NO_STEP;
 }
 
-/* The step-by-step side of the race: hops 1..k again on a fresh socket,
- * hop k step by step, asked for the same target. */
+/* Builds hop i's messages. 0 or -errno (recorded). */
+static int init_hop(struct sfy_chain_sm *sm, size_t i)
+{
+	int64_t dl = min64(sm->deadline, sfy_now_ms() + sm->cfg->connect_timeout_ms);
+	struct sfy_addr next;
+	int r;
+	if ((r = target_of(sm, i, dl, &next)) < 0)
+		return r;
+	bool pipe, probe;
+	mode_of(sm, i, &pipe, &probe);
+	bool last = i + 1 == sm->n;
+	r = sfy_hop_init(&sm->hops[i], proxy_at(sm, i), last ? sm->cmd : SFY_S5_CONNECT, &next,
+			 pipe, probe, dl);
+	if (r < 0)
+		return blame(sm, i, r);
+	sm->inited = i + 1;
+	return 0;
+}
+
+/* Whether hop i+1's first messages may go out before hop i's reply:
+ * 2 = all of them (hop i forwards early data), 1 = only a SOCKS5 greeting as
+ * a probe of hop i's forwarding, 0 = no. */
+static int early_next(const struct sfy_chain_sm *sm, size_t i)
+{
+	if (i + 1 >= sm->upto || sm->cfg->pipeline == SFY_PIPELINE_OFF)
+		return 0;
+	const struct sfy_hop *h = &sm->hops[i];
+	/* Hop i must itself take its messages in one flight, known to. */
+	if (!h->pipelined || h->probe || i == sm->step_at || i + 1 == sm->step_at)
+		return 0;
+	const struct sfy_proxy *p = proxy_at(sm, i), *next = proxy_at(sm, i + 1);
+	enum sfy_pipe_known fwd = sm->cfg->pipeline == SFY_PIPELINE_ON
+				  ? SFY_PIPE_OK : sfy_forward_get(sm->cfg, p);
+	if (fwd == SFY_PIPE_STEPWISE)
+		return 0;
+	if (fwd == SFY_PIPE_OK)
+		return 2;
+	return is_s5(next) && !(sm->stepwise_now >> sm->idx[i + 1] & 1) ? 1 : 0;
+}
+
+/* Makes sure hop cur's messages are built and, with as many hops after it
+ * as may go early, handed to the kernel: hops [cur, inited) are the ones
+ * whose first part goes (or went) out before hop cur's reply. 0,
+ * SFY_SM_OUT, or -errno (recorded). */
+static int flush_flight(struct sfy_chain_sm *sm)
+{
+	int r;
+	if (sm->inited <= sm->cur && (r = init_hop(sm, sm->cur)) < 0)
+		return r;
+	for (size_t i = sm->cur; i < sm->inited; i++) {
+		struct sfy_hop *h = &sm->hops[i];
+		if ((r = sfy_hop_flush_first(h, sm->fd)) != 0)
+			return r < 0 ? blame(sm, i, r) : r;
+		if (i + 1 < sm->inited)
+			continue;
+		/* Hop i's first part is out: may hop i+1's follow? Only when
+		 * that part is all of hop i's messages. */
+		int e = h->part_end[0] == h->out_len && !sm->fwd_probe ? early_next(sm, i) : 0;
+		if (!e)
+			return 0;
+		if ((r = init_hop(sm, i + 1)) < 0)
+			return r;
+		struct sfy_hop *nx = &sm->hops[i + 1];
+		if (e == 1) {
+			/* Probe: hop i+1 negotiates step by step and only its
+			 * greeting goes now. */
+			if (nx->pipelined) {
+				struct sfy_addr next;
+				if ((r = target_of(sm, i + 1, nx->deadline, &next)) < 0)
+					return r;
+				r = sfy_hop_init(nx, proxy_at(sm, i + 1),
+						 i + 2 == sm->n ? sm->cmd : SFY_S5_CONNECT, &next,
+						 false, false, nx->deadline);
+				if (r < 0)
+					return blame(sm, i + 1, r);
+			}
+			sm->fwd_probe = true;
+			sm->fwd_hop = i + 1;
+			sm->fwd_until = 0;
+		}
+	}
+	return 0;
+}
+
+/* Restarts the attempt on the same socket: disconnected, nothing sent. */
+static int restart(struct sfy_chain_sm *sm)
+{
+	struct sockaddr sa = { .sa_family = AF_UNSPEC };
+	sfy_real()->connect(sm->fd, &sa, sizeof(sa));
+	sm->tries++;
+	sm->st = ST_FIRST;
+	sm->cur = sm->inited = 0;
+	sm->fwd_dropped = false;
+	sm->fwd_probe = false;
+	sm->err = 0;
+	sm->failed = 0;
+	sm->at_dst = false;
+	memset(&sm->he, 0, sizeof(sm->he));
+	return 0;
+}
+
+/* ---------------------------------------------------------- the race */
+
 struct race_ctx {
-	const struct plan *pl;
+	struct sfy_chain_sm *sm;        /* the first connection's */
+	struct sfy_chain_sm *second;
 	size_t k;
-	struct attempt first_at, second_at;
 };
+
+static int run_blocking(struct sfy_chain_sm *sm);
 
 static int race_second(void *arg, int fd, int64_t deadline)
 {
 	struct race_ctx *c = arg;
 	(void)deadline;         /* the walk keeps its own per-hop deadlines */
-	return walk_from(c->pl, fd, 0, c->k + 1, c->k, &c->second_at);
+	c->second->fd = fd;
+	return run_blocking(c->second);
 }
 
 static int race_first(void *arg, int fd, int64_t deadline)
 {
 	struct race_ctx *c = arg;
-	const struct sfy_proxy *p = &c->pl->cfg->proxies[c->pl->idx[c->k]];
-	return sfy_hop_s5_resume(fd, p, deadline, &c->first_at.bnd, &c->first_at.he);
+	struct sfy_hop *h = &c->sm->hops[c->k];
+	h->deadline = min64(h->deadline, deadline);
+	sfy_hop_resume(h);
+	for (;;) {
+		int r = sfy_hop_step(h, fd, c->sm->in);
+		if (r <= 0)
+			return r;
+		int64_t left = sfy_hop_deadline(h) - sfy_now_ms();
+		struct pollfd pf = { .fd = fd, .events = (short)r };
+		if (left > 0)
+			sfy_real()->poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+	}
 }
 
-/* Hop at position k went silent after its method reply: race (probe_race.h)
- * and learn from what happened. */
-static int race(const struct plan *pl, int fd, size_t k, int64_t dl, struct attempt *at)
+/* Hop k went silent after its method reply (blocking connect): race
+ * (probe_race.h) and learn from what happened. 0 to go on with hop k+1,
+ * or -errno (recorded). */
+static int race(struct sfy_chain_sm *sm, size_t k)
 {
-	const struct sfy_proxy *p = &pl->cfg->proxies[pl->idx[k]];
-	struct race_ctx c = { .pl = pl, .k = k, .first_at = *at };
+	const struct sfy_config *cfg = sm->cfg;
+	const struct sfy_proxy *p = proxy_at(sm, k);
+	struct sfy_chain_sm *second = calloc(1, sizeof(*second));
+	if (!second)
+		return failed(sm, k, -ENOMEM, "out of memory");
+	*second = (struct sfy_chain_sm){ .cfg = cfg, .async = false, .partial = true,
+					 .may_block = true, .dst = sm->dst, .cmd = sm->cmd,
+					 .n = sm->n, .upto = k + 1, .step_at = k,
+					 .stepwise_now = sm->stepwise_now, .deadline = sm->deadline,
+					 .has_bound = sm->has_bound, .bound = sm->bound };
+	memcpy(second->idx, sm->idx, sizeof(sm->idx));
+	struct race_ctx c = { .sm = sm, .second = second, .k = k };
 	struct sfy_race rc = { .finish_first = race_first, .second = race_second, .arg = &c,
-			       .bound = pl->has_bound ? &pl->bound : NULL };
+			       .bound = sm->has_bound ? &sm->bound : NULL };
 	char hop[600];
 	sfy_proxy_format(p, hop, sizeof(hop));
 	sfy_debug("%s silent after its method reply; racing a step-by-step connection", hop);
-	enum sfy_race_winner w = sfy_probe_race(fd, dl, &rc);
+	enum sfy_race_winner w = sfy_probe_race(sm->fd, sm->hops[k].deadline, &rc);
+	int r = 0;
 	if (rc.first_closed) {
-		sfy_stepwise_set(pl->cfg, p, SFY_PIPE_STEPWISE);
+		sfy_stepwise_set(cfg, p, SFY_PIPE_STEPWISE);
 		sfy_info("%s dropped pipelined bytes; negotiating step by step from now on", hop);
 	}
 	switch (w) {
 	case SFY_RACE_FIRST:
-		*at = c.first_at;
-		if (rc.first_err == 0 || at->he.blame == SFY_BLAME_TARGET)
-			sfy_stepwise_set(pl->cfg, p, SFY_PIPE_OK);
-		return rc.first_err < 0 ? blame(pl, at, k, rc.first_err) : 0;
+		if (rc.first_err == 0 || sm->hops[k].e.blame == SFY_BLAME_TARGET)
+			sfy_stepwise_set(cfg, p, SFY_PIPE_OK);
+		r = rc.first_err < 0 ? blame(sm, k, rc.first_err) : 0;
+		break;
 	case SFY_RACE_SECOND:
 		/* The first stayed silent while a fresh step-by-step connection
-		 * to the same hop and target completed: evidence. */
+		 * to the same hop and target completed: evidence -- unless the
+		 * first answered right after (a slow target). */
 		if (rc.first_late) {
-			/* ...but the first answered right after: the target was
-			 * slow, the proxy keeps pipelined bytes. */
-			sfy_stepwise_set(pl->cfg, p, SFY_PIPE_OK);
+			sfy_stepwise_set(cfg, p, SFY_PIPE_OK);
 		} else if (!rc.first_closed) {
-			sfy_stepwise_set(pl->cfg, p, SFY_PIPE_STEPWISE);
+			sfy_stepwise_set(cfg, p, SFY_PIPE_STEPWISE);
 			sfy_info("%s ignored pipelined bytes; negotiating step by step from now on",
 				 hop);
 		}
-		*at = c.second_at;
-		return 0;
+		/* fd holds the second connection now: its hops are ours. */
+		memcpy(sm->hops, second->hops, (k + 1) * sizeof(sm->hops[0]));
+		sm->inited = k + 1;
+		break;
 	case SFY_RACE_NONE:
+		if (rc.first_closed) {
+			/* The step-by-step attempt has said where it failed. */
+			sm->failed = second->failed;
+			sm->at_dst = second->at_dst;
+			sm->he = second->he;
+			r = sm->err = rc.second_err;
+		} else {
+			if (!sm->hops[k].e.why[0])
+				snprintf(sm->hops[k].e.why, sizeof(sm->hops[k].e.why),
+					 "no reply to the request");
+			r = blame(sm, k, rc.first_err);
+		}
 		break;
 	}
-	if (rc.first_closed) {
-		/* The step-by-step attempt has said where it failed. */
-		*at = c.second_at;
-		return at->err = rc.second_err;
-	}
-	*at = c.first_at;
-	if (!at->he.why[0])
-		snprintf(at->he.why, sizeof(at->he.why), "no reply to the request");
-	return blame(pl, at, k, rc.first_err);
+	free(second);
+	return r;
 }
 
-/* Hops from..upto-1 on fd (connected through hops 0..from-1, or not at all
- * when from is 0). Hop step_at goes step by step whatever is known of it;
- * a hop in another walk's race is not probed again. */
-static int walk_from(const struct plan *pl, int fd, size_t from, size_t upto, size_t step_at,
-		     struct attempt *at)
+/* ------------------------------------------------------------ the steps */
+
+/* Hop cur's step failed with r: race, retry, or give up on this attempt.
+ * > 0 / 0 to go on stepping, < 0 when the attempt failed (recorded). */
+static int hop_failed(struct sfy_chain_sm *sm, int r)
 {
-	const struct sfy_config *cfg = pl->cfg;
-	int r;
-	if (from == 0 && (r = connect_first(pl, fd, at)) < 0)
-		return r;
-	for (size_t i = from; i < upto; i++) {
-		const struct sfy_proxy *p = &cfg->proxies[pl->idx[i]];
-		bool last = i + 1 == pl->n;
-		int64_t dl = min64(pl->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
-		struct sfy_addr next;
-		if ((r = target_of(pl, i, dl, &next, at)) < 0)
-			return r;
-		/* Only SOCKS5 has messages to pipeline, so only SOCKS5 is probed. */
-		bool s5 = p->proto == SFY_PROTO_SOCKS5 || p->proto == SFY_PROTO_SOCKS5H;
-		enum sfy_pipe_known known = cfg->pipeline == SFY_PIPELINE_AUTO && s5
-					    ? sfy_stepwise_get(cfg, p) : SFY_PIPE_OK;
-		bool pipe = cfg->pipeline == SFY_PIPELINE_ON ||
-			    (cfg->pipeline == SFY_PIPELINE_AUTO && known != SFY_PIPE_STEPWISE);
-		if (i == step_at)
-			pipe = false;
-		bool probe = s5 && pipe && known == SFY_PIPE_UNKNOWN && step_at == NO_STEP;
-		r = sfy_hop_request(fd, p, last ? pl->cmd : SFY_S5_CONNECT, &next, pipe, probe, dl,
-				    last ? &at->bnd : NULL, &at->he);
-		if (r == -SFY_ESILENT) {
-			if ((r = race(pl, fd, i, dl, at)) < 0)
+	size_t k = sm->cur;
+	if (r == -SFY_ESILENT) {
+		if (!sm->async && !sm->partial) {
+			if ((r = race(sm, k)) < 0)
 				return r;
-			continue;
+			if (k + 1 == sm->n)
+				sm->bnd = sm->hops[k].bnd;
+			sm->cur++;
+			return 0;
 		}
-		if (probe && (r == 0 || (r != -SFY_ESTEPWISE && at->he.blame == SFY_BLAME_TARGET)))
-			/* A reply to a pipelined request: it takes early bytes. */
-			sfy_stepwise_set(cfg, p, SFY_PIPE_OK);
+		/* Asynchronous: no second socket may take the program's place.
+		 * Retry with this hop step by step on the same socket; if that
+		 * answers within the window the pipelined attempt had, the hop
+		 * ignored our early bytes. */
+		sm->silent |= 1u << sm->idx[k];
+		sm->silent_win = sm->hops[k].probe_until - sm->hops[k].t0;
+		sm->stepwise_now |= 1u << sm->idx[k];
+		sm->failed = k;
+		sm->he = sm->hops[k].e;
+		return sm->err = -SFY_ESILENT;
+	}
+	if (r == -SFY_ESTEPWISE)
+		sm->stepwise_now |= 1u << sm->idx[k];
+	return blame(sm, k, r);
+}
+
+/* Hop cur's reply is in. */
+static void hop_done(struct sfy_chain_sm *sm)
+{
+	size_t k = sm->cur;
+	struct sfy_hop *h = &sm->hops[k];
+	const struct sfy_proxy *p = proxy_at(sm, k);
+	if (h->probe)
+		/* A reply to a pipelined request: it takes early bytes. */
+		sfy_stepwise_set(sm->cfg, p, SFY_PIPE_OK);
+	if (sm->silent >> sm->idx[k] & 1) {
+		sm->silent &= ~(1u << sm->idx[k]);
+		if (sfy_now_ms() - h->req_sent < sm->silent_win) {
+			char hop[600];
+			sfy_proxy_format(p, hop, sizeof(hop));
+			sfy_stepwise_set(sm->cfg, p, SFY_PIPE_STEPWISE);
+			sfy_info("%s ignored pipelined bytes; negotiating step by step from now on",
+				 hop);
+		}
+	}
+	if (k + 1 == sm->n)
+		sm->bnd = h->bnd;
+	if (sm->fwd_probe && k + 1 == sm->fwd_hop) {
+		/* Hop k+1's greeting went early through hop k: its answer is
+		 * immediate unless hop k dropped it. */
+		int64_t rtt = sfy_now_ms() - h->t0, win = 4 * rtt;
+		if (win < SFY_PIPELINE_PROBE_MS)
+			win = SFY_PIPELINE_PROBE_MS;
+		sm->fwd_until = sfy_now_ms() + win;
+	}
+	sm->cur++;
+}
+
+static int step_hops(struct sfy_chain_sm *sm)
+{
+	while (sm->cur < sm->upto) {
+		int r = flush_flight(sm);
 		if (r < 0)
-			return blame(pl, at, i, r);
+			return r;
+		if (r > 0) {
+			if (sfy_now_ms() >= sm->hops[sm->cur].deadline) {
+				snprintf(sm->hops[sm->cur].e.why, sizeof(sm->hops[sm->cur].e.why),
+					 "could not send within the timeout");
+				return blame(sm, sm->cur, -ETIMEDOUT);
+			}
+			return r;
+		}
+		size_t k = sm->cur;
+		struct sfy_hop *h = &sm->hops[k];
+		bool probed_fwd = sm->fwd_probe && sm->fwd_until && k == sm->fwd_hop;
+		r = sfy_hop_step(h, sm->fd, sm->in);
+		if (probed_fwd && (r == 0 || sfy_hop_answered(h))) {
+			/* The early greeting was answered: hop k-1 forwards. */
+			sfy_forward_set(sm->cfg, proxy_at(sm, k - 1), SFY_PIPE_OK);
+			sm->fwd_probe = false;
+		}
+		if (r > 0) {
+			if (probed_fwd && sm->fwd_probe && sfy_now_ms() >= sm->fwd_until) {
+				char hop[600];
+				sfy_proxy_format(proxy_at(sm, k - 1), hop, sizeof(hop));
+				sfy_forward_set(sm->cfg, proxy_at(sm, k - 1), SFY_PIPE_STEPWISE);
+				sfy_info("%s did not pass early bytes on; waiting for its replies "
+					 "from now on", hop);
+				snprintf(sm->he.why, sizeof(sm->he.why),
+					 "dropped bytes sent before its reply");
+				sm->failed = k - 1;
+				sm->fwd_dropped = true;
+				return sm->err = -SFY_ESTEPWISE;
+			}
+			return r;
+		}
+		if (r < 0)
+			return hop_failed(sm, r) < 0 ? sm->err : 0;
+		hop_done(sm);
 	}
 	return 0;
 }
@@ -302,82 +599,208 @@ static int program_errno(int err)
 	}
 }
 
-static void fill_report(const struct plan *pl, const struct attempt *at,
-			struct sfy_chain_report *rep)
+/* The attempt failed (sm->err): retry it, or end the set-up with one line. */
+static int attempt_failed(struct sfy_chain_sm *sm)
 {
-	memcpy(rep->hops, pl->idx, pl->n * sizeof(pl->idx[0]));
-	rep->nhops = pl->n;
-	rep->last = pl->idx[pl->n - 1];
-	rep->bnd = at->bnd;
-	if (pl->n == 1) {
-		rep->last_addr = at->first;
+	const struct sfy_config *cfg = sm->cfg;
+	char dsts[300], hop[600];
+	if (sm->partial) {
+		sm->st = ST_FAILED;
+		return sm->result = sm->err;
+	}
+	bool retry = false;
+	if (sm->tries < 2 * SFY_MAX_PROXIES + 2) {
+		if (sm->err == -SFY_ESILENT) {
+			retry = true;
+		} else if (sm->err == -SFY_ESTEPWISE) {
+			const struct sfy_proxy *p = proxy_at(sm, sm->failed);
+			sfy_proxy_format(p, hop, sizeof(hop));
+			if (!sm->fwd_dropped) {
+				/* Closed right after its method reply: evidence. */
+				sfy_stepwise_set(cfg, p, SFY_PIPE_STEPWISE);
+				sfy_info("%s dropped pipelined bytes; negotiating step by step from "
+					 "now on", hop);
+			}
+			retry = true;
+		} else if (cfg->chain == SFY_CHAIN_DYNAMIC && !sm->at_dst && sm->n > 1 &&
+			   sfy_now_ms() < sm->deadline) {
+			sfy_proxy_format(proxy_at(sm, sm->failed), hop, sizeof(hop));
+			sfy_info("skipping dead hop %s: %s", hop, sm->he.why);
+			memmove(&sm->idx[sm->failed], &sm->idx[sm->failed + 1],
+				(sm->n - sm->failed - 1) * sizeof(sm->idx[0]));
+			sm->n--;
+			sm->upto = sm->n;
+			retry = true;
+		}
+	}
+	if (retry && sfy_now_ms() < sm->deadline) {
+		restart(sm);
+		return 0;
+	}
+	sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
+	sfy_proxy_format(proxy_at(sm, sm->failed), hop, sizeof(hop));
+	if (sm->err == -SFY_ESTEPWISE || sm->err == -SFY_ESILENT) {
+		sm->err = sm->err == -SFY_ESILENT ? -ETIMEDOUT : -ECONNREFUSED;
+		if (!sm->he.why[0])
+			snprintf(sm->he.why, sizeof(sm->he.why),
+				 "closed the connection after its method reply");
+	}
+	int err = program_errno(sm->err);
+	const char *why = sm->he.why[0] ? sm->he.why : strerror(-err);
+	if (sm->at_dst)
+		sfy_warn("connect to %s failed: last hop %s: %s (%s)", dsts, hop, why,
+			 strerrorname_np(-err));
+	else
+		sfy_warn("connect to %s failed: hop %zu %s: %s (%s)", dsts, sm->failed + 1, hop,
+			 why, strerrorname_np(-err));
+	sm->st = ST_FAILED;
+	return sm->result = err;
+}
+
+int sfy_chain_sm_step(struct sfy_chain_sm *sm)
+{
+	for (;;) {
+		int r;
+		switch (sm->st) {
+		case ST_FIRST:
+			r = start_first(sm);
+			if (r == SFY_SM_RUN) {
+				sm->may_block = true;
+				return r;
+			}
+			if (r == SFY_SM_OUT) {
+				sm->st = ST_CONNECTING;
+				return r;
+			}
+			if (r < 0) {
+				if ((r = attempt_failed(sm)) < 0)
+					return r;
+				continue;
+			}
+			sm->st = ST_HOPS;
+			continue;
+		case ST_CONNECTING:
+			r = finish_first(sm);
+			if (r > 0)
+				return r;
+			if (r < 0) {
+				if ((r = attempt_failed(sm)) < 0)
+					return r;
+				continue;
+			}
+			sm->st = ST_HOPS;
+			continue;
+		case ST_HOPS:
+			r = step_hops(sm);
+			if (r > 0)
+				return r;
+			if (r < 0) {
+				if ((r = attempt_failed(sm)) < 0)
+					return r;
+				continue;
+			}
+			sm->st = ST_DONE;
+			if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
+				char dsts[300];
+				sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
+				sfy_info("%s via %zu hop%s", dsts, sm->n, sm->n == 1 ? "" : "s");
+			}
+			return sm->result = 0;
+		case ST_DONE:
+		case ST_FAILED:
+			return sm->result;
+		}
+	}
+}
+
+int64_t sfy_chain_sm_deadline(const struct sfy_chain_sm *sm)
+{
+	switch (sm->st) {
+	case ST_FIRST:
+	case ST_CONNECTING:
+		return sm->hop_deadline;
+	case ST_HOPS:
+		if (sm->inited <= sm->cur || sm->cur >= sm->upto)
+			return sm->deadline;
+		int64_t d = sfy_hop_deadline(&sm->hops[sm->cur]);
+		if (sm->fwd_probe && sm->fwd_until && sm->fwd_until < d)
+			d = sm->fwd_until;
+		return d;
+	default:
+		return sm->deadline;
+	}
+}
+
+struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
+				      const struct sfy_addr *dst, enum sfy_s5_cmd cmd, bool async)
+{
+	struct sfy_chain_sm *sm = malloc(sizeof(*sm));
+	if (!sm)
+		return NULL;
+	memset(sm, 0, offsetof(struct sfy_chain_sm, in));
+	sm->cfg = cfg;
+	sm->fd = fd;
+	sm->async = async;
+	sm->may_block = !async;
+	sm->dst = *dst;
+	sm->cmd = cmd;
+	sm->n = sm->upto = pick(cfg, sm->idx);
+	sm->step_at = NO_STEP;
+	sm->deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
+	sm->has_bound = sfy_sock_bound(fd, &sm->bound);
+	return sm;
+}
+
+void sfy_chain_sm_set_fd(struct sfy_chain_sm *sm, int fd)
+{
+	sm->fd = fd;
+}
+
+void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report *rep)
+{
+	memcpy(rep->hops, sm->idx, sm->n * sizeof(sm->idx[0]));
+	rep->nhops = sm->n;
+	rep->last = sm->idx[sm->n - 1];
+	rep->bnd = sm->bnd;
+	if (sm->n == 1) {
+		rep->last_addr = sm->first;
 	} else {
-		const struct sfy_proxy *p = &pl->cfg->proxies[rep->last];
+		const struct sfy_proxy *p = &sm->cfg->proxies[rep->last];
 		sfy_addr_set_host(&rep->last_addr, p->host, p->port);
 	}
 	rep->last_addr_known = rep->last_addr.type != SFY_ATYP_DOMAIN;
 }
 
+void sfy_chain_sm_free(struct sfy_chain_sm *sm)
+{
+	free(sm);
+}
+
+/* The blocking caller's loop: the same steps, waiting with poll(). */
+static int run_blocking(struct sfy_chain_sm *sm)
+{
+	for (;;) {
+		int w = sfy_chain_sm_step(sm);
+		if (w <= 0)
+			return w;
+		if (w & SFY_SM_RUN)
+			continue;
+		int64_t left = sfy_chain_sm_deadline(sm) - sfy_now_ms();
+		struct pollfd pf = { .fd = sm->fd, .events = (short)(w & (POLLIN | POLLOUT)) };
+		if (left > 0)
+			sfy_real()->poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+	}
+}
+
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep)
 {
-	struct plan pl = { .cfg = cfg, .dst = dst, .cmd = cmd };
-	pl.n = pick(cfg, pl.idx);
-	pl.deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
-	pl.has_bound = sfy_sock_bound(fd, &pl.bound);
-	struct attempt at;
-	char dsts[300], hop[600];
-	/* Each retry removes a hop or switches one to step-by-step, so this
-	 * ends; the bound is a guard. */
-	for (int tries = 0; tries < 2 * SFY_MAX_PROXIES + 2; tries++) {
-		memset(&at, 0, sizeof(at));
-		int r = walk_from(&pl, fd, 0, pl.n, NO_STEP, &at);
-		if (r == 0) {
-			if (sfy_log_level_get() >= SFY_LOG_INFO) {
-				sfy_addr_format(dst, dsts, sizeof(dsts));
-				sfy_info("%s via %zu hop%s", dsts, pl.n, pl.n == 1 ? "" : "s");
-			}
-			if (rep)
-				fill_report(&pl, &at, rep);
-			return 0;
-		}
-		if (r == -SFY_ESTEPWISE) {
-			/* Closed right after its method reply: evidence. */
-			sfy_stepwise_set(cfg, &cfg->proxies[pl.idx[at.failed]], SFY_PIPE_STEPWISE);
-			sfy_proxy_format(&cfg->proxies[pl.idx[at.failed]], hop, sizeof(hop));
-			sfy_info("%s dropped pipelined bytes; negotiating step by step from now on",
-				 hop);
-		} else if (cfg->chain == SFY_CHAIN_DYNAMIC && !at.at_dst && pl.n > 1 &&
-			   sfy_now_ms() < pl.deadline) {
-			sfy_proxy_format(&cfg->proxies[pl.idx[at.failed]], hop, sizeof(hop));
-			sfy_info("skipping dead hop %s: %s", hop, at.he.why);
-			memmove(&pl.idx[at.failed], &pl.idx[at.failed + 1],
-				(pl.n - at.failed - 1) * sizeof(pl.idx[0]));
-			pl.n--;
-		} else {
-			break;
-		}
-		int e = sfy_sock_replace(fd, sfy_sock_family(fd), pl.has_bound ? &pl.bound : NULL,
-					 true);
-		if (e < 0) {
-			at.err = e;
-			snprintf(at.he.why, sizeof(at.he.why), "cannot reopen the socket");
-			break;
-		}
-	}
-	sfy_addr_format(dst, dsts, sizeof(dsts));
-	sfy_proxy_format(&cfg->proxies[pl.idx[at.failed]], hop, sizeof(hop));
-	if (at.err == -SFY_ESTEPWISE) {
-		at.err = -ECONNREFUSED;
-		snprintf(at.he.why, sizeof(at.he.why), "closed the connection after its method reply");
-	}
-	int err = program_errno(at.err);
-	const char *why = at.he.why[0] ? at.he.why : strerror(-err);
-	if (at.at_dst)
-		sfy_warn("connect to %s failed: last hop %s: %s (%s)", dsts, hop, why,
-			 strerrorname_np(-err));
-	else
-		sfy_warn("connect to %s failed: hop %zu %s: %s (%s)", dsts, at.failed + 1, hop,
-			 why, strerrorname_np(-err));
-	return err;
+	struct sfy_chain_sm *sm = sfy_chain_sm_new(cfg, fd, dst, cmd, false);
+	if (!sm)
+		return -ENOMEM;
+	int r = run_blocking(sm);
+	if (r == 0 && rep)
+		sfy_chain_sm_report(sm, rep);
+	sfy_chain_sm_free(sm);
+	return r;
 }

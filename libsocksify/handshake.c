@@ -1,18 +1,248 @@
-/* Per-hop handshakes. Each message is built by a pure codec, sent whole, and
- * each reply is read in the steps its parser asks for (SOCKS5: fixed head,
- * then the length ATYP implies), so no byte past the reply is consumed. */
+/* Per-hop handshakes as resumable steps (handshake.h). Each reply is read
+ * in the pieces its parser asks for, so no byte past it is consumed. */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "errmap.h"
 #include "handshake.h"
-#include "http_connect.h"
 #include "io.h"
+#include "real.h"
 #include "socks4.h"
 
-typedef enum sfy_parse (*parse_fn)(const uint8_t *buf, size_t len, size_t *need, void *out);
+enum kind { K_METHOD, K_AUTH, K_FINAL, K_S4, K_HTTP };
+
+static const char *const what[] = {
+	[K_METHOD] = "to the greeting", [K_AUTH] = "to the authentication",
+	[K_FINAL] = "to the request", [K_S4] = "to the request", [K_HTTP] = "to CONNECT",
+};
+
+/* How many bytes of each reply to read first. */
+static const size_t first_need[] = {
+	[K_METHOD] = 2, [K_AUTH] = 2, [K_FINAL] = 4, [K_S4] = SFY_S4_REPLY_LEN, [K_HTTP] = 0,
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail(struct sfy_hop_error *e, enum sfy_blame blame, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	e->blame = blame;
+	vsnprintf(e->why, sizeof(e->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int io_fail(struct sfy_hop_error *e, int err, const char *w)
+{
+	if (err == -ECONNRESET)
+		return fail(e, SFY_BLAME_HOP, -ECONNRESET, "proxy closed the connection %s", w);
+	if (err == -ETIMEDOUT)
+		return fail(e, SFY_BLAME_HOP, -ETIMEDOUT, "no reply %s within the timeout", w);
+	fail(e, SFY_BLAME_HOP, err, "I/O error %s", w);
+	snprintf(e->why + strlen(e->why), sizeof(e->why) - strlen(e->why), ": %s",
+		 strerror(-err));
+	return err;
+}
+
+static void add_reply(struct sfy_hop *h, enum kind k)
+{
+	h->kind[h->nreplies++] = (uint8_t)k;
+}
+
+/* Part k of the messages ends at end (step by step); pipelined: one part. */
+static void add_part(struct sfy_hop *h, size_t end)
+{
+	if (h->pipelined && h->nparts)
+		h->part_end[0] = end;
+	else
+		h->part_end[h->nparts++] = end;
+}
+
+static int init_socks5(struct sfy_hop *h, enum sfy_s5_cmd cmd, const struct sfy_addr *dst)
+{
+	const struct sfy_proxy *p = h->p;
+	bool auth = p->has_user;
+	/* Auth is pipelined only when it is the only method offered, so the
+	 * server cannot pick another and misread our auth bytes. */
+	ssize_t g = sfy_s5_build_greeting(h->out, sizeof(h->out), !auth, auth);
+	if (g < 0)
+		return fail(&h->e, SFY_BLAME_HOP, (int)g, "cannot build greeting");
+	size_t len = (size_t)g;
+	add_part(h, len);
+	add_reply(h, K_METHOD);
+	if (auth) {
+		ssize_t a = sfy_s5_build_auth(h->out + len, sizeof(h->out) - len, p->user, p->pass);
+		if (a < 0)
+			return fail(&h->e, SFY_BLAME_HOP, (int)a, "bad credentials");
+		len += (size_t)a;
+		add_part(h, len);
+		add_reply(h, K_AUTH);
+	}
+	ssize_t q = sfy_s5_build_request(h->out + len, sizeof(h->out) - len, cmd, dst);
+	if (q < 0)
+		return fail(&h->e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
+	len += (size_t)q;
+	add_part(h, len);
+	add_reply(h, K_FINAL);
+	h->out_len = len;
+	return 0;
+}
+
+static int init_socks4(struct sfy_hop *h, const struct sfy_addr *dst)
+{
+	const struct sfy_proxy *p = h->p;
+	int a4 = p->proto == SFY_PROTO_SOCKS4A;
+	if (dst->type == SFY_ATYP_DOMAIN && !a4)
+		return fail(&h->e, SFY_BLAME_TARGET, -EAFNOSUPPORT,
+			    "socks4 cannot carry host names (use socks4a)");
+	if (dst->type == SFY_ATYP_IPV6)
+		return fail(&h->e, SFY_BLAME_TARGET, -EAFNOSUPPORT,
+			    "SOCKS4 cannot carry IPv6 destinations");
+	ssize_t q = sfy_s4_build_request(h->out, sizeof(h->out), SFY_S4_CONNECT, dst,
+					 p->has_user ? p->user : NULL, a4);
+	if (q < 0)
+		return fail(&h->e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
+	h->out_len = (size_t)q;
+	add_part(h, h->out_len);
+	add_reply(h, K_S4);
+	return 0;
+}
+
+static int init_http(struct sfy_hop *h, const struct sfy_addr *dst)
+{
+	const struct sfy_proxy *p = h->p;
+	char buf[SFY_HTTP_REQ_MAX];
+	ssize_t q = sfy_http_build_connect(buf, sizeof(buf), dst, p->has_user ? p->user : NULL,
+					   p->has_user ? p->pass : NULL);
+	if (q < 0)
+		return fail(&h->e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
+	memcpy(h->out, buf, (size_t)q);
+	h->out_len = (size_t)q;
+	add_part(h, h->out_len);
+	add_reply(h, K_HTTP);
+	return 0;
+}
+
+int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
+		 const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline)
+{
+	memset(h, 0, offsetof(struct sfy_hop, out));
+	h->p = p;
+	h->pipelined = pipelined;
+	h->probe = pipelined && probe;
+	h->deadline = deadline;
+	h->e.blame = SFY_BLAME_HOP;
+	switch (p->proto) {
+	case SFY_PROTO_SOCKS5:
+	case SFY_PROTO_SOCKS5H:
+		return init_socks5(h, cmd, dst);
+	case SFY_PROTO_SOCKS4:
+	case SFY_PROTO_SOCKS4A:
+		if (cmd != SFY_S5_CONNECT)
+			return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP,
+				    "SOCKS4 has no UDP ASSOCIATE");
+		return init_socks4(h, dst);
+	case SFY_PROTO_HTTP:
+		if (cmd != SFY_S5_CONNECT)
+			return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP,
+				    "HTTP CONNECT has no UDP ASSOCIATE");
+		return init_http(h, dst);
+	}
+	return fail(&h->e, SFY_BLAME_HOP, -EINVAL, "unknown protocol");
+}
+
+/* Sends out[sent, end). 0 when done, SFY_HOP_OUT, or -errno. */
+static int send_upto(struct sfy_hop *h, int fd, size_t end)
+{
+	while (h->sent < end) {
+		if (h->sent == 0)
+			h->t0 = sfy_now_ms();
+		ssize_t n = sfy_real()->send(fd, h->out + h->sent, end - h->sent,
+					     MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			h->sent += (size_t)n;
+			if (h->sent == h->out_len)
+				h->req_sent = sfy_now_ms();
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return SFY_HOP_OUT;
+		return io_fail(&h->e, n < 0 ? -errno : -EIO, what[h->kind[h->reply]]);
+	}
+	return 0;
+}
+
+int sfy_hop_flush_first(struct sfy_hop *h, int fd)
+{
+	return send_upto(h, fd, h->part_end[0]);
+}
+
+/* Reads into in what has arrived of the current fixed-length reply. 0 when
+ * in_len == need, 1 to wait, -errno (-ECONNRESET on a close). */
+static int read_fixed(struct sfy_hop *h, int fd, uint8_t *in)
+{
+	while (h->in_len < h->need) {
+		ssize_t n = sfy_real()->recv(fd, in + h->in_len, h->need - h->in_len, MSG_DONTWAIT);
+		if (n > 0) {
+			h->in_len += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 1;
+		return -errno;
+	}
+	return 0;
+}
+
+/* An HTTP reply head has no length field: its end is the first blank line.
+ * Peek at whatever has arrived, let the (pure) parser find the end, then
+ * consume exactly the head -- the tunnel's first bytes may come in the same
+ * segment and belong to the program. While the end has not arrived, all
+ * that was peeked is head: consume it and wait for more. 0 with *status
+ * when complete, 1 to wait, -errno, or -EPROTO when malformed. */
+static int read_http(struct sfy_hop *h, int fd, uint8_t *in, int *status)
+{
+	for (;;) {
+		ssize_t n = sfy_real()->recv(fd, in + h->in_len, SFY_HOP_IN_MAX - h->in_len,
+					     MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -errno;
+		}
+		size_t need = 0, take;
+		switch (sfy_http_parse_reply(in, h->in_len + (size_t)n, &need, status)) {
+		case SFY_PARSE_COMPLETE:
+			take = need - h->in_len;
+			break;
+		case SFY_PARSE_NEED:
+			take = (size_t)n;
+			break;
+		default:
+			return -EPROTO;
+		}
+		ssize_t got = sfy_real()->recv(fd, in + h->in_len, take, MSG_DONTWAIT);
+		if (got != (ssize_t)take)
+			return got < 0 ? -errno : -EIO;   /* peeked bytes vanished */
+		h->in_len += take;
+		if (h->in_len == need)
+			return 0;
+	}
+}
+
+typedef enum sfy_parse (*parse_fn)(const uint8_t *, size_t, size_t *, void *);
 
 static enum sfy_parse p_method(const uint8_t *b, size_t l, size_t *n, void *o)
 {
@@ -31,287 +261,175 @@ static enum sfy_parse p_s4(const uint8_t *b, size_t l, size_t *n, void *o)
 	return sfy_s4_parse_reply(b, l, n, o);
 }
 
-__attribute__((format(printf, 4, 5)))
-static int fail(struct sfy_hop_error *e, enum sfy_blame blame, int err, const char *fmt, ...)
+/* A complete reply of kind k: what it says. 0 to go on, or -errno. */
+static int judge(struct sfy_hop *h, enum kind k, const uint8_t *in, int status)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	e->blame = blame;
-	vsnprintf(e->why, sizeof(e->why), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-static int io_fail(struct sfy_hop_error *e, int err, const char *what)
-{
-	if (err == -ECONNRESET)
-		return fail(e, SFY_BLAME_HOP, -ECONNRESET, "proxy closed the connection %s", what);
-	if (err == -ETIMEDOUT)
-		return fail(e, SFY_BLAME_HOP, -ETIMEDOUT, "no reply %s within the timeout", what);
-	fail(e, SFY_BLAME_HOP, err, "I/O error %s", what);
-	snprintf(e->why + strlen(e->why), sizeof(e->why) - strlen(e->why), ": %s",
-		 strerror(-err));
-	return err;
-}
-
-/* Reads one reply into buf, exactly as long as the parser says. probe_until
- * bounds the wait for the first byte (0 = no probe). */
-static int read_reply(int fd, uint8_t *buf, size_t cap, size_t first, parse_fn fn, void *out,
-		      int64_t deadline, int64_t probe_until, const char *what,
-		      struct sfy_hop_error *e)
-{
-	size_t len = 0, need = first;
-	for (;;) {
-		if (need > cap)
-			return fail(e, SFY_BLAME_HOP, -EPROTO, "reply %s too long", what);
-		size_t got = 0;
-		int64_t dl = deadline;
-		if (len == 0 && probe_until && probe_until < deadline)
-			dl = probe_until;
-		int r = sfy_io_recv_exact(fd, buf + len, need - len, dl, &got);
-		if (r < 0 && len == 0 && got == 0 && probe_until) {
-			/* Closed before a byte of the reply: it dropped what we
-			 * sent early. Silent: not evidence yet, the caller races. */
-			if (r == -ECONNRESET)
-				return -SFY_ESTEPWISE;
-			if (r == -ETIMEDOUT && dl < deadline)
-				return -SFY_ESILENT;
+	struct sfy_hop_error *e = &h->e;
+	bool auth = h->p->has_user;
+	switch (k) {
+	case K_METHOD: {
+		uint8_t method = in[1];
+		if (method == SFY_S5_AUTH_NO_ACCEPTABLE)
+			return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
+				    auth ? " (username/password)" : " (no authentication)");
+		if (method != (auth ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
+			return fail(e, SFY_BLAME_HOP, -EPROTO,
+				    "proxy chose method 0x%02x, which we did not offer", method);
+		/* The method reply's round trip scales the window: on a slow
+		 * path a pipelined reply is late for the same reason. */
+		if (h->probe) {
+			int64_t now = sfy_now_ms(), win = 4 * (now - h->t0);
+			if (win < SFY_PIPELINE_PROBE_MS)
+				win = SFY_PIPELINE_PROBE_MS;
+			h->probe_until = now + win;
 		}
-		if (r == -ETIMEDOUT && dl < deadline) {
-			/* The probe only limits the first byte; the rest gets the
-			 * full deadline. */
-			len += got;
-			probe_until = 0;
-			continue;
-		}
-		if (r < 0)
-			return io_fail(e, r, what);
-		len = need;
-		switch (fn(buf, len, &need, out)) {
-		case SFY_PARSE_COMPLETE:
-			return 0;
-		case SFY_PARSE_MALFORMED:
-			return fail(e, SFY_BLAME_HOP, -EPROTO, "malformed reply %s", what);
-		case SFY_PARSE_NEED:
-			break;
-		}
+		return 0;
 	}
-}
-
-/* The SOCKS5 reply to the request (head, then the length ATYP implies),
- * mapped to an errno; BND into bnd. */
-static int s5_final(int fd, uint8_t *in, size_t cap, int64_t deadline, int64_t probe_until,
-		    struct sfy_addr *bnd, struct sfy_hop_error *e)
-{
-	struct sfy_s5_reply rep;
-	int r = read_reply(fd, in, cap, 4, p_s5, &rep, deadline, probe_until, "to the request", e);
-	if (r < 0)
-		return r;
-	if (rep.rep != SFY_S5_SUCCEEDED)
-		return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
-			    sfy_s5_rep_str(rep.rep));
-	if (bnd)
-		*bnd = rep.bnd;
-	return 0;
-}
-
-/* SOCKS5. Pipelined: greeting [+ auth] + request in one write, one round
- * trip; auth is pipelined only when it is the only method offered, so the
- * server cannot pick another and misread our auth bytes. */
-static int hop_socks5(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
-		      const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline,
-		      struct sfy_addr *bnd, struct sfy_hop_error *e)
-{
-	uint8_t out[8 + SFY_S5_AUTH_MAX + SFY_S5_REQ_MAX];
-	uint8_t in[SFY_S5_REPLY_MAX];
-	bool auth = p->has_user;
-	ssize_t g = sfy_s5_build_greeting(out, sizeof(out), !auth, auth);
-	if (g < 0)
-		return fail(e, SFY_BLAME_HOP, (int)g, "cannot build greeting");
-	size_t len = (size_t)g, auth_off = len;
-	if (auth) {
-		ssize_t a = sfy_s5_build_auth(out + len, sizeof(out) - len, p->user, p->pass);
-		if (a < 0)
-			return fail(e, SFY_BLAME_HOP, (int)a, "bad credentials");
-		len += (size_t)a;
-	}
-	size_t req_off = len;
-	ssize_t q = sfy_s5_build_request(out + len, sizeof(out) - len, cmd, dst);
-	if (q < 0)
-		return fail(e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
-	len += (size_t)q;
-
-	int64_t t0 = sfy_now_ms();
-	int r = sfy_io_send_all(fd, out, pipelined ? len : auth_off, deadline);
-	if (r < 0)
-		return io_fail(e, r, "to the greeting");
-	uint8_t method;
-	r = read_reply(fd, in, sizeof(in), 2, p_method, &method, deadline, 0,
-		       "to the greeting", e);
-	if (r < 0)
-		return r;
-	if (method == SFY_S5_AUTH_NO_ACCEPTABLE)
-		return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
-			    auth ? " (username/password)" : " (no authentication)");
-	if (method != (auth ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
-		return fail(e, SFY_BLAME_HOP, -EPROTO,
-			    "proxy chose method 0x%02x, which we did not offer", method);
-	/* The method reply's round trip scales the window: on a slow path a
-	 * pipelined reply is late for the same reason the method reply was. */
-	int64_t now = sfy_now_ms(), win = 4 * (now - t0);
-	if (win < SFY_PIPELINE_PROBE_MS)
-		win = SFY_PIPELINE_PROBE_MS;
-	int64_t probe_until = pipelined && probe ? now + win : 0;
-	if (auth) {
-		if (!pipelined && (r = sfy_io_send_all(fd, out + auth_off, req_off - auth_off,
-						       deadline)) < 0)
-			return io_fail(e, r, "to the authentication");
-		uint8_t status;
-		r = read_reply(fd, in, sizeof(in), 2, p_auth, &status, deadline, probe_until,
-			       "to the authentication", e);
-		if (r < 0)
-			return r;
-		if (status != 0)
-			return fail(e, SFY_BLAME_HOP, -EACCES,
-				    "username/password rejected");
-		probe_until = 0;
-	}
-	if (!pipelined && (r = sfy_io_send_all(fd, out + req_off, len - req_off, deadline)) < 0)
-		return io_fail(e, r, "to the request");
-	return s5_final(fd, in, sizeof(in), deadline, probe_until, bnd, e);
-}
-
-static int hop_socks4(int fd, const struct sfy_proxy *p, const struct sfy_addr *dst,
-		      int64_t deadline, struct sfy_addr *bnd, struct sfy_hop_error *e)
-{
-	uint8_t out[SFY_S4_REQ_MAX], in[SFY_S4_REPLY_LEN];
-	int a4 = p->proto == SFY_PROTO_SOCKS4A;
-	if (dst->type == SFY_ATYP_DOMAIN && !a4)
-		return fail(e, SFY_BLAME_TARGET, -EAFNOSUPPORT,
-			    "socks4 cannot carry host names (use socks4a)");
-	if (dst->type == SFY_ATYP_IPV6)
-		return fail(e, SFY_BLAME_TARGET, -EAFNOSUPPORT,
-			    "SOCKS4 cannot carry IPv6 destinations");
-	ssize_t q = sfy_s4_build_request(out, sizeof(out), SFY_S4_CONNECT, dst,
-					 p->has_user ? p->user : NULL, a4);
-	if (q < 0)
-		return fail(e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
-	int r = sfy_io_send_all(fd, out, (size_t)q, deadline);
-	if (r < 0)
-		return io_fail(e, r, "to the request");
-	struct sfy_s4_reply rep;
-	r = read_reply(fd, in, sizeof(in), SFY_S4_REPLY_LEN, p_s4, &rep, deadline, 0,
-		       "to the request", e);
-	if (r < 0)
-		return r;
-	if (rep.code != SFY_S4_GRANTED)
-		return fail(e, rep.code == SFY_S4_REJECTED ? SFY_BLAME_TARGET : SFY_BLAME_HOP,
-			    -sfy_errno_from_s4(rep.code), "%s", sfy_s4_code_str(rep.code));
-	if (bnd)
-		*bnd = rep.bnd;
-	return 0;
-}
-
-/* An HTTP reply head has no length field: its end is the first blank line.
- * Peek at whatever has arrived, let the (pure) parser find the end, then
- * consume exactly the head -- the tunnel's first bytes may come in the same
- * segment and belong to the program. While the end has not arrived, all
- * that was peeked is head: consume it and wait for more. A reply that
- * arrives whole costs one peek and one read, not one recv() per byte. */
-static int read_http_reply(int fd, uint8_t buf[static SFY_HTTP_REPLY_MAX], int64_t deadline,
-			   int *status, struct sfy_hop_error *e)
-{
-	size_t len = 0, need = 0, take;
-	for (;;) {
-		ssize_t n = sfy_io_peek(fd, buf + len, SFY_HTTP_REPLY_MAX - len, deadline);
-		if (n < 0)
-			return io_fail(e, (int)n, "to CONNECT");
-		switch (sfy_http_parse_reply(buf, len + (size_t)n, &need, status)) {
-		case SFY_PARSE_COMPLETE:
-			take = need - len;
-			break;
-		case SFY_PARSE_NEED:
-			take = (size_t)n;
-			break;
-		default:
-			return fail(e, SFY_BLAME_HOP, -EPROTO, "malformed reply to CONNECT");
-		}
-		int r = sfy_io_recv_exact(fd, buf + len, take, deadline, NULL);
-		if (r < 0)
-			return io_fail(e, r, "to CONNECT");
-		len += take;
-		if (len == need)
-			return 0;
-	}
-}
-
-static int hop_http(int fd, const struct sfy_proxy *p, const struct sfy_addr *dst,
-		    int64_t deadline, struct sfy_hop_error *e)
-{
-	char out[SFY_HTTP_REQ_MAX];
-	static _Thread_local uint8_t in[SFY_HTTP_REPLY_MAX];
-	ssize_t q = sfy_http_build_connect(out, sizeof(out), dst, p->has_user ? p->user : NULL,
-					   p->has_user ? p->pass : NULL);
-	if (q < 0)
-		return fail(e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
-	int r = sfy_io_send_all(fd, out, (size_t)q, deadline);
-	if (r < 0)
-		return io_fail(e, r, "to CONNECT");
-	int status = 0;
-	r = read_http_reply(fd, in, deadline, &status, e);
-	if (r < 0)
-		return r;
-	if (status / 100 != 2) {
-		char s[16];
-		snprintf(s, sizeof(s), "%d", status);
-		return fail(e, status == 401 || status == 407 ? SFY_BLAME_HOP : SFY_BLAME_TARGET,
-			    -sfy_errno_from_http(status), "HTTP status %s", s);
-	}
-	return 0;
-}
-
-int sfy_hop_s5_resume(int fd, const struct sfy_proxy *p, int64_t deadline, struct sfy_addr *bnd,
-		      struct sfy_hop_error *e)
-{
-	uint8_t in[SFY_S5_REPLY_MAX];
-	e->why[0] = 0;
-	e->blame = SFY_BLAME_HOP;
-	/* probe_until = deadline: only a close before the first byte is told
-	 * apart (-SFY_ESTEPWISE); silence is now a plain timeout. */
-	int r;
-	if (p->has_user) {
-		uint8_t status;
-		r = read_reply(fd, in, sizeof(in), 2, p_auth, &status, deadline, deadline,
-			       "to the authentication", e);
-		if (r < 0)
-			return r;
-		if (status != 0)
+	case K_AUTH:
+		h->probe_until = 0;
+		if (in[1] != 0)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
+		return 0;
+	case K_FINAL: {
+		struct sfy_s5_reply rep;
+		size_t need;
+		sfy_s5_parse_reply(in, h->in_len, &need, &rep);
+		if (rep.rep != SFY_S5_SUCCEEDED)
+			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
+				    sfy_s5_rep_str(rep.rep));
+		h->bnd = rep.bnd;
+		return 0;
 	}
-	return s5_final(fd, in, sizeof(in), deadline, p->has_user ? 0 : deadline, bnd, e);
+	case K_S4: {
+		struct sfy_s4_reply rep;
+		size_t need;
+		sfy_s4_parse_reply(in, h->in_len, &need, &rep);
+		if (rep.code != SFY_S4_GRANTED)
+			return fail(e, rep.code == SFY_S4_REJECTED ? SFY_BLAME_TARGET : SFY_BLAME_HOP,
+				    -sfy_errno_from_s4(rep.code), "%s", sfy_s4_code_str(rep.code));
+		h->bnd = rep.bnd;
+		return 0;
+	}
+	case K_HTTP:
+		if (status / 100 != 2) {
+			char s[16];
+			snprintf(s, sizeof(s), "%d", status);
+			return fail(e, status == 401 || status == 407 ? SFY_BLAME_HOP
+								      : SFY_BLAME_TARGET,
+				    -sfy_errno_from_http(status), "HTTP status %s", s);
+		}
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int64_t sfy_hop_deadline(const struct sfy_hop *h)
+{
+	if (h->probe_until && h->in_len == 0 && h->probe_until < h->deadline)
+		return h->probe_until;
+	return h->deadline;
+}
+
+/* Nothing to read yet: wait, or the window or the deadline is over. */
+static int waiting(struct sfy_hop *h)
+{
+	int64_t now = sfy_now_ms();
+	if (h->probe_until && h->in_len == 0 && now >= h->probe_until &&
+	    h->probe_until < h->deadline)
+		return -SFY_ESILENT;
+	if (now >= h->deadline)
+		return io_fail(&h->e, -ETIMEDOUT, what[h->kind[h->reply]]);
+	return SFY_HOP_IN;
+}
+
+int sfy_hop_step(struct sfy_hop *h, int fd, uint8_t in[static SFY_HOP_IN_MAX])
+{
+	static const parse_fn parse[] = {
+		[K_METHOD] = p_method, [K_AUTH] = p_auth, [K_FINAL] = p_s5, [K_S4] = p_s4,
+	};
+	while (h->reply < h->nreplies) {
+		size_t part = h->reply < h->nparts ? h->reply : (size_t)h->nparts - 1;
+		int r = send_upto(h, fd, h->part_end[part]);
+		if (r != 0) {
+			if (r == SFY_HOP_OUT && sfy_now_ms() >= h->deadline)
+				return io_fail(&h->e, -ETIMEDOUT, what[h->kind[h->reply]]);
+			return r;
+		}
+		enum kind k = h->kind[h->reply];
+		if (h->need == 0 && h->in_len == 0)
+			h->need = first_need[k];
+		int status = 0;
+		if (k == K_HTTP) {
+			r = read_http(h, fd, in, &status);
+			if (r == -EPROTO)
+				return fail(&h->e, SFY_BLAME_HOP, -EPROTO,
+					    "malformed reply to CONNECT");
+		} else {
+			for (;;) {
+				r = read_fixed(h, fd, in);
+				if (r != 0)
+					break;
+				struct sfy_s5_reply s5;
+				struct sfy_s4_reply s4;
+				uint8_t b;
+				void *out = k == K_FINAL ? (void *)&s5 : k == K_S4 ? (void *)&s4 : &b;
+				enum sfy_parse pr = parse[k](in, h->in_len, &h->need, out);
+				if (pr == SFY_PARSE_MALFORMED)
+					return fail(&h->e, SFY_BLAME_HOP, -EPROTO, "malformed reply %s",
+						    what[k]);
+				if (pr == SFY_PARSE_COMPLETE)
+					break;
+				if (h->need > SFY_HOP_IN_MAX)
+					return fail(&h->e, SFY_BLAME_HOP, -EPROTO,
+						    "reply %s too long", what[k]);
+			}
+		}
+		if (r == 1)
+			return waiting(h);
+		if (r < 0) {
+			/* Closed before a byte of the reply after the method's:
+			 * it dropped what we sent early. */
+			if (r == -ECONNRESET && h->in_len == 0 && h->probe_until)
+				return -SFY_ESTEPWISE;
+			return io_fail(&h->e, r, what[k]);
+		}
+		if ((r = judge(h, k, in, status)) < 0)
+			return r;
+		h->reply++;
+		h->in_len = h->need = 0;
+	}
+	return 0;
+}
+
+void sfy_hop_resume(struct sfy_hop *h)
+{
+	h->probe_until = h->deadline;
+}
+
+bool sfy_hop_answered(const struct sfy_hop *h)
+{
+	return h->reply > 0;
 }
 
 int sfy_hop_request(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 		    const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline,
 		    struct sfy_addr *bnd, struct sfy_hop_error *e)
 {
-	e->why[0] = 0;
-	e->blame = SFY_BLAME_HOP;
-	switch (p->proto) {
-	case SFY_PROTO_SOCKS5:
-	case SFY_PROTO_SOCKS5H:
-		return hop_socks5(fd, p, cmd, dst, pipelined, probe, deadline, bnd, e);
-	case SFY_PROTO_SOCKS4:
-	case SFY_PROTO_SOCKS4A:
-		if (cmd != SFY_S5_CONNECT)
-			return fail(e, SFY_BLAME_HOP, -EOPNOTSUPP,
-				    "SOCKS4 has no UDP ASSOCIATE");
-		return hop_socks4(fd, p, dst, deadline, bnd, e);
-	case SFY_PROTO_HTTP:
-		if (cmd != SFY_S5_CONNECT)
-			return fail(e, SFY_BLAME_HOP, -EOPNOTSUPP,
-				    "HTTP CONNECT has no UDP ASSOCIATE");
-		return hop_http(fd, p, dst, deadline, e);
+	static _Thread_local uint8_t in[SFY_HOP_IN_MAX];
+	static _Thread_local struct sfy_hop h;
+	int r = sfy_hop_init(&h, p, cmd, dst, pipelined, probe, deadline);
+	while (r == 0) {
+		r = sfy_hop_step(&h, fd, in);
+		if (r <= 0)
+			break;
+		int64_t left = sfy_hop_deadline(&h) - sfy_now_ms();
+		struct pollfd pf = { .fd = fd, .events = (short)r };
+		if (left > 0)
+			sfy_real()->poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+		r = 0;
 	}
-	return fail(e, SFY_BLAME_HOP, -EINVAL, "unknown protocol");
+	if (r == 0 && bnd)
+		*bnd = h.bnd;
+	*e = h.e;
+	return r;
 }

@@ -53,6 +53,12 @@ static void lookup_done(union sigval v)
 
 int sfy_resolve_by(const char *host, uint16_t port, int64_t deadline, struct sfy_addr *out)
 {
+	return sfy_resolve_fam(host, port, AF_UNSPEC, deadline, out);
+}
+
+int sfy_resolve_fam(const char *host, uint16_t port, int family, int64_t deadline,
+		    struct sfy_addr *out)
+{
 	const struct sfy_real *real = sfy_real();
 	if (!real->getaddrinfo_a)
 		return -EHOSTUNREACH;
@@ -61,6 +67,7 @@ int sfy_resolve_by(const char *host, uint16_t port, int64_t deadline, struct sfy
 		return -ENOMEM;
 	snprintf(l->host, sizeof(l->host), "%s", host);
 	l->hints.ai_socktype = SOCK_STREAM;
+	l->hints.ai_family = family;
 	l->cb.ar_name = l->host;
 	l->cb.ar_request = &l->hints;
 	atomic_init(&l->refs, 2);
@@ -103,35 +110,61 @@ int sfy_resolve_by(const char *host, uint16_t port, int64_t deadline, struct sfy
 enum { SLOT_EMPTY, SLOT_FILLING, SLOT_READY };
 
 /* The config is immutable and the same for the whole process, so slot i is
- * proxy i. A slot left FILLING by a fork() in the parent only means the
- * child resolves that name on every use. */
+ * proxy i, per address family asked for (any, IPv4, IPv6). A slot left
+ * FILLING by a fork() in the parent only means the child resolves that name
+ * on every use. */
 static struct {
 	atomic_int state;
 	struct sfy_addr addr;
-} cache[SFY_MAX_PROXIES];
+} cache[SFY_MAX_PROXIES][3];
+
+static int fam_slot(int family)
+{
+	return family == AF_INET ? 1 : family == AF_INET6 ? 2 : 0;
+}
 
 int sfy_hop_first_addr(const struct sfy_config *cfg, size_t i, int64_t deadline,
 		       struct sfy_addr *out)
+{
+	return sfy_hop_first_addr_fam(cfg, i, AF_UNSPEC, deadline, out);
+}
+
+int sfy_hop_first_addr_fam(const struct sfy_config *cfg, size_t i, int family,
+			   int64_t deadline, struct sfy_addr *out)
 {
 	const struct sfy_proxy *p = &cfg->proxies[i];
 	int r = sfy_addr_set_host(out, p->host, p->port);
 	if (r < 0 || out->type != SFY_ATYP_DOMAIN)
 		return r;
-	if (atomic_load_explicit(&cache[i].state, memory_order_acquire) == SLOT_READY) {
-		*out = cache[i].addr;
+	int f = fam_slot(family);
+	if (atomic_load_explicit(&cache[i][f].state, memory_order_acquire) == SLOT_READY) {
+		*out = cache[i][f].addr;
 		return 0;
 	}
 	struct sfy_addr a;
 	/* A failed lookup is not kept: it may be transient. */
-	if ((r = sfy_resolve_by(p->host, p->port, deadline, &a)) < 0)
+	if ((r = sfy_resolve_fam(p->host, p->port, family, deadline, &a)) < 0)
 		return r;
 	int empty = SLOT_EMPTY;
-	if (atomic_compare_exchange_strong(&cache[i].state, &empty, SLOT_FILLING)) {
-		cache[i].addr = a;
-		atomic_store_explicit(&cache[i].state, SLOT_READY, memory_order_release);
+	if (atomic_compare_exchange_strong(&cache[i][f].state, &empty, SLOT_FILLING)) {
+		cache[i][f].addr = a;
+		atomic_store_explicit(&cache[i][f].state, SLOT_READY, memory_order_release);
 	}
 	*out = a;
 	return 0;
+}
+
+bool sfy_hop_first_cached(const struct sfy_config *cfg, size_t i, int family,
+			  struct sfy_addr *out)
+{
+	const struct sfy_proxy *p = &cfg->proxies[i];
+	if (sfy_addr_set_host(out, p->host, p->port) < 0 || out->type != SFY_ATYP_DOMAIN)
+		return true;    /* a literal (or an error sfy_hop_first_addr reports) */
+	int f = fam_slot(family);
+	if (atomic_load_explicit(&cache[i][f].state, memory_order_acquire) != SLOT_READY)
+		return false;
+	*out = cache[i][f].addr;
+	return true;
 }
 
 int sfy_hop_next_addr(const struct sfy_config *cfg, const struct sfy_proxy *prev,

@@ -1,25 +1,22 @@
-/* Blocking-style I/O with a deadline over any socket, blocking or not: every
- * call uses MSG_DONTWAIT and poll(), so the file status flags the program set
- * are never touched. EINTR is retried; the deadline still holds. */
+/* The TCP connect to hop 1 as two steps, over any socket, blocking or not,
+ * without touching the file status flags the program set. */
 #ifndef SFY_IO_H
 #define SFY_IO_H
 
-#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t sfy_now_ms(void);
-/* Returns 0 or a negative errno (-ETIMEDOUT past the deadline). */
-int sfy_io_connect(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline);
-int sfy_io_send_all(int fd, const void *buf, size_t len, int64_t deadline);
-/* Reads exactly len bytes. A close by the peer is -ECONNRESET; *got (may be
- * NULL) tells how many bytes arrived before an error. */
-int sfy_io_recv_exact(int fd, void *buf, size_t len, int64_t deadline, size_t *got);
-/* Waits for at least one byte and copies up to cap of what has arrived
- * into buf without consuming it (MSG_PEEK). Returns the count (> 0),
- * -ECONNRESET at end of stream, or a negative errno. */
-ssize_t sfy_io_peek(int fd, void *buf, size_t cap, int64_t deadline);
+
+/* Starts connecting fd to sa: 0 when connected, -EINPROGRESS when the
+ * connect goes on in the background (a non-blocking socket, or a blocking
+ * one whose connect outlived the deadline, which bounds it through a
+ * temporary SO_SNDTIMEO), or a negative errno. */
+int sfy_io_connect_start(int fd, const struct sockaddr *sa, socklen_t len, int64_t deadline);
+
+/* Has a connect started by sfy_io_connect_start() ended? 0 connected,
+ * -EINPROGRESS not yet, or its error. Never waits. */
+int sfy_io_connect_done(int fd);
 
 #endif

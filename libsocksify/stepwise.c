@@ -7,6 +7,7 @@
  * threads racing it each merge the same lines (newest wins), so a fork()
  * at any moment leaves nothing held. */
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "proxystate.h"
@@ -37,15 +38,21 @@ static int64_t now_s(void)
 	return atomic_load(&clock_fn)();
 }
 
-/* Merges the file's verdicts about cfg's proxies into the table. */
+static bool fwd_key(const struct sfy_proxy *p, struct sfy_pxkey *k);
+
+/* Merges the file's verdicts about cfg's proxies (both facts) into the
+ * table. */
 static void seed(const struct sfy_config *cfg, int64_t now)
 {
-	struct sfy_pxkey keys[SFY_MAX_PROXIES];
-	struct sfy_pxstate st[SFY_MAX_PROXIES];
+	struct sfy_pxkey keys[2 * SFY_MAX_PROXIES];
+	struct sfy_pxstate st[2 * SFY_MAX_PROXIES];
 	size_t n = 0;
-	for (size_t i = 0; i < cfg->nproxies && n < SFY_MAX_PROXIES; i++)
+	for (size_t i = 0; i < cfg->nproxies && i < SFY_MAX_PROXIES; i++) {
 		if (sfy_pxkey_of(&cfg->proxies[i], &keys[n]))
 			n++;
+		if (fwd_key(&cfg->proxies[i], &keys[n]))
+			n++;
+	}
 	if (n == 0 || sfy_stepcache_read(keys, n, st, now, SFY_STEPWISE_TTL) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
@@ -62,29 +69,69 @@ static void load(const struct sfy_config *cfg, int64_t now)
 	atomic_store_explicit(&file_loaded, true, memory_order_release);
 }
 
+static enum sfy_pipe_known get_key(const struct sfy_config *cfg, const struct sfy_pxkey *k)
+{
+	int64_t now = now_s();
+	load(cfg, now);
+	int v = sfy_pxtab_get(k, now, SFY_STEPWISE_TTL).v;
+	return v == SFY_PIPE_OK || v == SFY_PIPE_STEPWISE ? (enum sfy_pipe_known)v
+							  : SFY_PIPE_UNKNOWN;
+}
+
+static void set_key(const struct sfy_config *cfg, const struct sfy_pxkey *k,
+		    enum sfy_pipe_known v)
+{
+	int64_t now = now_s();
+	if (v != SFY_PIPE_OK && v != SFY_PIPE_STEPWISE)
+		return;
+	load(cfg, now);
+	struct sfy_pxstate old = sfy_pxtab_get(k, now, SFY_STEPWISE_TTL);
+	(void)sfy_pxtab_put(k, (int)v, now, now);
+	if (old.v == (int)v && now - old.when < FILE_REFRESH)
+		return;
+	(void)sfy_stepcache_append(k, (int)v, now, now, SFY_STEPWISE_TTL);
+}
+
 enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
 {
 	struct sfy_pxkey k;
-	int64_t now = now_s();
-	if (!sfy_pxkey_of(p, &k))
-		return SFY_PIPE_UNKNOWN;
-	load(cfg, now);
-	return (enum sfy_pipe_known)sfy_pxtab_get(&k, now, SFY_STEPWISE_TTL).v;
+	return sfy_pxkey_of(p, &k) ? get_key(cfg, &k) : SFY_PIPE_UNKNOWN;
 }
 
 void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		      enum sfy_pipe_known v)
 {
 	struct sfy_pxkey k;
-	int64_t now = now_s();
-	if ((v != SFY_PIPE_OK && v != SFY_PIPE_STEPWISE) || !sfy_pxkey_of(p, &k))
-		return;
-	load(cfg, now);
-	struct sfy_pxstate old = sfy_pxtab_get(&k, now, SFY_STEPWISE_TTL);
-	(void)sfy_pxtab_put(&k, (int)v, now, now);
-	if (old.v == (int)v && now - old.when < FILE_REFRESH)
-		return;
-	(void)sfy_stepcache_append(&k, (int)v, now, now, SFY_STEPWISE_TTL);
+	if (sfy_pxkey_of(p, &k))
+		set_key(cfg, &k, v);
+}
+
+/* The forwarding fact's key: the proxy's host with a suffix no host name
+ * can have, so both facts share the table and the file cache. */
+#define FWD_SUFFIX "#fwd"
+
+static bool fwd_key(const struct sfy_proxy *p, struct sfy_pxkey *k)
+{
+	size_t sl = sizeof(FWD_SUFFIX) - 1;
+	if (!sfy_pxkey_of(p, k) || k->hostlen + sl > SFY_HOST_MAX)
+		return false;
+	memcpy(k->host + k->hostlen, FWD_SUFFIX, sl + 1);
+	k->hostlen = (uint8_t)(k->hostlen + sl);
+	return true;
+}
+
+enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p)
+{
+	struct sfy_pxkey k;
+	return fwd_key(p, &k) ? get_key(cfg, &k) : SFY_PIPE_UNKNOWN;
+}
+
+void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
+		     enum sfy_pipe_known v)
+{
+	struct sfy_pxkey k;
+	if (fwd_key(p, &k))
+		set_key(cfg, &k, v);
 }
 
 int sfy_stepwise_export(const struct sfy_config *cfg)

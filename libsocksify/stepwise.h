@@ -31,6 +31,15 @@ enum sfy_pipe_known sfy_stepwise_get(const struct sfy_config *cfg, const struct 
 void sfy_stepwise_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		      enum sfy_pipe_known v);
 
+/* The second fact, separate from the first: whether p passes bytes that
+ * arrive before its reply on to what it connects to (needed to send the
+ * next hop's messages through it early: whole-chain pipelining).
+ * SFY_PIPE_OK = forwards, SFY_PIPE_STEPWISE = drops them. Remembered like
+ * the first fact, under a key of its own. */
+enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct sfy_proxy *p);
+void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
+		     enum sfy_pipe_known v);
+
 /* For the launcher, before exec: creates the tree's shared table (or joins
  * an outer socksify's), fills it from the file cache for cfg's proxies and
  * exports it in SOCKSIFY_PROXYSTATE_FD. Returns the fd or a negative errno

@@ -22,6 +22,9 @@ Steps:
   sendtext TEXT  send TEXT with \\r \\n escapes expanded
   trickle HEX [DELAY]  one byte per send, DELAY seconds apart (0.02)
   sleep SEC      do nothing for SEC seconds
+  discard        drop whatever the client already sent (logged as
+                 `discarded N`): a proxy that does not pass bytes sent
+                 before its reply on
   close          drain what the client already sent, then close (FIN)
   rst            close with SO_LINGER 0 (RST)
   stall          keep the connection open, doing nothing, until the client
@@ -269,6 +272,20 @@ def run_script(conn, steps, mode):
                 time.sleep(delay)
         elif op == "sleep":
             time.sleep(float(arg))
+        elif op == "discard":
+            time.sleep(0.05)
+            conn.sock.setblocking(False)
+            n = 0
+            try:
+                while True:
+                    d = conn.sock.recv(65536)
+                    if not d:
+                        break
+                    n += len(d)
+            except (BlockingIOError, ConnectionError):
+                pass
+            conn.sock.setblocking(True)
+            log(conn.num, "discarded", str(n))
         elif op == "close":
             break
         elif op == "rst":
@@ -311,7 +328,7 @@ def parse_steps(args, script_file):
     for a in args:
         steps += [s.strip() for s in a.split(";") if s.strip()]
     known = {"read", "readsocks5", "readsocks4", "readhttp", "send", "sendtext",
-             "trickle", "sleep", "close", "rst", "stall", "echo", "relay"}
+             "trickle", "sleep", "discard", "close", "rst", "stall", "echo", "relay"}
     for s in steps:
         if s.split(" ", 1)[0] not in known:
             sys.exit(f"fakepeer: unknown step: {s}")
