@@ -17,6 +17,7 @@
  * copy goes when the set-up ends. On failure the socket is disconnected
  * (connect(AF_UNSPEC)) before the failure is published, so that no byte
  * the program writes after it can reach a hop. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -125,9 +127,41 @@ static int arm(struct job *j)
 	return 0;
 }
 
+/* The last descriptor the registry knew of was closed; a descriptor it
+ * never saw (dup()ed before connect(), and not used through a hook since)
+ * may still hold the socket. Looks for one (not ours) and makes it known:
+ * true when the set-up must go on. Rare, so a walk of /proc/self/fd. */
+static bool adopt_other(struct job *j)
+{
+	struct stat me;
+	if (fstat(j->fd, &me) < 0)
+		return false;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return false;
+	bool found = false;
+	int dfd = dirfd(d);
+	struct dirent *de;
+	while (!found && (de = readdir(d))) {
+		char *end;
+		long n = strtol(de->d_name, &end, 10);
+		if (*end || end == de->d_name || n == j->fd || n == dfd || n == ep || n == evfd)
+			continue;
+		struct stat st;
+		if (fstat((int)n, &st) == 0 && st.st_dev == me.st_dev && st.st_ino == me.st_ino &&
+		    sfy_fdreg_pending_set((int)n, j->slot, j->gen) == 0)
+			found = true;
+	}
+	closedir(d);
+	return found;
+}
+
 /* One look at j: steps it when due. True when it ended (j is freed). */
 static bool advance(struct job *j, int64_t now, int64_t *next)
 {
+	if (sfy_aslot_aborted(j->slot, j->gen) && sfy_aslot_orphan(j->slot, j->gen) &&
+	    adopt_other(j))
+		sfy_aslot_unabort(j->slot, j->gen);
 	if (sfy_aslot_aborted(j->slot, j->gen)) {
 		/* shutdown() reads ECONNRESET from SO_ERROR afterwards, as
 		 * after the kernel's disconnect of a connecting socket. */
@@ -344,7 +378,7 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 		      const struct sockaddr *peer, unsigned peer_len)
 {
 	uint32_t gen;
-	struct sfy_aslot *s = sfy_aslot_claim(fd, &gen);
+	struct sfy_aslot *s = sfy_aslot_claim(fd, peer, peer_len, &gen);
 	if (!s)
 		return 1;
 	struct job *j = calloc(1, sizeof(*j));

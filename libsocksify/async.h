@@ -59,16 +59,27 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
  * msgflags); blocks while pending otherwise. After a failure the error,
  * once, like the kernel's sk_err. */
 int sfy_async_io(int fd, int msgflags);
-/* The I/O hooks' test: two atomic loads for a socket with nothing pending. */
+/* Might fd be a socket whose set-up this process may see pending? Its
+ * registry entry says so, or -- a descriptor of it the registry does not
+ * know, dup()ed before connect() -- something is pending at all. Three
+ * atomic loads when nothing is pending. */
+static inline bool sfy_async_maybe(int fd)
+{
+	return sfy_async_any() || sfy_fdreg_has(fd, SFY_FDREG_PENDING);
+}
+
+/* The I/O hooks' test. */
 static inline int sfy_async_gate(int fd, int msgflags)
 {
-	return sfy_fdreg_has(fd, SFY_FDREG_PENDING) ? sfy_async_io(fd, msgflags) : 0;
+	return sfy_async_maybe(fd) ? sfy_async_io(fd, msgflags) : 0;
 }
 /* getsockopt(SO_ERROR): true with *err to answer (0 while pending, the
  * error once after a failure); false: ask the kernel. */
 bool sfy_async_so_error(int fd, int *err);
-/* connect() again: -EALREADY while pending, the error once after a
- * failure; 1: go on as for any connect(). */
+/* connect() again: -EALREADY while pending; after a failure the error if
+ * nothing reported it yet, else -ECONNABORTED (the kernel's answers), and
+ * the socket is an unconnected one from then on; 1: go on as for any
+ * connect(). */
 int sfy_async_reconnect(int fd);
 /* getpeername(): -ENOTCONN while pending or after a failure; 0: go on. */
 int sfy_async_getpeername(int fd);

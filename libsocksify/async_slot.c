@@ -2,8 +2,11 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +41,9 @@ struct sfy_aslot {
 	_Atomic uint64_t refs;          /* gen << 32 | the owner's fds */
 	_Atomic uint64_t dev, ino;      /* the socket */
 	_Atomic int64_t ended_ms;       /* sfy_now_ms() at the end */
+	/* Written by the claimer before the slot is counted, then read only. */
+	uint32_t peer_len;
+	struct sockaddr_in6 peer;       /* or a sockaddr_in */
 };
 
 atomic_int sfy_async_count;
@@ -51,9 +57,54 @@ static _Atomic unsigned hint;
  * plus the socket's identity for sfy_ready_show(). */
 static struct {
 	_Atomic uint32_t gen1;          /* gen + 1; 0: not counted */
-	dev_t dev;
-	ino_t ino;
+	/* In the inode index from its claim here until the slot is claimed
+	 * here again: found after its end too (an error to report). */
+	_Atomic uint32_t hgen1;         /* gen + 1; 0: not indexed */
+	_Atomic uint64_t dev, ino;
+	_Atomic int32_t next;           /* the next counted slot of its bucket, + 1 */
 } counted[NSLOT];
+
+/* The counted slots by inode, for sfy_aslot_find(): chains changed under
+ * hash_mu, walked without it (a walk that meets a change may miss, never
+ * match wrongly: every hit is checked against gen1, dev and ino). */
+#define NBUCKET 1024
+static _Atomic int32_t bucket[NBUCKET];        /* first slot index + 1 */
+static pthread_mutex_t hash_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned bucket_of(uint64_t ino)
+{
+	return (unsigned)(ino ^ ino >> 17) % NBUCKET;
+}
+
+static void hash_add(unsigned i)
+{
+	pthread_mutex_lock(&hash_mu);
+	_Atomic int32_t *b = &bucket[bucket_of(atomic_load(&counted[i].ino))];
+	atomic_store(&counted[i].next, atomic_load(b));
+	atomic_store(b, (int32_t)i + 1);
+	pthread_mutex_unlock(&hash_mu);
+}
+
+static void hash_del(unsigned i, uint64_t ino)
+{
+	pthread_mutex_lock(&hash_mu);
+	_Atomic int32_t *p = &bucket[bucket_of(ino)];
+	for (int n = 0; n < NSLOT && atomic_load(p); n++) {
+		int32_t k = atomic_load(p) - 1;
+		if ((unsigned)k == i) {
+			atomic_store(p, atomic_load(&counted[k].next));
+			break;
+		}
+		p = &counted[k].next;
+	}
+	pthread_mutex_unlock(&hash_mu);
+}
+
+/* fork(): the child's copy of the lock may be held by a thread it lacks. */
+static void hash_child(void)
+{
+	pthread_mutex_init(&hash_mu, NULL);
+}
 
 /* At load, so that every process forked later shares it. */
 __attribute__((constructor)) static void aslot_init(void)
@@ -62,6 +113,7 @@ __attribute__((constructor)) static void aslot_init(void)
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p != MAP_FAILED)
 		slots = p;
+	pthread_atfork(NULL, NULL, hash_child);
 }
 
 static unsigned index_of(const struct sfy_aslot *s)
@@ -105,13 +157,46 @@ static void count(unsigned i, uint32_t gen, dev_t dev, ino_t ino)
 	/* An older generation this process still counted ended unseen. */
 	if (atomic_exchange(&counted[i].gen1, 0))
 		atomic_fetch_sub(&sfy_async_count, 1);
-	counted[i].dev = dev;
-	counted[i].ino = ino;
+	if (atomic_exchange(&counted[i].hgen1, 0))
+		hash_del(i, atomic_load(&counted[i].ino));
+	atomic_store(&counted[i].dev, (uint64_t)dev);
+	atomic_store(&counted[i].ino, (uint64_t)ino);
+	hash_add(i);
+	atomic_store(&counted[i].hgen1, gen + 1);
 	atomic_fetch_add(&sfy_async_count, 1);
 	atomic_store(&counted[i].gen1, gen + 1);
 }
 
-struct sfy_aslot *sfy_aslot_claim(int fd, uint32_t *gen)
+bool sfy_aslot_find(dev_t dev, ino_t ino, struct sfy_aslot **s, uint32_t *gen)
+{
+	if (!slots)
+		return false;
+	int32_t k = atomic_load(&bucket[bucket_of((uint64_t)ino)]);
+	for (int n = 0; k && n < NSLOT; n++) {
+		unsigned i = (unsigned)(k - 1);
+		uint32_t g1 = atomic_load(&counted[i].hgen1);
+		if (g1 && atomic_load(&counted[i].ino) == (uint64_t)ino &&
+		    atomic_load(&counted[i].dev) == (uint64_t)dev &&
+		    sfy_aslot_is(&slots[i], g1 - 1, dev, ino)) {
+			*s = &slots[i];
+			*gen = g1 - 1;
+			return true;
+		}
+		k = atomic_load(&counted[i].next);
+	}
+	return false;
+}
+
+unsigned sfy_aslot_peer(const struct sfy_aslot *s, struct sockaddr *sa, unsigned cap)
+{
+	if (!s->peer_len || s->peer_len > cap)
+		return 0;
+	memcpy(sa, &s->peer, s->peer_len);
+	return s->peer_len;
+}
+
+struct sfy_aslot *sfy_aslot_claim(int fd, const struct sockaddr *peer, unsigned peer_len,
+				  uint32_t *gen)
 {
 	struct stat st;
 	if (!slots || fstat(fd, &st) < 0)
@@ -133,6 +218,9 @@ struct sfy_aslot *sfy_aslot_claim(int fd, uint32_t *gen)
 		atomic_store(&s->dev, (uint64_t)st.st_dev);
 		atomic_store(&s->ino, (uint64_t)st.st_ino);
 		atomic_store(&s->ended_ms, 0);
+		s->peer_len = peer && peer_len <= sizeof(s->peer) ? peer_len : 0;
+		if (s->peer_len)
+			memcpy(&s->peer, peer, peer_len);
 		count(index_of(s), g, st.st_dev, st.st_ino);
 		*gen = g;
 		return s;
@@ -228,8 +316,8 @@ void sfy_aslot_wait(struct sfy_aslot *s, uint32_t gen)
 void sfy_aslot_seen_end(struct sfy_aslot *s, uint32_t gen)
 {
 	unsigned i = index_of(s);
-	dev_t dev = counted[i].dev;
-	ino_t ino = counted[i].ino;
+	dev_t dev = (dev_t)atomic_load(&counted[i].dev);
+	ino_t ino = (ino_t)atomic_load(&counted[i].ino);
 	uint32_t want = gen + 1;
 	if (!atomic_compare_exchange_strong(&counted[i].gen1, &want, 0))
 		return;
@@ -289,6 +377,15 @@ bool sfy_aslot_orphan(const struct sfy_aslot *s, uint32_t gen)
 {
 	uint64_t r = atomic_load(&s->refs);
 	return r >> 32 == gen && (uint32_t)r == 0;
+}
+
+void sfy_aslot_unabort(struct sfy_aslot *s, uint32_t gen)
+{
+	uint32_t w = atomic_load(&s->word);
+	do {
+		if (GEN(w) != gen || !(w & F_ABORT))
+			return;
+	} while (!atomic_compare_exchange_weak(&s->word, &w, w & ~F_ABORT));
 }
 
 bool sfy_aslot_aborted(const struct sfy_aslot *s, uint32_t gen)

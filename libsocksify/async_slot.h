@@ -32,10 +32,22 @@
 
 struct sfy_aslot;
 
+struct sockaddr;
+
 /* Claims a slot for the socket open on fd, PENDING, owned by this process
- * (whose driver will end it), and counts it in sfy_async_count. NULL when
- * fd is not open or the table is full (the caller takes the blocking path). */
-struct sfy_aslot *sfy_aslot_claim(int fd, uint32_t *gen);
+ * (whose driver will end it), and counts it in sfy_async_count. peer: the
+ * destination the program asked for (getpeername() of any descriptor of
+ * the socket). NULL when fd is not open or the table is full (the caller
+ * takes the blocking path). */
+struct sfy_aslot *sfy_aslot_claim(int fd, const struct sockaddr *peer, unsigned peer_len,
+				  uint32_t *gen);
+
+/* The set-up of socket (dev, ino) among those this process counts: a
+ * descriptor of it that the registry does not know (dup()ed before
+ * connect(), inherited). Lock-free. */
+bool sfy_aslot_find(dev_t dev, ino_t ino, struct sfy_aslot **s, uint32_t *gen);
+/* The peer given to sfy_aslot_claim() (0 if none fits in cap). */
+unsigned sfy_aslot_peer(const struct sfy_aslot *s, struct sockaddr *sa, unsigned cap);
 
 /* The set-up ended: err 0 (up) or a positive errno. reported: the error
  * already went to the program (connect() returned it). Wakes every waiter
@@ -81,6 +93,9 @@ void sfy_aslot_unref(struct sfy_aslot *s, uint32_t gen);
  * the last descriptor gone). */
 void sfy_aslot_abort(struct sfy_aslot *s, uint32_t gen);
 bool sfy_aslot_aborted(const struct sfy_aslot *s, uint32_t gen);
+/* The abort was for a close() of what proved not to be the last descriptor
+ * (one the registry did not know): the set-up goes on. */
+void sfy_aslot_unabort(struct sfy_aslot *s, uint32_t gen);
 extern void (*_Atomic sfy_aslot_abort_hook)(void);
 
 /* Is this process the one whose driver runs the set-up? */

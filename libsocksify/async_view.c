@@ -11,19 +11,50 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "async.h"
 #include "async_slot.h"
 #include "fdreg.h"
 #include "real.h"
 
+/* A descriptor the registry does not know: a set-up of its socket that
+ * this process counts (the socket was dup()ed before connect(), or the
+ * copy came from elsewhere). */
+static bool find(int fd, struct sfy_aslot **s, uint32_t *gen)
+{
+	if (!sfy_async_any())
+		return false;
+	struct stat st;
+	int e = errno;
+	bool sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	errno = e;
+	return sock && sfy_aslot_find(st.st_dev, st.st_ino, s, gen);
+}
+
 /* fd's set-up: -1 none; else its state, 0 when the slot no longer tells
- * (*s NULL or a stale generation: the set-up ended long ago). */
+ * (*s NULL or a stale generation: the set-up ended long ago). A descriptor
+ * found by identity is adopted (registered like a dup()) when adopt, so
+ * that its close() counts and its next look is the fast one. */
+static int look_as(int fd, struct sfy_aslot **s, uint32_t *gen, bool adopt)
+{
+	if (sfy_fdreg_pending_get(fd, s, gen))
+		return *s ? sfy_aslot_state(*s, *gen) : 0;
+	if (!find(fd, s, gen))
+		return -1;
+	int st = sfy_aslot_state(*s, *gen);
+	if (adopt && st == SFY_ASLOT_PENDING && sfy_fdreg_pending_set(fd, *s, *gen) == 0) {
+		struct sockaddr_in6 peer;
+		unsigned n = sfy_aslot_peer(*s, (struct sockaddr *)&peer, sizeof(peer));
+		if (n)
+			sfy_fdreg_peer_set(fd, (struct sockaddr *)&peer, n);
+	}
+	return st;
+}
+
 static int look(int fd, struct sfy_aslot **s, uint32_t *gen)
 {
-	if (!sfy_fdreg_pending_get(fd, s, gen))
-		return -1;
-	return *s ? sfy_aslot_state(*s, *gen) : 0;
+	return look_as(fd, s, gen, true);
 }
 
 static void consume_kernel_error(int fd)
@@ -35,8 +66,11 @@ static void consume_kernel_error(int fd)
 }
 
 /* An ended set-up, seen through fd: collected. Returns the failure's
- * -errno when this call is the one to report it, else 0. */
-static int collect(int fd, struct sfy_aslot *s, uint32_t gen, int st)
+ * -errno when this call is the one to report it, else 0. A failed one
+ * stays marked until connect() is called again (connect()), which the
+ * kernel answers with the error, or ECONNABORTED once it was read: only
+ * then is the socket an unconnected one again. */
+static int collect(int fd, struct sfy_aslot *s, uint32_t gen, int st, bool connect)
 {
 	if (s)
 		sfy_aslot_seen_end(s, gen);
@@ -46,9 +80,12 @@ static int collect(int fd, struct sfy_aslot *s, uint32_t gen, int st)
 	}
 	if (st == SFY_ASLOT_FAILED) {
 		int err = sfy_aslot_take_error(s, gen);
-		sfy_fdreg_pending_drop(fd, false);
 		if (err)
 			consume_kernel_error(fd);
+		if (connect) {
+			sfy_fdreg_pending_drop(fd, false);
+			return -(err ? err : ECONNABORTED);
+		}
 		return -err;
 	}
 	/* Stale: connected or not, the kernel knows. */
@@ -73,7 +110,7 @@ bool sfy_async_pending(int fd)
 {
 	struct sfy_aslot *s;
 	uint32_t gen;
-	return look(fd, &s, &gen) == SFY_ASLOT_PENDING;
+	return look_as(fd, &s, &gen, false) == SFY_ASLOT_PENDING;
 }
 
 int sfy_async_io(int fd, int msgflags)
@@ -85,7 +122,7 @@ int sfy_async_io(int fd, int msgflags)
 		if (st < 0)
 			return 0;
 		if (st != SFY_ASLOT_PENDING)
-			return collect(fd, s, gen, st);
+			return collect(fd, s, gen, st, false);
 		/* The program cleared O_NONBLOCK: its I/O waits for the end,
 		 * as the kernel's would for a connect in progress. */
 		if ((msgflags & MSG_DONTWAIT) || nonblocking(fd))
@@ -106,7 +143,7 @@ bool sfy_async_so_error(int fd, int *err)
 		*err = 0;
 		return true;
 	}
-	*err = -collect(fd, s, gen, st);
+	*err = -collect(fd, s, gen, st, false);
 	return *err != 0;
 }
 
@@ -119,7 +156,7 @@ int sfy_async_reconnect(int fd)
 		return 1;
 	if (st == SFY_ASLOT_PENDING)
 		return -EALREADY;
-	int r = collect(fd, s, gen, st);
+	int r = collect(fd, s, gen, st, true);
 	return r < 0 ? r : 1;
 }
 
@@ -131,7 +168,7 @@ int sfy_async_getpeername(int fd)
 	if (st == SFY_ASLOT_PENDING || st == SFY_ASLOT_FAILED)
 		return -ENOTCONN;       /* a failure stays for SO_ERROR to report */
 	if (st >= 0)
-		collect(fd, s, gen, st);
+		collect(fd, s, gen, st, false);
 	return 0;
 }
 

@@ -15,7 +15,7 @@
 SFY_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	if (level == SOL_SOCKET && name == SO_ERROR && val && len &&
-	    sfy_fdreg_has(fd, SFY_FDREG_PENDING)) {
+	    sfy_async_maybe(fd)) {
 		int err;
 		if (sfy_async_so_error(fd, &err)) {
 			/* The kernel's own copy-out: at most an int, *len says
@@ -35,7 +35,7 @@ SFY_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len
 
 SFY_EXPORT int shutdown(int fd, int how)
 {
-	if (sfy_fdreg_has(fd, SFY_FDREG_PENDING) &&
+	if (sfy_async_maybe(fd) &&
 	    (how == SHUT_RD || how == SHUT_WR || how == SHUT_RDWR) && sfy_async_shutdown(fd))
 		return 0;
 	return sfy_real()->shutdown(fd, how);

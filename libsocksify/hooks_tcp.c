@@ -100,7 +100,7 @@ static int again(int fd, const struct sockaddr *sa, socklen_t len)
 
 SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	if (sfy_fdreg_has(fd, SFY_FDREG_PENDING)) {
+	if (sfy_async_maybe(fd)) {
 		int a = again(fd, sa, len);
 		if (a <= 0) {
 			if (a == 0)
@@ -179,7 +179,7 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
-	if (sfy_fdreg_has(fd, SFY_FDREG_PENDING)) {
+	if (sfy_async_maybe(fd)) {
 		int r = sfy_async_getpeername(fd);
 		if (r < 0) {
 			errno = -r;

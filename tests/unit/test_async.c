@@ -36,7 +36,7 @@ static int tcp_socket(bool nonblock)
 /* A socket marked pending, as connect() leaves it. */
 static struct sfy_aslot *pend(int fd, uint32_t *gen)
 {
-	struct sfy_aslot *s = sfy_aslot_claim(fd, gen);
+	struct sfy_aslot *s = sfy_aslot_claim(fd, NULL, 0, gen);
 	assert_non_null(s);
 	assert_int_equal(sfy_fdreg_pending_set(fd, s, *gen), 0);
 	struct sockaddr_in dst = { .sin_family = AF_INET, .sin_port = htons(80),
@@ -88,7 +88,7 @@ static void test_lifecycle_ok(void **state)
 	uint32_t gen2;
 	struct sfy_aslot *s2 = NULL;
 	for (int i = 0; i < SFY_ASLOT_N && s2 != s; i++) {
-		s2 = sfy_aslot_claim(fd, &gen2);
+		s2 = sfy_aslot_claim(fd, NULL, 0, &gen2);
 		assert_non_null(s2);
 		if (s2 != s)
 			sfy_aslot_end(s2, gen2, 0, false);
@@ -123,10 +123,13 @@ static void test_error_once(void **state)
 	assert_false(sfy_async_so_error(fd, &err));
 	assert_false(sfy_async_so_error(dupfd, &err));
 	assert_int_equal(sfy_async_io(dupfd, 0), 0);
+	/* connect() again: the kernel's ECONNABORTED once the error was
+	 * read, and only then an unconnected socket. */
+	assert_int_equal(sfy_async_reconnect(fd), -ECONNABORTED);
 	assert_false(sfy_fdreg_has(fd, SFY_FDREG_PENDING | SFY_FDREG_PEER));
-	assert_false(sfy_fdreg_has(dupfd, SFY_FDREG_PENDING | SFY_FDREG_PEER));
-	/* Reported: the slot may serve another set-up. */
 	assert_int_equal(sfy_async_reconnect(fd), 1);
+	assert_int_equal(sfy_async_reconnect(dupfd), -ECONNABORTED);
+	assert_false(sfy_fdreg_has(dupfd, SFY_FDREG_PENDING | SFY_FDREG_PEER));
 	close(dupfd);
 	close(fd);
 }
@@ -141,6 +144,7 @@ static void test_error_via_io_and_connect(void **state)
 	sfy_aslot_end(sb, gb, EHOSTUNREACH, false);
 	assert_int_equal(sfy_async_io(a, MSG_DONTWAIT), -ETIMEDOUT);
 	assert_int_equal(sfy_async_io(a, MSG_DONTWAIT), 0);
+	assert_int_equal(sfy_async_reconnect(a), -ECONNABORTED);
 	assert_int_equal(sfy_async_reconnect(b), -EHOSTUNREACH);
 	assert_int_equal(sfy_async_reconnect(b), 1);
 	/* Reported by connect() itself: never by SO_ERROR. */
@@ -192,7 +196,7 @@ static void test_stale_slot(void **state)
 	uint32_t gx = 0;
 	struct sfy_aslot *sx = NULL;
 	for (int i = 0; i < SFY_ASLOT_N && sx != s; i++) {
-		sx = sfy_aslot_claim(x, &gx);
+		sx = sfy_aslot_claim(x, NULL, 0, &gx);
 		if (sx != s)
 			sfy_aslot_end(sx, gx, 0, false);
 	}
@@ -206,6 +210,48 @@ static void test_stale_slot(void **state)
 	close(x);
 	close(d);
 	close(fd);
+}
+
+static void test_dup_before_connect(void **state)
+{
+	(void)state;
+	/* A descriptor the registry never saw (dup()ed before connect())
+	 * is found by the socket's identity, and adopted. */
+	int fd = tcp_socket(true);
+	int d = dup(fd);
+	uint32_t gen;
+	struct sfy_aslot *s = sfy_aslot_claim(fd, NULL, 0, &gen);
+	assert_non_null(s);
+	assert_int_equal(sfy_fdreg_pending_set(fd, s, gen), 0);
+	assert_false(sfy_fdreg_has(d, SFY_FDREG_ANY));
+	assert_true(sfy_async_pending(d));
+	assert_false(sfy_fdreg_has(d, SFY_FDREG_ANY));   /* looked, not adopted */
+	assert_int_equal(sfy_async_io(d, 0), -EAGAIN);
+	assert_true(sfy_fdreg_has(d, SFY_FDREG_PENDING));
+	/* Another socket is not mistaken for it. */
+	int other = tcp_socket(true);
+	assert_false(sfy_async_pending(other));
+	assert_int_equal(sfy_async_io(other, 0), 0);
+	/* Still found after the end: the error goes out once, on either. */
+	int e = tcp_socket(true);
+	int ed = dup(e);
+	uint32_t ge;
+	struct sfy_aslot *se = sfy_aslot_claim(e, NULL, 0, &ge);
+	assert_int_equal(sfy_fdreg_pending_set(e, se, ge), 0);
+	sfy_aslot_end(se, ge, EHOSTUNREACH, false);
+	int err = 0;
+	assert_true(sfy_async_so_error(ed, &err));
+	assert_int_equal(err, EHOSTUNREACH);
+	assert_false(sfy_async_so_error(e, &err));
+	sfy_aslot_end(s, gen, 0, false);
+	sfy_fdreg_close(fd);
+	sfy_fdreg_close(d);
+	sfy_fdreg_close(e);
+	close(fd);
+	close(d);
+	close(e);
+	close(ed);
+	close(other);
 }
 
 /* ------------------------------------------------------------ abort */
@@ -347,7 +393,7 @@ static void test_dead_owner(void **state)
 	if (pid == 0) {
 		/* The owner starts a set-up and dies without ending it. */
 		uint32_t g;
-		struct sfy_aslot *cs = sfy_aslot_claim(fd, &g);
+		struct sfy_aslot *cs = sfy_aslot_claim(fd, NULL, 0, &g);
 		struct { struct sfy_aslot *s; uint32_t g; } m = { cs, g };
 		_exit(cs && write(p[1], &m, sizeof(m)) == sizeof(m) ? 0 : 1);
 	}
@@ -372,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_error_via_io_and_connect),
 		cmocka_unit_test(test_identity_mismatch),
 		cmocka_unit_test(test_stale_slot),
+		cmocka_unit_test(test_dup_before_connect),
 		cmocka_unit_test(test_last_close_aborts),
 		cmocka_unit_test(test_blocking_io_waits),
 		cmocka_unit_test(test_fork_shares),
