@@ -374,6 +374,22 @@ static int run_here(struct sfy_chain_sm *sm, int fd, int r)
 
 /* ------------------------------------------------------------ connect */
 
+/* Steps the caller's thread takes while the socket is ready at once: a
+ * loopback hop connects (or refuses) inside connect() itself, so the
+ * greeting goes out, or the refusal is connect()'s own answer, as the
+ * kernel gives it for a direct connect that fails at once. */
+#define EAGER_STEPS 3
+
+static bool ready_now(int fd, int want)
+{
+	struct pollfd p = { .fd = fd, .events = (short)((want & SFY_SM_IN ? POLLIN : 0) |
+							(want & SFY_SM_OUT ? POLLOUT : 0)) };
+	int e = errno;
+	bool r = sfy_real()->poll(&p, 1, 0) > 0;
+	errno = e;
+	return r;
+}
+
 int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      const struct sockaddr *peer, unsigned peer_len)
 {
@@ -396,6 +412,8 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	sfy_ready_hide(fd);
 
 	int r = sfy_chain_sm_step(sm);
+	for (int k = 0; k < EAGER_STEPS && r > 0 && r != SFY_SM_RUN && ready_now(fd, r); k++)
+		r = sfy_chain_sm_step(sm);
 	int copy = -1;
 	if (r > 0 && (copy = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN)) >= 0) {
 		sfy_chain_sm_set_fd(sm, copy);
