@@ -46,7 +46,6 @@ struct sfy_aslot {
 	struct sockaddr_in6 peer;       /* or a sockaddr_in */
 };
 
-atomic_int sfy_async_count;
 void (*_Atomic sfy_aslot_abort_hook)(void);
 
 static struct sfy_aslot *slots;
