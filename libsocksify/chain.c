@@ -97,7 +97,7 @@ static bool v6only(int fd)
 {
 	int v = 0;
 	socklen_t l = sizeof(v);
-	return getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
+	return sfy_real()->getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && v;
 }
 
 #define NO_STEP ((size_t)-1)

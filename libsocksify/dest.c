@@ -12,6 +12,7 @@
 #include "addr.h"
 #include "dest.h"
 #include "log.h"
+#include "real.h"
 #include "route.h"
 #include "state.h"
 
@@ -32,7 +33,7 @@ static bool get_int(int fd, int level, int name, int *v)
 {
 	socklen_t l = sizeof(*v);
 	*v = 0;
-	return getsockopt(fd, level, name, v, &l) == 0;
+	return sfy_real()->getsockopt(fd, level, name, v, &l) == 0;
 }
 
 bool sfy_sockinfo_get(int fd, struct sfy_sockinfo *si)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "async_slot.h"
 #include "fdreg.h"
 #include "udp_assoc.h"
 
@@ -34,7 +35,8 @@ struct entry {
 	ino_t ino;
 	struct sfy_udp_sess *sess;      /* UDP: holds a reference */
 	struct sfy_udp_sess *ctl_of;    /* CTL: the session, no reference */
-	void *pending;                  /* PENDING: reserved (issue 10), NULL */
+	struct sfy_aslot *pending;      /* PENDING: the set-up, counted in its refs */
+	uint32_t pending_gen;
 	socklen_t peer_len;             /* PEER */
 	union {
 		struct sockaddr sa;
@@ -133,6 +135,10 @@ static void clear_locked(struct entry *e, struct sfy_udp_sess **put)
 		sfy_udp_ctl_lost(e->ctl_of);    /* the number is no longer ours */
 	if (st & SFY_FDREG_UDP)
 		*put = e->sess;
+	/* The last of the owner's descriptors of a pending set-up aborts it
+	 * (a flag and a wake-up of the driver: nothing that blocks). */
+	if (st & SFY_FDREG_PENDING)
+		sfy_aslot_unref(e->pending, e->pending_gen);
 	e->sess = e->ctl_of = NULL;
 	e->pending = NULL;
 	e->peer_len = 0;
@@ -380,12 +386,15 @@ void sfy_fdreg_close_range(unsigned first, unsigned last)
 
 void sfy_fdreg_dup(int oldfd, int newfd)
 {
-	if (!sfy_fdreg_has(oldfd, SFY_FDREG_PEER | SFY_FDREG_UDP) || !owner())
+	const unsigned copied = SFY_FDREG_PEER | SFY_FDREG_UDP | SFY_FDREG_PENDING;
+	if (!sfy_fdreg_has(oldfd, copied) || !owner())
 		return;
-	struct entry *o = lookup_lock(oldfd, SFY_FDREG_PEER | SFY_FDREG_UDP);
+	struct entry *o = lookup_lock(oldfd, copied);
 	if (!o)
 		return;
-	unsigned what = what_of(o) & (SFY_FDREG_PEER | SFY_FDREG_UDP);
+	unsigned what = what_of(o) & copied;
+	struct sfy_aslot *pending = o->pending;
+	uint32_t pending_gen = o->pending_gen;
 	struct sfy_udp_sess *s = o->sess;
 	if (s)
 		atomic_fetch_add(&s->refs, 1);  /* for the copy */
@@ -403,9 +412,69 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 		s = NULL;
 		memcpy(&n->peer, &peer, sizeof(peer));
 		n->peer_len = peer_len;
-		publish_locked(n, (what_of(n) & ~(SFY_FDREG_PEER | SFY_FDREG_UDP)) | what);
+		/* The pending state belongs to the socket: the copy shares the
+		 * slot and is one more of the owner's descriptors of it. */
+		if (what_of(n) & SFY_FDREG_PENDING)
+			sfy_aslot_unref(n->pending, n->pending_gen);
+		n->pending = (what & SFY_FDREG_PENDING) ? pending : NULL;
+		n->pending_gen = pending_gen;
+		if (what & SFY_FDREG_PENDING)
+			sfy_aslot_ref(pending, pending_gen);
+		publish_locked(n, (what_of(n) & ~copied) | what);
 		pthread_mutex_unlock(&lock);
 	}
 	sfy_udp_sess_put(put);
 	sfy_udp_sess_put(s);
+}
+
+/* ------------------------------------------------------------ pending connect */
+
+int sfy_fdreg_pending_set(int fd, struct sfy_aslot *slot, uint32_t gen)
+{
+	struct sfy_udp_sess *put;
+	struct entry *e = claim_lock(fd, &put);
+	if (!e)
+		return -EBADF;
+	if (what_of(e) & SFY_FDREG_PENDING)
+		sfy_aslot_unref(e->pending, e->pending_gen);
+	e->pending = slot;
+	e->pending_gen = gen;
+	sfy_aslot_ref(slot, gen);
+	publish_locked(e, what_of(e) | SFY_FDREG_PENDING);
+	pthread_mutex_unlock(&lock);
+	sfy_udp_sess_put(put);
+	return 0;
+}
+
+bool sfy_fdreg_pending_get(int fd, struct sfy_aslot **slot, uint32_t *gen)
+{
+	if (!sfy_fdreg_has(fd, SFY_FDREG_PENDING))
+		return false;
+	struct entry *e = lookup_lock(fd, SFY_FDREG_PENDING);
+	if (!e)
+		return false;
+	*gen = e->pending_gen;
+	/* The slot must still describe this socket (same generation, same
+	 * identity); else its set-up ended long ago: stale. */
+	*slot = sfy_aslot_is(e->pending, e->pending_gen, e->dev, e->ino) ? e->pending : NULL;
+	pthread_mutex_unlock(&lock);
+	return true;
+}
+
+void sfy_fdreg_pending_drop(int fd, bool keep_peer)
+{
+	if (!owner())
+		return;
+	struct entry *e = lookup_lock(fd, SFY_FDREG_PENDING);
+	if (!e)
+		return;
+	sfy_aslot_unref(e->pending, e->pending_gen);
+	e->pending = NULL;
+	unsigned what = what_of(e) & ~SFY_FDREG_PENDING;
+	if (!keep_peer) {
+		what &= ~SFY_FDREG_PEER;
+		e->peer_len = 0;
+	}
+	publish_locked(e, what);
+	pthread_mutex_unlock(&lock);
 }

@@ -32,18 +32,21 @@
 #define SFY_FDREG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct sfy_udp_sess;
+struct sfy_aslot;
 
 /* What an entry holds: the mask of sfy_fdreg_has(). */
 #define SFY_FDREG_PEER    1u   /* the destination getpeername() answers (TCP) */
 #define SFY_FDREG_UDP     2u   /* a UDP session, with the entry's reference */
 #define SFY_FDREG_CTL     4u   /* the control connection of a UDP session */
-/* Reserved for the asynchronous connect (issue 10): the entry's `pending`
- * pointer, unused until then. Whoever fills it decides how dup()ed fds
- * share it (the pending state belongs to the socket, not the number) and
- * adds its release to clear_locked() in fdreg.c. */
+/* A non-blocking connect() whose chain is being set up (async.h): the
+ * entry points at the set-up's shared slot (async_slot.h). dup()ed fds
+ * share the slot (the pending state belongs to the socket, not the
+ * number); each of the owner's entries is one reference, and dropping the
+ * last while pending aborts the set-up. */
 #define SFY_FDREG_PENDING 8u
 #define SFY_FDREG_ANY     15u
 
@@ -83,6 +86,18 @@ int sfy_fdreg_ctl_tag(int ctl, struct sfy_udp_sess *s);
  * still the socket we tagged, so the caller may close it; false when the
  * number is not ours any more (closed and reused behind our back). */
 bool sfy_fdreg_ctl_release(int ctl, const struct sfy_udp_sess *s);
+
+/* ---- a pending non-blocking connect (async.h) ---- */
+
+/* Marks fd's socket as set up by slot (at generation gen), one reference.
+ * 0 or -errno. */
+int sfy_fdreg_pending_set(int fd, struct sfy_aslot *slot, uint32_t gen);
+/* True when fd has a pending entry; *slot is NULL when the slot no longer
+ * describes this socket (its set-up ended long ago). */
+bool sfy_fdreg_pending_get(int fd, struct sfy_aslot **slot, uint32_t *gen);
+/* The program saw the set-up end: drops the pending mark (and the
+ * recorded peer unless keep_peer: a failed set-up is not connected). */
+void sfy_fdreg_pending_drop(int fd, bool keep_peer);
 
 /* ---- the descriptor's life: the close/dup hooks ---- */
 

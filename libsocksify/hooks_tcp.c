@@ -5,16 +5,19 @@
  * through. sendmsg()/sendmmsg() with MSG_FASTOPEN (hooks_udp.c) use
  * sfy_tcp_fastopen().
  *
- * A non-blocking socket: the chain is built inside connect(), driven with
- * poll() and bounded by timeouts.handshake, and connect() then returns 0 (an
- * immediate success, which POSIX allows for non-blocking sockets) or -1 with
- * the error; it never returns EINPROGRESS, so the program's first POLLOUT
- * means the whole tunnel is up. */
+ * A blocking socket: the chain is built inside connect(). A non-blocking
+ * one: connect() starts it and returns EINPROGRESS, the driver thread
+ * finishes it in the background (async.h), and until then the program
+ * sees a connect in progress. TCP Fast Open (sendto/sendmsg with
+ * MSG_FASTOPEN) stays blocking even on a non-blocking socket: its data
+ * must go out with the call. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "async.h"
 #include "chain.h"
 #include "dest.h"
 #include "fakedns.h"
@@ -31,7 +34,7 @@
 /* connect() or MSG_FASTOPEN of a TCP socket that sfy_classify() says is
  * proxied: 0, -errno, or 1 when the call belongs to the kernel after all
  * (already connected: let it say EISCONN). */
-static int tunnel(int fd, const struct sfy_dest *d)
+static int tunnel(int fd, const struct sfy_dest *d, bool may_async)
 {
 	const struct sfy_config *cfg = d->cfg;
 	if (!cfg)
@@ -57,6 +60,14 @@ static int tunnel(int fd, const struct sfy_dest *d)
 		if (r < 0)
 			return r;
 	}
+	if (may_async) {
+		int fl = sfy_real()->fcntl(fd, F_GETFL);
+		if (fl >= 0 && (fl & O_NONBLOCK)) {
+			int r = sfy_async_connect(cfg, fd, &dst, sa, d->len);
+			if (r != 1)
+				return r;
+		}
+	}
 	int r = sfy_chain_connect(cfg, fd, &dst, SFY_S5_CONNECT, NULL);
 	if (r == 0)
 		sfy_fdreg_peer_set(fd, sa, d->len);   /* best effort: else the first hop */
@@ -76,15 +87,35 @@ static void connected_direct(int fd, const struct sfy_dest *d)
 	}
 }
 
+/* connect() of a socket whose set-up we drive: EALREADY while pending,
+ * the error after a failure (once); a disconnect (AF_UNSPEC) while pending
+ * aborts it. 1: an ordinary connect() follows. */
+static int again(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	if (sa && len >= sizeof(sa_family_t) && sa->sa_family == AF_UNSPEC &&
+	    sfy_async_shutdown(fd))
+		return 0;
+	return sfy_async_reconnect(fd);
+}
+
 SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
+	if (sfy_async_maybe(fd)) {
+		int a = again(fd, sa, len);
+		if (a <= 0) {
+			if (a == 0)
+				return 0;
+			errno = -a;
+			return -1;
+		}
+	}
 	struct sfy_dest d;
 	enum sfy_verdict v = sfy_classify(fd, SFY_OP_CONNECT, 0, sa, len, NULL, &d);
 	int r = 1;
 	if (v == SFY_V_REFUSE)
 		r = -EACCES;
 	else if (v == SFY_V_PROXY)
-		r = d.si.proto == SFY_SOCK_UDP ? sfy_udp_connect(fd, &d) : tunnel(fd, &d);
+		r = d.si.proto == SFY_SOCK_UDP ? sfy_udp_connect(fd, &d) : tunnel(fd, &d, true);
 	if (r == 1) {
 		r = sfy_real()->connect(fd, sa, len);
 		if ((r == 0 || errno == EINPROGRESS) && d.si.proto != SFY_SOCK_NONE) {
@@ -110,7 +141,7 @@ bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
 		    SFY_V_PROXY ||
 	    d.si.proto != SFY_SOCK_TCP)
 		return false;
-	int r = tunnel(fd, &d);
+	int r = tunnel(fd, &d, false);
 	if (r == 1)
 		return false;
 	if (r < 0) {
@@ -129,6 +160,11 @@ bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
 SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			  const struct sockaddr *sa, socklen_t len)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	/* TCP Fast Open (curl --tcp-fastopen): a connect plus the send. */
 	if ((flags & MSG_FASTOPEN) && sa && len) {
 		struct iovec iov = { (void *)buf, n };
@@ -143,6 +179,13 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
+	if (sfy_async_maybe(fd)) {
+		int r = sfy_async_getpeername(fd);
+		if (r < 0) {
+			errno = -r;
+			return -1;
+		}
+	}
 	if (sa && len && sfy_fdreg_has(fd, SFY_FDREG_PEER | SFY_FDREG_UDP) &&
 	    (sfy_fdreg_peer_get(fd, sa, len) || sfy_udp_getpeername(fd, sa, len)))
 		return 0;

@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "bypass.h"
 #include "dest.h"
 #include "hooks.h"
@@ -390,6 +391,11 @@ ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 
 SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	ssize_t r;
 	if (msg && (flags & MSG_FASTOPEN) && sfy_tcp_fastopen(fd, SFY_OP_SENDMSG, msg, flags, &r))
 		return sfy_udp_ret(r);
@@ -400,6 +406,11 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	ssize_t r;
 	if (vec && vlen && (flags & MSG_FASTOPEN) &&
 	    sfy_tcp_fastopen(fd, SFY_OP_SENDMSG, &vec[0].msg_hdr, flags, &r)) {
@@ -457,6 +468,11 @@ SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 
 SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->send(fd, buf, n, flags);
 	struct iovec iov = { (void *)buf, n };
@@ -469,6 +485,11 @@ SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 
 SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	int g = sfy_async_gate(fd, 0);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->write(fd, buf, n);
 	struct iovec iov = { (void *)buf, n };
@@ -481,6 +502,11 @@ SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+	int g = sfy_async_gate(fd, 0);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || cnt < 0)
 		return sfy_real()->writev(fd, iov, cnt);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };

@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "async.h"
 #include "bypass.h"
 #include "fakedns.h"
 #include "fdreg.h"
@@ -168,6 +169,11 @@ static bool udp_recv(int fd, struct msghdr *m, int flags, ssize_t *res)
 
 SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	ssize_t r;
 	if (msg && udp_recv(fd, msg, flags, &r))
 		return sfy_udp_ret(r);
@@ -177,6 +183,11 @@ SFY_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
 			    socklen_t *fromlen)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->recvfrom(fd, buf, n, flags, from, fromlen);
 	struct iovec iov = { buf, n };
@@ -193,6 +204,11 @@ SFY_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct socka
 
 SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->recv(fd, buf, n, flags);
 	return recvfrom(fd, buf, n, flags, NULL, NULL);
@@ -200,6 +216,11 @@ SFY_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
+	int g = sfy_async_gate(fd, 0);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->read(fd, buf, n);
 	struct iovec iov = { buf, n };
@@ -212,6 +233,11 @@ SFY_EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+	int g = sfy_async_gate(fd, 0);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || cnt < 0)
 		return sfy_real()->readv(fd, iov, cnt);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
@@ -224,6 +250,11 @@ SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			struct timespec *tmo)
 {
+	int g = sfy_async_gate(fd, flags);
+	if (g < 0) {
+		errno = -g;
+		return -1;
+	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || (flags & MSG_ERRQUEUE))
 		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);

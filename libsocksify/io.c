@@ -21,7 +21,7 @@ int sfy_io_connect_start(int fd, const struct sockaddr *sa, socklen_t len, int64
 	 * returns at once whatever it says. */
 	struct timeval old, tv;
 	socklen_t ol = sizeof(old);
-	int have_old = getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &old, &ol) == 0;
+	int have_old = sfy_real()->getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &old, &ol) == 0;
 	int64_t left = deadline - sfy_now_ms();
 	if (left <= 0)
 		return -ETIMEDOUT;
@@ -54,7 +54,7 @@ int sfy_io_connect_done(int fd)
 		return -EINPROGRESS;
 	int soerr = 0;
 	socklen_t sl = sizeof(soerr);
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+	if (sfy_real()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		return -errno;
 	return soerr ? -soerr : 0;
 }

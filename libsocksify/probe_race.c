@@ -119,7 +119,7 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 	}
 	if (started) {
 		/* The loser (or both, at the deadline): make its I/O fail now. */
-		shutdown(fd, SHUT_RDWR);
+		sfy_real()->shutdown(fd, SHUT_RDWR);
 		pthread_join(t, NULL);
 	}
 	sfy_real()->close(efd);

@@ -54,7 +54,8 @@ static const struct {
 	E(read_chk, "__read_chk"), E(recv_chk, "__recv_chk"),
 	E(recvfrom_chk, "__recvfrom_chk"), E(poll, "poll"), E(ppoll, "ppoll"),
 	E(fcntl, "fcntl"), E(fcntl64, "fcntl64"),
-	E(getpeername, "getpeername"), E(getaddrinfo, "getaddrinfo"),
+	E(getpeername, "getpeername"), E(getsockopt, "getsockopt"),
+	E(shutdown, "shutdown"), E(getaddrinfo, "getaddrinfo"),
 	E(freeaddrinfo, "freeaddrinfo"), E(getaddrinfo_a, "getaddrinfo_a"),
 	E(getnameinfo, "getnameinfo"), E(gethostbyname, "gethostbyname"),
 	E(gethostbyname2, "gethostbyname2"), E(gethostbyname_r, "gethostbyname_r"),
@@ -178,7 +179,7 @@ static bool sends(const char *sym)
 		"recv", "recvfrom", "recvmsg", "recvmmsg", "read", "write", "readv", "writev",
 		"close", "dup", "dup2", "dup3", "close_range", "closefrom", "__read_chk",
 		"__recv_chk", "__recvfrom_chk", "poll", "ppoll", "getpeername", "freeaddrinfo",
-		"fcntl", "fcntl64",
+		"fcntl", "fcntl64", "getsockopt", "shutdown",
 		/* exec tracers (bear's libexec) see which programs run, and
 		 * the guard has already fixed the environment they pass on. */
 		"execve", "execvpe", "fexecve", "execveat", "posix_spawn", "posix_spawnp",

@@ -54,6 +54,9 @@ struct sfy_real {
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	/* SO_ERROR and shutdown() of a pending non-blocking connect (async.h). */
+	int (*getsockopt)(int, int, int, void *, socklen_t *);
+	int (*shutdown)(int, int);
 	int (*getaddrinfo)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 	void (*freeaddrinfo)(struct addrinfo *);
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,

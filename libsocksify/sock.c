@@ -138,14 +138,14 @@ int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, b
 	struct linger lg;
 	socklen_t lgl = sizeof(lg);
 	if (fl < 0 || fdfl < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &lgl) < 0)
+	    sfy_real()->getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0 ||
+	    sfy_real()->getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &lgl) < 0)
 		return -errno;
 	int old_family = ss.ss_family;
 	/* The same protocol: an MPTCP socket stays MPTCP. */
 	int proto = 0;
 	socklen_t pl = sizeof(proto);
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0)
+	if (sfy_real()->getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) < 0)
 		proto = 0;
 	int nfd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, proto);
 	if (nfd < 0)
@@ -155,12 +155,12 @@ int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, b
 			continue;
 		char v[64];
 		socklen_t vl = sizeof(v);
-		if (getsockopt(fd, opts[i].level, opts[i].name, v, &vl) == 0)
+		if (sfy_real()->getsockopt(fd, opts[i].level, opts[i].name, v, &vl) == 0)
 			(void)setsockopt(nfd, opts[i].level, opts[i].name, v, vl);
 	}
 	char dev[IFNAMSIZ];
 	socklen_t dl = sizeof(dev);
-	if (getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dl > 1)
+	if (sfy_real()->getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dl) == 0 && dl > 1)
 		(void)setsockopt(nfd, SOL_SOCKET, SO_BINDTODEVICE, dev, dl);
 	bind_like(fd, nfd, bound, family);
 	if ((fl & O_NONBLOCK) && sfy_real()->fcntl(nfd, F_SETFL, fl & O_NONBLOCK) < 0)
