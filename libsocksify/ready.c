@@ -235,29 +235,51 @@ static int kernel(int epfd, int op, int fd, struct epoll_event *ev)
 	return sfy_real()->epoll_ctl(epfd, op, fd, ev);
 }
 
+/* One line of /proc/self/fdinfo/EPFD: "tfd: FD events: HEX data: HEX
+ * pos:N ino:HEX sdev:HEX". True with *events when it is r's. */
+static bool fdinfo_line(const char *line, const struct reg *r, unsigned *events)
+{
+	int tfd;
+	unsigned long ino;
+	const char *p = strstr(line, " ino:");
+	return sscanf(line, "tfd: %d events: %x", &tfd, events) == 2 && tfd == r->fd && p &&
+	       sscanf(p, " ino:%lx", &ino) == 1 && ino == (unsigned long)r->ino;
+}
+
 /* Has r, an EPOLLONESHOT registration in the kernel, already fired? The
- * kernel shows what is left of its events in /proc/self/fdinfo/EPFD. */
+ * kernel shows what is left of its events in /proc/self/fdinfo/EPFD (read
+ * with plain read(): no stdio, no allocation). Unknown: not fired. */
 static bool fired(const struct reg *r, int epfd)
 {
-	char path[64], line[256];
+	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
 	int saved = errno;
-	FILE *f = fopen(path, "re");
-	bool out = false;
-	if (f) {
-		while (fgets(line, sizeof(line), f)) {
-			int tfd;
+	int f = open(path, O_RDONLY | O_CLOEXEC);
+	bool found = false, out = false;
+	size_t have = 0;
+	while (f >= 0 && !found) {
+		ssize_t n = sfy_real()->read(f, buf + have, sizeof(buf) - 1 - have);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = 0;
+		char *line = buf, *nl;
+		while (!found && (nl = strchr(line, '\n'))) {
+			*nl = 0;
 			unsigned events;
-			unsigned long ino;
-			const char *p = strstr(line, " ino:");
-			if (sscanf(line, "tfd: %d events: %x", &tfd, &events) == 2 && tfd == r->fd &&
-			    p && sscanf(p, " ino:%lx", &ino) == 1 && ino == (unsigned long)r->ino) {
+			if (fdinfo_line(line, r, &events)) {
+				found = true;
 				out = !(events & ~PRIVATE_BITS);
-				break;
 			}
+			line = nl + 1;
 		}
-		fclose(f);
+		have -= (size_t)(line - buf);   /* keep a partial line */
+		memmove(buf, line, have);
+		if (have == sizeof(buf) - 1)
+			have = 0;               /* no such line is this long */
 	}
+	if (f >= 0)
+		sfy_real()->close(f);
 	errno = saved;
 	return out;
 }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -273,6 +274,13 @@ static void test_oneshot(void **state)
 	(void)state;
 	struct pair p = tcp_pair();
 	int ep = new_epoll();
+	/* Others first, so that the kernel's list of the set's registrations
+	 * (/proc/self/fdinfo, where a fired one shows) runs to many pages. */
+	int others[120];
+	for (int i = 0; i < 120; i++) {
+		others[i] = eventfd(0, EFD_CLOEXEC);
+		assert_int_equal(add(ep, others[i], EPOLLIN | EPOLLONESHOT, 100 + (uint64_t)i), 0);
+	}
 	/* Armed (nothing to read yet) when hidden: one event after show. */
 	assert_int_equal(add(ep, p.c, EPOLLIN | EPOLLONESHOT, 1), 0);
 	assert_int_equal(ready(ep, NULL), 0);
@@ -295,6 +303,8 @@ static void test_oneshot(void **state)
 	assert_int_equal(ready(ep, &ev), 1);
 	assert_int_equal(ev.data.u64, 2);
 	assert_int_equal(ready(ep, NULL), 0);
+	for (int i = 0; i < 120; i++)
+		hclose(others[i]);
 	hclose(ep);
 	close_pair(p);
 }
