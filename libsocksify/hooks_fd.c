@@ -1,8 +1,10 @@
-/* Interposers that keep the per-fd registry (fdreg.h) true to the
+/* Interposers that keep the per-fd registry (fdreg.h) and the readiness
+ * table (ready.h: epoll sets, registrations, waiters' eventfds) true to the
  * program's descriptors (close, dup*, close_range, closefrom), and the entry points
- * that reach the UDP hooks from outside libc's plain names: _FORTIFY_SOURCE
- * variants and syscall(SYS_sendmmsg, ...) as libuv uses it. Each is two
- * atomic loads for an fd without an entry. */
+ * that reach the UDP and readiness hooks from outside libc's plain names:
+ * _FORTIFY_SOURCE variants and syscall(SYS_sendmmsg, SYS_ppoll, ...) as libuv
+ * uses them. Each is two atomic loads for an fd without an entry, plus
+ * one for the readiness table. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
