@@ -17,4 +17,10 @@
 bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
 		      ssize_t *res);
 
+/* syscall(SYS_ppoll) and syscall(SYS_pselect6) with the raw calls'
+ * conventions (kernel sigset size, the time left written back), given the
+ * six argument registers (hooks_poll.c). */
+long sfy_sys_ppoll(const long a[6]);
+long sfy_sys_pselect6(const long a[6]);
+
 #endif

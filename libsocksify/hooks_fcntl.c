@@ -10,6 +10,7 @@
 #include <stdarg.h>
 
 #include "fdreg.h"
+#include "ready.h"
 #include "real.h"
 #include "sfy.h"
 #include "shmfd.h"
@@ -28,6 +29,8 @@ static int hooked(fcntl_fn *real, int fd, int cmd, void *arg)
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
 		int saved = errno;
 		sfy_fdreg_dup(fd, r);
+		if (sfy_ready_watching())
+			sfy_ready_fd_dup(fd, r);
 		errno = saved;
 	}
 	return r;

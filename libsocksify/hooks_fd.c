@@ -1,11 +1,16 @@
-/* Interposers that keep the per-fd registry (fdreg.h) true to the
+/* Interposers that keep the per-fd registry (fdreg.h) and the readiness
+ * table (ready.h: epoll sets, registrations, waiters' eventfds) true to the
  * program's descriptors (close, dup*, close_range, closefrom), and the entry points
- * that reach the UDP hooks from outside libc's plain names: _FORTIFY_SOURCE
- * variants and syscall(SYS_sendmmsg, ...) as libuv uses it. Each is two
- * atomic loads for an fd without an entry. */
+ * that reach the UDP and readiness hooks from outside libc's plain names:
+ * _FORTIFY_SOURCE variants and syscall(SYS_sendmmsg, SYS_ppoll, ...) as libuv
+ * uses them. Each is two atomic loads for an fd without an entry, plus
+ * one for the readiness table. */
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -13,6 +18,8 @@
 #include "real.h"
 #include "sfy.h"
 #include "fdreg.h"
+#include "hooks.h"
+#include "ready.h"
 #include "shmfd.h"
 #include "uring.h"
 
@@ -78,6 +85,28 @@ SFY_EXPORT long syscall(long n, ...)
 	case SYS_close_range:
 		return close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 #endif
+	/* libuv and others reach the readiness calls this way too. */
+#ifdef SYS_poll
+	case SYS_poll:
+		return poll((struct pollfd *)a[0], (nfds_t)a[1], (int)a[2]);
+#endif
+	case SYS_ppoll:
+		return sfy_sys_ppoll(a);
+#ifdef SYS_select
+	case SYS_select:
+		return select((int)a[0], (fd_set *)a[1], (fd_set *)a[2], (fd_set *)a[3],
+			      (struct timeval *)a[4]);
+#endif
+	case SYS_pselect6:
+		return sfy_sys_pselect6(a);
+#ifdef SYS_epoll_create
+	case SYS_epoll_create:
+		return epoll_create((int)a[0]);
+#endif
+	case SYS_epoll_create1:
+		return epoll_create1((int)a[0]);
+	case SYS_epoll_ctl:
+		return epoll_ctl((int)a[0], (int)a[1], (int)a[2], (struct epoll_event *)a[3]);
 #ifdef SYS_io_uring_setup
 	case SYS_io_uring_setup:
 		return sfy_io_uring_setup(a[0], a[1]);
@@ -123,6 +152,8 @@ SFY_EXPORT int close(int fd)
 {
 	sfy_shm_evict(fd);
 	sfy_fdreg_close(fd);
+	if (sfy_ready_watching())
+		sfy_ready_fd_closed(fd);
 	return sfy_real()->close(fd);
 }
 
@@ -132,9 +163,23 @@ SFY_EXPORT int dup(int fd)
 	if (r >= 0) {
 		int saved = errno;
 		sfy_fdreg_dup(fd, r);
+		if (sfy_ready_watching())
+			sfy_ready_fd_dup(fd, r);
 		errno = saved;
 	}
 	return r;
+}
+
+/* The readiness table forgets newfd before the real call, while the
+ * number is still the program's (a waiter's eventfd there must not be
+ * signalled once it names the program's file). */
+static void before_dup2(int oldfd, int newfd)
+{
+	if (oldfd != newfd) {
+		sfy_shm_evict(newfd);
+		if (sfy_ready_watching())
+			sfy_ready_fd_closed(newfd);
+	}
 }
 
 static int after_dup2(int oldfd, int newfd, int r)
@@ -143,6 +188,8 @@ static int after_dup2(int oldfd, int newfd, int r)
 		int saved = errno;
 		sfy_fdreg_close(newfd);
 		sfy_fdreg_dup(oldfd, newfd);
+		if (sfy_ready_watching())
+			sfy_ready_fd_dup(oldfd, newfd);
 		errno = saved;
 	}
 	return r;
@@ -150,15 +197,13 @@ static int after_dup2(int oldfd, int newfd, int r)
 
 SFY_EXPORT int dup2(int oldfd, int newfd)
 {
-	if (oldfd != newfd)
-		sfy_shm_evict(newfd);
+	before_dup2(oldfd, newfd);
 	return after_dup2(oldfd, newfd, sfy_real()->dup2(oldfd, newfd));
 }
 
 SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
-	if (oldfd != newfd)
-		sfy_shm_evict(newfd);
+	before_dup2(oldfd, newfd);
 	return after_dup2(oldfd, newfd, sfy_real()->dup3(oldfd, newfd, flags));
 }
 
@@ -187,8 +232,11 @@ SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 		errno = ENOSYS;
 		return -1;
 	}
-	if (!(flags & CLOSE_RANGE_CLOEXEC))
+	if (!(flags & CLOSE_RANGE_CLOEXEC)) {
 		sfy_fdreg_close_range(first, last);
+		if (sfy_ready_watching() && first <= last)
+			sfy_ready_fd_close_range(first, last);
+	}
 	return close_around(first, last, flags);
 }
 
@@ -197,6 +245,8 @@ SFY_EXPORT void closefrom(int lowfd)
 	int keep[SFY_SHM_NGUARD], n = 0;
 	if (lowfd >= 0) {
 		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
+		if (sfy_ready_watching())
+			sfy_ready_fd_close_range((unsigned)lowfd, UINT_MAX);
 		n = sfy_shm_guarded_in((unsigned)lowfd, INT_MAX, keep, SFY_SHM_NGUARD);
 	}
 	for (int i = 0; i < n; i++) {

@@ -21,7 +21,14 @@
 #ifndef SFY_READY_H
 #define SFY_READY_H
 
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/types.h>
+#include <time.h>
 
 /* fd's socket starts its set-up: take its registrations out of every epoll
  * set (remembered in the shadow table). Called by connect() before it
@@ -32,5 +39,50 @@ void sfy_ready_hide(int fd);
  * marked so: put its registrations back and wake poll/select waiters.
  * Called by the driver, and by whoever sees a set-up end first. */
 void sfy_ready_show(dev_t dev, ino_t ino);
+
+/* ---- what the hooks call (hooks_epoll.c, hooks_poll.c, hooks_fd.c) ----
+ *
+ * Locks: sfy_ready_hide() and sfy_ready_show() take the shadow table's
+ * lock and call sfy_async_pending() under it, so their callers must hold
+ * no lock that sfy_async_pending() takes. */
+
+/* Epoll fd numbers this process tracks plus per-thread eventfds alive:
+ * while 0 the close/dup hooks have nothing to tell (one atomic load). */
+extern atomic_int sfy_ready_watch;
+
+static inline bool sfy_ready_watching(void)
+{
+	return atomic_load_explicit(&sfy_ready_watch, memory_order_relaxed) > 0;
+}
+
+/* epoll_create*() returned epfd (>= 0): a new, empty epoll set there. */
+void sfy_ready_epoll_new(int epfd);
+/* epoll_ctl() with the shadow table: the kernel's result (0, or -1 and
+ * errno), the registration remembered or, for a socket whose set-up is
+ * pending, kept out of the kernel with the errors the kernel would give. */
+int sfy_ready_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+
+/* fd is about to be closed (close, dup2/dup3 over it), while the number
+ * is still the program's: forget it as an epoll set (the set's
+ * registrations go with its last number) and its registrations, and stop
+ * using it if it is a waiter's eventfd. */
+void sfy_ready_fd_closed(int fd);
+/* close_range()/closefrom() of [first, last] (inclusive). */
+void sfy_ready_fd_close_range(unsigned first, unsigned last);
+/* newfd is now a duplicate of oldfd (dup, dup2, dup3, F_DUPFD): a copy of
+ * an epoll set's number names the same set. newfd's old life was already
+ * ended by sfy_ready_fd_closed(). */
+void sfy_ready_fd_dup(int oldfd, int newfd);
+
+/* The slow paths of the poll family, for callers that already saw
+ * sfy_async_any(): ppoll() semantics (tmo NULL: no limit; mask NULL: none)
+ * with pending fds reported as nothing until their set-up ends. When left
+ * is non-NULL it receives the time that was left (the raw system calls and
+ * select() report it). */
+int sfy_ready_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo,
+		    const sigset_t *mask, struct timespec *left);
+/* pselect() semantics on top of sfy_ready_ppoll(), same left. */
+int sfy_ready_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+		      const struct timespec *tmo, const sigset_t *mask, struct timespec *left);
 
 #endif

@@ -53,6 +53,9 @@ static const struct {
 	E(close_range, "close_range"), E(closefrom, "closefrom"), E(syscall, "syscall"),
 	E(read_chk, "__read_chk"), E(recv_chk, "__recv_chk"),
 	E(recvfrom_chk, "__recvfrom_chk"), E(poll, "poll"), E(ppoll, "ppoll"),
+	E(poll_chk, "__poll_chk"), E(ppoll_chk, "__ppoll_chk"), E(select, "select"),
+	E(pselect, "pselect"), E(epoll_create, "epoll_create"),
+	E(epoll_create1, "epoll_create1"), E(epoll_ctl, "epoll_ctl"),
 	E(fcntl, "fcntl"), E(fcntl64, "fcntl64"),
 	E(getpeername, "getpeername"), E(getsockopt, "getsockopt"),
 	E(shutdown, "shutdown"), E(getaddrinfo, "getaddrinfo"),
@@ -179,6 +182,8 @@ static bool sends(const char *sym)
 		"recv", "recvfrom", "recvmsg", "recvmmsg", "read", "write", "readv", "writev",
 		"close", "dup", "dup2", "dup3", "close_range", "closefrom", "__read_chk",
 		"__recv_chk", "__recvfrom_chk", "poll", "ppoll", "getpeername", "freeaddrinfo",
+		"__poll_chk", "__ppoll_chk", "select", "pselect", "epoll_create",
+		"epoll_create1", "epoll_ctl",
 		"fcntl", "fcntl64", "getsockopt", "shutdown",
 		/* exec tracers (bear's libexec) see which programs run, and
 		 * the guard has already fixed the environment they pass on. */

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -48,6 +50,17 @@ struct sfy_real {
 	 * not see the library's own waits. */
 	int (*poll)(struct pollfd *, nfds_t, int);
 	int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+	/* The readiness hooks (ready.h): the fast paths call these, the
+	 * shadow table hides and restores registrations with epoll_ctl. */
+	int (*poll_chk)(struct pollfd *, nfds_t, int, size_t);
+	int (*ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *,
+			 size_t);
+	int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+	int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+		       const sigset_t *);
+	int (*epoll_create)(int);
+	int (*epoll_create1)(int);
+	int (*epoll_ctl)(int, int, int, struct epoll_event *);
 	/* fcntl64 is the same function on 64-bit glibc; both are interposed
 	 * for F_DUPFD. The third argument is passed as a pointer, as glibc's
 	 * own fcntl reads it. */
