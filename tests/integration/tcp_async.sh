@@ -25,8 +25,10 @@
 #   - 16 threads x 200 connects (epoll ET) and 4 x 50 (poll): no lost wake,
 #     no fd leak; connect() time over 100 sequential connects.
 # Control runs without the library check the probe itself against the
-# kernel (a direct connect to a listener whose queue is full stays pending:
-# the same checks must pass there).
+# kernel: a direct connect to a listener whose accept queue is full stays
+# pending (the pending checks, close, shutdown), and one whose first SYN is
+# dropped completes or is refused after ~1 s (the wake, MOD, DEL, fork,
+# clearing O_NONBLOCK): the same checks must pass there.
 #
 # Runs on loopback only, the library preloaded directly.
 set -u
@@ -144,6 +146,63 @@ for c in "epoll --mode et:none" "poll:io" "select:close" "epoll --mode et:shutdo
 		--action "${c##*:}" >"$tmp/$name.out" 2>&1
 	report "$name" $?
 done
+
+# A slow direct connect, the kernel's own: the client's first SYN meets a
+# full accept queue and is dropped; after 0.5 s the server makes room
+# (accept) or closes the port (refuse), so the SYN retransmitted at ~1 s
+# completes or is refused. The probe's expectations must hold there.
+cat >"$tmp/slowaccept.py" <<'PY'
+import os, socket, sys, threading, time
+mode, pf = sys.argv[1], sys.argv[2]
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(0)
+fill = []
+for _ in range(3):
+    c = socket.socket(); c.setblocking(False); c.connect_ex(s.getsockname()); fill.append(c)
+with open(pf + ".tmp", "w") as f: f.write("%d\n" % s.getsockname()[1])
+os.rename(pf + ".tmp", pf)
+time.sleep(0.5)
+for c in fill: c.close()
+if mode == "refuse":
+    s.close(); time.sleep(30); sys.exit()
+s.setblocking(False)
+while True:
+    try: s.accept()[0].close()
+    except BlockingIOError: break
+s.setblocking(True)
+def echo(a):
+    while True:
+        d = a.recv(65536)
+        if not d: break
+        a.sendall(d)
+    a.close()
+while True:
+    a, _ = s.accept()
+    threading.Thread(target=echo, args=(a,), daemon=True).start()
+PY
+kernel_control() {  # NAME accept|refuse [nbprobe args...]
+	local name=control_$1 mode=$2 pid
+	shift 2
+	ncases=$((ncases + 1))
+	rm -f "$tmp/sa.port"
+	$py "$tmp/slowaccept.py" "$mode" "$tmp/sa.port" &
+	pid=$!
+	wait_file "$tmp/sa.port" || { echo "slowaccept did not start"; exit 1; }
+	timeout -k 2 30 "$probe" --port "$(cat "$tmp/sa.port")" --min-ms 700 --max-ms 3000 "$@" \
+		>"$tmp/$name.out" 2>&1
+	report "$name" $?
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+kernel_control slow_epoll_et_2sets accept --api epoll --mode et --sets 2
+kernel_control slow_epoll_exclusive_2sets_dup accept --api epoll --mode exclusive --sets 2 --dup
+kernel_control slow_select accept --api select
+kernel_control slow_mod_oneshot accept --api epoll --mode oneshot --action mod
+kernel_control slow_mod_in accept --api epoll --mode et --action mod-in
+kernel_control slow_del accept --api epoll --mode lt --sets 2 --action del
+kernel_control slow_fork accept --api poll --action fork
+kernel_control slow_clear_nonblock accept --api poll --action clear-nonblock
+kernel_control slow_refused_epoll_et refuse --api epoll --mode et --expect ECONNREFUSED
+kernel_control slow_refused_poll_connect_first refuse --api poll --expect ECONNREFUSED --connect-first
 
 echo "# success: every readiness API, the last reply 0.3 s late"
 for api in poll ppoll poll-chk ppoll-chk select pselect; do
