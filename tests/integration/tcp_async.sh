@@ -41,9 +41,13 @@ done
 DANTED=$(command -v danted || echo /usr/sbin/danted)
 chmod 755 "$tmp"  # danted drops privileges and still writes its log here
 
-# connect() must return within 1 ms; ASan makes every call slower.
-cus=1000
-[ "${SANITIZE:-}" = 1 ] && cus=3000
+# connect() must return within 1 ms. One connect() on two cores shared with
+# other work can be preempted past that, so the 1 ms bound is checked over
+# many connects (connect_time_100, the threads cases: at most 5% over it);
+# a single case only proves the chain is not built inside connect() (it
+# takes >= 100 ms here). ASan makes every call slower.
+cus=5000 cus_many=1000
+[ "${SANITIZE:-}" = 1 ] && cus=10000 cus_many=3000
 dst_port=4242
 ok_reply=05000001000000000000
 failed=0 ncases=0
@@ -331,11 +335,11 @@ if [ -x "$DANTED" ]; then
 	probe danted_refused danted_slow --port "$(freeport)" --api epoll --mode et --min-ms 90 \
 		--max-ms 3000 --expect ECONNREFUSED
 	# connect() time over 100 sequential connects (one thread, one at a time)
-	probe connect_time_100 danted --port "$echo_port" --threads 1 --count 100 --window 1
+	probe connect_time_100 danted --port "$echo_port" --connect-us "$cus_many" --threads 1 --count 100 --window 1
 	# the stress case: 16 threads x 200 (4 in flight each), epoll ET
-	probe threads_16x200_epoll danted --port "$echo_port" --api epoll --threads 16 --count 200 \
+	probe threads_16x200_epoll danted --port "$echo_port" --connect-us "$cus_many" --api epoll --threads 16 --count 200 \
 		--window 4 --max-ms 10000
-	probe threads_4x50_poll danted_slow --port "$echo_port" --api poll --threads 4 --count 50 \
+	probe threads_4x50_poll danted_slow --port "$echo_port" --connect-us "$cus_many" --api poll --threads 4 --count 50 \
 		--window 8 --max-ms 10000
 	sed -n 's/^ok   threads-completed/   /p' "$tmp"/threads_*.out
 else
