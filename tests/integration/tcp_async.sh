@@ -273,6 +273,7 @@ probe close_dup_both slow $D --api epoll --mode et --dup --action close $S
 probe close_orig_dup_completes slow $D --api epoll --mode et --dup --action close-orig $S
 probe fork_poll slow $D --api poll --action fork $S
 probe fork_epoll_et slow $D --api epoll --mode et --action fork $S
+probe setuid_pending slow $D --api epoll --mode et --action setuid $S
 probe clear_nonblock slow $D --api poll --action clear-nonblock $S
 probe clear_nonblock_refused refused $D --api poll --action clear-nonblock --expect ECONNREFUSED $S
 probe io_calls_eagain slow $D --api epoll --mode lt --dup --action io $S

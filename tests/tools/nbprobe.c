@@ -33,6 +33,9 @@
  * consumed it, as the kernel does), getpeername ENOTCONN, send fails.
  *
  * Actions while pending:
+ *   setuid         setuid()/setgid() to the same ids while pending (glibc
+ *                  signals every thread, the library's driver too): each
+ *                  returns within 2 s, then the set-up completes
  *   close          close the fd (and its dup); a new pipe taking the number
  *                  is never touched, no event arrives, /proc/self/fd is back
  *                  to its count, the peer (--peer-log) sees the end
@@ -718,6 +721,16 @@ static int scenario(void)
 		check_pending(dupfd, "dup");
 	if (!strcmp(act, "io"))
 		check_pending_io(fd, "");
+	if (!strcmp(act, "setuid")) {
+		/* A driver thread that blocked glibc's set-id signal would make
+		 * this hang: the alarm turns a hang into a failure. */
+		alarm(5);
+		int64_t t = now_us();
+		int ru = setuid(getuid()), rg = setgid(getgid());
+		alarm(0);
+		report(ru == 0 && rg == 0 && now_us() - t < 2000000, "setuid-while-pending",
+		       "setuid %d, setgid %d in %lld us", ru, rg, (long long)(now_us() - t));
+	}
 	if (opt.min_ms >= 20) {
 		int half = opt.min_ms / 2 - elapsed_ms();
 		if (half > 0)
@@ -1218,7 +1231,7 @@ int main(int argc, char **argv)
 	if (!opt.port || opt.sets < 1 || opt.sets > MAXSETS || opt.window < 1)
 		usage();
 	static const char *const actions[] = { "none", "close", "close-orig", "shutdown", "mod",
-		"mod-in", "del", "fork", "clear-nonblock", "io" };
+		"mod-in", "del", "fork", "clear-nonblock", "io", "setuid" };
 	bool known = false;
 	for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
 		known |= !strcmp(opt.action, actions[i]);
