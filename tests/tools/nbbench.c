@@ -290,5 +290,10 @@ int main(int argc, char **argv)
 	       "call_sum_ms=%.3f\n",
 	       count, rounds, median_ms(c, (int)rounds), median_ms(e, (int)rounds),
 	       median_ms(cm, (int)rounds), median_ms(cs, (int)rounds));
+	free(fds);
+	free(c);
+	free(e);
+	free(cm);
+	free(cs);
 	return 0;
 }
