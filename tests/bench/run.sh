@@ -513,7 +513,7 @@ bench_udp() {
 # the background overlaps them: about one connect.
 bench_async() {
 	local E dp rp rep r how conf n rounds
-	local s1=() s64=() s64e=() scall=() p1=() p64=() p64e=() pcall=()
+	local s1=() s64=() s64e=() scall=() p1=() p64=() p64e=() pcall=() n1=() n64=() n64e=()
 	echo_server
 	dp=$(free_port)
 	danted_at nb-hop "$dp"
@@ -522,14 +522,18 @@ bench_async() {
 	sfy_conf "$TMP/nb.yaml" socks5 "$rp"
 	pc_conf "$TMP/nb.pc" 0 "$rp"
 	for ((rep = 0; rep < REPS; rep++)); do
-		for how in sfy pc; do
-			conf=$TMP/nb.yaml
-			[ $how = pc ] && conf=$TMP/nb.pc
+		for how in sfy pc native; do
+			local nat_args=()
+			case $how in
+			sfy) conf=$TMP/nb.yaml ;;
+			pc) conf=$TMP/nb.pc ;;
+			native) conf=- nat_args=(--socks5 "127.0.0.1:$rp") ;;
+			esac
 			for n in 1 "$NB_COUNT"; do
 				rounds=1
 				[ "$n" = 1 ] && rounds=3
-				r=$(via "$how" "$conf" "$T/nbbench" --host 127.0.0.1 --port "$E" \
-				    --count "$n" --rounds "$rounds" --warmup 1 --timeout 120 2>&1)
+				r=$(via "${how/native/none}" "$conf" "$T/nbbench" --host 127.0.0.1 --port "$E" \
+				    --count "$n" --rounds "$rounds" --warmup 1 --timeout 120 "${nat_args[@]}" 2>&1)
 				if ! grep -q '^RESULT' <<<"$r"; then
 					fail "async: $n non-blocking connects via $how: $(tail -n 2 <<<"$r")"
 					continue
@@ -541,6 +545,8 @@ bench_async() {
 				       scall+=("$(field call_max_ms <<<"$r")") ;;
 				pc/*) p64+=("$(field connect_ms <<<"$r")") p64e+=("$(field echo_ms <<<"$r")")
 				      pcall+=("$(field call_max_ms <<<"$r")") ;;
+				native/1) n1+=("$(field connect_ms <<<"$r")") ;;
+				native/*) n64+=("$(field connect_ms <<<"$r")") n64e+=("$(field echo_ms <<<"$r")") ;;
 				esac
 			done
 		done
@@ -553,11 +559,14 @@ bench_async() {
 	out "One event loop: $NB_COUNT non-blocking sockets, connect() on each, epoll until all are"
 	out "writable with SO_ERROR 0; then 1 byte echoed on each. Times from the first socket();"
 	out "1 connect = the same with one socket (median of 3 rounds). Median of $REPS runs."
+	out "native = nbbench speaking SOCKS5 itself, all sockets at once: the ceiling for a shim."
 	out ""
 	out "| tool | 1 connect ms | $NB_COUNT connects ms | ratio | $NB_COUNT connects + echo ms | longest connect() call ms |"
 	out "|---|---:|---:|---:|---:|---:|"
 	out "| socksify | $ms1 | $ms64 | **$ASYNC_RATIO** | $(median "${s64e[@]}") | $(median "${scall[@]}") |"
 	out "| proxychains4 | $mp1 | $mp64 | $(ratio "$mp64" "$mp1") | $(median "${p64e[@]}") | $(median "${pcall[@]}") |"
+	out "| native: nbbench's own non-blocking SOCKS5, no preload | $(median "${n1[@]}") | $(median "${n64[@]}") |" \
+	    "$(ratio "$(median "${n64[@]}")" "$(median "${n1[@]}")") | $(median "${n64e[@]}") | - |"
 	out ""
 	out "ratio = $NB_COUNT connects / 1 connect, same tool (lower is better; 1 = fully overlapped," \
 	    "$NB_COUNT = serialised). socksify target <= 2: $(verdict "$ASYNC_RATIO" '<=' 2)." \
