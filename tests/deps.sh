@@ -12,7 +12,10 @@ curl:curl wget:wget python3:python3 socat:socat tcpdump:tcpdump iproute2:ip
 dnsutils:dig openssh-server:/usr/sbin/sshd openssh-client:ssh git:git
 nodejs:node binutils:nm man-db:man proxychains4:proxychains4 busybox-static:/bin/busybox
 procps:pkill psmisc:fuser tinyproxy:tinyproxy strace:strace
-golang-go:go"
+golang-go:go
+nginx-light:nginx g++:g++ pkg-config:pkg-config default-jdk-headless:javac
+libboost-dev:/usr/include/boost/asio.hpp libglib2.0-dev:/usr/include/glib-2.0/gio/gio.h
+libevent-dev:/usr/include/event2/bufferevent.h"
 # clang alone (--no-install-recommends) lacks compiler-rt, which holds the
 # libFuzzer and sanitizer runtimes; libclang-rt-dev pulls the default one.
 fuzz_pkgs="clang:clang libclang-rt-dev:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a"

@@ -2,14 +2,17 @@
 # socksify benchmarks, side by side with proxychains4 (and, for UDP, with a
 # native SOCKS5 UDP client). Method and latest results: tests/bench/README.md.
 #
-#   tests/bench/run.sh [latency] [rate] [dns] [udp] [exec]  (default: all five)
-#   make bench                                           (the same, BUILD set)
+#   tests/bench/run.sh [latency] [rate] [dns] [udp] [async] [chain] [poll] [exec]
+#                                          (default: all eight)
+#   make bench                            (the same, BUILD set)
 #
 # Knobs (environment): BENCH_DELAY_MS (10) per-link one-way delay of the
 # latency bench; BENCH_REPS (3) repetitions, the median is reported;
 # BENCH_COUNT (15) connects per latency run; BENCH_SECONDS (2) per rate/UDP
 # run; BENCH_THREADS ("1 4") rate threads; BENCH_NAMES (10000) DNS names;
-# BENCH_EXECS (2000) execs per exec-guard run.
+# BENCH_EXECS (2000) execs per exec-guard run; BENCH_NB_COUNT (64) concurrent
+# non-blocking connects and BENCH_NB_DELAY_MS (50) the one-way delay of their
+# link; BENCH_POLL_CALLS (1000000) calls per poll-overhead loop.
 #
 # Everything runs on loopback with servers this script starts and stops
 # (EXIT trap). As root it runs in a private network namespace so that its
@@ -50,16 +53,21 @@ SECS=${BENCH_SECONDS:-2}
 THREADS=${BENCH_THREADS:-1 4}
 NAMES=${BENCH_NAMES:-10000}
 EXECS=${BENCH_EXECS:-2000}
+NB_COUNT=${BENCH_NB_COUNT:-64}
+NB_DELAY=${BENCH_NB_DELAY_MS:-50}
+POLL_CALLS=${BENCH_POLL_CALLS:-1000000}
 SOCKSIFY=$BUILD/socksify
 T=$BUILD/tests
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(latency rate dns udp exec)
+ALL=(latency rate dns udp async chain poll exec)
+[ ${#want[@]} -eq 0 ] && want=("${ALL[@]}")
 for w in "${want[@]}"; do
-	case $w in latency | rate | dns | udp | exec) ;; *) echo "usage: $0 [latency] [rate] [dns] [udp] [exec]" >&2; exit 2 ;; esac
+	case " ${ALL[*]} " in *" $w "*) ;; *) echo "usage: $0 $(printf '[%s] ' "${ALL[@]}")" >&2; exit 2 ;; esac
 done
 
 die() { echo "bench: $*" >&2; exit 1; }
-for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench" "$T/execprobe"; do
+for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench" "$T/execprobe" \
+	"$T/nbbench" "$T/pollbench"; do
 	[ -x "$b" ] || [ -f "$b" ] || die "$b missing: run 'make bench' (or make && make build/tests/<tool>)"
 done
 command -v proxychains4 >/dev/null || die "proxychains4 missing (tests/deps.sh test installs it)"
@@ -495,7 +503,229 @@ bench_udp() {
 	out ""
 }
 
-# --------------------------------------------------------------- 5. exec
+# --------------------------------------------------------------- 5. async
+
+# client -> relay(+NB_DELAY) -> danted -> echo. N non-blocking connects made
+# at once by one event loop (nbbench: connect all, epoll until all are
+# writable with SO_ERROR 0, then a 1-byte echo on each), against one such
+# connect. A shim that builds the chain inside connect() serialises them: N
+# times one connect. One that returns EINPROGRESS and builds the chains in
+# the background overlaps them: about one connect.
+bench_async() {
+	local E dp rp rep r how conf n rounds
+	local s1=() s64=() s64e=() scall=() p1=() p64=() p64e=() pcall=() n1=() n64=() n64e=()
+	echo_server
+	dp=$(free_port)
+	danted_at nb-hop "$dp"
+	rp=$(free_port)
+	relay_at nb-relay "$rp" "$dp" "$NB_DELAY"
+	sfy_conf "$TMP/nb.yaml" socks5 "$rp"
+	pc_conf "$TMP/nb.pc" 0 "$rp"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for how in sfy pc native; do
+			local nat_args=()
+			case $how in
+			sfy) conf=$TMP/nb.yaml ;;
+			pc) conf=$TMP/nb.pc ;;
+			native) conf=- nat_args=(--socks5 "127.0.0.1:$rp") ;;
+			esac
+			for n in 1 "$NB_COUNT"; do
+				rounds=1
+				[ "$n" = 1 ] && rounds=3
+				r=$(via "${how/native/none}" "$conf" "$T/nbbench" --host 127.0.0.1 --port "$E" \
+				    --count "$n" --rounds "$rounds" --warmup 1 --timeout 120 "${nat_args[@]}" 2>&1)
+				if ! grep -q '^RESULT' <<<"$r"; then
+					fail "async: $n non-blocking connects via $how: $(tail -n 2 <<<"$r")"
+					continue
+				fi
+				case $how/$n in
+				sfy/1) s1+=("$(field connect_ms <<<"$r")") ;;
+				pc/1) p1+=("$(field connect_ms <<<"$r")") ;;
+				sfy/*) s64+=("$(field connect_ms <<<"$r")") s64e+=("$(field echo_ms <<<"$r")")
+				       scall+=("$(field call_max_ms <<<"$r")") ;;
+				pc/*) p64+=("$(field connect_ms <<<"$r")") p64e+=("$(field echo_ms <<<"$r")")
+				      pcall+=("$(field call_max_ms <<<"$r")") ;;
+				native/1) n1+=("$(field connect_ms <<<"$r")") ;;
+				native/*) n64+=("$(field connect_ms <<<"$r")") n64e+=("$(field echo_ms <<<"$r")") ;;
+				esac
+			done
+		done
+	done
+	local ms1 ms64 mp1 mp64
+	ms1=$(median "${s1[@]}") ms64=$(median "${s64[@]}") mp1=$(median "${p1[@]}") mp64=$(median "${p64[@]}")
+	ASYNC_RATIO=$(ratio "$ms64" "$ms1")
+	out "### 5. $NB_COUNT concurrent non-blocking connects, one SOCKS5 hop (danted), ${NB_DELAY} ms added to its link each way"
+	out ""
+	out "One event loop: $NB_COUNT non-blocking sockets, connect() on each, epoll until all are"
+	out "writable with SO_ERROR 0; then 1 byte echoed on each. Times from the first socket();"
+	out "1 connect = the same with one socket (median of 3 rounds). Median of $REPS runs."
+	out "native = nbbench speaking SOCKS5 itself, all sockets at once: the ceiling for a shim."
+	out ""
+	out "| tool | 1 connect ms | $NB_COUNT connects ms | ratio | $NB_COUNT connects + echo ms | longest connect() call ms |"
+	out "|---|---:|---:|---:|---:|---:|"
+	out "| socksify | $ms1 | $ms64 | **$ASYNC_RATIO** | $(median "${s64e[@]}") | $(median "${scall[@]}") |"
+	out "| proxychains4 | $mp1 | $mp64 | $(ratio "$mp64" "$mp1") | $(median "${p64e[@]}") | $(median "${pcall[@]}") |"
+	out "| native: nbbench's own non-blocking SOCKS5, no preload | $(median "${n1[@]}") | $(median "${n64[@]}") |" \
+	    "$(ratio "$(median "${n64[@]}")" "$(median "${n1[@]}")") | $(median "${n64e[@]}") | - |"
+	out ""
+	out "ratio = $NB_COUNT connects / 1 connect, same tool (lower is better; 1 = fully overlapped," \
+	    "$NB_COUNT = serialised). socksify target <= 2: $(verdict "$ASYNC_RATIO" '<=' 2)." \
+	    "socksify $NB_COUNT connects / proxychains4 $NB_COUNT connects: $(ratio "$ms64" "$mp64")."
+	out ""
+}
+
+# --------------------------------------------------------------- 6. chain
+
+# client -> relay(+D) -> danted1 -> relay(+D) -> danted2 -> relay(+D) ->
+# danted3 -> relay(+D) -> echo: four delayed links, unlike the latency bench
+# (whose last link, hop 3 -> echo, is not delayed). Connect + 1-byte echo
+# against the physical floor: the echo itself crosses all four links and
+# back, 4 link round trips = 8D. The floor is also measured: the same four
+# relays in a row and no proxy at all.
+bench_chain() {
+	local E er i p rep r tool conf how ports=() prev
+	echo_server
+	er=$(free_port)
+	relay_at ch-relay4 "$er" "$E" "$DELAY"
+	for i in 1 2 3; do
+		local dp rp
+		dp=$(free_port)
+		danted_at "ch-hop$i" "$dp"
+		rp=$(free_port)
+		relay_at "ch-relay$i" "$rp" "$dp" "$DELAY"
+		ports+=("$rp")
+	done
+	prev=$er
+	for i in 3 2 1; do
+		p=$(free_port)
+		relay_at "ch-floor$i" "$p" "$prev" "$DELAY"
+		prev=$p
+	done
+	sfy_conf "$TMP/ch.yaml" socks5 "${ports[@]}"
+	SFY_EXTRA="pipelining: off" sfy_conf "$TMP/ch-step.yaml" socks5 "${ports[@]}"
+	pc_conf "$TMP/ch.pc" 0 "${ports[@]}"
+	local sc=() se=() tc=() te=() pcc=() pce=() fe=()
+	for ((rep = 0; rep < REPS; rep++)); do
+		for tool in sfy step pc floor; do
+			case $tool in
+			sfy) how=sfy conf=$TMP/ch.yaml p=$er ;;
+			step) how=sfy conf=$TMP/ch-step.yaml p=$er ;;
+			pc) how=pc conf=$TMP/ch.pc p=$er ;;
+			floor) how=none conf=- p=$prev ;;
+			esac
+			r=$(via "$how" "$conf" "$T/connbench" --host 127.0.0.1 --port "$p" \
+			    --count "$COUNT" --warmup 1 2>&1)
+			if ! grep -q '^RESULT' <<<"$r"; then
+				fail "chain: 3 hops via $tool: $(tail -n 2 <<<"$r")"
+				continue
+			fi
+			case $tool in
+			sfy) sc+=("$(field x connect_ms <<<"$r")") se+=("$(field x first_byte_ms <<<"$r")") ;;
+			step) tc+=("$(field x connect_ms <<<"$r")") te+=("$(field x first_byte_ms <<<"$r")") ;;
+			pc) pcc+=("$(field x connect_ms <<<"$r")") pce+=("$(field x first_byte_ms <<<"$r")") ;;
+			floor) fe+=("$(field x first_byte_ms <<<"$r")") ;;
+			esac
+		done
+	done
+	local floor mse
+	floor=$(awk -v d="$DELAY" 'BEGIN { print 8 * d }')
+	mse=$(median "${se[@]}")
+	CHAIN_RATIO=$(ratio "$mse" "$floor")
+	out "### 6. Connect + 1-byte echo through 3 SOCKS5 hops (danted), ${DELAY} ms added per link each way, 4 links"
+	out ""
+	out "Median of $REPS runs of $COUNT sequential connects (each run's median). ratio = connect + echo"
+	out "over the physical floor of 4 link round trips (8 x ${DELAY} = $floor ms): one flight for the"
+	out "whole chain would be 3 + 4 round trips (1.75), one round trip per hop 6 + 4 (2.5),"
+	out "step by step 12 + 4 (4.0). The measured floor: the same 4 relays in a row, no proxy."
+	out ""
+	out "| client | connect ms | connect + echo ms | ratio to floor |"
+	out "|---|---:|---:|---:|"
+	out "| socksify | $(median "${sc[@]}") | $mse | **$CHAIN_RATIO** |"
+	out "| socksify, pipelining: off | $(median "${tc[@]}") | $(median "${te[@]}") | $(ratio "$(median "${te[@]}")" "$floor") |"
+	out "| proxychains4 | $(median "${pcc[@]}") | $(median "${pce[@]}") | $(ratio "$(median "${pce[@]}")" "$floor") |"
+	out "| no proxy, 4 relays (measured floor) | - | $(median "${fe[@]}") | $(ratio "$(median "${fe[@]}")" "$floor") |"
+	out ""
+	out "socksify target <= 1.95: $(verdict "$CHAIN_RATIO" '<=' 1.95)."
+	out ""
+}
+
+# --------------------------------------------------------------- 7. poll
+
+# What an event loop with no pending proxied connect pays per readiness
+# call: pollbench's tight loops (poll, epoll_wait, select; timeout 0; an
+# idle pipe), each run once through the process's own symbol (the hook when
+# preloaded) and once straight to libc's function, in the same process, in
+# alternating batches; the difference is the hook's cost (two separate
+# processes differ by far more than that on a shared machine). Run with no
+# preload (the method's noise: should be about 0), under socksify before and
+# after one proxied connect has completed, and under proxychains4 (which
+# hooks none of these calls).
+bench_poll() {
+	local E dp rep r how conf v k
+	echo_server
+	dp=$(free_port)
+	danted_at poll-hop "$dp"
+	sfy_conf "$TMP/poll.yaml" socks5 "$dp"
+	pc_conf "$TMP/poll.pc" 0 "$dp"
+	local -A A=() N=()
+	for ((rep = 0; rep < REPS; rep++)); do
+		for v in none sfy sfyc pc; do
+			local args=(--calls "$POLL_CALLS" --batches 1000)
+			case $v in
+			none) how=none conf=- ;;
+			sfy) how=sfy conf=$TMP/poll.yaml ;;
+			sfyc) how=sfy conf=$TMP/poll.yaml args+=(--connect "127.0.0.1:$E") ;;
+			pc) how=pc conf=$TMP/poll.pc args+=(--connect "127.0.0.1:$E") ;;
+			esac
+			r=$(via "$how" "$conf" "$T/pollbench" "${args[@]}" 2>&1)
+			if ! grep -q '^RESULT' <<<"$r"; then
+				fail "poll loop ($v): $(tail -n 2 <<<"$r")"
+				continue
+			fi
+			for k in poll epoll select; do
+				N[$v.$k]+=" $(field "${k}_ns" <<<"$r")"
+				A[$v.$k]+=" $(sed -n "s/.* ${k}_added_ns=\([-0-9.]*\).*/\1/p" <<<"$r")"
+			done
+		done
+	done
+	local -A M=() D=()
+	for v in none sfy sfyc pc; do
+		for k in poll epoll select; do
+			# shellcheck disable=SC2086 # word lists built above
+			M[$v.$k]=$(median ${N[$v.$k]:-})
+			# shellcheck disable=SC2086
+			D[$v.$k]=$(median ${A[$v.$k]:-} | awk '$1 == "-" { print; next } { printf "%+.1f\n", $1 }')
+		done
+	done
+	out "### 7. Idle event loop: ns per readiness call with timeout 0, nothing pending"
+	out ""
+	out "$POLL_CALLS calls through the process's symbol and $POLL_CALLS straight to libc's function,"
+	out "in the same process, in 1000 alternating batches; per call: the best batch."
+	out "Cell: ns per call (+ns added over libc's own function), median of $REPS runs."
+	out ""
+	out "| process | poll() | epoll_wait() | select() |"
+	out "|---|---:|---:|---:|"
+	local lbl
+	for v in none sfy sfyc pc; do
+		case $v in
+		none) lbl="no preload (method noise)" ;;
+		sfy) lbl="socksify, no connect yet" ;;
+		sfyc) lbl="socksify, after one proxied connect" ;;
+		pc) lbl="proxychains4 (no hook), after one proxied connect" ;;
+		esac
+		out "| $lbl | ${M[$v.poll]} (${D[$v.poll]}) | ${M[$v.epoll]} (${D[$v.epoll]}) |" \
+		    "${M[$v.select]} (${D[$v.select]}) |"
+	done
+	out ""
+	local wp wq
+	wp=$(printf '%s\n' "${D[sfy.poll]}" "${D[sfyc.poll]}" | sort -g | tail -n1 | tr -d +)
+	wq=$(printf '%s\n' "${D[sfy.epoll]}" "${D[sfyc.epoll]}" | sort -g | tail -n1 | tr -d +)
+	out "Added by socksify (the larger of its two rows): poll() $wp ns, epoll_wait() $wq ns per call." \
+	    "Target <= 20 ns: poll $(verdict "$wp" '<=' 20), epoll_wait $(verdict "$wq" '<=' 20)."
+	out ""
+}
+
+# --------------------------------------------------------------- 8. exec
 
 # What the exec guard adds to one exec of a dynamically linked program:
 # vfork + execve(/bin/true) + wait in a preloaded execprobe, through
@@ -542,6 +772,9 @@ has latency && bench_latency
 has rate && bench_rate
 has dns && bench_dns
 has udp && bench_udp
+has async && bench_async
+has chain && bench_chain
+has poll && bench_poll
 has exec && bench_exec
 out "(bench took $(($(date +%s) - start)) s; command: make bench, or BUILD=build tests/bench/run.sh)"
 mv "$RESULTS.tmp" "$RESULTS"

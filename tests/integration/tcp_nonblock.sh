@@ -6,14 +6,14 @@
 # at once), all through microsocks to local servers, which check that
 # every connection came from microsocks's source address.
 #
-# What a non-blocking connect() returns through socksify: the whole chain is
-# built inside connect(), driven by poll() and bounded by the configured
-# timeouts, after which connect() returns 0 (already connected) -- POSIX
-# also allows -1/EINPROGRESS with the result in SO_ERROR later, so the test
-# accepts either and prints which one it saw. A refused chain is reported
-# either by connect() itself or through SO_ERROR; both must name the errno.
-# Either way the socket must still be O_NONBLOCK afterwards (tcpclient
-# checks that).
+# What a non-blocking connect() returns through socksify (issue 10): -1 /
+# EINPROGRESS at once, the chain being built in the background, and the
+# result in SO_ERROR once the socket is writable -- exactly what a slow direct
+# connect shows. Returning 0 after building the chain inside connect() (the
+# old behaviour) stalls every event loop, so only EINPROGRESS passes here. A
+# refused chain is reported through SO_ERROR and must name the errno. The
+# socket must still be O_NONBLOCK afterwards (tcpclient checks that).
+# tcp_async.sh checks the details API by API.
 set -u
 for c in microsocks python3 node curl; do
 	command -v $c >/dev/null || { echo "tcp_nonblock: $c missing" >&2; exit 77; }
@@ -71,7 +71,7 @@ EOF
 sfy() { LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/fast.yaml "$@"; }
 sfy "$client" --nonblock --port "$echo_port" --peer >"$tmp/c1" 2>&1
 rc=$?
-grep -Eq '^nonblock-connect: (0|EINPROGRESS)$' "$tmp/c1" || rc=1
+grep -qx 'nonblock-connect: EINPROGRESS' "$tmp/c1" || rc=1
 check "tcpclient --nonblock via microsocks ($(sed -n 's/^nonblock-connect: //p' "$tmp/c1"))" $rc "$tmp/c1"
 
 # Several sequential connects, the second onward after the step-by-step
@@ -93,6 +93,7 @@ LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/trickle.yaml \
 	"$client" --nonblock --port 4242 --send trickled >"$tmp/c3" 2>&1
 rc=$?
 grep -q '^1 host 127.0.0.1:4242$' "$tmp/trickle.log" || rc=1
+grep -qx 'nonblock-connect: EINPROGRESS' "$tmp/c3" || rc=1
 check "tcpclient --nonblock via a trickling fake peer" $rc "$tmp/c3"
 
 start_peer refuse readsocks5 'send 0500' readsocks5 'send 05050001000000000000' close
@@ -103,8 +104,10 @@ EOF
 LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/refuse.yaml \
 	"$client" --nonblock --port 4242 >"$tmp/c4" 2>&1
 rc=$?
-if [ $rc -eq 1 ] && grep -q '^tcpclient: connect: ECONNREFUSED (' "$tmp/c4"; then rc=0; else rc=1; fi
-check "tcpclient --nonblock, proxy refuses: ECONNREFUSED" $rc "$tmp/c4"
+# The refusal comes later, through SO_ERROR: connect() itself said EINPROGRESS.
+if [ $rc -eq 1 ] && grep -q '^tcpclient: connect: ECONNREFUSED (' "$tmp/c4" &&
+	grep -qx 'nonblock-connect: EINPROGRESS' "$tmp/c4"; then rc=0; else rc=1; fi
+check "tcpclient --nonblock, proxy refuses: EINPROGRESS, then ECONNREFUSED" $rc "$tmp/c4"
 
 # --- python3 asyncio ----------------------------------------------------------
 cat >"$tmp/aio.py" <<'EOF'
