@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
@@ -35,6 +36,7 @@
 #include "chainsm.h"
 #include "fdreg.h"
 #include "io.h"
+#include "log.h"
 #include "ready.h"
 #include "real.h"
 
@@ -394,14 +396,25 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 		      const struct sockaddr *peer, unsigned peer_len)
 {
 	uint32_t gen;
-	struct sfy_aslot *s = sfy_aslot_claim(fd, peer, peer_len, &gen);
-	if (!s)
+	struct sfy_chain_sm *sm = sfy_chain_sm_new(cfg, fd, dst, SFY_S5_CONNECT, true);
+	if (!sm)
 		return 1;
+	/* The socket may still be replaced now, and only now. */
+	int fit = sfy_chain_sm_fit(sm);
+	if (fit < 0) {
+		sfy_warn("connect failed: cannot open a socket of hop 1's address family: %s",
+			 strerror(-fit));
+		sfy_chain_sm_free(sm);
+		return fit;
+	}
+	struct sfy_aslot *s = sfy_aslot_claim(fd, peer, peer_len, &gen);
+	if (!s) {
+		sfy_chain_sm_free(sm);
+		return 1;
+	}
 	struct job *j = calloc(1, sizeof(*j));
-	struct sfy_chain_sm *sm = j ? sfy_chain_sm_new(cfg, fd, dst, SFY_S5_CONNECT, true) : NULL;
-	if (!sm || sfy_fdreg_pending_set(fd, s, gen) < 0) {
-		if (sm)
-			sfy_chain_sm_free(sm);
+	if (!j || sfy_fdreg_pending_set(fd, s, gen) < 0) {
+		sfy_chain_sm_free(sm);
 		free(j);
 		sfy_aslot_end(s, gen, ECANCELED, true);
 		return 1;

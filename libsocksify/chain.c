@@ -18,11 +18,15 @@
  * and its epoll registrations stay what they were. Only a blocking connect
  * whose socket is of the other family than hop 1 gets a fresh socket
  * (sfy_sock_replace), before anything was sent. A pipelined hop that goes
- * silent is raced against a step-by-step connection (probe_race.h) by a
- * blocking connect; an asynchronous one retries the hop step by step on
- * the same socket. */
+ * silent is raced against a step-by-step connection: a blocking connect
+ * swaps the winner under the program's fd (probe_race.h); an asynchronous
+ * one runs the second connection on a private socket only as evidence, and
+ * if it wins, starts over step by step on the program's own socket. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@
 #include "io.h"
 #include "log.h"
 #include "probe_race.h"
+#include "ready.h"
 #include "real.h"
 #include "sock.h"
 #include "stepwise.h"
@@ -117,8 +122,7 @@ struct sfy_chain_sm {
 	size_t n, upto;                 /* hops in the chain; walk hops [0, upto) */
 	size_t step_at;                 /* hop negotiated step by step, NO_STEP */
 	uint32_t stepwise_now;          /* proxies (cfg index) to take step by step */
-	uint32_t silent;                /* proxies that went silent this connect */
-	int64_t silent_win;             /* how long they were given */
+	struct aprobe *probe;           /* async: the race's second connection */
 	int64_t deadline;               /* the whole chain's */
 	int64_t hop_deadline;           /* the TCP connect's */
 	bool has_bound;                 /* the program bound fd before connect() */
@@ -364,8 +368,11 @@ static int flush_flight(struct sfy_chain_sm *sm)
 }
 
 /* Restarts the attempt on the same socket: disconnected, nothing sent. */
+static void aprobe_end(struct sfy_chain_sm *sm);
+
 static int restart(struct sfy_chain_sm *sm)
 {
+	aprobe_end(sm);
 	struct sockaddr sa = { .sa_family = AF_UNSPEC };
 	sfy_real()->connect(sm->fd, &sa, sizeof(sa));
 	sm->tries++;
@@ -483,6 +490,132 @@ static int race(struct sfy_chain_sm *sm, size_t k)
 	return r;
 }
 
+/* ------------------------------------------------- the asynchronous race */
+
+/* A non-blocking connect's race: the program's socket can never be
+ * swapped, so the step-by-step connection runs on a private socket, on its
+ * own thread, only to give evidence. The pipelined one answers (even late:
+ * a slow target) -> it wins, the proxy takes early bytes. The second
+ * completes and the first is still silent SFY_RACE_GRACE_MS later -> the
+ * proxy dropped our bytes: learned, and the set-up starts over on the
+ * program's socket, this hop step by step. Each side's target sees one
+ * attempt. */
+struct aprobe {
+	pthread_t thread;
+	struct sfy_chain_sm *second;
+	size_t k;
+	atomic_int done;
+	int err;
+	int64_t done_at;
+};
+
+/* How often the driver looks at the second connection while it runs. */
+#define APROBE_TICK_MS 20
+
+static void *aprobe_run(void *arg)
+{
+	struct aprobe *ap = arg;
+	ap->err = run_blocking(ap->second);
+	ap->done_at = sfy_now_ms();
+	atomic_store(&ap->done, 1);
+	return NULL;
+}
+
+/* Hop k went silent in an asynchronous set-up: start the second side. 0,
+ * or -1 when it cannot start (the first then waits alone). */
+static int aprobe_start(struct sfy_chain_sm *sm, size_t k)
+{
+	struct aprobe *ap = calloc(1, sizeof(*ap));
+	struct sfy_chain_sm *second = calloc(1, sizeof(*second));
+	int fam = sfy_sock_family(sm->fd);
+	int fd = fam < 0 ? -1 : socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && fd < 100) {
+		int hi = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, 100);
+		sfy_real()->close(fd);
+		fd = hi;
+	}
+	if (!ap || !second || fd < 0) {
+		free(ap);
+		free(second);
+		if (fd >= 0)
+			sfy_real()->close(fd);
+		return -1;
+	}
+	*second = (struct sfy_chain_sm){ .cfg = sm->cfg, .fd = fd, .async = false,
+					 .partial = true, .may_block = true, .dst = sm->dst,
+					 .cmd = sm->cmd, .n = sm->n, .upto = k + 1, .step_at = k,
+					 .stepwise_now = sm->stepwise_now,
+					 .deadline = sm->hops[k].deadline };
+	memcpy(second->idx, sm->idx, sizeof(sm->idx));
+	ap->second = second;
+	ap->k = k;
+	sigset_t all, old;
+	sigfillset(&all);
+	/* The program's signal handlers must not run on our thread. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&ap->thread, NULL, aprobe_run, ap);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		sfy_real()->close(fd);
+		free(second);
+		free(ap);
+		return -1;
+	}
+	sm->probe = ap;
+	return 0;
+}
+
+/* Ends the second side (it gives up at once on a shut-down socket). */
+static void aprobe_end(struct sfy_chain_sm *sm)
+{
+	struct aprobe *ap = sm->probe;
+	if (!ap)
+		return;
+	sfy_real()->shutdown(ap->second->fd, SHUT_RDWR);
+	pthread_join(ap->thread, NULL);
+	sfy_real()->close(ap->second->fd);
+	free(ap->second);
+	free(ap);
+	sm->probe = NULL;
+}
+
+/* While the race runs, before each step of hop k: 0 to go on waiting for
+ * the first, or -SFY_ESILENT when the second has won (learned; the caller
+ * starts over step by step). */
+static int aprobe_check(struct sfy_chain_sm *sm)
+{
+	struct aprobe *ap = sm->probe;
+	if (!ap || !atomic_load(&ap->done) || ap->err < 0 ||
+	    sfy_now_ms() < ap->done_at + SFY_RACE_GRACE_MS)
+		return 0;
+	/* The second completed and the first stayed silent past the grace:
+	 * evidence. */
+	size_t k = ap->k;
+	const struct sfy_proxy *p = proxy_at(sm, k);
+	char hop[600];
+	sfy_proxy_format(p, hop, sizeof(hop));
+	sfy_stepwise_set(sm->cfg, p, SFY_PIPE_STEPWISE);
+	sfy_info("%s ignored pipelined bytes; negotiating step by step from now on", hop);
+	aprobe_end(sm);
+	sm->stepwise_now |= 1u << sm->idx[k];
+	sm->failed = k;
+	snprintf(sm->he.why, sizeof(sm->he.why), "ignored pipelined bytes");
+	return sm->err = -SFY_ESILENT;
+}
+
+/* Hop k's first connection answered (r: its step's result, 0 or an
+ * error): it wins the race, whatever the second did. */
+static void aprobe_first_answered(struct sfy_chain_sm *sm, int r)
+{
+	struct aprobe *ap = sm->probe;
+	if (!ap)
+		return;
+	const struct sfy_proxy *p = proxy_at(sm, ap->k);
+	if (r == 0 || (r != -SFY_ESTEPWISE && sm->hops[ap->k].e.blame == SFY_BLAME_TARGET))
+		sfy_stepwise_set(sm->cfg, p, SFY_PIPE_OK);
+	aprobe_end(sm);
+}
+
 /* ------------------------------------------------------------ the steps */
 
 /* Hop cur's step failed with r: race, retry, or give up on this attempt.
@@ -499,16 +632,15 @@ static int hop_failed(struct sfy_chain_sm *sm, int r)
 			sm->cur++;
 			return 0;
 		}
-		/* Asynchronous: no second socket may take the program's place.
-		 * Retry with this hop step by step on the same socket; if that
-		 * answers within the window the pipelined attempt had, the hop
-		 * ignored our early bytes. */
-		sm->silent |= 1u << sm->idx[k];
-		sm->silent_win = sm->hops[k].probe_until - sm->hops[k].t0;
-		sm->stepwise_now |= 1u << sm->idx[k];
-		sm->failed = k;
-		sm->he = sm->hops[k].e;
-		return sm->err = -SFY_ESILENT;
+		/* Asynchronous: race a second connection on a private socket
+		 * for evidence; the first keeps waiting, with no window. */
+		char hop[600];
+		sfy_proxy_format(proxy_at(sm, k), hop, sizeof(hop));
+		sfy_debug("%s silent after its method reply; racing a step-by-step connection",
+			  hop);
+		aprobe_start(sm, k);
+		sfy_hop_resume(&sm->hops[k]);
+		return 0;
 	}
 	if (r == -SFY_ESTEPWISE)
 		sm->stepwise_now |= 1u << sm->idx[k];
@@ -524,16 +656,6 @@ static void hop_done(struct sfy_chain_sm *sm)
 	if (h->probe)
 		/* A reply to a pipelined request: it takes early bytes. */
 		sfy_stepwise_set(sm->cfg, p, SFY_PIPE_OK);
-	if (sm->silent >> sm->idx[k] & 1) {
-		sm->silent &= ~(1u << sm->idx[k]);
-		if (sfy_now_ms() - h->req_sent < sm->silent_win) {
-			char hop[600];
-			sfy_proxy_format(p, hop, sizeof(hop));
-			sfy_stepwise_set(sm->cfg, p, SFY_PIPE_STEPWISE);
-			sfy_info("%s ignored pipelined bytes; negotiating step by step from now on",
-				 hop);
-		}
-	}
 	if (k + 1 == sm->n)
 		sm->bnd = h->bnd;
 	if (sm->fwd_probe && k + 1 == sm->fwd_hop) {
@@ -564,7 +686,11 @@ static int step_hops(struct sfy_chain_sm *sm)
 		size_t k = sm->cur;
 		struct sfy_hop *h = &sm->hops[k];
 		bool probed_fwd = sm->fwd_probe && sm->fwd_until && k == sm->fwd_hop;
+		if (sm->probe && (r = aprobe_check(sm)) < 0)
+			return r;
 		r = sfy_hop_step(h, sm->fd, sm->in);
+		if (sm->probe && r <= 0 && r != -SFY_ESILENT)
+			aprobe_first_answered(sm, r);
 		if (probed_fwd && (r == 0 || sfy_hop_answered(h))) {
 			/* The early greeting was answered: hop k-1 forwards. */
 			sfy_forward_set(sm->cfg, proxy_at(sm, k - 1), SFY_PIPE_OK);
@@ -585,8 +711,13 @@ static int step_hops(struct sfy_chain_sm *sm)
 			}
 			return r;
 		}
-		if (r < 0)
-			return hop_failed(sm, r) < 0 ? sm->err : 0;
+		if (r < 0) {
+			/* A race decided in the hop's favour goes on, as does a
+			 * race started: the loop looks at hop cur again. */
+			if (hop_failed(sm, r) < 0)
+				return sm->err;
+			continue;
+		}
 		hop_done(sm);
 	}
 	return 0;
@@ -720,6 +851,14 @@ int64_t sfy_chain_sm_deadline(const struct sfy_chain_sm *sm)
 		int64_t d = sfy_hop_deadline(&sm->hops[sm->cur]);
 		if (sm->fwd_probe && sm->fwd_until && sm->fwd_until < d)
 			d = sm->fwd_until;
+		if (sm->probe) {
+			/* The race's second side is looked at, not waited on. */
+			int64_t t = atomic_load(&sm->probe->done)
+				    ? sm->probe->done_at + SFY_RACE_GRACE_MS
+				    : sfy_now_ms() + APROBE_TICK_MS;
+			if (t < d)
+				d = t;
+		}
 		return d;
 	default:
 		return sm->deadline;
@@ -746,6 +885,22 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	return sm;
 }
 
+int sfy_chain_sm_fit(struct sfy_chain_sm *sm)
+{
+	struct sfy_addr a;
+	const struct sfy_proxy *p = proxy_at(sm, 0);
+	if (sfy_addr_set_host(&a, p->host, p->port) < 0 || a.type == SFY_ATYP_DOMAIN)
+		return 0;
+	int fam = sfy_sock_family(sm->fd);
+	int want = a.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
+	if (fam < 0 || fam == want || (fam == AF_INET6 && !v6only(sm->fd)))
+		return 0;
+	int r = sfy_sock_replace(sm->fd, want, sm->has_bound ? &sm->bound : NULL, true);
+	if (r == 0)
+		sfy_ready_replaced(sm->fd);
+	return r;
+}
+
 void sfy_chain_sm_set_fd(struct sfy_chain_sm *sm, int fd)
 {
 	sm->fd = fd;
@@ -768,6 +923,7 @@ void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report 
 
 void sfy_chain_sm_free(struct sfy_chain_sm *sm)
 {
+	aprobe_end(sm);
 	free(sm);
 }
 

@@ -33,6 +33,14 @@ struct sfy_chain_sm;
 struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 				      const struct sfy_addr *dst, enum sfy_s5_cmd cmd, bool async);
 
+/* For an asynchronous set-up, before its socket is marked pending: when
+ * hop 1 is an IP literal of a family the socket cannot reach (an AF_INET
+ * socket and an IPv6 hop, a V6ONLY socket and an IPv4 one), replaces the
+ * socket under fd now -- the last moment it may be -- carrying the
+ * program's epoll registrations over (ready.h). A hop 1 given by name is
+ * resolved for the socket's family instead. 0 or -errno. */
+int sfy_chain_sm_fit(struct sfy_chain_sm *sm);
+
 /* The descriptor the steps use from now on: another descriptor of the same
  * socket (the driver's private F_DUPFD_CLOEXEC copy). */
 void sfy_chain_sm_set_fd(struct sfy_chain_sm *sm, int fd);

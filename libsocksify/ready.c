@@ -316,6 +316,46 @@ void sfy_ready_hide(int fd)
 	pthread_mutex_unlock(&lock);
 }
 
+void sfy_ready_replaced(int fd)
+{
+	dev_t dev;
+	ino_t ino;
+	if (!sfy_ready_watching() || !sfy_fdreg_owner() || identity(fd, &dev, &ino, NULL) < 0)
+		return;
+	take();
+	/* Move fd's registrations to the new socket's identity (re-linked by
+	 * it), then put the live ones into the kernel for the new file. */
+	struct reg *moved = NULL;
+	for (struct reg *r = fd_chain[fd_hash(fd)], *next; r; r = next) {
+		next = r->by_fd;
+		if (r->fd != fd)
+			continue;
+		struct reg **pp;
+		for (pp = &id_chain[id_hash(r->dev, r->ino)]; *pp != r; pp = &(*pp)->by_id)
+			;
+		*pp = r->by_id;
+		r->dev = dev;
+		r->ino = ino;
+		r->by_id = moved;
+		moved = r;
+	}
+	for (struct reg *r = moved, *next; r; r = next) {
+		next = r->by_id;
+		unsigned i = id_hash(dev, ino);
+		r->by_id = id_chain[i];
+		id_chain[i] = r;
+		int epfd = number_of(r->set);
+		if (r->state != IN || epfd < 0)
+			continue;
+		int saved = errno;
+		struct epoll_event ev = r->ev;
+		if (kernel(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 && errno != EEXIST)
+			unlink_reg(r);
+		errno = saved;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 void sfy_ready_show(dev_t dev, ino_t ino)
 {
 	if (sfy_fdreg_owner() && sfy_ready_watching()) {

@@ -35,6 +35,12 @@
  * returns EINPROGRESS, after the set-up is marked pending. */
 void sfy_ready_hide(int fd);
 
+/* A fresh socket was dup3()ed under fd before its set-up began (hop 1 of
+ * the other address family): the program's registrations of fd named the
+ * old file, which the kernel dropped with it; add them again for the new
+ * one, so they survive the replacement. */
+void sfy_ready_replaced(int fd);
+
 /* The set-up of socket (dev, ino) ended (success or failure), already
  * marked so: put its registrations back and wake poll/select waiters.
  * Called by the driver, and by whoever sees a set-up end first. */
