@@ -123,5 +123,30 @@ n=$(grep -c ' discarded [1-9]' "$tmp/fake.log")
 check "only the first connection had early bytes to drop ($n)" test "$n" -eq 1
 check "remembered as not forwarding" \
 	grep -Eq "^socks5 127\.0\.0\.1#fwd $F stepwise " "$XDG_CACHE_HOME/socksify/stepwise"
-[ $fail -eq 0 ] || for f in c1 c2 c3 fake.log; do echo "--- $f"; sed 's/^/    | /' "$tmp/$f"; done
+# 4. A silent hop that is not the last: microsocks as hop 1 (it drops the
+#    pipelined request), danted as hop 2, nothing learned yet. The race for
+#    hop 1 is decided, then hop 2 must still be negotiated -- blocking and
+#    non-blocking connects alike.
+command -v microsocks >/dev/null || { echo "tcp_pipeline: microsocks missing" >&2; exit 77; }
+start_microsocks || { echo "microsocks did not start"; exit 1; }
+cat >"$tmp/ms2.yaml" <<EOF
+chain: strict
+proxies:
+  - socks5://127.0.0.1:$ms_port
+  - socks5://127.0.0.1:$B
+log:
+  level: debug
+EOF
+for mode in blocking nonblock; do
+	rm -rf "$XDG_CACHE_HOME"
+	flag=
+	[ $mode = nonblock ] && flag=--nonblock
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/ms2.yaml \
+		"$client" --port "$echo_port" --send hi $flag >"$tmp/c4$mode" 2>&1
+	rc=$?
+	check "$mode: a raced hop 1, then hop 2: the echo comes back (exit $rc)" \
+		grep -qx 'ok: 1 round trips' "$tmp/c4$mode"
+	check "$mode: the race ran" grep -q 'racing a step-by-step' "$tmp/c4$mode"
+done
+[ $fail -eq 0 ] || for f in c1 c2 c3 c4blocking c4nonblock fake.log; do echo "--- $f"; sed 's/^/    | /' "$tmp/$f"; done
 exit $fail
