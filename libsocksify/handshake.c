@@ -115,12 +115,12 @@ static int init_socks4(struct sfy_hop *h, const struct sfy_addr *dst)
 static int init_http(struct sfy_hop *h, const struct sfy_addr *dst)
 {
 	const struct sfy_proxy *p = h->p;
-	char buf[SFY_HTTP_REQ_MAX];
-	ssize_t q = sfy_http_build_connect(buf, sizeof(buf), dst, p->has_user ? p->user : NULL,
+	_Static_assert(sizeof(h->out) >= SFY_HTTP_REQ_MAX, "room for any CONNECT");
+	ssize_t q = sfy_http_build_connect((char *)h->out, sizeof(h->out), dst,
+					   p->has_user ? p->user : NULL,
 					   p->has_user ? p->pass : NULL);
 	if (q < 0)
 		return fail(&h->e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
-	memcpy(h->out, buf, (size_t)q);
 	h->out_len = (size_t)q;
 	add_part(h, h->out_len);
 	add_reply(h, K_HTTP);

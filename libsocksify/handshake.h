@@ -16,6 +16,7 @@
 #include "addr.h"
 #include "http_connect.h"
 #include "proxy_url.h"
+#include "socks4.h"
 #include "socks5.h"
 
 /* The hop answered its method choice and then went silent or closed: a
@@ -51,8 +52,11 @@ struct sfy_hop_error {
 };
 
 /* The longest message sequence of one hop: SOCKS5 greeting + auth +
- * request, a SOCKS4a request, or an HTTP CONNECT. */
-#define SFY_HOP_OUT_MAX (8 + SFY_S5_AUTH_MAX + SFY_S5_REQ_MAX + 8)
+ * request, a SOCKS4a request, or an HTTP CONNECT (the longest, with its
+ * NUL). */
+#define SFY_HOP_S5_MAX (8 + SFY_S5_AUTH_MAX + SFY_S5_REQ_MAX)
+#define SFY_HOP_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define SFY_HOP_OUT_MAX SFY_HOP_MAX2(SFY_HOP_MAX2(SFY_HOP_S5_MAX, SFY_S4_REQ_MAX), SFY_HTTP_REQ_MAX)
 
 /* One hop's exchange. Messages go in parts: part k is sent before reply k
  * is read (step by step: greeting, auth, request; pipelined: one part). */
