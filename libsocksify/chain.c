@@ -882,6 +882,7 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	sm->step_at = NO_STEP;
 	sm->deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
 	sm->has_bound = sfy_sock_bound(fd, &sm->bound);
+	sfy_stepwise_warm(cfg);
 	return sm;
 }
 

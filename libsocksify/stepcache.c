@@ -3,6 +3,7 @@
  * bypassed through sfy_real(), and no lock is held (two processes appending
  * at once each write one whole line with one O_APPEND write). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -26,10 +27,37 @@
  * ($XDG_CACHE_HOME or ~/.cache), above = the directory above that (where
  * the cache directory may be created). False without an absolute
  * XDG_CACHE_HOME or HOME. */
+/* The two variables, copied once: learning happens on the library's own
+ * threads too (the background driver, the race's second side), where
+ * getenv() would race a program's setenv() -- glibc's getenv is not safe
+ * against it. Read at load (the constructor runs before the program's
+ * threads) and by the first call if that came earlier. */
+static char env_xdg[PATH_MAX], env_home[PATH_MAX];
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static void env_read(void)
+{
+	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+	snprintf(env_xdg, sizeof(env_xdg), "%s", x ? x : "");
+	snprintf(env_home, sizeof(env_home), "%s", h ? h : "");
+}
+
+void sfy_stepcache_reread_env(void)
+{
+	pthread_once(&env_once, env_read);
+	env_read();
+}
+
+__attribute__((constructor)) static void stepcache_init(void)
+{
+	pthread_once(&env_once, env_read);
+}
+
 static bool cache_paths(char dir[static PATH_MAX], char parent[static PATH_MAX],
 			char above[static PATH_MAX])
 {
-	const char *x = getenv("XDG_CACHE_HOME"), *h = getenv("HOME");
+	pthread_once(&env_once, env_read);
+	const char *x = env_xdg, *h = env_home;
 	int n;
 	if (x && *x == '/')
 		n = snprintf(parent, PATH_MAX, "%s", x);

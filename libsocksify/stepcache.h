@@ -37,4 +37,8 @@ int sfy_stepcache_read(const struct sfy_pxkey *keys, size_t n, struct sfy_pxstat
 int sfy_stepcache_append(const struct sfy_pxkey *k, int v, int64_t when, int64_t now,
 			 int64_t max_age);
 
+/* XDG_CACHE_HOME and HOME are read once (the library's own threads must not
+ * call getenv()); tests that change them read them again with this. */
+void sfy_stepcache_reread_env(void);
+
 #endif

@@ -147,6 +147,16 @@ void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 	set_fact(cfg, p, true, v);
 }
 
+void sfy_stepwise_warm(const struct sfy_config *cfg)
+{
+	if (atomic_load_explicit(&file_loaded, memory_order_acquire))
+		return;
+	struct sfy_pxkey none = { 0 };
+	int64_t now = now_s();
+	(void)sfy_pxtab_get(&none, now, SFY_STEPWISE_TTL);     /* attaches the table */
+	load(cfg, now);
+}
+
 int sfy_stepwise_export(const struct sfy_config *cfg)
 {
 	int fd = sfy_pxtab_export_fd();
@@ -160,6 +170,7 @@ int sfy_stepwise_export(const struct sfy_config *cfg)
 
 void sfy_stepwise_reset(bool close_fd)
 {
+	sfy_stepcache_reread_env();
 	sfy_pxtab_detach(close_fd);
 	atomic_store(&file_loaded, false);
 }

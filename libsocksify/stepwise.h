@@ -40,6 +40,12 @@ enum sfy_pipe_known sfy_forward_get(const struct sfy_config *cfg, const struct s
 void sfy_forward_set(const struct sfy_config *cfg, const struct sfy_proxy *p,
 		     enum sfy_pipe_known v);
 
+/* In the program's thread, before a set-up: attaches the tree's table and
+ * reads the file cache (getenv(), file I/O), so that the library's own
+ * threads (the background driver, the race's second side) only read and
+ * write shared memory. Cheap once done. */
+void sfy_stepwise_warm(const struct sfy_config *cfg);
+
 /* For the launcher, before exec: creates the tree's shared table (or joins
  * an outer socksify's), fills it from the file cache for cfg's proxies and
  * exports it in SOCKSIFY_PROXYSTATE_FD. Returns the fd or a negative errno
