@@ -82,7 +82,7 @@ static struct reg *fd_chain[NBUCKET], *id_chain[NBUCKET];
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void at_prepare(void) { pthread_mutex_lock(&lock); }
-static void at_release(void) { pthread_mutex_unlock(&lock); }
+static void at_release(void) { pthread_mutex_unlock(&lock); }  /* not give(): no take() */
 
 /* Registered at first use, after fdreg's handlers (its constructor), so
  * the prepare handlers run ours first: our lock is taken before fdreg's,
@@ -92,10 +92,24 @@ static void fork_setup(void)
 	pthread_atfork(at_prepare, at_release, at_release);
 }
 
+/* Set on a thread from just before it asks for the lock until it has
+ * given it back: a signal handler on that thread that calls close() or
+ * dup() (both async-signal-safe) must not wait for a lock its own thread
+ * holds. It skips the table; what it closed is found stale later (every
+ * registration is checked against the socket's identity before use). */
+static __thread bool holding __attribute__((tls_model("initial-exec")));
+
 static void take(void)
 {
 	pthread_once(&fork_once, fork_setup);
+	holding = true;
 	pthread_mutex_lock(&lock);
+}
+
+static void give(void)
+{
+	pthread_mutex_unlock(&lock);
+	holding = false;
 }
 
 static unsigned fd_hash(int fd)
@@ -313,7 +327,7 @@ void sfy_ready_hide(int fd)
 			unlink_reg(r);   /* the kernel had none: nothing to put back */
 		errno = saved;
 	}
-	pthread_mutex_unlock(&lock);
+	give();
 }
 
 void sfy_ready_replaced(int fd)
@@ -353,7 +367,7 @@ void sfy_ready_replaced(int fd)
 			unlink_reg(r);
 		errno = saved;
 	}
-	pthread_mutex_unlock(&lock);
+	give();
 }
 
 void sfy_ready_show(dev_t dev, ino_t ino)
@@ -385,7 +399,7 @@ void sfy_ready_show(dev_t dev, ino_t ino)
 				unlink_reg(r);
 			errno = saved;
 		}
-		pthread_mutex_unlock(&lock);
+		give();
 	}
 	sfy_ready_wake_waiters();
 }
@@ -493,7 +507,7 @@ int sfy_ready_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 			unlink_reg(r);
 		errno = saved;
 	}
-	pthread_mutex_unlock(&lock);
+	give();
 	return ret;
 }
 
@@ -506,7 +520,7 @@ void sfy_ready_epoll_new(int epfd)
 	/* Whatever the number named before was closed where no hook saw. */
 	closed_locked(epfd);
 	new_set(epfd);
-	pthread_mutex_unlock(&lock);
+	give();
 	errno = saved;
 }
 
@@ -533,18 +547,22 @@ static void closed_locked(int fd)
 
 void sfy_ready_fd_closed(int fd)
 {
+	if (holding)
+		return;
 	if (!sfy_ready_watching() || !sfy_fdreg_owner())
 		return;
 	int saved = errno;
 	take();
 	closed_locked(fd);
-	pthread_mutex_unlock(&lock);
+	give();
 	sfy_ready_waiter_closed(fd);
 	errno = saved;
 }
 
 void sfy_ready_fd_close_range(unsigned first, unsigned last)
 {
+	if (holding)
+		return;
 	if (!sfy_ready_watching() || !sfy_fdreg_owner())
 		return;
 	int saved = errno;
@@ -561,13 +579,15 @@ void sfy_ready_fd_close_range(unsigned first, unsigned last)
 		if ((unsigned)n->fd >= first && (unsigned)n->fd <= last)
 			closed_locked(n->fd);
 	}
-	pthread_mutex_unlock(&lock);
+	give();
 	sfy_ready_waiter_close_range(first, last);
 	errno = saved;
 }
 
 void sfy_ready_fd_dup(int oldfd, int newfd)
 {
+	if (holding)
+		return;
 	if (!sfy_ready_watching() || !sfy_fdreg_owner())
 		return;
 	int saved = errno;
@@ -575,6 +595,6 @@ void sfy_ready_fd_dup(int oldfd, int newfd)
 	struct set *s = set_of(oldfd);
 	if (s && oldfd != newfd)
 		name_set(newfd, s);
-	pthread_mutex_unlock(&lock);
+	give();
 	errno = saved;
 }

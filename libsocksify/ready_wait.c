@@ -42,6 +42,21 @@ struct waiter {
 };
 
 static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+/* As ready.c's `holding`: a signal handler's close() on a thread that holds
+ * wlock skips the waiter list instead of deadlocking. */
+static __thread bool wholding __attribute__((tls_model("initial-exec")));
+
+static void wtake(void)
+{
+	wholding = true;
+	pthread_mutex_lock(&wlock);
+}
+
+static void wgive(void)
+{
+	pthread_mutex_unlock(&wlock);
+	wholding = false;
+}
 static struct waiter *waiters;
 static pthread_key_t key;
 static bool key_ok;
@@ -63,7 +78,7 @@ static void drop_efd_locked(struct waiter *w, bool close)
 static void destroy(void *p)
 {
 	struct waiter *w = p;
-	pthread_mutex_lock(&wlock);
+	wtake();
 	drop_efd_locked(w, true);
 	if (w->prev)
 		w->prev->next = w->next;
@@ -71,11 +86,11 @@ static void destroy(void *p)
 		waiters = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
-	pthread_mutex_unlock(&wlock);
+	wgive();
 	free(w);
 }
 
-static void at_prepare(void) { pthread_mutex_lock(&wlock); }
+static void at_prepare(void) { pthread_mutex_lock(&wlock); }  /* not wtake() */
 static void at_parent(void) { pthread_mutex_unlock(&wlock); }
 
 /* The eventfds are shared with the parent after fork(): the child closes
@@ -87,7 +102,7 @@ static void at_child(void)
 		w->waiting = false;
 	}
 	atomic_store(&forked, true);
-	pthread_mutex_unlock(&wlock);
+	wgive();
 }
 
 static void setup(void)
@@ -112,12 +127,12 @@ static struct waiter *me(void)
 		free(w);
 		return NULL;
 	}
-	pthread_mutex_lock(&wlock);
+	wtake();
 	w->next = waiters;
 	if (waiters)
 		waiters->prev = w;
 	waiters = w;
-	pthread_mutex_unlock(&wlock);
+	wgive();
 	return w;
 }
 
@@ -143,10 +158,10 @@ static int begin(struct waiter *w)
 {
 	if (!w)
 		return -1;
-	pthread_mutex_lock(&wlock);
+	wtake();
 	w->waiting = true;
 	int fd = efd_locked(w);
-	pthread_mutex_unlock(&wlock);
+	wgive();
 	return fd;
 }
 
@@ -154,15 +169,15 @@ static void finish(struct waiter *w)
 {
 	if (!w)
 		return;
-	pthread_mutex_lock(&wlock);
+	wtake();
 	w->waiting = false;
-	pthread_mutex_unlock(&wlock);
+	wgive();
 }
 
 /* Empties efd if it is still w's (under the lock: the number is ours). */
 static void drain(struct waiter *w, int efd)
 {
-	pthread_mutex_lock(&wlock);
+	wtake();
 	if (w && w->fd == efd && efd >= 0) {
 		uint64_t v;
 		int saved = errno;
@@ -170,7 +185,7 @@ static void drain(struct waiter *w, int efd)
 			;
 		errno = saved;
 	}
-	pthread_mutex_unlock(&wlock);
+	wgive();
 }
 
 static void signal_locked(const struct waiter *w)
@@ -185,16 +200,18 @@ static void signal_locked(const struct waiter *w)
 
 void sfy_ready_wake_waiters(void)
 {
-	pthread_mutex_lock(&wlock);
+	wtake();
 	for (struct waiter *w = waiters; w; w = w->next)
 		if (w->waiting && w->fd >= 0)
 			signal_locked(w);
-	pthread_mutex_unlock(&wlock);
+	wgive();
 }
 
 void sfy_ready_waiter_close_range(unsigned first, unsigned last)
 {
-	pthread_mutex_lock(&wlock);
+	if (wholding)
+		return;
+	wtake();
 	for (struct waiter *w = waiters; w; w = w->next) {
 		if (w->fd < 0 || (unsigned)w->fd < first || (unsigned)w->fd > last)
 			continue;
@@ -202,7 +219,7 @@ void sfy_ready_waiter_close_range(unsigned first, unsigned last)
 			signal_locked(w);       /* it looks again, with a new one */
 		drop_efd_locked(w, false);
 	}
-	pthread_mutex_unlock(&wlock);
+	wgive();
 }
 
 void sfy_ready_waiter_closed(int fd)
@@ -313,9 +330,9 @@ static int wait_hiding(struct pollfd *fds, nfds_t n, const struct timespec *end,
 		/* Woken, or a slice ended: look again (a new eventfd if the
 		 * program took ours). */
 		if (w && efd >= 0) {
-			pthread_mutex_lock(&wlock);
+			wtake();
 			efd = efd_locked(w);
-			pthread_mutex_unlock(&wlock);
+			wgive();
 		}
 	}
 	int saved = errno;

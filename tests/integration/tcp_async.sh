@@ -277,6 +277,16 @@ probe setuid_pending slow $D --api epoll --mode et --action setuid $S
 probe clear_nonblock slow $D --api poll --action clear-nonblock $S
 probe clear_nonblock_refused refused $D --api poll --action clear-nonblock --expect ECONNREFUSED $S
 probe io_calls_eagain slow $D --api epoll --mode lt --dup --action io $S
+# close() and dup() from a signal handler while the thread is inside
+# epoll_ctl(): both are async-signal-safe, so their hooks must not wait for
+# the readiness table's lock the interrupted hook holds.
+ncases=$((ncases + 1))
+sc=signal_handler_close_during_epoll_ctl
+LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/slow.yaml timeout -k 2 20 "$SFY_TOOLS/sigclose" \
+	>"$tmp/$sc.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && sed -i 's/^sigclose:/ok   sigclose:/' "$tmp/$sc.out"
+report $sc $rc
 # The fork case's peer saw one set-up only (greeting and request once each
 # per connection): the child never ran a handshake of its own.
 ncases=$((ncases + 1))
