@@ -412,6 +412,9 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 		sfy_chain_sm_free(sm);
 		return 1;
 	}
+	/* Whoever shares the socket gives up waiting after the chain's
+	 * deadline and a margin, even if this process is gone by then. */
+	sfy_aslot_set_expiry(s, gen, sfy_now_ms() + cfg->handshake_timeout_ms + 2000);
 	struct job *j = calloc(1, sizeof(*j));
 	if (!j || sfy_fdreg_pending_set(fd, s, gen) < 0) {
 		sfy_chain_sm_free(sm);

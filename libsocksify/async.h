@@ -33,6 +33,10 @@ static inline bool sfy_async_any(void)
  * only the fd registry's lock; never shows anything (callable under the
  * readiness layer's lock). */
 bool sfy_async_pending(int fd);
+/* ...and is it this process's driver that will end it? A set-up a fork()ed
+ * child inherited is not: registrations the child makes in its own epoll
+ * sets are not hidden, since no driver of the child's would show them. */
+bool sfy_async_pending_here(int fd);
 
 /* ---- connect() (hooks_tcp.c) ---- */
 

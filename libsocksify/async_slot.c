@@ -41,6 +41,7 @@ struct sfy_aslot {
 	_Atomic uint64_t refs;          /* gen << 32 | the owner's fds */
 	_Atomic uint64_t dev, ino;      /* the socket */
 	_Atomic int64_t ended_ms;       /* sfy_now_ms() at the end */
+	_Atomic int64_t expires_ms;     /* pending past this: the owner is gone */
 	/* Written by the claimer before the slot is counted, then read only. */
 	uint32_t peer_len;
 	struct sockaddr_in6 peer;       /* or a sockaddr_in */
@@ -217,6 +218,7 @@ struct sfy_aslot *sfy_aslot_claim(int fd, const struct sockaddr *peer, unsigned 
 		atomic_store(&s->dev, (uint64_t)st.st_dev);
 		atomic_store(&s->ino, (uint64_t)st.st_ino);
 		atomic_store(&s->ended_ms, 0);
+		atomic_store(&s->expires_ms, sfy_now_ms() + SFY_ASLOT_KEEP_MS);
 		s->peer_len = peer && peer_len <= sizeof(s->peer) ? peer_len : 0;
 		if (s->peer_len)
 			memcpy(&s->peer, peer, peer_len);
@@ -292,11 +294,29 @@ static bool owner_gone(const struct sfy_aslot *s)
  * process that notices writes the same error. */
 static void reap(struct sfy_aslot *s, uint32_t gen)
 {
-	if (sfy_aslot_state(s, gen) == SFY_ASLOT_PENDING && owner_gone(s)) {
-		atomic_store(&s->err, ECONNABORTED);
-		atomic_store(&s->ended_ms, sfy_now_ms());
+	if (sfy_aslot_state(s, gen) != SFY_ASLOT_PENDING)
+		return;
+	/* Past its expiry the owner's driver is gone whatever the pid says
+	 * (it exec()ed, or lost its thread): the set-up timed out. */
+	int64_t now = sfy_now_ms();
+	bool expired = now > atomic_load(&s->expires_ms);
+	if (expired || owner_gone(s)) {
+		atomic_store(&s->err, expired ? ETIMEDOUT : ECONNABORTED);
+		atomic_store(&s->ended_ms, now);
 		finish(s, gen, SFY_ASLOT_FAILED);
 	}
+}
+
+void sfy_aslot_reap(struct sfy_aslot *s, uint32_t gen)
+{
+	if (!sfy_aslot_mine(s))
+		reap(s, gen);
+}
+
+void sfy_aslot_set_expiry(struct sfy_aslot *s, uint32_t gen, int64_t ms)
+{
+	if (sfy_aslot_state(s, gen) == SFY_ASLOT_PENDING)
+		atomic_store(&s->expires_ms, ms);
 }
 
 void sfy_aslot_wait(struct sfy_aslot *s, uint32_t gen)

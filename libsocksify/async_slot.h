@@ -69,6 +69,15 @@ int sfy_aslot_take_error(struct sfy_aslot *s, uint32_t gen);
  * process died without ending it is ended here (ECONNABORTED). */
 void sfy_aslot_wait(struct sfy_aslot *s, uint32_t gen);
 
+/* In a process that does not own the set-up (a child that inherited the
+ * socket): ends it as failed if its owner died (ECONNABORTED) or it is
+ * still pending past its expiry (ETIMEDOUT: the owner exec()ed or its
+ * driver is gone), so that no descriptor waits for ever. */
+void sfy_aslot_reap(struct sfy_aslot *s, uint32_t gen);
+/* The owner sets when the set-up must have ended: the chain's deadline
+ * plus a margin. */
+void sfy_aslot_set_expiry(struct sfy_aslot *s, uint32_t gen, int64_t ms);
+
 /* This process saw the set-up end (or its slot reused): drops it from
  * sfy_async_count and puts its epoll registrations back
  * (sfy_ready_show), once per process. Never call it under a lock that

@@ -36,13 +36,33 @@ static bool find(int fd, struct sfy_aslot **s, uint32_t *gen)
  * (*s NULL or a stale generation: the set-up ended long ago). A descriptor
  * found by identity is adopted (registered like a dup()) when adopt, so
  * that its close() counts and its next look is the fast one. */
+/* A set-up's state as this process may rely on it: one whose owner is
+ * gone is ended here (sfy_aslot_reap). */
+static int state_of(int fd, struct sfy_aslot *s, uint32_t gen)
+{
+	int st = sfy_aslot_state(s, gen);
+	if (st == SFY_ASLOT_PENDING && !sfy_aslot_mine(s)) {
+		sfy_aslot_reap(s, gen);
+		st = sfy_aslot_state(s, gen);
+		if (st == SFY_ASLOT_FAILED) {
+			/* Mid-handshake with hop 1: as after any failure, no
+			 * byte of the program's may reach it. */
+			struct sockaddr sa = { .sa_family = AF_UNSPEC };
+			int e = errno;
+			(void)sfy_real()->connect(fd, &sa, sizeof(sa));
+			errno = e;
+		}
+	}
+	return st;
+}
+
 static int look_as(int fd, struct sfy_aslot **s, uint32_t *gen, bool adopt)
 {
 	if (sfy_fdreg_pending_get(fd, s, gen))
-		return *s ? sfy_aslot_state(*s, *gen) : 0;
+		return *s ? state_of(fd, *s, *gen) : 0;
 	if (!find(fd, s, gen))
 		return -1;
-	int st = sfy_aslot_state(*s, *gen);
+	int st = state_of(fd, *s, *gen);
 	if (adopt && st == SFY_ASLOT_PENDING && sfy_fdreg_pending_set(fd, *s, *gen) == 0) {
 		struct sockaddr_in6 peer;
 		unsigned n = sfy_aslot_peer(*s, (struct sockaddr *)&peer, sizeof(peer));
@@ -115,6 +135,13 @@ bool sfy_async_pending(int fd)
 	struct sfy_aslot *s;
 	uint32_t gen;
 	return look_as(fd, &s, &gen, false) == SFY_ASLOT_PENDING;
+}
+
+bool sfy_async_pending_here(int fd)
+{
+	struct sfy_aslot *s;
+	uint32_t gen;
+	return look_as(fd, &s, &gen, false) == SFY_ASLOT_PENDING && sfy_aslot_mine(s);
 }
 
 int sfy_async_io(int fd, int msgflags)

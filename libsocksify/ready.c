@@ -491,7 +491,7 @@ int sfy_ready_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (r && r->state != IN) {
 		ret = change_out(r, epfd, op, ev);
 	} else if (!r && op == EPOLL_CTL_ADD && known && sock && sfy_async_any() &&
-		   sfy_async_pending(fd)) {
+		   sfy_async_pending_here(fd)) {
 		ret = add_hidden(s, epfd, fd, ev, dev, ino);
 	} else {
 		ret = kernel(epfd, op, fd, ev);

@@ -287,6 +287,17 @@ LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/slow.yaml timeout -k 2 20 "$SFY_TOOLS/s
 rc=$?
 [ $rc -eq 0 ] && sed -i 's/^sigclose:/ok   sigclose:/' "$tmp/$sc.out"
 report $sc $rc
+# fork() while pending where no driver of the waiting process will end the
+# set-up: the child's own epoll set, and the owner exiting at once. The
+# child's wait must end (within the chain's timeout), never hang.
+for m in child-epoll owner-exit; do
+	ncases=$((ncases + 1))
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/slow.yaml timeout -k 2 20 "$SFY_TOOLS/forkpend" \
+		$m 4242 >"$tmp/fork_$m.out" 2>&1
+	rc=$?
+	sed -i 's/^ok: /ok   /' "$tmp/fork_$m.out"
+	report fork_$m $rc
+done
 # The fork case's peer saw one set-up only (greeting and request once each
 # per connection): the child never ran a handshake of its own.
 ncases=$((ncases + 1))
