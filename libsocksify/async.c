@@ -453,5 +453,9 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	sfy_fdreg_pending_drop(fd, r == 0);
 	sfy_chain_sm_free(sm);
 	free(j);
-	return r;
+	/* Up already (a chain of loopback hops can answer within the eager
+	 * steps): still EINPROGRESS, as the kernel says for every
+	 * non-blocking TCP connect however fast; the socket is writable and
+	 * SO_ERROR 0 at the program's first look. */
+	return r == 0 ? -EINPROGRESS : r;
 }

@@ -47,8 +47,9 @@ struct sockaddr;
 /* A non-blocking connect() of TCP socket fd through cfg's chain to dst
  * (peer: the address the program gave, for getpeername()): marks the
  * socket pending, hides it from readiness, starts the TCP connect to hop
- * 1 and hands the rest to the driver thread. -EINPROGRESS, 0 (up at
- * once), another -errno (failed at once, logged), or 1: no asynchronous
+ * 1 and hands the rest to the driver thread. -EINPROGRESS (also when
+ * the chain was up at once: the kernel never answers 0 here), another
+ * -errno (failed at once, logged), or 1: no asynchronous
  * set-up possible here (slot table full, out of memory) -- the caller
  * takes the blocking path. */
 int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,

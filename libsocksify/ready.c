@@ -84,12 +84,26 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void at_prepare(void) { pthread_mutex_lock(&lock); }
 static void at_release(void) { pthread_mutex_unlock(&lock); }  /* not give(): no take() */
 
-/* Registered at first use, after fdreg's handlers (its constructor), so
- * the prepare handlers run ours first: our lock is taken before fdreg's,
- * the order in which sfy_async_pending() nests them. */
+/* Registered after fdreg's handlers (set up first here), so the prepare
+ * handlers run ours first: our lock is taken before fdreg's, the order in
+ * which sfy_async_pending() nests them. */
 static void fork_setup(void)
 {
+	(void)sfy_fdreg_owner();
 	pthread_atfork(at_prepare, at_release, at_release);
+}
+
+/* At load, not at first use: a fork() child must know it is one (the
+ * poll family's waiters, ready_wait.c) even when the parent had used only
+ * epoll -- a child that first polls a set-up pending in the parent would
+ * otherwise wait on an eventfd no driver signals. Order: fdreg's handlers,
+ * then the waiters' (their lock nests with no other), then ours. A hook
+ * run earlier (another library's constructor) takes the same path. */
+__attribute__((constructor)) static void ready_init(void)
+{
+	(void)sfy_fdreg_owner();
+	sfy_ready_wait_setup();
+	pthread_once(&fork_once, fork_setup);
 }
 
 /* Set on a thread from just before it asks for the lock until it has

@@ -111,10 +111,15 @@ static void setup(void)
 	pthread_atfork(at_prepare, at_parent, at_child);
 }
 
+void sfy_ready_wait_setup(void)
+{
+	pthread_once(&once, setup);
+}
+
 /* This thread's waiter, NULL when none can be made. */
 static struct waiter *me(void)
 {
-	pthread_once(&once, setup);
+	sfy_ready_wait_setup();
 	if (!key_ok)
 		return NULL;
 	struct waiter *w = pthread_getspecific(key);

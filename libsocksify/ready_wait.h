@@ -4,6 +4,10 @@
 #ifndef SFY_READY_WAIT_H
 #define SFY_READY_WAIT_H
 
+/* Registers the waiters' fork handlers (once; at load, ready.c): a
+ * fork() child must know it is one before its first slow wait. */
+void sfy_ready_wait_setup(void);
+
 /* Signals the eventfd of every thread waiting in the slow path. */
 void sfy_ready_wake_waiters(void);
 

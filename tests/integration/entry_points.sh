@@ -40,16 +40,25 @@ SFY_WATCH_LOGS="dante-dante"
 
 # Python through ctypes: connect() looked up through a handle, then an echo.
 cat >"$SFY_TMP/ctconnect.py" <<'EOF'
-import ctypes, socket, struct, sys
+import ctypes, errno, select, socket, struct, sys
 lib, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 libc = ctypes.CDLL(None if lib == "None" else lib, use_errno=True)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.settimeout(8)
+s.settimeout(8)  # the socket is non-blocking underneath
 sa = struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port), socket.inet_aton(host))
 buf = ctypes.create_string_buffer(sa, len(sa))
+# A non-blocking TCP connect: EINPROGRESS, then writable with SO_ERROR 0.
 if libc.connect(s.fileno(), buf, len(sa)) != 0:
     e = ctypes.get_errno()
-    sys.exit("connect: %s" % __import__("errno").errorcode.get(e, e))
+    if e != errno.EINPROGRESS:
+        sys.exit("connect: %s" % errno.errorcode.get(e, e))
+    if not select.select([], [s], [], 8)[1]:
+        sys.exit("connect: not writable within 8 s")
+    e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if e:
+        sys.exit("connect: SO_ERROR %s" % errno.errorcode.get(e, e))
+else:
+    sys.exit("connect: returned 0 on a non-blocking TCP socket")
 s.sendall(b"ping\n")
 assert s.recv(5) == b"ping\n"
 print("ok: ctypes", lib)

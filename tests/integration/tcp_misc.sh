@@ -84,14 +84,21 @@ echo "--- sockets as the program made them"
 expect_out "curl --tcp-fastopen (sendto MSG_FASTOPEN) is tunnelled" "$SFY_TOKEN" \
 	sfy_run "$C" -x "socks5://$PRX:1080" -- curl -sS --tcp-fastopen --max-time 15 "$URL"
 cat >"$SFY_TMP/props.py" <<'PY'
-import fcntl, os, socket, sys
+import errno, fcntl, os, select, socket, sys
 tgt, cli = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 s.bind((cli, 0))
 s.setblocking(False)
+# As the kernel does for any TCP connect: EINPROGRESS, then writable once the
+# connection (here: the chain) is up, SO_ERROR 0.
 rc = s.connect_ex((tgt, 7))
-assert rc in (0,), "non-blocking connect returned %d" % rc
+assert rc == errno.EINPROGRESS, "non-blocking connect returned %s" % errno.errorcode.get(rc, rc)
+p = select.poll()
+p.register(s, select.POLLOUT)
+ev = p.poll(10000)
+assert ev and ev[0][1] == select.POLLOUT, "not (only) writable within 10 s: %r" % ev
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0, "SO_ERROR after the wake"
 assert s.getpeername() == (tgt, 7), s.getpeername()
 assert s.getsockname()[0] == cli, s.getsockname()
 assert not s.getblocking(), "O_NONBLOCK lost"
