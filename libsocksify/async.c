@@ -449,13 +449,15 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	r = run_here(sm, fd, r);
 	if (r < 0)
 		disconnect(fd);
-	sfy_aslot_end(s, gen, -r, true);
-	sfy_fdreg_pending_drop(fd, r == 0);
+	/* Up or failed already (loopback hops can answer, or refuse, within
+	 * the eager steps): still EINPROGRESS, as the kernel says for every
+	 * non-blocking TCP connect however fast. The socket is writable at
+	 * the program's first look, with SO_ERROR 0 -- or the error, once,
+	 * from the slot, which stays this fd's until it is collected. */
+	sfy_aslot_end(s, gen, -r, false);
+	if (r == 0)
+		sfy_fdreg_pending_drop(fd, true);
 	sfy_chain_sm_free(sm);
 	free(j);
-	/* Up already (a chain of loopback hops can answer within the eager
-	 * steps): still EINPROGRESS, as the kernel says for every
-	 * non-blocking TCP connect however fast; the socket is writable and
-	 * SO_ERROR 0 at the program's first look. */
-	return r == 0 ? -EINPROGRESS : r;
+	return -EINPROGRESS;
 }

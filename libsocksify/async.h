@@ -48,8 +48,9 @@ struct sockaddr;
  * (peer: the address the program gave, for getpeername()): marks the
  * socket pending, hides it from readiness, starts the TCP connect to hop
  * 1 and hands the rest to the driver thread. -EINPROGRESS (also when
- * the chain was up at once: the kernel never answers 0 here), another
- * -errno (failed at once, logged), or 1: no asynchronous
+ * the chain was up, or failed, at once: the kernel answers nothing else
+ * to a non-blocking TCP connect; a failure goes to SO_ERROR), another
+ * -errno (no socket of hop 1's family could be made), or 1: no asynchronous
  * set-up possible here (slot table full, out of memory) -- the caller
  * takes the blocking path. */
 int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
