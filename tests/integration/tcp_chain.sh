@@ -186,6 +186,12 @@ mode_run() {  # label conf n -> sets F (last hops) and M (middle hops) per proxy
 }
 
 sfy_conf rr1 round_robin 1 "${RR[@]}"
+# First, each proxy once: what a non-blocking connect learns about a proxy
+# that drops pipelined bytes costs the target one extra connection (the
+# race's step-by-step side, on a private socket), once per proxy; the
+# counts below are of connections made knowing it.
+sfy_run "$C" -f "$SFY_TMP/rr1.yaml" -- "$SFY_PY" -c "$FETCH" "http://$A2:8080/" 3 "$SFY_TOKEN" \
+	>/dev/null 2>&1
 mode_run "round_robin, chain_length 1" rr1 6
 check "round_robin, chain_length 1: 2 connections per proxy ($F)" test "$F" = "2 2 2"
 check "round_robin, chain_length 1: no middle hops ($M)" test "$M" = "0 0 0"
