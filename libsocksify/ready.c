@@ -559,11 +559,17 @@ static void closed_locked(int fd)
 	}
 }
 
+/* Should a close/dup hook update the table? Not when nothing is watched,
+ * not in a vfork() child, and not from a signal handler on a thread that
+ * holds the lock (see `holding`). */
+static bool tracking(void)
+{
+	return !holding && sfy_ready_watching() && sfy_fdreg_owner();
+}
+
 void sfy_ready_fd_closed(int fd)
 {
-	if (holding)
-		return;
-	if (!sfy_ready_watching() || !sfy_fdreg_owner())
+	if (!tracking())
 		return;
 	int saved = errno;
 	take();
@@ -575,9 +581,7 @@ void sfy_ready_fd_closed(int fd)
 
 void sfy_ready_fd_close_range(unsigned first, unsigned last)
 {
-	if (holding)
-		return;
-	if (!sfy_ready_watching() || !sfy_fdreg_owner())
+	if (!tracking())
 		return;
 	int saved = errno;
 	take();
@@ -600,9 +604,7 @@ void sfy_ready_fd_close_range(unsigned first, unsigned last)
 
 void sfy_ready_fd_dup(int oldfd, int newfd)
 {
-	if (holding)
-		return;
-	if (!sfy_ready_watching() || !sfy_fdreg_owner())
+	if (!tracking())
 		return;
 	int saved = errno;
 	take();

@@ -46,6 +46,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 /* More threads than cores * a few only measures the scheduler. */
 #define MAX_THREADS 256
 /* Latency samples kept; a benchmark run is tens to hundreds of connects. */
@@ -104,31 +106,11 @@ static int socks5_connect(int fd)
 	return 0;
 }
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
+/* dst from the command line: 0, or -1 when host is not a literal. */
 static int parse_dst(const char *host, int port)
 {
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&dst;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&dst;
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		dst_len = sizeof(*a4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		dst_len = sizeof(*a6);
-		return 0;
-	}
-	return -1;
+	dst_len = parse_sockaddr(host, port, &dst);
+	return dst_len ? 0 : -1;
 }
 
 /* One connect + one byte echoed; times in ns through *t_conn and *t_echo.

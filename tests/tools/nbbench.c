@@ -47,6 +47,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 /* Far above the 64 the bench uses; each socket is one fd. */
 #define MAX_N 4096
 #define MAX_ROUNDS 1000
@@ -55,31 +57,11 @@ static struct sockaddr_storage dst;
 static socklen_t dst_len;
 static double timeout_s = 120;
 
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
+/* dst from the command line: 0, or -1 when host is not a literal. */
 static int parse_dst(const char *host, int port)
 {
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&dst;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&dst;
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)port);
-		dst_len = sizeof(*a4);
-		return 0;
-	}
-	if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)port);
-		dst_len = sizeof(*a6);
-		return 0;
-	}
-	return -1;
+	dst_len = parse_sockaddr(host, port, &dst);
+	return dst_len ? 0 : -1;
 }
 
 struct round_times {
