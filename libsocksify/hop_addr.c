@@ -1,54 +1,76 @@
 /* Resolving a proxy's own name, with a deadline and without a lock.
  *
- * Why getaddrinfo_a + gai_suspend here rather than "the launcher resolves
- * hop 1 and passes the address down": the library also runs without the
- * launcher (LD_PRELOAD set by hand, a program that scrubs its environment,
- * a long-running process whose proxy name changes address), so it must be
- * able to resolve hop 1 itself, and getaddrinfo() has no deadline -- a dead
- * name server would hang connect() far past connect_timeout. The launcher
- * could still pre-resolve as an optimisation; this path stays the one that
- * is always correct. glibc runs the lookup on its own thread; we wait for it
- * with gai_suspend() up to the deadline and walk away if it is late.
+ * Why resolve here rather than "the launcher resolves hop 1 and passes the
+ * address down": the library also runs without the launcher (LD_PRELOAD set
+ * by hand, a program that scrubs its environment, a long-running process
+ * whose proxy name changes address), so it must be able to resolve hop 1
+ * itself, and getaddrinfo() has no deadline -- a dead name server would hang
+ * connect() far past connect_timeout. The launcher could still pre-resolve
+ * as an optimisation; this path stays the one that is always correct.
  *
- * No mutex is held while resolving (a fork() in another thread must not
- * leave the child waiting for a lock whose owner it does not have): each
- * cache slot is filled once by whichever thread gets there first, with an
- * atomic state, and read only once filled. */
+ * The lookup runs on a short-lived thread of ours, and the caller waits for
+ * it on a futex word of the lookup's own, up to the deadline, then walks
+ * away (the thread frees what it shares when it ends). The waiter touches
+ * no lock the lookup can hold: a fork() while another thread of the parent
+ * sits inside glibc's resolver (or getaddrinfo_a's request list, whose
+ * mutex gai_error() and gai_suspend() take too) leaves the child's lookup
+ * thread perhaps stuck on a lock no thread of the child owns -- and the
+ * child's connect() still returns at its deadline.
+ *
+ * No mutex is held while resolving: each cache slot is filled once by
+ * whichever thread gets there first, with an atomic state, and read only
+ * once filled. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "hop_addr.h"
 #include "io.h"
 #include "real.h"
 
-/* One lookup, owned by the waiter and by glibc's completion notification:
- * a late lookup outlives the waiter that gave up on it, so the last of the
- * two frees it. */
+/* One lookup, shared by the waiter and the lookup thread: a late lookup
+ * outlives the waiter that gave up on it, so the last of the two frees it. */
 struct lookup {
 	atomic_int refs;
-	struct gaicb cb;
-	struct addrinfo hints;
+	atomic_int done;                /* 0, then 1: the futex word */
+	int family;
+	uint16_t port;
+	int err;
+	struct sfy_addr out;
 	char host[SFY_HOST_MAX + 1];
 };
 
 static void lookup_put(struct lookup *l)
 {
-	if (atomic_fetch_sub(&l->refs, 1) == 1) {
-		if (l->cb.ar_result)
-			sfy_real()->freeaddrinfo(l->cb.ar_result);
+	if (atomic_fetch_sub(&l->refs, 1) == 1)
 		free(l);
-	}
 }
 
-static void lookup_done(union sigval v)
+static void *lookup_run(void *arg)
 {
-	lookup_put(v.sival_ptr);
+	struct lookup *l = arg;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = l->family }, *res = NULL;
+	int e = sfy_real()->getaddrinfo(l->host, NULL, &hints, &res);
+	l->err = -EHOSTUNREACH;
+	if (e == 0 && res) {
+		l->err = sfy_addr_from_sockaddr(&l->out, res->ai_addr, res->ai_addrlen);
+		l->out.port = l->port;
+	}
+	if (res)
+		sfy_real()->freeaddrinfo(res);
+	atomic_store(&l->done, 1);
+	sfy_real()->syscall(SYS_futex, &l->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	lookup_put(l);
+	return NULL;
 }
 
 int sfy_resolve_by(const char *host, uint16_t port, int64_t deadline, struct sfy_addr *out)
@@ -59,49 +81,40 @@ int sfy_resolve_by(const char *host, uint16_t port, int64_t deadline, struct sfy
 int sfy_resolve_fam(const char *host, uint16_t port, int family, int64_t deadline,
 		    struct sfy_addr *out)
 {
-	const struct sfy_real *real = sfy_real();
-	if (!real->getaddrinfo_a)
-		return -EHOSTUNREACH;
 	struct lookup *l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	snprintf(l->host, sizeof(l->host), "%s", host);
-	l->hints.ai_socktype = SOCK_STREAM;
-	l->hints.ai_family = family;
-	l->cb.ar_name = l->host;
-	l->cb.ar_request = &l->hints;
+	l->family = family;
+	l->port = port;
 	atomic_init(&l->refs, 2);
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD };
-	sev.sigev_value.sival_ptr = l;
-	sev.sigev_notify_function = lookup_done;
-	struct gaicb *list[1] = { &l->cb };
-	if (real->getaddrinfo_a(GAI_NOWAIT, list, 1, &sev) != 0) {
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* The program's signal handlers must not run on our thread. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&t, &attr, lookup_run, l);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (e) {
 		free(l);
-		return -EHOSTUNREACH;
+		return -EAGAIN;
 	}
-	const struct gaicb *wait[1] = { &l->cb };
-	int e;
-	while ((e = gai_error(&l->cb)) == EAI_INPROGRESS) {
+	while (!atomic_load(&l->done)) {
 		int64_t left = deadline - sfy_now_ms();
 		if (left <= 0)
 			break;
 		struct timespec ts = { left / 1000, (left % 1000) * 1000000 };
-		gai_suspend(wait, 1, &ts);
+		sfy_real()->syscall(SYS_futex, &l->done, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
 	}
-	int r;
-	if (e == EAI_INPROGRESS) {
-		/* Too late. A request glibc had not started is removed and will
-		 * never notify; a running one notifies (and frees) when done. */
-		if (gai_cancel(&l->cb) == EAI_CANCELED)
-			lookup_put(l);
-		lookup_put(l);
-		return -ETIMEDOUT;
-	}
-	r = e == 0 && l->cb.ar_result ? 0 : -EHOSTUNREACH;
-	if (r == 0) {
-		r = sfy_addr_from_sockaddr(out, l->cb.ar_result->ai_addr,
-					   l->cb.ar_result->ai_addrlen);
-		out->port = port;
+	int r = -ETIMEDOUT;
+	if (atomic_load(&l->done)) {
+		r = l->err;
+		if (r == 0)
+			*out = l->out;
 	}
 	lookup_put(l);
 	return r;
