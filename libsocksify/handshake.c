@@ -261,14 +261,22 @@ static enum sfy_parse p_s4(const uint8_t *b, size_t l, size_t *n, void *o)
 	return sfy_s4_parse_reply(b, l, n, o);
 }
 
+/* What a complete reply was parsed into. */
+struct reply {
+	uint8_t byte;                   /* method, auth status */
+	int status;                     /* HTTP */
+	struct sfy_s5_reply s5;
+	struct sfy_s4_reply s4;
+};
+
 /* A complete reply of kind k: what it says. 0 to go on, or -errno. */
-static int judge(struct sfy_hop *h, enum kind k, const uint8_t *in, int status)
+static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 {
 	struct sfy_hop_error *e = &h->e;
 	bool auth = h->p->has_user;
 	switch (k) {
 	case K_METHOD: {
-		uint8_t method = in[1];
+		uint8_t method = rp->byte;
 		if (method == SFY_S5_AUTH_NO_ACCEPTABLE)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
 				    auth ? " (username/password)" : " (no authentication)");
@@ -287,31 +295,26 @@ static int judge(struct sfy_hop *h, enum kind k, const uint8_t *in, int status)
 	}
 	case K_AUTH:
 		h->probe_until = 0;
-		if (in[1] != 0)
+		if (rp->byte != 0)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 		return 0;
-	case K_FINAL: {
-		struct sfy_s5_reply rep;
-		size_t need;
-		sfy_s5_parse_reply(in, h->in_len, &need, &rep);
-		if (rep.rep != SFY_S5_SUCCEEDED)
-			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rep.rep), "%s",
-				    sfy_s5_rep_str(rep.rep));
-		h->bnd = rep.bnd;
+	case K_FINAL:
+		if (rp->s5.rep != SFY_S5_SUCCEEDED)
+			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep), "%s",
+				    sfy_s5_rep_str(rp->s5.rep));
+		h->bnd = rp->s5.bnd;
 		return 0;
-	}
-	case K_S4: {
-		struct sfy_s4_reply rep;
-		size_t need;
-		sfy_s4_parse_reply(in, h->in_len, &need, &rep);
-		if (rep.code != SFY_S4_GRANTED)
-			return fail(e, rep.code == SFY_S4_REJECTED ? SFY_BLAME_TARGET : SFY_BLAME_HOP,
-				    -sfy_errno_from_s4(rep.code), "%s", sfy_s4_code_str(rep.code));
-		h->bnd = rep.bnd;
+	case K_S4:
+		if (rp->s4.code != SFY_S4_GRANTED)
+			return fail(e, rp->s4.code == SFY_S4_REJECTED ? SFY_BLAME_TARGET
+								       : SFY_BLAME_HOP,
+				    -sfy_errno_from_s4(rp->s4.code), "%s",
+				    sfy_s4_code_str(rp->s4.code));
+		h->bnd = rp->s4.bnd;
 		return 0;
-	}
 	case K_HTTP:
-		if (status / 100 != 2) {
+		if (rp->status / 100 != 2) {
+			int status = rp->status;
 			char s[16];
 			snprintf(s, sizeof(s), "%d", status);
 			return fail(e, status == 401 || status == 407 ? SFY_BLAME_HOP
@@ -358,9 +361,9 @@ int sfy_hop_step(struct sfy_hop *h, int fd, uint8_t in[static SFY_HOP_IN_MAX])
 		enum kind k = h->kind[h->reply];
 		if (h->need == 0 && h->in_len == 0)
 			h->need = first_need[k];
-		int status = 0;
+		struct reply rp = { 0 };
 		if (k == K_HTTP) {
-			r = read_http(h, fd, in, &status);
+			r = read_http(h, fd, in, &rp.status);
 			if (r == -EPROTO)
 				return fail(&h->e, SFY_BLAME_HOP, -EPROTO,
 					    "malformed reply to CONNECT");
@@ -369,10 +372,8 @@ int sfy_hop_step(struct sfy_hop *h, int fd, uint8_t in[static SFY_HOP_IN_MAX])
 				r = read_fixed(h, fd, in);
 				if (r != 0)
 					break;
-				struct sfy_s5_reply s5;
-				struct sfy_s4_reply s4;
-				uint8_t b;
-				void *out = k == K_FINAL ? (void *)&s5 : k == K_S4 ? (void *)&s4 : &b;
+				void *out = k == K_FINAL ? (void *)&rp.s5
+					    : k == K_S4 ? (void *)&rp.s4 : &rp.byte;
 				enum sfy_parse pr = parse[k](in, h->in_len, &h->need, out);
 				if (pr == SFY_PARSE_MALFORMED)
 					return fail(&h->e, SFY_BLAME_HOP, -EPROTO, "malformed reply %s",
@@ -393,7 +394,7 @@ int sfy_hop_step(struct sfy_hop *h, int fd, uint8_t in[static SFY_HOP_IN_MAX])
 				return -SFY_ESTEPWISE;
 			return io_fail(&h->e, r, what[k]);
 		}
-		if ((r = judge(h, k, in, status)) < 0)
+		if ((r = judge(h, k, &rp)) < 0)
 			return r;
 		h->reply++;
 		h->in_len = h->need = 0;

@@ -23,4 +23,9 @@ bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
 long sfy_sys_ppoll(const long a[6]);
 long sfy_sys_pselect6(const long a[6]);
 
+/* newfd is now a duplicate of oldfd (dup, dup2/dup3, fcntl F_DUPFD): the
+ * fd registry and the readiness layer's epoll sets learn it; errno kept
+ * (hooks_fd.c). */
+void sfy_fd_duped(int oldfd, int newfd);
+
 #endif

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 
 #include "fdreg.h"
+#include "hooks.h"
 #include "ready.h"
 #include "real.h"
 #include "sfy.h"
@@ -26,13 +27,8 @@ static int hooked(fcntl_fn *real, int fd, int cmd, void *arg)
 	if (cmd == F_SETFD && ((long)arg & FD_CLOEXEC))
 		sfy_shm_evict(fd);
 	int r = real(fd, cmd, arg);
-	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
-		int saved = errno;
-		sfy_fdreg_dup(fd, r);
-		if (sfy_ready_watching())
-			sfy_ready_fd_dup(fd, r);
-		errno = saved;
-	}
+	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC))
+		sfy_fd_duped(fd, r);
 	return r;
 }
 

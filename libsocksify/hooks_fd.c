@@ -157,16 +157,20 @@ SFY_EXPORT int close(int fd)
 	return sfy_real()->close(fd);
 }
 
+void sfy_fd_duped(int oldfd, int newfd)
+{
+	int saved = errno;
+	sfy_fdreg_dup(oldfd, newfd);
+	if (sfy_ready_watching())
+		sfy_ready_fd_dup(oldfd, newfd);
+	errno = saved;
+}
+
 SFY_EXPORT int dup(int fd)
 {
 	int r = sfy_real()->dup(fd);
-	if (r >= 0) {
-		int saved = errno;
-		sfy_fdreg_dup(fd, r);
-		if (sfy_ready_watching())
-			sfy_ready_fd_dup(fd, r);
-		errno = saved;
-	}
+	if (r >= 0)
+		sfy_fd_duped(fd, r);
 	return r;
 }
 
@@ -187,10 +191,8 @@ static int after_dup2(int oldfd, int newfd, int r)
 	if (r >= 0 && oldfd != newfd) {
 		int saved = errno;
 		sfy_fdreg_close(newfd);
-		sfy_fdreg_dup(oldfd, newfd);
-		if (sfy_ready_watching())
-			sfy_ready_fd_dup(oldfd, newfd);
 		errno = saved;
+		sfy_fd_duped(oldfd, newfd);
 	}
 	return r;
 }
