@@ -5,6 +5,8 @@
  * Each is the public hook under its other name. __read and __write are left
  * to glibc: on a UDP session's socket, connected to the relay, a raw write
  * lacks the relay's header and is dropped there; nothing leaves directly. */
+#include <poll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,6 +18,10 @@ SFY_EXPORT int __sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int fl
 SFY_EXPORT ssize_t __recv(int fd, void *buf, size_t n, int flags);
 SFY_EXPORT int __close(int fd);
 SFY_EXPORT int __dup2(int oldfd, int newfd);
+SFY_EXPORT ssize_t __read(int fd, void *buf, size_t n);
+SFY_EXPORT ssize_t __write(int fd, const void *buf, size_t n);
+SFY_EXPORT int __poll(struct pollfd *fds, nfds_t n, int timeout);
+SFY_EXPORT int __select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 
 int __connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -45,4 +51,24 @@ int __close(int fd)
 int __dup2(int oldfd, int newfd)
 {
 	return dup2(oldfd, newfd);
+}
+
+ssize_t __read(int fd, void *buf, size_t n)
+{
+	return read(fd, buf, n);
+}
+
+ssize_t __write(int fd, const void *buf, size_t n)
+{
+	return write(fd, buf, n);
+}
+
+int __poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	return poll(fds, n, timeout);
+}
+
+int __select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	return select(n, r, w, e, tv);
 }

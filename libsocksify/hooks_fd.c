@@ -57,7 +57,10 @@ SFY_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, in
  * and friends, past every libc hook, and a program can connect the same
  * way: those numbers go to our functions (which keep the syscall()
  * convention: -1 and errno), as do the descriptor calls the session table
- * must see and io_uring_setup (refused by policy, hooks_uring.c); every
+ * must see, the readiness and I/O calls a pending non-blocking connect
+ * answers for (poll family, epoll_ctl, read/write/readv/writev,
+ * getsockopt, shutdown, getpeername) and io_uring_setup (refused by
+ * policy, hooks_uring.c); every
  * other number goes straight to the real syscall() with the six argument
  * registers. */
 SFY_EXPORT long syscall(long n, ...)
@@ -123,6 +126,23 @@ SFY_EXPORT long syscall(long n, ...)
 	case SYS_sendto:
 		return sendto((int)a[0], (const void *)a[1], (size_t)a[2], (int)a[3],
 			      (const struct sockaddr *)a[4], (socklen_t)a[5]);
+	/* What a pending non-blocking connect must gate (async.h), and the
+	 * answers it fakes. */
+	case SYS_read:
+		return read((int)a[0], (void *)a[1], (size_t)a[2]);
+	case SYS_write:
+		return write((int)a[0], (const void *)a[1], (size_t)a[2]);
+	case SYS_readv:
+		return readv((int)a[0], (const struct iovec *)a[1], (int)a[2]);
+	case SYS_writev:
+		return writev((int)a[0], (const struct iovec *)a[1], (int)a[2]);
+	case SYS_getsockopt:
+		return getsockopt((int)a[0], (int)a[1], (int)a[2], (void *)a[3],
+				  (socklen_t *)a[4]);
+	case SYS_shutdown:
+		return shutdown((int)a[0], (int)a[1]);
+	case SYS_getpeername:
+		return getpeername((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2]);
 	case SYS_recvfrom:
 		return recvfrom((int)a[0], (void *)a[1], (size_t)a[2], (int)a[3],
 				(struct sockaddr *)a[4], (socklen_t *)a[5]);

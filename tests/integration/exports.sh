@@ -18,7 +18,7 @@ getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_
 gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
 gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk
 __recvfrom_chk _init _fini
-__connect __send __sendmmsg __recv __close __dup2 dlsym dlvsym
+__connect __send __read __write __poll __select __sendmmsg __recv __close __dup2 dlsym dlvsym
 rcmd rcmd_af rexec rexec_af ruserok ruserok_af
 execve execv execvp execvpe execl execle execlp fexecve
 execveat posix_spawn posix_spawnp system popen pclose

@@ -85,6 +85,12 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+
+/* glibc's exported aliases, declared by no header. */
+ssize_t __read(int fd, void *buf, size_t n);
+ssize_t __write(int fd, const void *buf, size_t n);
+int __poll(struct pollfd *fds, nfds_t n, int timeout);
 
 /* glibc's fortified entry points, called directly so their hooks are tested
  * whatever _FORTIFY_SOURCE this file is built with. */
@@ -418,7 +424,7 @@ static void check_pending_io(int fd, const char *tag)
 	char b[4] = "abc", name[64];
 	struct iovec iov = { b, 3 };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct { const char *what; ssize_t n; int e; } r[8];
+	struct { const char *what; ssize_t n; int e; } r[16];
 	int i = 0;
 #define TRY(W, CALL) do { errno = 0; r[i].n = (CALL); r[i].e = errno; r[i].what = W; i++; } while (0)
 	TRY("write", write(fd, b, 3));
@@ -429,12 +435,35 @@ static void check_pending_io(int fd, const char *tag)
 	TRY("recvmsg", recvmsg(fd, &mh, 0));
 	TRY("sendto", sendto(fd, b, 3, MSG_NOSIGNAL, NULL, 0));
 	TRY("recvfrom", recvfrom(fd, b, 3, 0, NULL, NULL));
+	/* The same through glibc's exported aliases and raw syscall(). */
+	TRY("__write", __write(fd, b, 3));
+	TRY("__read", __read(fd, b, 3));
+	TRY("syscall-write", syscall(SYS_write, fd, b, 3));
+	TRY("syscall-read", syscall(SYS_read, fd, b, 3));
+	TRY("syscall-writev", syscall(SYS_writev, fd, &iov, 1));
+	TRY("syscall-readv", syscall(SYS_readv, fd, &iov, 1));
 #undef TRY
 	for (int j = 0; j < i; j++) {
 		snprintf(name, sizeof name, "pending-%s%s", r[j].what, tag);
 		report(r[j].n < 0 && (r[j].e == EAGAIN || r[j].e == EWOULDBLOCK), name, "%s",
 		       r[j].n >= 0 ? "moved bytes during the set-up" : ename(r[j].e));
 	}
+	/* SO_ERROR 0 and ENOTCONN through syscall() too; shutdown() through
+	 * syscall() is the abort and is not tried here. */
+	int v = -1;
+	socklen_t vl = sizeof(v);
+	long g = syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, &v, &vl);
+	report(g == 0 && v == 0, "pending-syscall-so_error", "%ld, SO_ERROR %d", g, v);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	errno = 0;
+	g = syscall(SYS_getpeername, fd, &ss, &sl);
+	report(g < 0 && errno == ENOTCONN, "pending-syscall-getpeername", "%s",
+	       g == 0 ? "answered a peer" : ename(errno));
+	/* poll() through glibc's alias: nothing while pending. */
+	struct pollfd pf = { .fd = fd, .events = POLLIN | POLLOUT };
+	int pn = __poll(&pf, 1, 0);
+	report(pn == 0, "pending-__poll", "%d, revents %#x", pn, (unsigned)pf.revents);
 }
 
 static int wait_fd(int fd, short ev, int ms)
