@@ -29,7 +29,11 @@ struct sfy_chain_sm;
  * a non-blocking connect() that has (or will have) returned EINPROGRESS, so
  * the socket under fd is never replaced -- retries disconnect and reconnect
  * the same socket, and hop 1 is reached by an address of the socket's own
- * family. NULL when out of memory. Nothing is sent before the first step. */
+ * family. NULL when out of memory. Nothing is sent before the first step.
+ * A cfg with no hops (nproxies 0: a direct route, route.h) connects fd to
+ * dst itself: a name is resolved locally like hop 1's (SFY_SM_RUN, on the
+ * driver for an asynchronous set-up, bounded by the handshake timeout) for
+ * the socket's family, then the TCP connect; nothing is sent. */
 struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 				      const struct sfy_addr *dst, enum sfy_s5_cmd cmd, bool async);
 

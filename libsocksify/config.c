@@ -148,6 +148,7 @@ void sfy_config_defaults(struct sfy_config *c)
 	c->log_level = SFY_LOG_WARN;
 	c->pipeline = SFY_PIPELINE_AUTO;
 	c->io_uring = SFY_IO_URING_REFUSE;
+	c->default_via = SFY_VIA_TOP;
 }
 
 /* --- the other keys ------------------------------------------------- */

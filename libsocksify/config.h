@@ -16,6 +16,12 @@
 #define SFY_MAX_PROXIES 32
 #define SFY_MAX_BYPASS 128
 #define SFY_ERR_MAX 512
+/* Named chains (chains:) and their hops, all chains together. */
+#define SFY_MAX_CHAINS 16
+#define SFY_CHAIN_NAME_MAX 31           /* [A-Za-z0-9_-], not direct/block */
+#define SFY_MAX_CHAIN_PROXIES SFY_MAX_PROXIES
+/* Routing rules of all origins together (heap; ad-block sized lists fit). */
+#define SFY_MAX_RULES 65536
 /* A config is a few dozen lines; 1 MiB and 64 levels of nesting leave room
  * for any real one and bound what a hostile file can cost inside the
  * program's first connect(). */
@@ -74,6 +80,59 @@ enum sfy_unproxyable {
 	SFY_UNPROXYABLE_ALLOW,
 };
 
+/* Where a rule's verdict sends a connection: a named chain (index into
+ * sfy_config.chains, >= 0) or one of these. */
+enum {
+	SFY_VIA_TOP = -1,               /* the top-level proxies: list */
+	SFY_VIA_DIRECT = -2,
+	SFY_VIA_BLOCK = -3,
+};
+
+/* One named chain: its hops are chain_proxies[first, first + n). */
+struct sfy_chaindef {
+	char name[SFY_CHAIN_NAME_MAX + 1];
+	enum sfy_chain_mode chain;
+	unsigned chain_length;          /* 0 = not set (1 for random/round_robin) */
+	enum sfy_dns_mode dns;          /* AUTO until sfy_config_finish(): the
+					   global dns: if given, else remote when
+					   the last hop resolves names */
+	uint8_t first, n;
+	unsigned line;                  /* in source; 0 = not from a file */
+};
+
+/* What a rule matches. */
+enum sfy_rule_kind {
+	SFY_RM_ANY,                     /* "*" or "*:PORT": every destination */
+	SFY_RM_NAME,                    /* "host.example": exactly that name */
+	SFY_RM_SUFFIX,                  /* "*.example": one or more labels left of it */
+	SFY_RM_CIDR,                    /* an address or network, v4 or v6 */
+};
+
+/* Where a rule came from; also the order they are tried in (stable within
+ * one origin): -r/SOCKSIFY_RULES, then no_proxy: env, then bypass:, then
+ * the file's rules:. default: comes after all of them. */
+enum sfy_rule_origin {
+	SFY_RO_CLI,                     /* -r (launcher) or SOCKSIFY_RULES */
+	SFY_RO_NOPROXY,                 /* no_proxy: env -> NO_PROXY entries */
+	SFY_RO_BYPASS,                  /* bypass: (cfg->bypass, compiled as direct) */
+	SFY_RO_FILE,                    /* rules: */
+};
+
+struct sfy_rule {
+	uint8_t kind;                   /* enum sfy_rule_kind */
+	uint8_t origin;                 /* enum sfy_rule_origin */
+	int16_t via;                    /* chain index or SFY_VIA_* */
+	uint16_t port_lo, port_hi;      /* inclusive; 0..65535 without a port */
+	bool has_port;                  /* the rule named a port or range */
+	uint32_t line;                  /* FILE: line in cfg->source; CLI: the
+					   entry's position (1-based); NOPROXY:
+					   the entry's position */
+	uint32_t name_off;              /* NAME/SUFFIX: lower case, no trailing
+					   dot, no "*." -- in rule_names */
+	uint16_t name_len;
+	struct sfy_cidr cidr;           /* CIDR (its port field unused: 0) */
+};
+
 struct sfy_config {
 	struct sfy_proxy proxies[SFY_MAX_PROXIES];
 	size_t nproxies;
@@ -100,11 +159,32 @@ struct sfy_config {
 	char proxies_file[PATH_MAX];
 	unsigned proxy_line[SFY_MAX_PROXIES];
 	bool insecure_perms;            /* file holds a password and is g/o-readable */
+
+	/* chains: -- the hops of all named chains, chains[i] names a slice. */
+	struct sfy_chaindef chains[SFY_MAX_CHAINS];
+	size_t nchains;
+	struct sfy_proxy chain_proxies[SFY_MAX_CHAIN_PROXIES];
+	unsigned chain_proxy_line[SFY_MAX_CHAIN_PROXIES];
+	size_t nchain_proxies;
+	/* Rules of every origin in one array, on the heap (sfy_config_free);
+	 * the names they match in one pool. NULL/0 when there are none. */
+	struct sfy_rule *rules;
+	size_t nrules;
+	char *rule_names;
+	size_t rule_names_len;
+	/* default: -- SFY_VIA_TOP when not given (the top-level proxies). */
+	int16_t default_via;
+	unsigned default_line;          /* 0 = not given */
+	bool no_proxy_env;              /* no_proxy: env */
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,
  * fake range 224.0.0.0/8, pipeline auto, dns auto, io_uring refuse. */
 void sfy_config_defaults(struct sfy_config *c);
+
+/* Frees what a configuration holds on the heap (its rules); c stays
+ * usable as a configuration without rules. */
+void sfy_config_free(struct sfy_config *c);
 
 /* Reads one YAML file over *c (call sfy_config_defaults first).
  * Errors: -1 and err = "FILE:LINE: KEY: reason". */
@@ -116,6 +196,18 @@ int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
 
 /* Replaces the chain with the URLs in list (separated by spaces or commas). */
 int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, size_t errcap);
+
+/* One rule in the -r / SOCKSIFY_RULES spelling "MATCH=VIA" (VIA a chain
+ * name already in c->chains, direct or block), appended with origin and
+ * line. -1 with a one-line reason in err. */
+int sfy_config_add_rule_text(struct sfy_config *c, const char *text, enum sfy_rule_origin origin,
+			     uint32_t line, char *err, size_t errcap);
+/* SOCKSIFY_RULES: rules separated by commas, spaces or newlines. */
+int sfy_config_set_rules(struct sfy_config *c, const char *list, char *err, size_t errcap);
+/* "tor" -> chain index, "direct"/"block" -> SFY_VIA_*; -4 if unknown. */
+int sfy_config_via_parse(const struct sfy_config *c, const char *s);
+/* Chain name, "direct", "block" or "proxies" (SFY_VIA_TOP). */
+const char *sfy_config_via_name(const struct sfy_config *c, int via);
 
 /* Word -> enum helpers shared with the launcher's -c/-d/-q/-v. -1 if bad. */
 int sfy_chain_mode_parse(const char *s);

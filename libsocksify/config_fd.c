@@ -115,7 +115,15 @@ int sfy_config_import_fd(struct sfy_config *c, char *err, size_t errcap)
 				SFY_CONFIG_FD_ENV, fd);
 	if (pread((int)fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
 	    memcmp(h.magic, CFG_MAGIC, sizeof(h.magic)) || h.size != sizeof(*c) ||
-	    pread((int)fd, c, sizeof(*c), sizeof(h)) != (ssize_t)sizeof(*c) || !fields_ok(c))
+	    pread((int)fd, c, sizeof(*c), sizeof(h)) != (ssize_t)sizeof(*c))
+		return sfy_errf(err, errcap, "%s=%lu: corrupt or from another socksify version",
+				SFY_CONFIG_FD_ENV, fd);
+	/* The writer's pointers mean nothing here (rules travel after the
+	 * struct once they exist). */
+	c->rules = NULL;
+	c->rule_names = NULL;
+	c->nrules = c->rule_names_len = 0;
+	if (!fields_ok(c))
 		return sfy_errf(err, errcap, "%s=%lu: corrupt or from another socksify version",
 				SFY_CONFIG_FD_ENV, fd);
 	return 1;

@@ -38,7 +38,9 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
+#include "addr.h"
 #include "config.h"
+#include "route.h"
 
 enum sfy_op {
 	SFY_OP_CONNECT,         /* connect(sa, len) */
@@ -83,6 +85,15 @@ enum sfy_verdict {
 	SFY_V_PROXY,            /* TCP/UDP to a destination the rules proxy */
 	SFY_V_REFUSE,           /* another protocol to a non-bypass destination:
 				   EACCES (logged once per socket) */
+	SFY_V_BLOCK,            /* a rule blocks it: TCP connect ECONNREFUSED,
+				   UDP send EPERM, UDP connect ECONNREFUSED;
+				   logged at warn once per destination */
+	SFY_V_DIRECT_NAME,      /* a rule sends the name behind a fake address
+				   directly: d->route.cfg (no hops) resolves
+				   d->name locally and connects to it (TCP,
+				   through chain.c, asynchronously for a
+				   non-blocking socket); UDP resolves it (bounded
+				   by the handshake timeout) and sends */
 };
 
 struct sfy_dest {
@@ -98,7 +109,14 @@ struct sfy_dest {
 	 * program's bytes. */
 	struct sockaddr_storage sa;
 	socklen_t len;
-	const struct sfy_config *cfg;   /* SFY_V_PROXY: NULL if it failed to load */
+	const struct sfy_config *cfg;   /* SFY_V_PROXY: NULL if it failed to load;
+					   else the route's chain (route.cfg) */
+	/* The route taken (SFY_V_PROXY, _BLOCK, _DIRECT_NAME, and KERNEL for a
+	 * direct verdict): for log lines. */
+	struct sfy_route route;
+	bool named;                     /* sa is a fake address: name holds
+					   its name and port (SFY_ATYP_DOMAIN) */
+	struct sfy_addr name;
 };
 
 /* Fills si from the kernel: family, proto; v6only and hdrincl stay unasked

@@ -5,10 +5,12 @@
 
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "state.h"
 
 static struct sfy_config config;
 static const struct sfy_config *config_ok;
+static struct sfy_routes *routes;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
 static void config_load(void)
@@ -46,6 +48,10 @@ static void config_load(void)
 	if (r == 0 && sfy_config_multihop(&config) && config.udp == SFY_UDP_ASSOCIATE)
 		sfy_warn("udp: associate with a chain of 2+ hops: datagrams go straight to the "
 			 "last hop's relay, which sees this machine's address");
+	if (!(routes = sfy_routes_build(&config, err, sizeof(err)))) {
+		sfy_err("no usable configuration, every connection will fail: %s", err);
+		return;
+	}
 	__atomic_store_n(&config_ok, &config, __ATOMIC_RELEASE);
 }
 
@@ -53,6 +59,11 @@ const struct sfy_config *sfy_config_get(void)
 {
 	pthread_once(&config_once, config_load);
 	return config_ok;
+}
+
+const struct sfy_routes *sfy_routes_get(void)
+{
+	return sfy_config_get() ? routes : NULL;
 }
 
 const struct sfy_config *sfy_config_peek(void)
