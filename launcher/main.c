@@ -18,6 +18,7 @@
 #include "check.h"
 #include "fakedns.h"
 #include "config.h"
+#include "config_rules.h"
 #include "launcher.h"
 #include "log.h"
 #include "preload_list.h"
@@ -48,6 +49,7 @@ static const struct option long_opts[] = {
 	{ "proxy", required_argument, NULL, 'x' },
 	{ "chain", required_argument, NULL, 'c' },
 	{ "dns", required_argument, NULL, 'd' },
+	{ "rule", required_argument, NULL, 'r' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "check", no_argument, NULL, OPT_CHECK },
@@ -62,6 +64,8 @@ struct opts {
 	const char *proxies[SFY_MAX_PROXIES];
 	size_t nproxies;
 	const char *chain, *dns;
+	const char **rules;     /* -r, in order (argv strings) */
+	size_t nrules;
 	int verbosity;          /* -1 quiet, 0 as configured, 1 info, 2+ debug */
 	int check;
 	int allow_unproxyable;
@@ -83,6 +87,11 @@ static void usage(FILE *f)
 "  -c, --chain MODE    strict (default), dynamic, random, round_robin\n"
 "  -d, --dns MODE      remote or local (default: remote if the last hop\n"
 "                      resolves names: socks5h, socks4a, http)\n"
+"  -r, --rule MATCH=VIA  a routing rule tried before SOCKSIFY_RULES, the\n"
+"                      file's bypass: and rules:; repeat for more, in order.\n"
+"                      MATCH: *, host, *.domain, IP or CIDR ([IPv6]), each\n"
+"                      with an optional :PORT or :LO-HI; VIA: a chain of\n"
+"                      the file's chains:, direct or block\n"
 "  -q, --quiet         log errors only\n"
 "  -v, --verbose       log more (info; twice: debug)\n"
 "      --check         no command: test the chain hop by hop, exit 0 if usable\n"
@@ -98,6 +107,7 @@ static void usage(FILE *f)
 "  SOCKSIFY_PROXY=\"URL [URL...]\" the chain without a file (like -x)\n"
 "  SOCKSIFY_CHAIN=MODE           like -c\n"
 "  SOCKSIFY_DNS=MODE             like -d\n"
+"  SOCKSIFY_RULES=\"RULE [RULE...]\" MATCH=VIA rules (like -r, after them)\n"
 "  SOCKSIFY_LOG=LEVEL            error, warn, info or debug\n"
 "  SOCKSIFY_UNPROXYABLE=MODE     refuse (default) or allow (like --allow-unproxyable)\n"
 "\n"
@@ -158,6 +168,33 @@ static void add_proxy(struct opts *o, const char *url)
 	o->proxies[o->nproxies++] = url;
 }
 
+/* The MATCH is checked here for a message naming the option; the VIA
+ * (a chain of the file) once the file is read. */
+static void add_rule(struct opts *o, const char *text)
+{
+	struct sfy_rule r;
+	char name[SFY_RULE_NAME_MAX + 1], err[SFY_ERR_MAX];
+	const char *eq = strrchr(text, '=');
+	size_t nlen;
+
+	/* SOCKSIFY_RULES separates rules with blanks or commas. */
+	if (text[strcspn(text, " \t\n,")])
+		die_usage("-r '%s': a rule cannot hold blanks or commas", text);
+	if (strlen(text) > SFY_RULE_TEXT_MAX)
+		die_usage("-r '%.40s...': longer than %d bytes", text, SFY_RULE_TEXT_MAX);
+	if (!eq)
+		die_usage("-r '%s': expected MATCH=VIA (VIA a chain name, direct or block)", text);
+	if (sfy_rule_parse_match(text, (size_t)(eq - text), &r, name, &nlen, err, sizeof err))
+		die_usage("-r '%s': %s", text, err);
+	if (o->nrules == SFY_MAX_RULES)
+		die_usage("more than %d rules", SFY_MAX_RULES);
+	const char **nr = realloc(o->rules, (o->nrules + 1) * sizeof(*nr));
+	if (!nr)
+		die_usage("%s", "out of memory");
+	o->rules = nr;
+	o->rules[o->nrules++] = text;
+}
+
 static void parse_args(struct opts *o, int argc, char **argv)
 {
 	int c;
@@ -165,7 +202,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	opterr = 0;
 	/* '+': stop at the first non-option, so "socksify curl -v" gives -v to
 	 * curl; ':' first: report a missing argument as ':'. */
-	while ((c = getopt_long(argc, argv, "+:f:x:c:d:qvhV", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:f:x:c:d:r:qvhV", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->file = optarg; break;
 		case 'x': add_proxy(o, optarg); break;
@@ -180,6 +217,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 				die_usage("bad DNS mode '%s' (remote, local)", optarg);
 			o->dns = optarg;
 			break;
+		case 'r': add_rule(o, optarg); break;
 		case 'q': o->verbosity = -1; break;
 		case 'v': o->verbosity = o->verbosity < 0 ? 1 : o->verbosity + 1; break;
 		case OPT_CHECK: o->check = 1; break;
@@ -227,6 +265,24 @@ static void export_options(const struct opts *o)
 		set_env("SOCKSIFY_DNS", o->dns);
 	if (o->allow_unproxyable)
 		set_env("SOCKSIFY_UNPROXYABLE", "allow");
+	/* -r rules first, then those already in SOCKSIFY_RULES: the command
+	 * line is the most specific wish. */
+	if (o->nrules) {
+		const char *old = getenv("SOCKSIFY_RULES");
+		size_t len = old ? strlen(old) + 1 : 0;
+		for (size_t i = 0; i < o->nrules; i++)
+			len += strlen(o->rules[i]) + 1;
+		char *all = malloc(len + 1);
+		if (!all)
+			die_usage("%s", "out of memory");
+		size_t at = 0;
+		for (size_t i = 0; i < o->nrules; i++)
+			at += (size_t)sprintf(all + at, "%s%s", i ? " " : "", o->rules[i]);
+		if (old && *old)
+			sprintf(all + at, " %s", old);
+		set_env("SOCKSIFY_RULES", all);
+		free(all);
+	}
 	/* An explicit SOCKSIFY_LOG is kept unless -q/-v says otherwise. */
 	if (o->verbosity)
 		set_env("SOCKSIFY_LOG", sfy_log_level_name(o->verbosity < 0 ? SFY_LOG_ERROR
@@ -254,13 +310,59 @@ static void export_config_path(const char *source)
 	}
 }
 
+/* The configuration names SOCKSIFY_RULES entries; the first o->nrules of
+ * them are this command line's -r rules, named as the user wrote them:
+ * "SOCKSIFY_RULES entry 2 (TEXT)" -> "-r 'TEXT'". */
+static void name_cli_rules(const struct opts *o, const char *in, char *out, size_t cap)
+{
+	static const char pre[] = "SOCKSIFY_RULES entry ";
+	size_t w = 0;
+
+	while (*in && w + 1 < cap) {
+		unsigned long n;
+		const char *p = in + sizeof pre - 1, *end;
+		if (strncmp(in, pre, sizeof pre - 1) || (n = strtoul(p, (char **)&end, 10)) < 1 ||
+		    n > o->nrules || end == p || strncmp(end, " (", 2)) {
+			out[w++] = *in++;
+			continue;
+		}
+		const char *t = o->rules[n - 1], *close;
+		size_t tl = strlen(t);
+		end += 2;
+		/* As written, or as the configuration formats it. */
+		if (!strncmp(end, t, tl) && end[tl] == ')')
+			close = end + tl;
+		else if (!(close = strchr(end, ')'))) {
+			out[w++] = *in++;
+			continue;
+		}
+		w += (size_t)snprintf(out + w, cap - w, "-r '%s'", t);
+		if (w >= cap)
+			w = cap - 1;
+		in = close + 1;
+	}
+	out[w] = '\0';
+}
+
 static void load_config(struct sfy_config *cfg, const struct opts *o)
 {
-	char err[SFY_ERR_MAX];
+	char err[SFY_ERR_MAX], msg[SFY_ERR_MAX * 2];
 
 	if (sfy_config_from_env(cfg, o->file, err, sizeof err) < 0) {
-		print_escaped(err);
+		name_cli_rules(o, err, msg, sizeof msg);
+		print_escaped(msg);
 		exit(SFY_EXIT_USAGE);
+	}
+	/* Found by the configuration, said once here for the whole tree. */
+	for (const char *l = cfg->warnings; *l && cfg->log_level >= SFY_LOG_WARN;) {
+		size_t n = strcspn(l, "\n");
+		char line[SFY_ERR_MAX];
+		snprintf(line, sizeof line, "%.*s", (int)n, l);
+		name_cli_rules(o, line, msg, sizeof msg);
+		char esc[SFY_ERR_MAX * 8];
+		sfy_log_escape(esc, sizeof esc, msg, strlen(msg));
+		fprintf(stderr, "socksify: warning: %s\n", esc);
+		l += n + (l[n] == '\n');
 	}
 	if (cfg->insecure_perms && cfg->log_level >= SFY_LOG_WARN)
 		fprintf(stderr, "socksify: warning: %s holds a password and is readable "

@@ -361,7 +361,9 @@ static const struct key_def top_keys[] = {
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
 	{ "udp", k_udp }, { "timeouts", k_timeouts }, { "log", k_log },
 	{ "pipelining", k_pipelining }, { "io_uring", k_io_uring },
-	{ "unproxyable", k_unproxyable },
+	{ "unproxyable", k_unproxyable }, { "chains", sfy_cfg_k_chains },
+	{ "rules", sfy_cfg_k_rules }, { "default", sfy_cfg_k_default },
+	{ "no_proxy", sfy_cfg_k_no_proxy },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)
@@ -392,7 +394,8 @@ static int load(struct load *l, yaml_parser_t *p)
 		rc = 0;         /* an empty file: defaults only */
 		goto out;
 	}
-	if (sfy_cfg_walk(l, root, "", top_keys, SFY_ARRAY_LEN(top_keys), NULL))
+	if (sfy_cfg_walk(l, root, "", top_keys, SFY_ARRAY_LEN(top_keys), NULL) ||
+	    sfy_cfg_resolve_vias(l))
 		goto out;
 	if (!yaml_parser_load(p, &extra)) {
 		syntax_error(l, p);

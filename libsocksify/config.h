@@ -176,6 +176,11 @@ struct sfy_config {
 	int16_t default_via;
 	unsigned default_line;          /* 0 = not given */
 	bool no_proxy_env;              /* no_proxy: env */
+	/* Warnings found by sfy_config_finish() (a command-line `*` rule
+	 * shadowing the file's rules, NO_PROXY=*): one per line, without a
+	 * prefix. Configuration code never logs; the launcher prints them
+	 * once for the tree (the library only when run without it). */
+	char warnings[SFY_ERR_MAX];
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,

@@ -2,6 +2,7 @@
  * config search order of INTERFACE.md, and the cross-field checks that
  * finish a configuration. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "addr.h"
 #include "config.h"
+#include "config_rules.h"
 #include "fakedns.h"
 #include "sfy.h"
 
@@ -49,19 +51,43 @@ int sfy_config_set_proxies(struct sfy_config *c, const char *list, char *err, si
 	return 0;
 }
 
-/* Can proxy j come right after proxy i in some chain this mode builds? */
-static bool may_follow(const struct sfy_config *c, size_t i, size_t j)
+/* snprintf for messages that may be cut (a long path): one line, at
+ * most cap bytes, no warning about the cut. */
+__attribute__((format(printf, 3, 4)))
+static void text(char *buf, size_t cap, const char *fmt, ...)
 {
-	size_t n = c->nproxies;
-	switch (c->chain) {
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* One chain as finish() checks it: the top-level proxies or a named one. */
+struct chain_view {
+	const struct sfy_proxy *p;
+	const unsigned *line;
+	size_t n;
+	enum sfy_chain_mode mode;
+	unsigned chain_length;
+	const char *file;       /* where lines count, "" for SOCKSIFY_PROXY */
+	const char *key;        /* "proxies" or "chains.NAME" */
+	bool list_form;         /* chains.NAME[i] rather than .proxies[i] */
+};
+
+/* Can proxy j come right after proxy i in some chain this mode builds? */
+static bool may_follow(const struct chain_view *v, size_t i, size_t j)
+{
+	size_t n = v->n;
+	switch (v->mode) {
 	case SFY_CHAIN_STRICT:
 		return j == i + 1;
 	case SFY_CHAIN_DYNAMIC:         /* dead hops in between are skipped */
 		return j > i;
 	case SFY_CHAIN_ROUND_ROBIN:
-		return c->chain_length > 1 && j == (i + 1) % n;
+		return v->chain_length > 1 && j == (i + 1) % n;
 	case SFY_CHAIN_RANDOM:
-		return c->chain_length > 1 && j != i;
+		return v->chain_length > 1 && j != i;
 	}
 	return false;
 }
@@ -70,33 +96,34 @@ static bool may_follow(const struct sfy_config *c, size_t i, size_t j)
  * following hop given by name would have to be resolved here, leaking the
  * inner proxy's name to the local resolver: refused. (With local DNS the
  * user chose this machine's resolver, and the chain resolves it.) */
-static int socks4_names(const struct sfy_config *c, char *err, size_t errcap)
+static int socks4_names(const struct chain_view *v, char *err, size_t errcap)
 {
-	for (size_t i = 0; i < c->nproxies; i++) {
-		if (c->proxies[i].proto != SFY_PROTO_SOCKS4)
+	for (size_t i = 0; i < v->n; i++) {
+		if (v->p[i].proto != SFY_PROTO_SOCKS4)
 			continue;
-		for (size_t j = 0; j < c->nproxies; j++) {
+		for (size_t j = 0; j < v->n; j++) {
 			struct sfy_addr a;
-			if (!may_follow(c, i, j) ||
-			    sfy_addr_set_host(&a, c->proxies[j].host, c->proxies[j].port) ||
+			if (!may_follow(v, i, j) ||
+			    sfy_addr_set_host(&a, v->p[j].host, v->p[j].port) ||
 			    a.type != SFY_ATYP_DOMAIN)
 				continue;
 			char msg[SFY_ERR_MAX];
-			snprintf(msg, sizeof msg, "socks4 cannot pass the name of proxy %zu (%s) on "
+			text(msg, sizeof msg, "socks4 cannot pass the name of proxy %zu (%s) on "
 				 "with remote DNS: use socks4a, give %s as an IP address, or "
-				 "dns: local", j + 1, c->proxies[j].host, c->proxies[j].host);
-			if (c->proxy_line[i])
-				return sfy_errf(err, errcap, "%s:%u: proxies[%zu]: %s", c->proxies_file,
-						c->proxy_line[i], i + 1, msg);
+				 "dns: local", j + 1, v->p[j].host, v->p[j].host);
+			if (v->line[i])
+				return sfy_errf(err, errcap, "%s:%u: %s%s%zu]: %s", v->file, v->line[i],
+						v->key, v->list_form ? "[" : ".proxies[", i + 1, msg);
 			return sfy_errf(err, errcap, "SOCKSIFY_PROXY: proxy %zu: %s", i + 1, msg);
 		}
 	}
 	return 0;
 }
 
-/* Does bypass rule r cover any address of the IPv4 fake range (or of its
- * IPv6 twin fd73:6f63:6b73::/96)? Two prefixes overlap exactly when the
- * shorter one contains the other's network. */
+/* Does network r (its family, address and prefix) cover any address of
+ * the IPv4 fake range (or of its IPv6 twin fd73:6f63:6b73::/96)? Two
+ * prefixes overlap exactly when the shorter one contains the other's
+ * network. */
 static bool fake_overlap(const struct sfy_config *c, const struct sfy_cidr *r)
 {
 	static const uint8_t six[12] = SFY_FAKEDNS_V6_PREFIX;
@@ -127,33 +154,239 @@ bool sfy_config_multihop(const struct sfy_config *c)
 	return c->nproxies >= 2;
 }
 
+static const char *source_name(const struct sfy_config *c)
+{
+	return c->source[0] ? c->source : "configuration";
+}
+
+/* Where rule k is written, for a message: "FILE:LINE: rules[3]",
+ * "SOCKSIFY_RULES entry 2 (TEXT)", "NO_PROXY entry 1 (TEXT)". The launcher
+ * turns the SOCKSIFY_RULES form of its own -r rules into "-r 'TEXT'". */
+static void rule_where(const struct sfy_config *c, size_t k, const char *np_var, char *buf, size_t cap)
+{
+	const struct sfy_rule *r = &c->rules[k];
+	char t[SFY_RULE_TEXT_MAX + 1];
+	size_t nfile = 0;
+
+	sfy_rule_format(c, r, t, sizeof t);
+	switch (r->origin) {
+	case SFY_RO_FILE:
+		for (size_t i = 0; i <= k; i++)
+			nfile += c->rules[i].origin == SFY_RO_FILE;
+		text(buf, cap, "%s:%u: rules[%zu]", source_name(c), r->line, nfile);
+		break;
+	case SFY_RO_NOPROXY:
+		text(buf, cap, "%s entry %u (%s)", np_var ? np_var : "NO_PROXY", r->line, t);
+		break;
+	default:
+		text(buf, cap, "SOCKSIFY_RULES entry %u (%s)", r->line, t);
+	}
+}
+
+/* Does any connection reach rule b past an earlier catch-all rule a
+ * ("*" on every port)? A direct "*" lets .onion/.exit/.i2p names past,
+ * and in remote-DNS mode port 53 (route.h): rules that can match those
+ * still match. */
+static bool escapes(const struct sfy_config *c, const struct sfy_rule *a, const struct sfy_rule *b,
+		    bool remote)
+{
+	if (a->via != SFY_VIA_DIRECT)
+		return false;
+	if (remote && b->port_lo <= 53 && b->port_hi >= 53)
+		return true;
+	if (b->kind == SFY_RM_ANY)
+		return true;
+	if (b->kind == SFY_RM_NAME || b->kind == SFY_RM_SUFFIX)
+		return sfy_rule_name_special(c->rule_names + b->name_off, b->name_len) ||
+		       (b->kind == SFY_RM_SUFFIX && b->name_len == 0);
+	return false;
+}
+
+/* Appends one line to c->warnings (cut when full). */
+static void add_warning(struct sfy_config *c, const char *line)
+{
+	size_t o = strlen(c->warnings);
+	text(c->warnings + o, sizeof c->warnings - o, "%s\n", line);
+}
+
+/* The rules in the effective order (CLI, NO_PROXY, bypass, file): a rule
+ * after a catch-all "*" of its own origin never matches, an error; a
+ * catch-all of the command line or NO_PROXY in front of the file's rules
+ * is what the user asked for there: a warning. */
+static int shadows(struct sfy_config *c, bool remote, const char *np_var, char *err, size_t errcap)
+{
+	static const uint8_t order[] = { SFY_RO_CLI, SFY_RO_NOPROXY, SFY_RO_FILE };
+	const struct sfy_rule *all = NULL;
+	size_t all_k = 0, later = 0;
+	char w[SFY_ERR_MAX], w2[SFY_ERR_MAX];
+
+	for (size_t o = 0; o < sizeof order; o++) {
+		for (size_t k = 0; k < c->nrules; k++) {
+			const struct sfy_rule *r = &c->rules[k];
+			if (r->origin != order[o])
+				continue;
+			if (all && all->origin == r->origin && r->origin != SFY_RO_NOPROXY &&
+			    !escapes(c, all, r, remote)) {
+				rule_where(c, k, np_var, w, sizeof w);
+				rule_where(c, all_k, np_var, w2, sizeof w2);
+				if (r->origin == SFY_RO_FILE)
+					return sfy_errf(err, errcap, "%s.match: never matches: rule at "
+							"line %u matches everything first", w,
+							all->line);
+				return sfy_errf(err, errcap, "%s: never matches: %s matches "
+						"everything first", w, w2);
+			}
+			if (all && all->origin != r->origin && !escapes(c, all, r, remote))
+				later++;
+			if (!all && r->kind == SFY_RM_ANY && !r->has_port) {
+				all = r;
+				all_k = k;
+			}
+		}
+		if (o == 1 && all && all->origin != SFY_RO_FILE)
+			later += c->nbypass;
+	}
+	if (all && all->origin == SFY_RO_CLI && later) {
+		rule_where(c, all_k, np_var, w2, sizeof w2);
+		text(w, sizeof w, "%s matches everything first: the %zu rule%s after it "
+		     "(NO_PROXY, bypass:, rules:) never match%s", w2, later, later == 1 ? "" : "s",
+		     later == 1 ? "es" : "");
+		add_warning(c, w);
+	}
+	return 0;
+}
+
+/* Checks of each rule against the rest of the configuration. */
+static int rules_check(struct sfy_config *c, bool remote, const char *np_var, char *err, size_t errcap)
+{
+	char w[SFY_ERR_MAX];
+
+	for (size_t k = 0; k < c->nrules; k++) {
+		const struct sfy_rule *r = &c->rules[k];
+		if (r->via != SFY_VIA_DIRECT)
+			continue;
+		/* Such names exist only inside Tor and I2P: sent direct they
+		 * would go to the local resolver and out. */
+		if ((r->kind == SFY_RM_NAME || r->kind == SFY_RM_SUFFIX) &&
+		    sfy_rule_name_special(c->rule_names + r->name_off, r->name_len)) {
+			rule_where(c, k, np_var, w, sizeof w);
+			return sfy_errf(err, errcap, "%s%s: .onion, .exit and .i2p names cannot go "
+					"direct, only through a chain", w,
+					r->origin == SFY_RO_FILE ? ".via" : "");
+		}
+		/* A real address inside fake_ip_range cannot be told from a
+		 * fake one: a direct rule for it would send a name's fake
+		 * address out as itself, the name lost. (IPv6 rules may cover
+		 * the fake twin fd73:6f63:6b73::/96 -- "[fd00::]/8" is a common
+		 * LAN rule -- since only IPv4 fake addresses are matched by
+		 * address at all.) */
+		if (remote && r->kind == SFY_RM_CIDR && r->cidr.family == AF_INET &&
+		    fake_overlap(c, &r->cidr)) {
+			rule_where(c, k, np_var, w, sizeof w);
+			return sfy_errf(err, errcap, "%s%s: direct network overlaps fake_ip_range "
+					"%u.%u.%u.%u/%u: pick a range no direct rule covers", w,
+					r->origin == SFY_RO_FILE ? ".match" : "",
+					c->fake_net >> 24, c->fake_net >> 16 & 255,
+					c->fake_net >> 8 & 255, c->fake_net & 255, c->fake_prefix);
+		}
+	}
+	for (size_t i = 0; remote && i < c->nbypass; i++)
+		if (fake_overlap(c, &c->bypass[i]))
+			return sfy_errf(err, errcap, "%s: bypass rule %zu overlaps fake_ip_range "
+					"%u.%u.%u.%u/%u: pick a range no rule covers",
+					source_name(c), i + 1,
+					c->fake_net >> 24, c->fake_net >> 16 & 255,
+					c->fake_net >> 8 & 255, c->fake_net & 255, c->fake_prefix);
+	return shadows(c, remote, np_var, err, errcap);
+}
+
+static enum sfy_dns_mode by_last_hop(const struct sfy_proxy *last)
+{
+	return sfy_proto_remote_dns(last->proto) ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
+}
+
+static int chains_finish(struct sfy_config *c, enum sfy_dns_mode global, char *err, size_t errcap)
+{
+	char key[SFY_CHAIN_NAME_MAX + 16];
+
+	for (size_t i = 0; i < c->nchains; i++) {
+		struct sfy_chaindef *d = &c->chains[i];
+		if (!d->n || (size_t)d->first + d->n > c->nchain_proxies)
+			return sfy_errf(err, errcap, "%s:%u: chains.%s: empty chain", source_name(c),
+					d->line, d->name);
+		if (!d->chain_length && (d->chain == SFY_CHAIN_RANDOM || d->chain == SFY_CHAIN_ROUND_ROBIN))
+			d->chain_length = 1;
+		if (d->chain_length > d->n)
+			return sfy_errf(err, errcap, "%s:%u: chains.%s.chain_length: %u is more than "
+					"the %u proxies", source_name(c), d->line, d->name,
+					d->chain_length, d->n);
+		/* The chain's own dns:, else the global one, else what its
+		 * last hop can do. */
+		if (d->dns == SFY_DNS_AUTO)
+			d->dns = global != SFY_DNS_AUTO ? global
+			       : by_last_hop(&c->chain_proxies[d->first + d->n - 1]);
+		if (d->dns != SFY_DNS_REMOTE)
+			continue;
+		snprintf(key, sizeof key, "chains.%s", d->name);
+		struct chain_view v = {
+			.p = c->chain_proxies + d->first, .line = c->chain_proxy_line + d->first,
+			.n = d->n, .mode = d->chain, .chain_length = d->chain_length,
+			.file = source_name(c), .key = key, .list_form = true,
+		};
+		if (socks4_names(&v, err, errcap))
+			return -1;
+	}
+	return 0;
+}
+
 int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 {
-	if (!c->nproxies)
-		return sfy_errf(err, errcap, "no proxies configured (proxies: in %s, SOCKSIFY_PROXY or -x URL)",
+	enum sfy_dns_mode global = c->dns;
+	const char *np_var = c->no_proxy_env ? sfy_no_proxy_var() : NULL;
+	bool remote;
+
+	c->warnings[0] = '\0';
+	if (!c->nproxies && c->default_via == SFY_VIA_TOP)
+		return sfy_errf(err, errcap, "no proxies configured (proxies: or default: in %s, "
+				"SOCKSIFY_PROXY or -x URL)",
 			    c->source[0] ? c->source : "the config file");
-	if (!c->chain_length && (c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN))
+	if (c->nproxies && !c->chain_length &&
+	    (c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN))
 		c->chain_length = 1;
 	if (c->chain_length > c->nproxies)
 		return sfy_errf(err, errcap, "chain_length %u is more than the %zu proxies",
 			    c->chain_length, c->nproxies);
-	if (c->dns == SFY_DNS_AUTO)
-		c->dns = sfy_proto_remote_dns(c->proxies[c->nproxies - 1].proto)
-		       ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
+	if (chains_finish(c, global, err, errcap))
+		return -1;
+	/* dns: the top-level chain's own; without one, remote when any named
+	 * chain is (the fake-DNS table is then in use). */
+	if (c->nproxies && c->dns == SFY_DNS_AUTO)
+		c->dns = by_last_hop(&c->proxies[c->nproxies - 1]);
+	remote = c->nproxies && c->dns == SFY_DNS_REMOTE;
+	for (size_t i = 0; i < c->nchains; i++)
+		remote |= c->chains[i].dns == SFY_DNS_REMOTE;
+	if (!c->nproxies)
+		c->dns = remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
 	if (sfy_config_multihop(c) && !c->udp_explicit && c->udp == SFY_UDP_ASSOCIATE)
 		c->udp = SFY_UDP_BLOCK;
-	/* A fake address that a bypass rule covers would go out as itself:
-	 * the name behind it would be lost and the packet would leave
-	 * directly, to an address nobody owns. */
-	for (size_t i = 0; c->dns == SFY_DNS_REMOTE && i < c->nbypass; i++)
-		if (fake_overlap(c, &c->bypass[i]))
-			return sfy_errf(err, errcap, "%s: bypass rule %zu overlaps fake_ip_range "
-					"%u.%u.%u.%u/%u: pick a range no rule covers",
-					c->source[0] ? c->source : "configuration", i + 1,
-					c->fake_net >> 24, c->fake_net >> 16 & 255,
-					c->fake_net >> 8 & 255, c->fake_net & 255, c->fake_prefix);
-	if (c->dns == SFY_DNS_REMOTE)
-		return socks4_names(c, err, errcap);
+	if (rules_check(c, remote, np_var, err, errcap))
+		return -1;
+	for (size_t k = 0; k < c->nrules; k++)
+		if (c->rules[k].origin == SFY_RO_NOPROXY && c->rules[k].kind == SFY_RM_ANY &&
+		    !c->rules[k].has_port) {
+			char w[SFY_ERR_MAX];
+			text(w, sizeof w, "%s=* (no_proxy: env): every destination goes direct, "
+			     "unproxied", np_var ? np_var : "NO_PROXY");
+			add_warning(c, w);
+			break;
+		}
+	if (c->nproxies && c->dns == SFY_DNS_REMOTE) {
+		struct chain_view v = {
+			.p = c->proxies, .line = c->proxy_line, .n = c->nproxies, .mode = c->chain,
+			.chain_length = c->chain_length, .file = c->proxies_file, .key = "proxies",
+		};
+		return socks4_names(&v, err, errcap);
+	}
 	return 0;
 }
 
@@ -237,8 +470,7 @@ static int env_word(const char *var, int (*parse)(const char *), const char *cho
 	return 1;
 }
 
-int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
-			char *err, size_t errcap)
+static int from_env(struct sfy_config *c, const char *explicit_file, char *err, size_t errcap)
 {
 	const char *file = explicit_file ? explicit_file : env("SOCKSIFY_CONFIG");
 	const char *list = env("SOCKSIFY_PROXY");
@@ -259,6 +491,12 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 	}
 	if (list && sfy_config_set_proxies(c, list, why, sizeof why))
 		return sfy_errf(err, errcap, "SOCKSIFY_PROXY: %s", why);
+	/* After the file: the rules may name its chains. */
+	if ((list = env("SOCKSIFY_RULES")) && sfy_config_set_rules(c, list, err, errcap))
+		return -1;
+	const char *np = c->no_proxy_env ? sfy_no_proxy_var() : NULL;
+	if (np && sfy_config_add_no_proxy(c, np, getenv(np), err, errcap))
+		return -1;
 
 	if ((r = env_word("SOCKSIFY_CHAIN", sfy_chain_mode_parse,
 			  "strict, dynamic, random, round_robin", &v, err, errcap)) < 0)
@@ -279,4 +517,15 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 	if (r)
 		c->unproxyable = (enum sfy_unproxyable)v;
 	return sfy_config_finish(c, err, errcap);
+}
+
+int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
+			char *err, size_t errcap)
+{
+	int rc = from_env(c, explicit_file, err, errcap);
+
+	/* A failed configuration is never used: nothing of it stays. */
+	if (rc)
+		sfy_config_free(c);
+	return rc;
 }

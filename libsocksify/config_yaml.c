@@ -283,23 +283,26 @@ int sfy_cfg_each(struct load *l, yaml_node_t *v, const char *path, size_t max,
 	return 0;
 }
 
+int sfy_cfg_proxy(struct load *l, yaml_node_t *it, const char *ip, struct sfy_proxy *p)
+{
+	char why[SFY_ERR_MAX];
+	const char *s;
+
+	if (it->type == YAML_MAPPING_NODE)
+		return hop_long(l, it, ip, p);
+	if (sfy_cfg_scalar(l, it, ip, &s))
+		return -1;
+	if (sfy_proxy_url_parse(s, p, why, sizeof why))
+		return sfy_cfg_kerr(l, it, ip, "%s", why);
+	l->has_pass |= p->has_pass;
+	return 0;
+}
+
 static int proxy_item(struct load *l, yaml_node_t *it, const char *ip, size_t i, void *arg)
 {
-	struct sfy_proxy *p = &l->c->proxies[i];
-	char why[SFY_ERR_MAX];
-
 	(void)arg;
-	if (it->type == YAML_MAPPING_NODE) {
-		if (hop_long(l, it, ip, p))
-			return -1;
-	} else {
-		const char *s;
-		if (sfy_cfg_scalar(l, it, ip, &s))
-			return -1;
-		if (sfy_proxy_url_parse(s, p, why, sizeof why))
-			return sfy_cfg_kerr(l, it, ip, "%s", why);
-		l->has_pass |= p->has_pass;
-	}
+	if (sfy_cfg_proxy(l, it, ip, &l->c->proxies[i]))
+		return -1;
 	l->c->proxy_line[i] = sfy_cfg_line(it);
 	l->c->nproxies = i + 1;
 	return 0;

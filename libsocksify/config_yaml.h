@@ -21,6 +21,11 @@ struct load {
 	bool has_pass;                  /* the file holds a password */
 	yaml_node_t *proxies;           /* the proxies value, if given */
 	yaml_node_t *chain_length;
+	/* rules: and default: name chains that may come later in the file:
+	 * their via values are resolved once the whole file is read. */
+	yaml_node_t *rules;             /* the rules value, if given */
+	size_t rules_first;             /* its first rule in c->rules */
+	yaml_node_t *default_via;       /* the default value, if given */
 };
 
 typedef int key_fn(struct load *l, yaml_node_t *val, const char *path, void *arg);
@@ -52,5 +57,15 @@ int sfy_cfg_enum_value(struct load *l, yaml_node_t *v, const char *path,
 		       int (*parse)(const char *), const char *choices, int *out);
 /* The proxies: key (a list of URLs or long-form mappings). */
 int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *arg);
+/* One hop of such a list (a URL or the long form) into *p. */
+int sfy_cfg_proxy(struct load *l, yaml_node_t *it, const char *ip, struct sfy_proxy *p);
+
+/* config_chains.c: chains:, rules:, default:, no_proxy:, and the via
+ * names resolved after the walk (-1 with the error). */
+int sfy_cfg_k_chains(struct load *l, yaml_node_t *v, const char *path, void *arg);
+int sfy_cfg_k_rules(struct load *l, yaml_node_t *v, const char *path, void *arg);
+int sfy_cfg_k_default(struct load *l, yaml_node_t *v, const char *path, void *arg);
+int sfy_cfg_k_no_proxy(struct load *l, yaml_node_t *v, const char *path, void *arg);
+int sfy_cfg_resolve_vias(struct load *l);
 
 #endif

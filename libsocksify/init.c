@@ -2,6 +2,7 @@
  * a constructor, so programs that do not touch the network pay nothing. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "log.h"
 #include "real.h"
@@ -48,6 +49,11 @@ static void config_load(void)
 	if (r == 0 && sfy_config_multihop(&config) && config.udp == SFY_UDP_ASSOCIATE)
 		sfy_warn("udp: associate with a chain of 2+ hops: datagrams go straight to the "
 			 "last hop's relay, which sees this machine's address");
+	for (const char *w = config.warnings; r == 0 && *w;) {
+		size_t n = strcspn(w, "\n");
+		sfy_warn("%.*s", (int)n, w);
+		w += n + (w[n] == '\n');
+	}
 	if (!(routes = sfy_routes_build(&config, err, sizeof(err)))) {
 		sfy_err("no usable configuration, every connection will fail: %s", err);
 		return;
