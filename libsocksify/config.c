@@ -480,7 +480,11 @@ int sfy_config_load_string(struct sfy_config *c, const char *yaml, size_t len,
 			   const char *name, char *err, size_t errcap)
 {
 	bool has_pass;
-	return load_buf(c, yaml, len, name, err, errcap, &has_pass);
+	if (load_buf(c, yaml, len, name, err, errcap, &has_pass))
+		return -1;
+	/* What errors found later (finish) name the document by. */
+	snprintf(c->source, sizeof c->source, "%s", name);
+	return 0;
 }
 
 /* Who may have written a config decides where its traffic goes: like

@@ -238,7 +238,8 @@ bool sfy_config_multihop(const struct sfy_config *c);
  * SOCKSIFY_CONFIG, SOCKSIFY_PROXY (replaces the file's proxies),
  * SOCKSIFY_CHAIN, SOCKSIFY_DNS, SOCKSIFY_LOG, SOCKSIFY_UNPROXYABLE, else the search order of
  * INTERFACE.md. explicit_file overrides SOCKSIFY_CONFIG when not NULL. On
- * "no config anywhere" err names every place looked at. */
+ * "no config anywhere" err names every place looked at. c must hold no
+ * rules (new, or sfy_config_free'd); on error it holds none either. */
 int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 			char *err, size_t errcap);
 

@@ -384,6 +384,7 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 		struct chain_view v = {
 			.p = c->proxies, .line = c->proxy_line, .n = c->nproxies, .mode = c->chain,
 			.chain_length = c->chain_length, .file = c->proxies_file, .key = "proxies",
+			.list_form = true,
 		};
 		return socks4_names(&v, err, errcap);
 	}

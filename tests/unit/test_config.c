@@ -21,6 +21,7 @@
 
 static int load(struct sfy_config *c, const char *yaml, char *err)
 {
+	sfy_config_free(c);
 	sfy_config_defaults(c);
 	err[0] = '\0';
 	return sfy_config_load_string(c, yaml, strlen(yaml), "t.yaml", err, SFY_ERR_MAX);
@@ -673,12 +674,13 @@ static void test_example(void **state)
 static int group_setup(void **state)
 {
 	/* The struct is large (tens of KiB): keep it off the stack. */
-	*state = malloc(sizeof(struct sfy_config));
+	*state = calloc(1, sizeof(struct sfy_config));
 	return *state ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
+	sfy_config_free(*state);
 	free(*state);
 	return 0;
 }
