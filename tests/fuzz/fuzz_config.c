@@ -4,8 +4,9 @@
  *   - an error fills err with one NUL-terminated message;
  *   - a loaded config stays inside its fixed-size tables, and every proxy
  *     and bypass rule in it is one the parsers accept on their own;
- *   - after finish: at least one proxy, chain_length <= proxies, dns not
- *     AUTO, enums in range. */
+ *   - after finish: at least one proxy (or a default: that needs none),
+ *     chain_length <= proxies, dns not AUTO, enums in range;
+ *   - the rules it holds on the heap are freed every time (leak checks). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,15 +49,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (sfy_config_load_string(&c, (const char *)data, size, "fuzz.yaml", err,
 				   sizeof err) < 0) {
 		CHECK(memchr(err, 0, sizeof err) && err[0]);
+		sfy_config_free(&c);
 		return 0;
 	}
 	check_loaded(&c);
 	memset(err, 0x55, sizeof err);
 	if (sfy_config_finish(&c, err, sizeof err) < 0) {
 		CHECK(memchr(err, 0, sizeof err) && err[0]);
+		sfy_config_free(&c);
 		return 0;
 	}
 	check_loaded(&c);
-	CHECK(c.nproxies >= 1 && c.chain_length <= c.nproxies && c.dns != SFY_DNS_AUTO);
+	CHECK((c.nproxies >= 1 || c.default_via != SFY_VIA_TOP) && c.chain_length <= c.nproxies &&
+	      c.dns != SFY_DNS_AUTO);
+	sfy_config_free(&c);
 	return 0;
 }
