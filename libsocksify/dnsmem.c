@@ -295,11 +295,12 @@ static int ent_read(const struct dm_tab *t, uint64_t s, uint8_t fam, const uint8
 	elen = e->len;
 	ehash = e->hash;
 	memcpy(eaddr, e->addr, 16);
-	memcpy(out, e->name, SFY_NAME_MAX);
+	/* Another address's entry (the bucket is shared): no need for its name. */
+	if (efam != fam || memcmp(eaddr, addr, 16) || elen == 0)
+		return -1;
+	memcpy(out, e->name, elen);
 	atomic_thread_fence(memory_order_acquire);
 	if (atomic_load_explicit(&e->ver, memory_order_relaxed) != want)
-		return -1;
-	if (efam != fam || memcmp(eaddr, addr, 16) || elen == 0)
 		return -1;
 	out[elen] = '\0';       /* elen <= 255 = SFY_NAME_MAX */
 	if (strlen(out) != elen || sfy_fakedns_normalize(out, norm) != (int)elen ||

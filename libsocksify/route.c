@@ -250,14 +250,13 @@ static size_t cidr_key(uint8_t key[CIDR_KEY_MAX], unsigned fam, unsigned prefix,
 
 /* The smallest effective index >= from whose rule matches (name, sa) and
  * applies to port (-1: any), or NONE. */
-static uint32_t first_match(const struct sfy_routes *rt, const char *name,
+static uint32_t first_match(const struct sfy_routes *rt, const char *name, bool special,
 			    const struct sockaddr *sa, int port, uint32_t from)
 {
 	uint32_t best = NONE;
-	bool special = name && sfy_route_special_tld(name);
 
 	scan(rt, rt->any, (uint32_t)rt->nany, special, port, from, &best);
-	if (name) {
+	if (name && rt->nnamekeys) {
 		size_t n = strlen(name);
 		if (n && name[n - 1] == '.')
 			n--;
@@ -308,12 +307,12 @@ static uint32_t first_match(const struct sfy_routes *rt, const char *name,
 static void match_one(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
 		      int port, struct sfy_route *out)
 {
-	uint32_t i = first_match(rt, name, sa, port, 0);
+	bool special = name && sfy_route_special_tld(name);
+	uint32_t i = first_match(rt, name, special, sa, port, 0);
 	if (i != NONE)
 		sfy_route_set(rt, rt->eff[i].r.via, (int)i, out);
 	else
-		sfy_route_set(rt, sfy_route_default_via(rt, name && sfy_route_special_tld(name)),
-			      SFY_RULE_DEFAULT, out);
+		sfy_route_set(rt, sfy_route_default_via(rt, special), SFY_RULE_DEFAULT, out);
 }
 
 void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
@@ -326,16 +325,15 @@ void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct
  * in order, until one that matches on every port the call can mean. */
 enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *name, int port)
 {
-	bool all_block = true, all_local = true;
-	for (uint32_t i = first_match(rt, name, NULL, port, 0); i != NONE;
-	     i = first_match(rt, name, NULL, port, i + 1)) {
+	bool all_block = true, all_local = true, special = sfy_route_special_tld(name);
+	for (uint32_t i = first_match(rt, name, special, NULL, port, 0); i != NONE;
+	     i = first_match(rt, name, special, NULL, port, i + 1)) {
 		const struct sfy_eff *e = &rt->eff[i];
 		sfy_route_plan_note(rt, e->r.via, &all_block, &all_local);
 		if (port >= 0 || !e->r.has_port)
 			return sfy_route_plan_end(rt, name, all_block, all_local);
 	}
-	sfy_route_plan_note(rt, sfy_route_default_via(rt, sfy_route_special_tld(name)), &all_block,
-			    &all_local);
+	sfy_route_plan_note(rt, sfy_route_default_via(rt, special), &all_block, &all_local);
 	return sfy_route_plan_end(rt, name, all_block, all_local);
 }
 
@@ -477,6 +475,7 @@ static int index_build(struct sfy_routes *rt)
 			rt->nany++;
 		} else if (r->kind == SFY_RM_NAME || r->kind == SFY_RM_SUFFIX) {
 			nkeyed++;
+			rt->nnamekeys++;
 			keybytes += r->name_len;
 		} else if (r->kind == SFY_RM_CIDR) {
 			nkeyed++;

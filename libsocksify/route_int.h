@@ -45,6 +45,7 @@ struct sfy_routes {
 	char *keys;
 	uint32_t *any;
 	size_t nany;
+	size_t nnamekeys;               /* rules of kind NAME/SUFFIX */
 	uint8_t lens4[33], lens6[129];
 	size_t nlens4, nlens6;
 };
