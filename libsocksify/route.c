@@ -60,7 +60,8 @@ void sfy_route_set(const struct sfy_routes *rt, int via, int rule, struct sfy_ro
 	/* Fail closed: a chain that does not exist, or the top-level chain
 	 * when there are no top-level proxies (a chain of no hops would be a
 	 * direct connection nobody asked for). */
-	if ((via >= 0 && ((size_t)via >= cfg->nchains || !rt->chain_cfg[via])) ||
+	if ((via >= 0 && ((size_t)via >= cfg->nchains || !rt->chain_cfg[via] ||
+			  !rt->chain_cfg[via]->nproxies)) ||
 	    (via == SFY_VIA_TOP && !cfg->nproxies) || via < SFY_VIA_BLOCK)
 		via = SFY_VIA_BLOCK;
 	out->via = via;
@@ -366,7 +367,7 @@ static struct sfy_config *derive(const struct sfy_config *cfg, const struct sfy_
 	if (d) {
 		size_t n = d->n;
 		if ((size_t)d->first + n > cfg->nchain_proxies || n > SFY_MAX_PROXIES)
-			n = 0;  /* not a slice of chain_proxies: no hops (blocked below) */
+			n = 0;  /* not a slice of chain_proxies: no hops, blocked (sfy_route_set) */
 		for (size_t i = 0; i < n; i++) {
 			c->proxies[i] = cfg->chain_proxies[d->first + i];
 			c->proxy_line[i] = cfg->chain_proxy_line[d->first + i];

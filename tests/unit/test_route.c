@@ -260,6 +260,20 @@ static void test_default(void **state)
 	struct sfy_route r = route(rt, "x.org", NULL, 80);
 	EQ(r.kind, SFY_ROUTE_BLOCK, "top without proxies");
 	sfy_routes_free(rt);
+	/* A chain whose hops are not a slice of chain_proxies, and a verdict
+	 * naming no chain at all: blocked too. */
+	int bad = rb_chain(c, "bad", "socks5://10.0.0.1:1", SFY_DNS_LOCAL, SFY_CHAIN_STRICT);
+	c->chains[bad].first = 30;
+	c->chains[bad].n = 5;
+	assert_true(rb_rule(c, SFY_RO_FILE, "bad.x", 0, 0, bad));
+	assert_true(rb_rule(c, SFY_RO_FILE, "none.x", 0, 0, 7));
+	c->default_via = DIRECT;
+	rt = build(c);
+	r = route(rt, "bad.x", NULL, 80);
+	EQ(r.kind, SFY_ROUTE_BLOCK, "chain of no hops");
+	r = route(rt, "none.x", NULL, 80);
+	EQ(r.kind, SFY_ROUTE_BLOCK, "no such chain");
+	sfy_routes_free(rt);
 	rb_free(c);
 }
 
