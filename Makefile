@@ -91,6 +91,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_A)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(CORE_A) \
 	    $(LDFLAGS) -lcmocka $(LDLIBS_CORE)
 
+# The routing bench measures the matcher itself: linked with the core.
+$(BUILD)/tests/routebench: tests/bench/routebench.c $(CORE_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(CORE_A) \
+	    $(LDFLAGS) $(LDLIBS_CORE)
+
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) -pthread
@@ -110,7 +116,7 @@ unit: all $(UNIT_BIN)
 demo: test-deps all
 	BUILD=$(BUILD) tests/demo.sh
 
-bench: test-deps all $(TOOL_BIN)
+bench: test-deps all $(TOOL_BIN) $(BUILD)/tests/routebench
 	BUILD=$(BUILD) tests/bench/run.sh
 
 # libFuzzer (clang): every tests/fuzz/fuzz_NAME.c against the core objects

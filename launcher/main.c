@@ -19,6 +19,7 @@
 #include "fakedns.h"
 #include "config.h"
 #include "config_rules.h"
+#include "explain.h"
 #include "launcher.h"
 #include "log.h"
 #include "preload_list.h"
@@ -42,7 +43,7 @@
 /* LD_PRELOAD: a few paths at most; ld.so itself has no fixed limit. */
 #define SFY_PRELOAD_MAX (8 * PATH_MAX)
 
-enum { OPT_CHECK = 0x100, OPT_ALLOW_UNPROXYABLE };
+enum { OPT_CHECK = 0x100, OPT_ALLOW_UNPROXYABLE, OPT_EXPLAIN };
 
 static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, 'f' },
@@ -53,6 +54,7 @@ static const struct option long_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "explain", required_argument, NULL, OPT_EXPLAIN },
 	{ "allow-unproxyable", no_argument, NULL, OPT_ALLOW_UNPROXYABLE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -68,6 +70,7 @@ struct opts {
 	size_t nrules;
 	int verbosity;          /* -1 quiet, 0 as configured, 1 info, 2+ debug */
 	int check;
+	const char *explain;    /* --explain HOST[:PORT] */
 	int allow_unproxyable;
 };
 
@@ -76,6 +79,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "Usage: socksify [OPTIONS] [--] COMMAND [ARG...]\n"
 "       socksify [OPTIONS] --check\n"
+"       socksify [OPTIONS] --explain HOST[:PORT]\n"
 "Run COMMAND with its TCP, UDP and DNS traffic sent through a chain of\n"
 "SOCKS4/4a/5 or HTTP CONNECT proxies (via LD_PRELOAD of libsocksify.so).\n"
 "\n"
@@ -95,6 +99,10 @@ static void usage(FILE *f)
 "  -q, --quiet         log errors only\n"
 "  -v, --verbose       log more (info; twice: debug)\n"
 "      --check         no command: test the chain hop by hop, exit 0 if usable\n"
+"      --explain HOST[:PORT]  no command: print the rule, route and DNS mode\n"
+"                      for that destination without resolving or connecting;\n"
+"                      exit 0, or 1 if it is blocked (a name without a port:\n"
+"                      blocked at lookup)\n"
 "      --allow-unproxyable  run programs LD_PRELOAD cannot reach (static,\n"
 "                      set-ID, file capabilities, Go, another architecture)\n"
 "                      unproxied with a warning, here and in the whole tree,\n"
@@ -221,6 +229,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 		case 'q': o->verbosity = -1; break;
 		case 'v': o->verbosity = o->verbosity < 0 ? 1 : o->verbosity + 1; break;
 		case OPT_CHECK: o->check = 1; break;
+		case OPT_EXPLAIN: o->explain = optarg; break;
 		case OPT_ALLOW_UNPROXYABLE: o->allow_unproxyable = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("socksify %s\n", SFY_VERSION); exit(0);
@@ -235,7 +244,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
 	}
 	if (o->check && optind < argc)
 		die_usage("--check takes no command (got '%s')", argv[optind]);
-	if (!o->check && optind == argc)
+	if (o->explain && (optind < argc || o->check))
+		die_usage("--explain takes no command (got '%s')",
+			  optind < argc ? argv[optind] : "--check");
+	if (!o->check && !o->explain && optind == argc)
 		die_usage("%s", "no command given");
 }
 
@@ -522,6 +534,8 @@ int main(int argc, char **argv)
 	load_config(&cfg, &o);
 	if (o.check)
 		return sfy_check(&cfg);
+	if (o.explain)
+		return sfy_explain(&cfg, o.explain);
 	prepare_tree(&cfg);
 	run(&cfg, argv + optind);
 }

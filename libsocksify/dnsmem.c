@@ -1,27 +1,385 @@
-/* Names of local DNS answers per address (dnsmem.h).
- * STUB: remembers nothing yet. */
+/* Names of local DNS answers per address (dnsmem.h), in one table shared
+ * by the process tree (a sealed MAP_SHARED memfd, shmfd.h):
+ *
+ *   +-------------+---------------------------+------------------------------+
+ *   | header (64) | buckets[DM_NBUCKETS]      | ring[DM_NRING]               |
+ *   |             | ctr, seq+1 x DM_BUCKET    | ver, hash, family, addr, name |
+ *   +-------------+---------------------------+------------------------------+
+ *
+ * Adding takes the next sequence number s (atomic fetch-add), writes ring
+ * entry s % DM_NRING under a per-entry version (odd while written, 2(s+1)
+ * once complete: a seqlock without a lock), then records s+1 in one of the
+ * slots of the address's bucket, round robin. The ring overwrites the
+ * oldest entries when it wraps, a bucket its oldest slots: bounded, and
+ * the most recent names survive. Nothing is ever locked, so fork() at any
+ * instant and a process killed mid-write leave nothing held; a torn or
+ * stale entry only fails the checks below.
+ *
+ * Trust. Any process of the tree may write anything into the mapping, so
+ * the layout is compiled in (never read from the file), every index read
+ * from it is reduced modulo a compiled-in size, and an entry is used only
+ * when its version is the one its slot names before and after the copy,
+ * its family and address are the ones asked for, its name is one
+ * sfy_fakedns_normalize() would produce, and its hash is right. The worst
+ * a scribbling process achieves is a name lost or one it gave itself. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <netinet/in.h>
 
 #include "dnsmem.h"
+#include "fakedns.h"
+#include "log.h"
+#include "real.h"
+#include "shmfd.h"
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "need lock-free 64-bit atomics");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
+
+/* 16384 answers remembered (a browser session resolves a few hundred
+ * names); 4.6 MiB of address space, memory only for the pages written. */
+#define DM_NRING 16384u
+#define DM_NBUCKETS 4096u
+/* Slots per bucket: twice the names kept per address, so that two
+ * addresses sharing a bucket still keep theirs. */
+#define DM_BUCKET (2 * SFY_DNSMEM_NAMES_MAX)
+#define DM_MAGIC "SFYDNSM1"
+
+struct dm_hdr {
+	char magic[8];
+	uint64_t id;
+	_Atomic uint64_t next;
+	uint8_t pad[40];
+};
+
+struct dm_bucket {
+	_Atomic uint32_t ctr;
+	uint32_t pad;
+	_Atomic uint64_t seq1[DM_BUCKET];       /* s + 1; 0 = empty */
+};
+
+struct dm_ent {
+	_Atomic uint64_t ver;
+	uint32_t hash;
+	uint8_t family;                         /* 4 or 6 */
+	uint8_t len;
+	uint8_t pad[2];
+	uint8_t addr[16];
+	char name[SFY_NAME_MAX];
+};
+
+_Static_assert(sizeof(struct dm_hdr) == 64, "header layout");
+
+#define DM_BUCKETS_OFF sizeof(struct dm_hdr)
+#define DM_RING_OFF (DM_BUCKETS_OFF + DM_NBUCKETS * sizeof(struct dm_bucket))
+#define DM_TOTAL (DM_RING_OFF + DM_NRING * sizeof(struct dm_ent))
+
+struct dm_tab {
+	struct dm_hdr *hdr;
+	struct dm_bucket *buckets;
+	struct dm_ent *ring;
+	int fd;                 /* -1: private (shared with fork() children only) */
+	bool own_fd;
+};
+
+static _Atomic(struct dm_tab *) g_tab;
+static atomic_bool g_warned;
+/* Looked already and found no table: the environment does not change
+ * under us (only export and detach, which clear it), so a connect() that
+ * asks for names pays one atomic load, not a getenv() and a search. */
+static atomic_bool g_absent;
+
+/* The address sa stands for: family 4 (v4-mapped too) or 6. */
+static bool key_of(const struct sockaddr *sa, socklen_t len, uint8_t *fam, uint8_t addr[16])
+{
+	memset(addr, 0, 16);
+	if (!sa)
+		return false;
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		memcpy(addr, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		*fam = 4;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const uint8_t *b = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+		if (!memcmp(b, sfy_v4mapped_prefix, 12)) {
+			memcpy(addr, b + 12, 4);
+			*fam = 4;
+		} else {
+			memcpy(addr, b, 16);
+			*fam = 6;
+		}
+		return true;
+	}
+	return false;
+}
+
+static uint32_t fnv(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 16777619u;
+	return h;
+}
+
+static uint32_t addr_hash(uint8_t fam, const uint8_t addr[16])
+{
+	return fnv(fnv(2166136261u, &fam, 1), addr, 16);
+}
+
+static uint32_t ent_hash(uint8_t fam, const uint8_t addr[16], const char *name, size_t len)
+{
+	return fnv(addr_hash(fam, addr), name, len);
+}
+
+/* ---- the table itself ------------------------------------------------- */
+
+static struct dm_tab *tab_wrap(void *base, int fd, bool own_fd)
+{
+	struct dm_tab *t = malloc(sizeof(*t));
+	if (!t) {
+		munmap(base, DM_TOTAL);
+		return NULL;
+	}
+	t->hdr = base;
+	t->buckets = (struct dm_bucket *)((char *)base + DM_BUCKETS_OFF);
+	t->ring = (struct dm_ent *)((char *)base + DM_RING_OFF);
+	t->fd = fd;
+	t->own_fd = own_fd;
+	return t;
+}
+
+static bool tab_is(int fd, uint64_t id)
+{
+	struct dm_hdr h;
+	return sfy_shm_sealed_size(fd) == (int64_t)DM_TOTAL &&
+	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	       !memcmp(h.magic, DM_MAGIC, 8) && h.id == id;
+}
+
+static struct dm_tab *tab_map(int fd, bool own_fd)
+{
+	void *base = mmap(NULL, DM_TOTAL, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	return base == MAP_FAILED ? NULL : tab_wrap(base, fd, own_fd);
+}
+
+static void hdr_init(struct dm_hdr *h)
+{
+	memcpy(h->magic, DM_MAGIC, 8);
+	h->id = sfy_shm_new_id();
+}
+
+/* Shared with fork()ed children only: no variable names it. */
+static struct dm_tab *tab_private(void)
+{
+	void *base = mmap(NULL, DM_TOTAL, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	hdr_init(base);
+	return tab_wrap(base, -1, false);
+}
+
+/* A sealed memfd, inherited across exec. */
+static struct dm_tab *tab_memfd(void)
+{
+	int fd = sfy_shm_create(SFY_SHM_DNSMEM_NAME, DM_TOTAL);
+	if (fd < 0)
+		return NULL;
+	struct dm_hdr h = { 0 };
+	hdr_init(&h);
+	struct dm_tab *t = pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) ? tab_map(fd, true)
+									     : NULL;
+	if (!t)
+		sfy_real()->close(fd);
+	return t;
+}
+
+static void tab_free(struct dm_tab *t)
+{
+	munmap(t->hdr, DM_TOTAL);
+	if (t->own_fd && t->fd >= 0)
+		sfy_real()->close(t->fd);
+	free(t);
+}
+
+static struct dm_tab *tab_install(struct dm_tab *t)
+{
+	struct dm_tab *none = NULL;
+	if (!t)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&g_tab, &none, t)) {
+		tab_free(t);
+		return none;
+	}
+	if (t->fd >= 0)
+		sfy_shm_guard_set(SFY_SHM_DNSMEM, t->fd);
+	return t;
+}
+
+/* The tree's table the variable names, wherever it is now; else (create)
+ * one of this process and its fork()ed children. A table named but out of
+ * reach is said once: routes by name then see only this process's own
+ * answers. */
+static struct dm_tab *tab_get(bool create)
+{
+	struct dm_tab *t = atomic_load_explicit(&g_tab, memory_order_acquire);
+	if (t)
+		return t;
+	if (!create && atomic_load_explicit(&g_absent, memory_order_acquire))
+		return NULL;
+	bool own, named;
+	int fd = sfy_shm_attach(SFY_SHM_DNSMEM, tab_is, &own, &named);
+	if (fd >= 0) {
+		if ((t = tab_map(fd, own)))
+			return tab_install(t);
+		if (own)
+			sfy_real()->close(fd);
+	}
+	if (named && !atomic_exchange(&g_warned, true))
+		sfy_warn("the tree's table of local DNS answers (%s) is out of reach: host rules "
+			 "see only this process's own lookups", SFY_DNSMEM_ENV);
+	atomic_store(&g_absent, true);
+	return create ? tab_install(tab_private()) : NULL;
+}
 
 int sfy_dnsmem_export_fd(void)
 {
-	return -ENOSYS;
+	struct dm_tab *t = tab_get(false);
+	if (!t || t->fd < 0) {
+		sfy_dnsmem_detach(false);
+		if (!(t = tab_install(tab_memfd())))
+			return -ENOSYS;
+	}
+	if (!sfy_shm_export(SFY_SHM_DNSMEM, t->hdr->id))
+		return -ENOSYS;
+	return sfy_shm_guard_get(SFY_SHM_DNSMEM);
+}
+
+void sfy_dnsmem_detach(bool close_fd)
+{
+	struct dm_tab *t = atomic_exchange(&g_tab, NULL);
+	atomic_store(&g_absent, false);
+	if (!t)
+		return;
+	if (t->fd >= 0) {
+		int fd = sfy_shm_guard_get(SFY_SHM_DNSMEM);
+		sfy_shm_guard_set(SFY_SHM_DNSMEM, -1);
+		if (fd >= 0)
+			t->fd = fd;     /* where it is now */
+		t->own_fd = close_fd;   /* else the variable may still name it */
+		if (close_fd)
+			unsetenv(SFY_DNSMEM_ENV);
+	}
+	tab_free(t);
+}
+
+/* ---- reading and writing ----------------------------------------------- */
+
+/* Entry of sequence s copied out if sound and for (fam, addr): its name's
+ * length, or -1. */
+static int ent_read(const struct dm_tab *t, uint64_t s, uint8_t fam, const uint8_t addr[16],
+		    char out[SFY_NAME_MAX + 1])
+{
+	struct dm_ent *e = &t->ring[s % DM_NRING];
+	uint64_t want = 2 * (s + 1);
+	uint8_t efam, elen, eaddr[16];
+	uint32_t ehash;
+	char norm[SFY_NAME_MAX + 1];
+	if (atomic_load_explicit(&e->ver, memory_order_acquire) != want)
+		return -1;
+	efam = e->family;
+	elen = e->len;
+	ehash = e->hash;
+	memcpy(eaddr, e->addr, 16);
+	/* Another address's entry (the bucket is shared): no need for its name. */
+	if (efam != fam || memcmp(eaddr, addr, 16) || elen == 0)
+		return -1;
+	memcpy(out, e->name, elen);
+	atomic_thread_fence(memory_order_acquire);
+	if (atomic_load_explicit(&e->ver, memory_order_relaxed) != want)
+		return -1;
+	out[elen] = '\0';       /* elen <= 255 = SFY_NAME_MAX */
+	if (strlen(out) != elen || sfy_fakedns_normalize(out, norm) != (int)elen ||
+	    memcmp(norm, out, elen) || ent_hash(fam, addr, out, elen) != ehash)
+		return -1;
+	return elen;
+}
+
+/* The names for (fam, addr), most recent first, deduplicated; how many. */
+static size_t lookup(const struct dm_tab *t, uint8_t fam, const uint8_t addr[16],
+		     char names[][SFY_NAME_MAX + 1], size_t max)
+{
+	const struct dm_bucket *b = &t->buckets[addr_hash(fam, addr) % DM_NBUCKETS];
+	uint64_t seqs[DM_BUCKET];
+	size_t ns = 0, n = 0;
+	for (size_t i = 0; i < DM_BUCKET; i++) {
+		uint64_t v = atomic_load_explicit(&b->seq1[i], memory_order_acquire);
+		if (!v)
+			continue;
+		size_t j = ns++;        /* insertion sort, newest first */
+		for (; j > 0 && seqs[j - 1] < v - 1; j--)
+			seqs[j] = seqs[j - 1];
+		seqs[j] = v - 1;
+	}
+	for (size_t i = 0; i < ns && n < max; i++) {
+		if (i && seqs[i] == seqs[i - 1])
+			continue;
+		if (ent_read(t, seqs[i], fam, addr, names[n]) < 0)
+			continue;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = !strcmp(names[k], names[n]);
+		if (!dup)
+			n++;
+	}
+	return n;
 }
 
 void sfy_dnsmem_add(const char *name, const struct sockaddr *sa, socklen_t len)
 {
-	(void)name, (void)sa, (void)len;
+	char key[SFY_NAME_MAX + 1];
+	char have[SFY_DNSMEM_NAMES_MAX][SFY_NAME_MAX + 1];
+	uint8_t fam, addr[16];
+	int saved = errno;
+	int n = name ? sfy_fakedns_normalize(name, key) : -EINVAL;
+	struct dm_tab *t;
+	if (n <= 0 || !key_of(sa, len, &fam, addr) || !(t = tab_get(true)))
+		goto out;
+	/* Already known: the table keeps its room for other answers. */
+	size_t nh = lookup(t, fam, addr, have, SFY_DNSMEM_NAMES_MAX);
+	for (size_t i = 0; i < nh; i++)
+		if (!strcmp(have[i], key))
+			goto out;
+	uint64_t s = atomic_fetch_add(&t->hdr->next, 1);
+	struct dm_ent *e = &t->ring[s % DM_NRING];
+	atomic_store_explicit(&e->ver, 2 * (s + 1) - 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	e->family = fam;
+	e->len = (uint8_t)n;
+	memcpy(e->addr, addr, 16);
+	memcpy(e->name, key, (size_t)n);
+	e->hash = ent_hash(fam, addr, key, (size_t)n);
+	atomic_store_explicit(&e->ver, 2 * (s + 1), memory_order_release);
+	struct dm_bucket *b = &t->buckets[addr_hash(fam, addr) % DM_NBUCKETS];
+	uint32_t i = atomic_fetch_add(&b->ctr, 1) % DM_BUCKET;
+	atomic_store_explicit(&b->seq1[i], s + 1, memory_order_release);
+out:
+	errno = saved;
 }
 
 size_t sfy_dnsmem_names(const struct sockaddr *sa, socklen_t len,
 			char names[][SFY_NAME_MAX + 1], size_t max)
 {
-	(void)sa, (void)len, (void)names, (void)max;
-	return 0;
-}
-
-void sfy_dnsmem_detach(bool close_fd)
-{
-	(void)close_fd;
+	uint8_t fam, addr[16];
+	int saved = errno;
+	struct dm_tab *t;
+	size_t n = 0;
+	if (key_of(sa, len, &fam, addr) && (t = tab_get(false)))
+		n = lookup(t, fam, addr, names, max);
+	errno = saved;
+	return n;
 }

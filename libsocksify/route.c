@@ -1,41 +1,41 @@
-/* Routing rules -> a route per destination (route.h).
+/* Routing rules -> a route per destination (route.h), compiled.
  *
- * FIRST VERSION: a linear walk over the effective rule order. It is the
- * reference semantics; the compiled index replaces the walk in
- * sfy_route_match and keeps this one for differential tests. */
-#include <errno.h>
+ * sfy_routes_build() puts every rule of the effective order into one
+ * open-addressing hash table, keyed by what the rule matches:
+ *   - an exact name (lower case), and a suffix name ("*.b.c" -> "b.c");
+ *   - an IPv4 or IPv6 network, masked, together with its prefix length;
+ * each key holding its rules' effective indexes in ascending order. The `*`
+ * rules are one short list, and the prefix lengths in use are listed per
+ * family. A destination then costs one lookup for its exact name, one per
+ * label for its suffixes ("a.b.c": "b.c", "c"; the name is hashed once,
+ * right to left, each suffix's hash falling out on the way), and one per
+ * prefix length in use for its address. The answer is the smallest index
+ * among the candidates that applies to this port (route_int.h), else
+ * default: -- exactly what the linear walk of route_ref.c finds.
+ *
+ * Nothing is allocated and nothing is locked on the match path: the index
+ * is immutable once built. */
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "dnsmem.h"
-#include "log.h"
-#include "route.h"
+#include "route_int.h"
 #include "sock.h"
 #include "sfy.h"
-#include "state.h"
 
-/* One entry of the effective order: a rule of cfg->rules, or bypass rule
- * i as a direct rule. */
-struct eff {
-	struct sfy_rule r;
-	const char *name;               /* NAME/SUFFIX: into cfg->rule_names */
-};
+#define NONE UINT32_MAX
+#define FNV_OFF 14695981039346656037ull
+#define FNV_PRIME 1099511628211ull
+/* An invalid rule (a CIDR of no family, a name outside the pool) never
+ * matches, in the index and in the reference alike. */
+#define RM_NEVER 0xff
+/* CIDR key: family tag, prefix length, the masked address. */
+#define CIDR_KEY_MAX 18
 
-struct sfy_routes {
-	const struct sfy_config *cfg;
-	bool active, remote;
-	struct eff *eff;
-	size_t neff;
-	struct sfy_config *chain_cfg[SFY_MAX_CHAINS];
-	struct sfy_config *top_cfg;     /* the top-level chain with its own dns */
-	struct sfy_config *direct_cfg;  /* no hops */
-};
-
-static bool special_tld(const char *name)
+bool sfy_route_special_tld(const char *name)
 {
 	static const char *const tlds[] = { "onion", "exit", "i2p" };
 	size_t n = strlen(name);
@@ -50,92 +50,72 @@ static bool special_tld(const char *name)
 	return false;
 }
 
-/* name (normalized or not: compared case-insensitively, one trailing dot
- * ignored) against a NAME/SUFFIX rule. */
-static bool name_match(const struct eff *e, const char *name)
-{
-	size_t n = strlen(name), rl = e->r.name_len;
-	if (n && name[n - 1] == '.')
-		n--;
-	if (e->r.kind == SFY_RM_NAME)
-		return n == rl && !strncasecmp(name, e->name, rl);
-	return n > rl + 1 && name[n - rl - 1] == '.' && !strncasecmp(name + n - rl, e->name, rl);
-}
+/* ---- verdicts ---------------------------------------------------------- */
 
-static bool rule_match(const struct sfy_routes *rt, const struct eff *e, const char *name,
-		       const struct sockaddr *sa, int port)
+void sfy_route_set(const struct sfy_routes *rt, int via, int rule, struct sfy_route *out)
 {
-	if (port >= 0 && (port < e->r.port_lo || port > e->r.port_hi))
-		return false;
-	switch (e->r.kind) {
-	case SFY_RM_ANY:
-		break;
-	case SFY_RM_NAME:
-	case SFY_RM_SUFFIX:
-		if (!name || !name_match(e, name))
-			return false;
-		break;
-	case SFY_RM_CIDR:
-		if (!sa || !sfy_cidr_match(&e->r.cidr, sa))
-			return false;
-		break;
-	default:
-		return false;
-	}
-	if (e->r.via == SFY_VIA_DIRECT) {
-		if (name && special_tld(name))
-			return false;
-		if (rt->remote && port == 53 && !(e->r.has_port && e->r.port_lo == 53 &&
-						  e->r.port_hi == 53))
-			return false;
-	}
-	return true;
-}
-
-static const struct sfy_config *via_cfg(const struct sfy_routes *rt, int via)
-{
-	if (via >= 0 && (size_t)via < rt->cfg->nchains && rt->chain_cfg[via])
-		return rt->chain_cfg[via];
-	if (via == SFY_VIA_DIRECT)
-		return rt->direct_cfg ? rt->direct_cfg : rt->cfg;
-	if (via == SFY_VIA_TOP && rt->top_cfg)
-		return rt->top_cfg;
-	return rt->cfg;
-}
-
-static void set_route(const struct sfy_routes *rt, int via, int rule, struct sfy_route *out)
-{
-	out->via = via;
+	const struct sfy_config *cfg = rt->cfg;
 	out->rule = rule;
-	out->kind = via == SFY_VIA_DIRECT ? SFY_ROUTE_DIRECT
-		  : via == SFY_VIA_BLOCK ? SFY_ROUTE_BLOCK : SFY_ROUTE_CHAIN;
-	out->cfg = via_cfg(rt, via);
-}
-
-static void match_one(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
-		      int port, struct sfy_route *out)
-{
-	for (size_t i = 0; i < rt->neff; i++)
-		if (rule_match(rt, &rt->eff[i], name, sa, port)) {
-			set_route(rt, rt->eff[i].r.via, (int)i, out);
-			return;
-		}
-	int via = rt->cfg->default_via;
-	if (via == SFY_VIA_DIRECT && name && special_tld(name))
+	out->cfg = cfg;
+	/* Fail closed: a chain that does not exist, or the top-level chain
+	 * when there are no top-level proxies (a chain of no hops would be a
+	 * direct connection nobody asked for). */
+	if ((via >= 0 && ((size_t)via >= cfg->nchains || !rt->chain_cfg[via] ||
+			  !rt->chain_cfg[via]->nproxies)) ||
+	    (via == SFY_VIA_TOP && !cfg->nproxies) || via < SFY_VIA_BLOCK)
 		via = SFY_VIA_BLOCK;
-	set_route(rt, via, SFY_RULE_DEFAULT, out);
+	out->via = via;
+	if (via == SFY_VIA_DIRECT) {
+		out->kind = SFY_ROUTE_DIRECT;
+		if (rt->direct_cfg)
+			out->cfg = rt->direct_cfg;
+	} else if (via == SFY_VIA_BLOCK) {
+		out->kind = SFY_ROUTE_BLOCK;
+	} else {
+		out->kind = SFY_ROUTE_CHAIN;
+		if (via >= 0)
+			out->cfg = rt->chain_cfg[via];
+	}
 }
 
-static int severity(const struct sfy_route *r)
+int sfy_route_default_via(const struct sfy_routes *rt, bool special)
+{
+	int via = rt->cfg->default_via;
+	return via == SFY_VIA_DIRECT && special ? SFY_VIA_BLOCK : via;
+}
+
+int sfy_route_severity(const struct sfy_route *r)
 {
 	return r->kind == SFY_ROUTE_BLOCK ? 2 : r->kind == SFY_ROUTE_CHAIN ? 1 : 0;
 }
 
-void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
-		     uint16_t port, struct sfy_route *out)
+void sfy_route_plan_note(const struct sfy_routes *rt, int via, bool *all_block, bool *all_local)
 {
-	if (name || !sa) {
-		match_one(rt, name, NULL, port, out);
+	struct sfy_route r;
+	sfy_route_set(rt, via, SFY_RULE_DEFAULT, &r);
+	if (r.kind != SFY_ROUTE_BLOCK)
+		*all_block = false;
+	if (r.kind == SFY_ROUTE_BLOCK || (r.kind == SFY_ROUTE_CHAIN && r.cfg->dns != SFY_DNS_LOCAL))
+		*all_local = false;
+}
+
+/* Without any remote route there is no fake table to hand out from: a
+ * name that is not blocked is resolved here (design: FAKE cannot happen). */
+enum sfy_name_plan sfy_route_plan_end(const struct sfy_routes *rt, const char *name,
+				      bool all_block, bool all_local)
+{
+	if (all_block)
+		return SFY_PLAN_BLOCK;
+	if (!rt->remote || (all_local && !sfy_route_special_tld(name)))
+		return SFY_PLAN_LOCAL;
+	return SFY_PLAN_FAKE;
+}
+
+void sfy_route_match_with(const struct sfy_routes *rt, sfy_route_one_fn *one, const char *name,
+			  const struct sockaddr *sa, uint16_t port, struct sfy_route *out)
+{
+	if (name || !sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+		one(rt, name, NULL, port, out);
 		return;
 	}
 	char names[SFY_DNSMEM_NAMES_MAX][SFY_NAME_MAX + 1];
@@ -143,53 +123,219 @@ void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct
 						   sizeof(struct sockaddr_in) :
 						   sizeof(struct sockaddr_in6),
 						   names, SFY_DNSMEM_NAMES_MAX) : 0;
-	match_one(rt, NULL, sa, port, out);
+	one(rt, NULL, sa, port, out);
 	/* Each name local DNS gave this address is matched together with the
 	 * address; the most restrictive verdict wins, the earliest rule among
 	 * equals. */
 	for (size_t i = 0; i < nn; i++) {
 		struct sfy_route r;
-		match_one(rt, names[i], sa, port, &r);
-		if (severity(&r) > severity(out) ||
-		    (severity(&r) == severity(out) && (unsigned)r.rule < (unsigned)out->rule))
+		one(rt, names[i], sa, port, &r);
+		int a = sfy_route_severity(&r), b = sfy_route_severity(out);
+		if (a > b || (a == b && (unsigned)r.rule < (unsigned)out->rule))
 			*out = r;
 	}
 }
 
+/* ---- the index --------------------------------------------------------- */
+
+static inline unsigned char lower(unsigned char c)
+{
+	return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static inline uint64_t fnv_step(uint64_t h, unsigned char c)
+{
+	return (h ^ c) * FNV_PRIME;
+}
+
+/* A key's table hash: its bytes' hash with its kind mixed in; never 0. */
+static inline uint64_t key_hash(uint64_t h, unsigned kind)
+{
+	h ^= (uint64_t)(kind + 1) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return h | 1;
+}
+
+/* Names hash right to left, so that one pass over a destination yields
+ * every suffix's hash. */
+static uint64_t name_hash(const char *s, size_t n)
+{
+	uint64_t h = FNV_OFF;
+	while (n)
+		h = fnv_step(h, lower((unsigned char)s[--n]));
+	return h;
+}
+
+static uint64_t bytes_hash(const uint8_t *s, size_t n)
+{
+	uint64_t h = FNV_OFF;
+	for (size_t i = 0; i < n; i++)
+		h = fnv_step(h, s[i]);
+	return h;
+}
+
+/* The slot of key, or NONE. fold: compare the (lower-case) key with s
+ * case-insensitively. */
+static uint32_t find(const struct sfy_routes *rt, uint64_t h, unsigned kind, const char *s,
+		     size_t n, bool fold)
+{
+	if (!rt->slots)
+		return NONE;
+	for (uint32_t i = (uint32_t)h & rt->mask;; i = (i + 1) & rt->mask) {
+		const struct sfy_rslot *sl = &rt->slots[i];
+		if (!sl->h)
+			return NONE;
+		if (sl->h != h || sl->kind != kind || sl->key_len != n)
+			continue;
+		const char *k = rt->keys + sl->key_off;
+		if (!fold) {
+			if (!memcmp(k, s, n))
+				return i;
+			continue;
+		}
+		size_t j = 0;
+		while (j < n && (unsigned char)k[j] == lower((unsigned char)s[j]))
+			j++;
+		if (j == n)
+			return i;
+	}
+}
+
+/* The first rule of slot si at index >= from and < best that applies:
+ * best lowered to it. */
+static void scan(const struct sfy_routes *rt, const uint32_t *l, uint32_t n, bool special,
+		 int port, uint32_t from, uint32_t *best)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {               /* first entry >= from */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (l[mid] < from)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (uint32_t j = lo; j < n && l[j] < *best; j++)
+		if (sfy_route_applies(rt, &rt->eff[l[j]], special, port)) {
+			*best = l[j];
+			return;
+		}
+}
+
+static void scan_slot(const struct sfy_routes *rt, uint32_t si, bool special, int port,
+		      uint32_t from, uint32_t *best)
+{
+	if (si != NONE)
+		scan(rt, rt->list + rt->slots[si].off, rt->slots[si].n, special, port, from, best);
+}
+
+static void mask_addr(uint8_t *out, const uint8_t *ip, unsigned nbytes, unsigned prefix)
+{
+	for (unsigned i = 0; i < nbytes; i++) {
+		unsigned bits = prefix > i * 8 ? prefix - i * 8 : 0;
+		out[i] = bits >= 8 ? ip[i] : bits ? (uint8_t)(ip[i] & (0xffu << (8 - bits))) : 0;
+	}
+}
+
+/* key[] for a network of family (4/6) and prefix: its length. */
+static size_t cidr_key(uint8_t key[CIDR_KEY_MAX], unsigned fam, unsigned prefix,
+		       const uint8_t *ip)
+{
+	unsigned nb = fam == 4 ? 4 : 16;
+	key[0] = (uint8_t)fam;
+	key[1] = (uint8_t)prefix;
+	mask_addr(key + 2, ip, nb, prefix);
+	return 2 + nb;
+}
+
+/* The smallest effective index >= from whose rule matches (name, sa) and
+ * applies to port (-1: any), or NONE. */
+static uint32_t first_match(const struct sfy_routes *rt, const char *name, bool special,
+			    const struct sockaddr *sa, int port, uint32_t from)
+{
+	uint32_t best = NONE;
+
+	scan(rt, rt->any, (uint32_t)rt->nany, special, port, from, &best);
+	if (name && rt->nnamekeys) {
+		size_t n = strlen(name);
+		if (n && name[n - 1] == '.')
+			n--;
+		uint64_t h = FNV_OFF;
+		for (size_t i = n; i-- > 0;) {
+			/* name[i + 1, n) is a suffix when a dot precedes it
+			 * that is not the name's first byte. */
+			if (name[i] == '.' && i >= 1)
+				scan_slot(rt, find(rt, key_hash(h, SFY_RM_SUFFIX), SFY_RM_SUFFIX,
+						   name + i + 1, n - i - 1, true),
+					  special, port, from, &best);
+			h = fnv_step(h, lower((unsigned char)name[i]));
+		}
+		scan_slot(rt, find(rt, key_hash(h, SFY_RM_NAME), SFY_RM_NAME, name, n, true),
+			  special, port, from, &best);
+	}
+	if (sa) {
+		const uint8_t *ip;
+		const uint8_t *lens;
+		size_t nlens;
+		unsigned fam;
+		if (sa->sa_family == AF_INET) {
+			ip = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+			fam = 4;
+		} else if (sa->sa_family == AF_INET6) {
+			ip = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
+			fam = 6;
+			if (!memcmp(ip, sfy_v4mapped_prefix, 12)) {
+				ip += 12;
+				fam = 4;
+			}
+		} else {
+			return best;
+		}
+		lens = fam == 4 ? rt->lens4 : rt->lens6;
+		nlens = fam == 4 ? rt->nlens4 : rt->nlens6;
+		for (size_t i = 0; i < nlens; i++) {
+			uint8_t key[CIDR_KEY_MAX];
+			size_t kl = cidr_key(key, fam, lens[i], ip);
+			scan_slot(rt, find(rt, key_hash(bytes_hash(key, kl), SFY_RM_CIDR), SFY_RM_CIDR,
+					   (const char *)key, kl, false),
+				  special, port, from, &best);
+		}
+	}
+	return best;
+}
+
+static void match_one(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
+		      int port, struct sfy_route *out)
+{
+	bool special = name && sfy_route_special_tld(name);
+	uint32_t i = first_match(rt, name, special, sa, port, 0);
+	if (i != NONE)
+		sfy_route_set(rt, rt->eff[i].r.via, (int)i, out);
+	else
+		sfy_route_set(rt, sfy_route_default_via(rt, special), SFY_RULE_DEFAULT, out);
+}
+
+void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
+		     uint16_t port, struct sfy_route *out)
+{
+	sfy_route_match_with(rt, match_one, name, sa, port, out);
+}
+
+/* Every rule that can match name on this port (port -1: on some port),
+ * in order, until one that matches on every port the call can mean. */
 enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *name, int port)
 {
-	bool all_block = true, all_local = true;
-	for (size_t i = 0; i < rt->neff; i++) {
-		const struct eff *e = &rt->eff[i];
-		if (e->r.kind == SFY_RM_CIDR)
-			continue;       /* the name's address is not known yet */
-		if (!rule_match(rt, e, name, NULL, port))
-			continue;
-		const struct sfy_config *c = via_cfg(rt, e->r.via);
-		if (e->r.via != SFY_VIA_BLOCK)
-			all_block = false;
-		if (e->r.via != SFY_VIA_DIRECT && !(e->r.via != SFY_VIA_BLOCK &&
-						    c->dns == SFY_DNS_LOCAL))
-			all_local = false;
+	bool all_block = true, all_local = true, special = sfy_route_special_tld(name);
+	for (uint32_t i = first_match(rt, name, special, NULL, port, 0); i != NONE;
+	     i = first_match(rt, name, special, NULL, port, i + 1)) {
+		const struct sfy_eff *e = &rt->eff[i];
+		sfy_route_plan_note(rt, e->r.via, &all_block, &all_local);
 		if (port >= 0 || !e->r.has_port)
-			goto done;      /* matches on every port this call can mean */
+			return sfy_route_plan_end(rt, name, all_block, all_local);
 	}
-	{
-		int via = rt->cfg->default_via;
-		if (via == SFY_VIA_DIRECT && special_tld(name))
-			via = SFY_VIA_BLOCK;
-		const struct sfy_config *c = via_cfg(rt, via);
-		if (via != SFY_VIA_BLOCK)
-			all_block = false;
-		if (via != SFY_VIA_DIRECT && !(via != SFY_VIA_BLOCK && c->dns == SFY_DNS_LOCAL))
-			all_local = false;
-	}
-done:
-	if (all_block)
-		return SFY_PLAN_BLOCK;
-	if (all_local && !special_tld(name))
-		return SFY_PLAN_LOCAL;
-	return SFY_PLAN_FAKE;
+	sfy_route_plan_note(rt, sfy_route_default_via(rt, special), &all_block, &all_local);
+	return sfy_route_plan_end(rt, name, all_block, all_local);
 }
 
 bool sfy_routes_active(const struct sfy_routes *rt)
@@ -202,6 +348,13 @@ bool sfy_routes_remote(const struct sfy_routes *rt)
 	return rt->remote;
 }
 
+/* ---- building ---------------------------------------------------------- */
+
+/* A named chain (d) or direct (NULL) as a whole configuration: the
+ * top-level one with the chain's hops, mode, length and DNS mode, and the
+ * UDP rule of sfy_config_finish() applied to the chain itself: with 2+
+ * hops and no udp: in the file, associate becomes block (the top-level
+ * value may have been lowered for the top-level chain alone). */
 static struct sfy_config *derive(const struct sfy_config *cfg, const struct sfy_chaindef *d)
 {
 	struct sfy_config *c = malloc(sizeof(*c));
@@ -212,29 +365,34 @@ static struct sfy_config *derive(const struct sfy_config *cfg, const struct sfy_
 	memset(c->proxy_line, 0, sizeof(c->proxy_line));
 	c->nproxies = 0;
 	if (d) {
-		for (size_t i = 0; i < d->n; i++) {
+		size_t n = d->n;
+		if ((size_t)d->first + n > cfg->nchain_proxies || n > SFY_MAX_PROXIES)
+			n = 0;  /* not a slice of chain_proxies: no hops, blocked (sfy_route_set) */
+		for (size_t i = 0; i < n; i++) {
 			c->proxies[i] = cfg->chain_proxies[d->first + i];
 			c->proxy_line[i] = cfg->chain_proxy_line[d->first + i];
 		}
-		c->nproxies = d->n;
+		c->nproxies = n;
 		c->chain = d->chain;
 		c->chain_length = d->chain_length;
+		if (!c->chain_length && (c->chain == SFY_CHAIN_RANDOM ||
+					 c->chain == SFY_CHAIN_ROUND_ROBIN))
+			c->chain_length = 1;
 		c->dns = d->dns;
+		if (c->dns == SFY_DNS_AUTO)     /* not finished: the last hop decides */
+			c->dns = n && sfy_proto_remote_dns(c->proxies[n - 1].proto)
+			       ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
 	}
+	if (!cfg->udp_explicit)
+		c->udp = sfy_config_multihop(c) ? SFY_UDP_BLOCK : SFY_UDP_ASSOCIATE;
 	return c;
 }
 
-struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, size_t errcap)
+/* rt->eff in the effective order: -r, no_proxy, bypass, rules:. An invalid
+ * rule is kept (its number still counts) but can never match. */
+static void effective(struct sfy_routes *rt)
 {
-	struct sfy_routes *rt = calloc(1, sizeof(*rt));
-	if (!rt)
-		goto oom;
-	rt->cfg = cfg;
-	rt->active = cfg->nrules || cfg->nchains || cfg->default_line || cfg->no_proxy_env;
-	rt->neff = cfg->nrules + cfg->nbypass;
-	rt->eff = calloc(rt->neff ? rt->neff : 1, sizeof(*rt->eff));
-	if (!rt->eff)
-		goto oom;
+	const struct sfy_config *cfg = rt->cfg;
 	size_t k = 0;
 	for (int o = SFY_RO_CLI; o <= SFY_RO_FILE; o++) {
 		if (o == SFY_RO_BYPASS) {
@@ -244,7 +402,6 @@ struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, siz
 				r->origin = SFY_RO_BYPASS;
 				r->via = SFY_VIA_DIRECT;
 				r->cidr = cfg->bypass[i];
-				r->cidr.port = 0;
 				r->has_port = cfg->bypass[i].port != 0;
 				r->port_lo = r->has_port ? cfg->bypass[i].port : 0;
 				r->port_hi = r->has_port ? cfg->bypass[i].port : 65535;
@@ -255,20 +412,161 @@ struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, siz
 		for (size_t i = 0; i < cfg->nrules; i++) {
 			if (cfg->rules[i].origin != o)
 				continue;
-			rt->eff[k].r = cfg->rules[i];
-			rt->eff[k].name = cfg->rule_names ? cfg->rule_names + cfg->rules[i].name_off : "";
-			k++;
+			struct sfy_eff *e = &rt->eff[k++];
+			e->r = cfg->rules[i];
+			e->name = "";
+			if (e->r.kind == SFY_RM_NAME || e->r.kind == SFY_RM_SUFFIX) {
+				if (cfg->rule_names && (uint64_t)e->r.name_off + e->r.name_len <=
+						       cfg->rule_names_len)
+					e->name = cfg->rule_names + e->r.name_off;
+				else
+					e->r.kind = RM_NEVER;
+			}
 		}
 	}
 	rt->neff = k;
-	for (size_t i = 0; i < cfg->nchains; i++)
+	for (size_t i = 0; i < rt->neff; i++) {
+		struct sfy_rule *r = &rt->eff[i].r;
+		if (r->kind == SFY_RM_CIDR) {
+			r->cidr.port = 0;       /* the port is port_lo..port_hi */
+			if (!(r->cidr.family == AF_INET && r->cidr.prefix <= 32) &&
+			    !(r->cidr.family == AF_INET6 && r->cidr.prefix <= 128))
+				r->kind = RM_NEVER;
+		} else if (r->kind > SFY_RM_CIDR) {
+			r->kind = RM_NEVER;
+		}
+		rt->eff[i].exact53 = r->has_port && r->port_lo == 53 && r->port_hi == 53;
+	}
+}
+
+/* The key of eff[i] into key (names lower-cased): its length and hash, or
+ * false for `*` and never-matching rules. */
+static bool rule_key(const struct sfy_eff *e, uint8_t *key, size_t *len, uint64_t *h)
+{
+	const struct sfy_rule *r = &e->r;
+	if (r->kind == SFY_RM_NAME || r->kind == SFY_RM_SUFFIX) {
+		for (size_t i = 0; i < r->name_len; i++)
+			key[i] = lower((unsigned char)e->name[i]);
+		*len = r->name_len;
+		*h = key_hash(name_hash((const char *)key, *len), r->kind);
+		return true;
+	}
+	if (r->kind == SFY_RM_CIDR) {
+		*len = cidr_key(key, r->cidr.family == AF_INET ? 4 : 6, r->cidr.prefix, r->cidr.addr);
+		*h = key_hash(bytes_hash(key, *len), SFY_RM_CIDR);
+		return true;
+	}
+	return false;
+}
+
+static void add_len(uint8_t *lens, size_t *n, uint8_t len)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (lens[i] == len)
+			return;
+	lens[(*n)++] = len;
+}
+
+static int index_build(struct sfy_routes *rt)
+{
+	size_t nkeyed = 0, keybytes = 0;
+	for (size_t i = 0; i < rt->neff; i++) {
+		const struct sfy_rule *r = &rt->eff[i].r;
+		if (r->kind == SFY_RM_ANY) {
+			rt->nany++;
+		} else if (r->kind == SFY_RM_NAME || r->kind == SFY_RM_SUFFIX) {
+			nkeyed++;
+			rt->nnamekeys++;
+			keybytes += r->name_len;
+		} else if (r->kind == SFY_RM_CIDR) {
+			nkeyed++;
+			keybytes += CIDR_KEY_MAX;
+			if (r->cidr.family == AF_INET)
+				add_len(rt->lens4, &rt->nlens4, r->cidr.prefix);
+			else
+				add_len(rt->lens6, &rt->nlens6, r->cidr.prefix);
+		}
+	}
+	size_t nslots = 8;
+	while (nslots < 2 * nkeyed)
+		nslots *= 2;
+	uint32_t *slot_of = calloc(rt->neff ? rt->neff : 1, sizeof(*slot_of));
+	rt->slots = calloc(nslots, sizeof(*rt->slots));
+	rt->keys = malloc(keybytes ? keybytes : 1);
+	rt->list = malloc((nkeyed ? nkeyed : 1) * sizeof(*rt->list));
+	rt->any = malloc((rt->nany ? rt->nany : 1) * sizeof(*rt->any));
+	if (!slot_of || !rt->slots || !rt->keys || !rt->list || !rt->any) {
+		free(slot_of);
+		return -1;
+	}
+	rt->mask = (uint32_t)nslots - 1;
+
+	/* Pass 1: every key once, counting its rules. */
+	size_t kpos = 0, na = 0;
+	for (size_t i = 0; i < rt->neff; i++) {
+		uint8_t *kp;
+		size_t len;
+		uint64_t h;
+		slot_of[i] = NONE;
+		if (rt->eff[i].r.kind == SFY_RM_ANY) {
+			rt->any[na++] = (uint32_t)i;
+			continue;
+		}
+		kp = (uint8_t *)rt->keys + kpos;
+		if (!rule_key(&rt->eff[i], kp, &len, &h))
+			continue;
+		uint32_t si = find(rt, h, rt->eff[i].r.kind, (const char *)kp, len, false);
+		if (si == NONE) {
+			for (si = (uint32_t)h & rt->mask; rt->slots[si].h; si = (si + 1) & rt->mask)
+				;
+			rt->slots[si] = (struct sfy_rslot){ .h = h, .key_off = (uint32_t)kpos,
+							    .key_len = (uint16_t)len,
+							    .kind = rt->eff[i].r.kind };
+			kpos += len;    /* a new key: keep its bytes */
+		}
+		rt->slots[si].n++;
+		slot_of[i] = si;
+	}
+	/* Each key's list in one array, filled in effective order: ascending. */
+	uint32_t off = 0;
+	for (size_t s = 0; s < nslots; s++) {
+		rt->slots[s].off = off;
+		off += rt->slots[s].n;
+		rt->slots[s].n = 0;
+	}
+	for (size_t i = 0; i < rt->neff; i++)
+		if (slot_of[i] != NONE) {
+			struct sfy_rslot *sl = &rt->slots[slot_of[i]];
+			rt->list[sl->off + sl->n++] = (uint32_t)i;
+		}
+	free(slot_of);
+	return 0;
+}
+
+struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, size_t errcap)
+{
+	struct sfy_routes *rt = calloc(1, sizeof(*rt));
+	if (!rt)
+		goto oom;
+	rt->cfg = cfg;
+	rt->active = cfg->nrules || cfg->nchains || cfg->default_line || cfg->no_proxy_env;
+	size_t n = cfg->nrules + cfg->nbypass;
+	if (n >= NONE)
+		goto oom;
+	rt->eff = calloc(n ? n : 1, sizeof(*rt->eff));
+	if (!rt->eff)
+		goto oom;
+	effective(rt);
+	if (index_build(rt) < 0)
+		goto oom;
+	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
 		if (!(rt->chain_cfg[i] = derive(cfg, &cfg->chains[i])))
 			goto oom;
 	if (rt->active && !(rt->direct_cfg = derive(cfg, NULL)))
 		goto oom;
 	rt->remote = cfg->dns == SFY_DNS_REMOTE;
-	for (size_t i = 0; i < cfg->nchains; i++)
-		rt->remote |= cfg->chains[i].dns == SFY_DNS_REMOTE;
+	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
+		rt->remote |= rt->chain_cfg[i]->dns == SFY_DNS_REMOTE;
 	return rt;
 oom:
 	sfy_routes_free(rt);
@@ -282,9 +580,12 @@ void sfy_routes_free(struct sfy_routes *rt)
 		return;
 	for (size_t i = 0; i < SFY_MAX_CHAINS; i++)
 		free(rt->chain_cfg[i]);
-	free(rt->top_cfg);
 	free(rt->direct_cfg);
 	free(rt->eff);
+	free(rt->slots);
+	free(rt->keys);
+	free(rt->list);
+	free(rt->any);
 	free(rt);
 }
 
@@ -296,7 +597,7 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
 		snprintf(buf, cap, "default (%s)", via);
 		return;
 	}
-	const struct eff *e = &rt->eff[r->rule];
+	const struct sfy_eff *e = &rt->eff[r->rule];
 	char m[SFY_NAME_MAX + 80], a[64];
 	switch (e->r.kind) {
 	case SFY_RM_ANY:
@@ -308,7 +609,7 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
 	case SFY_RM_SUFFIX:
 		snprintf(m, sizeof(m), "*.%.*s", (int)e->r.name_len, e->name);
 		break;
-	default: {
+	case SFY_RM_CIDR: {
 		struct sfy_addr ad = { 0 };
 		ad.type = e->r.cidr.family == AF_INET ? SFY_ATYP_IPV4 : SFY_ATYP_IPV6;
 		memcpy(ad.ip, e->r.cidr.addr, e->r.cidr.family == AF_INET ? 4 : 16);
@@ -318,7 +619,10 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
 		if (c && !strcmp(c, ":0"))
 			*c = '\0';
 		snprintf(m, sizeof(m), "%s/%u", a, e->r.cidr.prefix);
+		break;
 	}
+	default:
+		snprintf(m, sizeof(m), "(invalid)");
 	}
 	size_t ml = strlen(m);
 	if (e->r.has_port && e->r.port_lo == e->r.port_hi)

@@ -20,7 +20,7 @@
 
 #define SHM_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
-static _Atomic int guards[SFY_SHM_NGUARD] = { -1, -1 };
+static _Atomic int guards[SFY_SHM_NGUARD] = { -1, -1, -1 };
 static atomic_bool primed;
 
 static const struct {
@@ -28,6 +28,7 @@ static const struct {
 } kinds[SFY_SHM_NGUARD] = {
 	[SFY_SHM_FAKEDNS] = { SFY_SHM_FAKEDNS_ENV, SFY_SHM_FAKEDNS_NAME },
 	[SFY_SHM_PXSTATE] = { SFY_SHM_PXSTATE_ENV, SFY_SHM_PXSTATE_NAME },
+	[SFY_SHM_DNSMEM] = { SFY_SHM_DNSMEM_ENV, SFY_SHM_DNSMEM_NAME },
 };
 
 bool sfy_shm_parse(const char *v, struct sfy_shm_ref *r)
@@ -179,6 +180,26 @@ int sfy_shm_find(const struct sfy_shm_ref *r, const char *name, sfy_shm_is_fn *i
 		}
 	}
 	return -1;
+}
+
+int sfy_shm_attach(int which, sfy_shm_is_fn *is, bool *own, bool *named)
+{
+	struct sfy_shm_ref r;
+	*own = *named = false;
+	if (which < 0 || which >= SFY_SHM_NGUARD || !sfy_shm_parse(getenv(kinds[which].env), &r))
+		return -1;
+	*named = true;
+	return sfy_shm_find(&r, kinds[which].name, is, own);
+}
+
+bool sfy_shm_export(int which, uint64_t id)
+{
+	char buf[80];
+	int fd = sfy_shm_guard_get(which);
+	if (fd < 0)
+		return false;
+	sfy_shm_format(fd, id, buf, sizeof(buf));
+	return setenv(kinds[which].env, buf, 1) == 0;
 }
 
 /* Is fd of this process a sealed memfd called name? */

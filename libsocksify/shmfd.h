@@ -63,13 +63,23 @@ int sfy_shm_find(const struct sfy_shm_ref *r, const char *name, sfy_shm_is_fn *i
 
 /* ---- keeping the tables' descriptors out of the program's way ---- */
 
-enum { SFY_SHM_FAKEDNS, SFY_SHM_PXSTATE, SFY_SHM_NGUARD };
+enum { SFY_SHM_FAKEDNS, SFY_SHM_PXSTATE, SFY_SHM_DNSMEM, SFY_SHM_NGUARD };
 
 /* Each table's variable and memfd name, by the index above. */
 #define SFY_SHM_FAKEDNS_ENV "SOCKSIFY_FAKEDNS_FD"
 #define SFY_SHM_FAKEDNS_NAME "socksify-fakedns"
 #define SFY_SHM_PXSTATE_ENV "SOCKSIFY_PROXYSTATE_FD"
 #define SFY_SHM_PXSTATE_NAME "socksify-proxystate"
+#define SFY_SHM_DNSMEM_ENV "SOCKSIFY_DNSMEM_FD"
+#define SFY_SHM_DNSMEM_NAME "socksify-dnsmem"
+
+/* The table `which` the environment names, wherever it is now
+ * (sfy_shm_find with that table's variable and memfd name): fd or -1;
+ * *named says whether the variable named a table at all. */
+int sfy_shm_attach(int which, sfy_shm_is_fn *is, bool *own, bool *named);
+/* Sets the table's variable to FD:PID:ID for this process's children,
+ * FD the number the table is guarded at now. False if it has none. */
+bool sfy_shm_export(int which, uint64_t id);
 
 /* Records the descriptor table `which` lives on in this process (-1: none). */
 void sfy_shm_guard_set(int which, int fd);

@@ -2,8 +2,8 @@
 # socksify benchmarks, side by side with proxychains4 (and, for UDP, with a
 # native SOCKS5 UDP client). Method and latest results: tests/bench/README.md.
 #
-#   tests/bench/run.sh [latency] [rate] [dns] [udp] [async] [chain] [poll] [exec]
-#                                          (default: all eight)
+#   tests/bench/run.sh [latency] [rate] [dns] [udp] [async] [chain] [poll] [exec] [rules]
+#                                          (default: all nine)
 #   make bench                            (the same, BUILD set)
 #
 # Knobs (environment): BENCH_DELAY_MS (10) per-link one-way delay of the
@@ -12,7 +12,8 @@
 # run; BENCH_THREADS ("1 4") rate threads; BENCH_NAMES (10000) DNS names;
 # BENCH_EXECS (2000) execs per exec-guard run; BENCH_NB_COUNT (64) concurrent
 # non-blocking connects and BENCH_NB_DELAY_MS (50) the one-way delay of their
-# link; BENCH_POLL_CALLS (1000000) calls per poll-overhead loop.
+# link; BENCH_POLL_CALLS (1000000) calls per poll-overhead loop;
+# BENCH_ROUTE_CALLS (2000000) sfy_route_match calls per case.
 #
 # Everything runs on loopback with servers this script starts and stops
 # (EXIT trap). As root it runs in a private network namespace so that its
@@ -56,10 +57,11 @@ EXECS=${BENCH_EXECS:-2000}
 NB_COUNT=${BENCH_NB_COUNT:-64}
 NB_DELAY=${BENCH_NB_DELAY_MS:-50}
 POLL_CALLS=${BENCH_POLL_CALLS:-1000000}
+ROUTE_CALLS=${BENCH_ROUTE_CALLS:-2000000}
 SOCKSIFY=$BUILD/socksify
 T=$BUILD/tests
 want=("$@")
-ALL=(latency rate dns udp async chain poll exec)
+ALL=(latency rate dns udp async chain poll exec rules)
 [ ${#want[@]} -eq 0 ] && want=("${ALL[@]}")
 for w in "${want[@]}"; do
 	case " ${ALL[*]} " in *" $w "*) ;; *) echo "usage: $0 $(printf '[%s] ' "${ALL[@]}")" >&2; exit 2 ;; esac
@@ -67,7 +69,7 @@ done
 
 die() { echo "bench: $*" >&2; exit 1; }
 for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench" "$T/execprobe" \
-	"$T/nbbench" "$T/pollbench"; do
+	"$T/nbbench" "$T/pollbench" "$T/routebench"; do
 	[ -x "$b" ] || [ -f "$b" ] || die "$b missing: run 'make bench' (or make && make build/tests/<tool>)"
 done
 command -v proxychains4 >/dev/null || die "proxychains4 missing (tests/deps.sh test installs it)"
@@ -767,6 +769,48 @@ bench_exec() {
 	out ""
 }
 
+# --------------------------------------------------------------- 9. rules
+
+# The routing rules' matcher alone (routebench, linked with the library's
+# core): ns per sfy_route_match with no rules and with 1,000, for names
+# and for addresses, and for addresses that local DNS gave two names each
+# (dnsmem: the address and each name are matched, most restrictive wins).
+bench_rules() {
+	local rep r k
+	local -A V=()
+	local keys=(none.name rules.name none.addr rules.addr none.addr+names rules.addr+names)
+	for ((rep = 0; rep < REPS; rep++)); do
+		r=$("${PRE[@]}" "$T/routebench" "$ROUTE_CALLS" 2>&1) || { fail "routebench: $r"; continue; }
+		for k in "${keys[@]}"; do
+			V[$k]+=" $(awk -v k="$k" '$1 == k { print $2 }' <<<"$r")"
+		done
+	done
+	local -A M=()
+	for k in "${keys[@]}"; do
+		# shellcheck disable=SC2086 # word lists built above
+		M[$k]=$(median ${V[$k]:-})
+	done
+	out "### 9. Routing rules: ns per sfy_route_match (median of $REPS runs, best of 50 batches)"
+	out ""
+	out "| destination | no rules | 1,000 rules | added |"
+	out "|---|---:|---:|---:|"
+	local worst=0 d lbl
+	for k in name addr addr+names; do
+		d=$(awk -v a="${M[rules.$k]}" -v b="${M[none.$k]}" \
+		    'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f\n", a - b }')
+		case $k in
+		name) lbl="a name (fake address)" ;;
+		addr) lbl="an address" ;;
+		addr+names) lbl="an address with 2 names from local DNS" ;;
+		esac
+		out "| $lbl | ${M[none.$k]} | ${M[rules.$k]} | $d |"
+		[ "$d" != - ] && worst=$(awk -v w="$worst" -v d="$d" 'BEGIN { print (d + 0 > w + 0) ? d + 0 : w }')
+	done
+	out ""
+	out "Most added by 1,000 rules: $worst ns. Target < 2000 ns: $(verdict "$worst" '<=' 2000)."
+	out ""
+}
+
 start=$(date +%s)
 has latency && bench_latency
 has rate && bench_rate
@@ -776,6 +820,7 @@ has async && bench_async
 has chain && bench_chain
 has poll && bench_poll
 has exec && bench_exec
+has rules && bench_rules
 out "(bench took $(($(date +%s) - start)) s; command: make bench, or BUILD=build tests/bench/run.sh)"
 mv "$RESULTS.tmp" "$RESULTS"
 echo "results also in $RESULTS"
