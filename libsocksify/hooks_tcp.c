@@ -5,6 +5,13 @@
  * through. sendmsg()/sendmmsg() with MSG_FASTOPEN (hooks_udp.c) use
  * sfy_tcp_fastopen().
  *
+ * Routing rules (route.h): the route's chain takes the connection; a
+ * direct route for a real address is the kernel's, for the name behind a
+ * fake address chain.c with no hops (it resolves the name and connects,
+ * in the background for a non-blocking socket); a blocked destination
+ * fails with ECONNREFUSED at once, before any packet, logged once per
+ * destination. The rule is named in the connection's info line.
+ *
  * A blocking socket: the chain is built inside connect(). A non-blocking
  * one: connect() starts it and returns EINPROGRESS, the driver thread
  * finishes it in the background (async.h), and until then the program
