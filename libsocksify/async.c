@@ -393,12 +393,13 @@ static bool ready_now(int fd, int want)
 }
 
 int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
-		      const struct sockaddr *peer, unsigned peer_len)
+		      const struct sockaddr *peer, unsigned peer_len, const char *note)
 {
 	uint32_t gen;
 	struct sfy_chain_sm *sm = sfy_chain_sm_new(cfg, fd, dst, SFY_S5_CONNECT, true);
 	if (!sm)
 		return 1;
+	sfy_chain_sm_set_note(sm, note);
 	/* The socket may still be replaced now, and only now. */
 	int fit = sfy_chain_sm_fit(sm);
 	if (fit < 0) {

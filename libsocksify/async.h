@@ -52,9 +52,12 @@ struct sockaddr;
  * to a non-blocking TCP connect; a failure goes to SO_ERROR), another
  * -errno (no socket of hop 1's family could be made), or 1: no asynchronous
  * set-up possible here (slot table full, out of memory) -- the caller
- * takes the blocking path. */
+ * takes the blocking path. note: the routing rule for the log lines
+ * (chainsm.h sfy_chain_sm_set_note), or NULL. A cfg without hops (a
+ * direct route, route.h) connects to dst itself, resolving a name on the
+ * driver thread. */
 int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
-		      const struct sockaddr *peer, unsigned peer_len);
+		      const struct sockaddr *peer, unsigned peer_len, const char *note);
 
 /* ---- what the program sees while a set-up is pending (async_view.c) ----
  * Each is for an fd with SFY_FDREG_PENDING; each collects a set-up that

@@ -62,6 +62,8 @@ static unsigned rand_below(unsigned n)
 static size_t pick(const struct sfy_config *cfg, size_t idx[static SFY_MAX_PROXIES])
 {
 	size_t n = cfg->nproxies, len = cfg->chain_length ? cfg->chain_length : 1;
+	if (n == 0)
+		return 0;       /* a direct route: no hops */
 	if (len > n)
 		len = n;
 	switch (cfg->chain) {
@@ -116,7 +118,12 @@ struct sfy_chain_sm {
 	bool partial;                   /* the race's second walk: no log lines */
 	bool may_block;                 /* this step may resolve hop 1's name */
 	enum st st;
-	struct sfy_addr dst;
+	struct sfy_addr dst;            /* what the last hop is asked for (a
+					   direct route: what fd connects to) */
+	struct sfy_addr asked;          /* the destination as the caller gave it */
+	bool resolve_dst;               /* dst is a name to resolve here first */
+	bool dns_failed;                /* ...and it did not resolve */
+	char note[SFY_CHAIN_NOTE_MAX];  /* for the log lines: the route's rule */
 	enum sfy_s5_cmd cmd;
 	size_t idx[SFY_MAX_PROXIES];
 	size_t n, upto;                 /* hops in the chain; walk hops [0, upto) */
@@ -181,23 +188,62 @@ static bool is_s5(const struct sfy_proxy *p)
 
 /* ------------------------------------------------------------ hop 1 */
 
-/* Resolves hop 1 and starts the TCP connect: 0 connected, SFY_SM_OUT in
- * progress, SFY_SM_RUN (resolve from a thread that may block), or -errno. */
+/* The destination's name resolved here, by the handshake deadline: for a
+ * direct route (the address fd connects to, of family ask) or a chain in
+ * local-DNS mode (what its last hop is asked for: IPv4 for a socks4 one).
+ * 0 (sm->dst is the address now), SFY_SM_RUN (call again where blocking
+ * is allowed), or -errno recorded. A name that does not resolve is
+ * EHOSTUNREACH, as a SOCKS5 proxy's "host unreachable" is (errmap.c), so
+ * a program sees the same errno whichever route the name took; a resolver
+ * slower than the handshake timeout is ETIMEDOUT. */
+static int resolve_dst(struct sfy_chain_sm *sm, int ask)
+{
+	if (!sm->may_block)
+		return SFY_SM_RUN;
+	if (sm->n && proxy_at(sm, sm->n - 1)->proto == SFY_PROTO_SOCKS4)
+		ask = AF_INET;
+	else if (sm->n)
+		ask = AF_UNSPEC;
+	struct sfy_addr a;
+	int r = sfy_resolve_fam(sm->dst.name, sm->dst.port, ask, sm->deadline, &a);
+	if (r < 0) {
+		sm->dns_failed = true;
+		return failed(sm, 0, r, r == -ETIMEDOUT ? "resolving the name locally timed out"
+						       : "the name does not resolve locally");
+	}
+	sm->dst = a;
+	sm->resolve_dst = false;
+	return 0;
+}
+
+/* Resolves hop 1 (a direct route: the destination) and starts the TCP
+ * connect: 0 connected, SFY_SM_OUT in progress, SFY_SM_RUN (resolve from a
+ * thread that may block), or -errno. */
 static int start_first(struct sfy_chain_sm *sm)
 {
 	const struct sfy_config *cfg = sm->cfg;
-	sm->hop_deadline = min64(sm->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
 	int r, fam = sfy_sock_family(sm->fd);
 	/* A socket that must stay what it is asks for an address it can
 	 * reach: IPv4 for AF_INET, any for a dual-stack AF_INET6 socket (an
 	 * IPv4 hop v4-mapped), IPv6 for a V6ONLY one. */
 	int ask = !sm->async ? AF_UNSPEC : fam == AF_INET ? AF_INET
 		  : v6only(sm->fd) ? AF_INET6 : AF_UNSPEC;
-	if (!sm->may_block && !sfy_hop_first_cached(cfg, sm->idx[0], ask, &sm->first))
-		return SFY_SM_RUN;
-	if ((r = sfy_hop_first_addr_fam(cfg, sm->idx[0], ask, sm->hop_deadline, &sm->first)) < 0)
-		return failed(sm, 0, r, r == -ETIMEDOUT ? "resolving the proxy's host name timed out"
-						       : "cannot resolve the proxy's host name");
+	if (sm->resolve_dst && (r = resolve_dst(sm, ask)) != 0)
+		return r;
+	sm->hop_deadline = min64(sm->deadline, sfy_now_ms() + cfg->connect_timeout_ms);
+	if (sm->n == 0) {
+		if (sm->cmd != SFY_S5_CONNECT)
+			return failed(sm, 0, -EOPNOTSUPP, "a direct route has no UDP relay");
+		sm->first = sm->dst;
+	} else {
+		if (!sm->may_block && !sfy_hop_first_cached(cfg, sm->idx[0], ask, &sm->first))
+			return SFY_SM_RUN;
+		if ((r = sfy_hop_first_addr_fam(cfg, sm->idx[0], ask, sm->hop_deadline,
+						&sm->first)) < 0)
+			return failed(sm, 0, r, r == -ETIMEDOUT
+					? "resolving the proxy's host name timed out"
+					: "cannot resolve the proxy's host name");
+	}
 	/* The program's socket may be of the other family than hop 1; an AF_INET6
 	 * socket reaches an IPv4 hop through a v4-mapped address. */
 	int want = sm->first.type == SFY_ATYP_IPV6 ? AF_INET6 : AF_INET;
@@ -205,16 +251,19 @@ static int start_first(struct sfy_chain_sm *sm)
 		want = AF_INET6;
 	if (fam != want) {
 		if (sm->async)
-			return failed(sm, 0, -ENETUNREACH,
-				      "the proxy has no address of the socket's family");
+			return failed(sm, 0, -ENETUNREACH, sm->n
+				      ? "the proxy has no address of the socket's family"
+				      : "no address of the socket's family");
 		if ((r = sfy_sock_replace(sm->fd, want, sm->has_bound ? &sm->bound : NULL,
 					  true)) < 0)
-			return failed(sm, 0, r, "cannot open a socket for the proxy");
+			return failed(sm, 0, r, sm->n ? "cannot open a socket for the proxy"
+						      : "cannot open a socket of the address's family");
 	}
 	struct sockaddr_storage ss;
 	int sl = sfy_addr_to_sockaddr(&sm->first, want, &ss);
 	if (sl < 0)
-		return failed(sm, 0, sl, "the proxy's address does not fit the socket");
+		return failed(sm, 0, sl, sm->n ? "the proxy's address does not fit the socket"
+					       : "the address does not fit the socket");
 	r = sfy_io_connect_start(sm->fd, (struct sockaddr *)&ss, (socklen_t)sl, sm->hop_deadline);
 	if (r == -EINPROGRESS)
 		return SFY_SM_OUT;
@@ -745,7 +794,8 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 		return sm->result = sm->err;
 	}
 	bool retry = false;
-	if (sm->tries < 2 * SFY_MAX_PROXIES + 2) {
+	/* No hop is at fault when the destination's name did not resolve. */
+	if (sm->tries < 2 * SFY_MAX_PROXIES + 2 && !sm->dns_failed) {
 		if (sm->err == -SFY_ESILENT) {
 			retry = true;
 		} else if (sm->err == -SFY_ESTEPWISE) {
@@ -773,8 +823,9 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 		restart(sm);
 		return 0;
 	}
-	sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
-	sfy_proxy_format(proxy_at(sm, sm->failed), hop, sizeof(hop));
+	sfy_addr_format(&sm->asked, dsts, sizeof(dsts));
+	if (sm->n)
+		sfy_proxy_format(proxy_at(sm, sm->failed), hop, sizeof(hop));
 	if (sm->err == -SFY_ESTEPWISE || sm->err == -SFY_ESILENT) {
 		sm->err = sm->err == -SFY_ESILENT ? -ETIMEDOUT : -ECONNREFUSED;
 		if (!sm->he.why[0])
@@ -783,12 +834,23 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 	}
 	int err = program_errno(sm->err);
 	const char *why = sm->he.why[0] ? sm->he.why : strerror(-err);
-	if (sm->at_dst)
-		sfy_warn("connect to %s failed: last hop %s: %s (%s)", dsts, hop, why,
-			 strerrorname_np(-err));
+	const char *sep = sm->note[0] ? ", " : "";
+	if (sm->dns_failed || !sm->n) {
+		char at[300] = "";
+		if (!sm->dns_failed && sm->asked.type == SFY_ATYP_DOMAIN &&
+		    sm->dst.type != SFY_ATYP_DOMAIN) {
+			strcpy(at, " to ");
+			sfy_addr_format(&sm->dst, at + 4, sizeof(at) - 4);
+		}
+		sfy_warn("connect to %s failed: %s%s: %s (%s)%s%s", dsts,
+			 sm->n ? "resolving for the chain" : "direct", at, why,
+			 strerrorname_np(-err), sep, sm->note);
+	} else if (sm->at_dst)
+		sfy_warn("connect to %s failed: last hop %s: %s (%s)%s%s", dsts, hop, why,
+			 strerrorname_np(-err), sep, sm->note);
 	else
-		sfy_warn("connect to %s failed: hop %zu %s: %s (%s)", dsts, sm->failed + 1, hop,
-			 why, strerrorname_np(-err));
+		sfy_warn("connect to %s failed: hop %zu %s: %s (%s)%s%s", dsts, sm->failed + 1, hop,
+			 why, strerrorname_np(-err), sep, sm->note);
 	sm->st = ST_FAILED;
 	return sm->result = err;
 }
@@ -798,9 +860,17 @@ static int finished(struct sfy_chain_sm *sm)
 {
 	sm->st = ST_DONE;
 	if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
-		char dsts[300];
-		sfy_addr_format(&sm->dst, dsts, sizeof(dsts));
-		sfy_info("%s via %zu hop%s", dsts, sm->n, sm->n == 1 ? "" : "s");
+		char dsts[300], at[300] = "";
+		const char *sep = sm->note[0] ? ", " : "";
+		sfy_addr_format(&sm->asked, dsts, sizeof(dsts));
+		if (sm->asked.type == SFY_ATYP_DOMAIN && sm->dst.type != SFY_ATYP_DOMAIN)
+			sfy_addr_format(&sm->dst, at, sizeof(at));
+		if (!sm->n)
+			sfy_info("%s: direct%s%s%s%s%s", dsts, at[0] ? " (" : "", at, at[0] ? ")" : "",
+				 sep, sm->note);
+		else
+			sfy_info("%s via %zu hop%s%s%s%s%s%s", dsts, sm->n, sm->n == 1 ? "" : "s",
+				 at[0] ? " (resolved here: " : "", at, at[0] ? ")" : "", sep, sm->note);
 	}
 	return sm->result = 0;
 }
@@ -876,19 +946,25 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	sm->fd = fd;
 	sm->async = async;
 	sm->may_block = !async;
-	sm->dst = *dst;
+	sm->dst = sm->asked = *dst;
 	sm->cmd = cmd;
 	sm->n = sm->upto = pick(cfg, sm->idx);
+	/* A name reaches the last hop as a name only when the chain resolves
+	 * names remotely; a direct route always resolves it here. */
+	sm->resolve_dst = dst->type == SFY_ATYP_DOMAIN && (!sm->n || cfg->dns == SFY_DNS_LOCAL);
 	sm->step_at = NO_STEP;
 	sm->deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
 	sm->has_bound = sfy_sock_bound(fd, &sm->bound);
-	sfy_stepwise_warm(cfg);
+	if (sm->n)
+		sfy_stepwise_warm(cfg);
 	return sm;
 }
 
 int sfy_chain_sm_fit(struct sfy_chain_sm *sm)
 {
 	struct sfy_addr a;
+	if (!sm->n)
+		return 0;       /* a direct route resolves for the socket's family */
 	const struct sfy_proxy *p = proxy_at(sm, 0);
 	if (sfy_addr_set_host(&a, p->host, p->port) < 0 || a.type == SFY_ATYP_DOMAIN)
 		return 0;
@@ -907,13 +983,18 @@ void sfy_chain_sm_set_fd(struct sfy_chain_sm *sm, int fd)
 	sm->fd = fd;
 }
 
+void sfy_chain_sm_set_note(struct sfy_chain_sm *sm, const char *note)
+{
+	snprintf(sm->note, sizeof(sm->note), "%s", note ? note : "");
+}
+
 void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report *rep)
 {
 	memcpy(rep->hops, sm->idx, sm->n * sizeof(sm->idx[0]));
 	rep->nhops = sm->n;
-	rep->last = sm->idx[sm->n - 1];
+	rep->last = sm->n ? sm->idx[sm->n - 1] : 0;
 	rep->bnd = sm->bnd;
-	if (sm->n == 1) {
+	if (sm->n <= 1) {       /* no hops: the destination's own address */
 		rep->last_addr = sm->first;
 	} else {
 		const struct sfy_proxy *p = &sm->cfg->proxies[rep->last];
@@ -947,9 +1028,16 @@ static int run_blocking(struct sfy_chain_sm *sm)
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep)
 {
+	return sfy_chain_connect_note(cfg, fd, dst, cmd, rep, NULL);
+}
+
+int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
+			   enum sfy_s5_cmd cmd, struct sfy_chain_report *rep, const char *note)
+{
 	struct sfy_chain_sm *sm = sfy_chain_sm_new(cfg, fd, dst, cmd, false);
 	if (!sm)
 		return -ENOMEM;
+	sfy_chain_sm_set_note(sm, note);
 	int r = run_blocking(sm);
 	if (r == 0 && rep)
 		sfy_chain_sm_report(sm, rep);

@@ -31,4 +31,11 @@ struct sfy_chain_report {
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep);
 
+/* The same, with note (or NULL) appended to its log lines: the routing
+ * rule that chose cfg (route.h sfy_route_describe), as in
+ * "example.com:443 via 2 hops, rule 3 (...)". */
+#define SFY_CHAIN_NOTE_MAX 320
+int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
+			   enum sfy_s5_cmd cmd, struct sfy_chain_report *rep, const char *note);
+
 #endif

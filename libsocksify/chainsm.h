@@ -49,6 +49,10 @@ int sfy_chain_sm_fit(struct sfy_chain_sm *sm);
  * socket (the driver's private F_DUPFD_CLOEXEC copy). */
 void sfy_chain_sm_set_fd(struct sfy_chain_sm *sm, int fd);
 
+/* Appends note (the routing rule that chose cfg; NULL: none) to the
+ * set-up's log lines (chain.h sfy_chain_connect_note). */
+void sfy_chain_sm_set_note(struct sfy_chain_sm *sm, const char *note);
+
 /* Advances as far as it can without blocking (SFY_SM_RUN aside). Returns a
  * mask of SFY_SM_IN / SFY_SM_OUT to wait for on the fd, or SFY_SM_RUN; 0 when
  * the chain is up; a negative errno when it failed (one line logged, the

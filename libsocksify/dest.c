@@ -11,9 +11,11 @@
 
 #include "addr.h"
 #include "dest.h"
+#include "fakedns.h"
 #include "log.h"
 #include "real.h"
 #include "route.h"
+#include "sock.h"
 #include "state.h"
 
 #ifndef IPPROTO_MPTCP
@@ -325,6 +327,94 @@ static bool foreign(enum sfy_op op, const struct sockaddr *sa, socklen_t len)
 	return f != AF_INET && f != AF_INET6 && f != AF_UNSPEC;
 }
 
+/* The warned-about blocked destinations, by a hash of their text: one
+ * line per destination, not per attempt (a program retrying a blocked host
+ * in a loop must not flood the log). Bounded: a destination that outlives
+ * BLOCKED_MAX later ones may be warned about again. */
+#define BLOCKED_MAX 64
+static uint64_t blocked[BLOCKED_MAX];
+static unsigned blocked_next;
+static pthread_mutex_t blocked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool first_block(const char *dst)
+{
+	uint64_t h = 1469598103934665603ull;     /* FNV-1a */
+	for (const char *p = dst; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h |= 1;                                  /* 0 marks an empty slot */
+	/* trylock, as first_refusal(): a repeated line is the worst case. */
+	if (pthread_mutex_trylock(&blocked_lock) != 0)
+		return true;
+	bool seen = false;
+	for (unsigned i = 0; i < BLOCKED_MAX && !seen; i++)
+		seen = blocked[i] == h;
+	if (!seen) {
+		blocked[blocked_next] = h;
+		blocked_next = (blocked_next + 1) % BLOCKED_MAX;
+	}
+	pthread_mutex_unlock(&blocked_lock);
+	return !seen;
+}
+
+void sfy_dest_format(const struct sfy_dest *d, char *buf, size_t cap)
+{
+	struct sfy_addr a;
+	if (d->named)
+		sfy_addr_format(&d->name, buf, cap);
+	else if (sfy_addr_from_sockaddr(&a, (const struct sockaddr *)&d->sa, d->len) == 0)
+		sfy_addr_format(&a, buf, cap);
+	else
+		snprintf(buf, cap, "?");
+}
+
+void sfy_dest_block_log(const struct sfy_dest *d, const char *what, int err)
+{
+	char dst[300], rule[400] = "";
+	sfy_dest_format(d, dst, sizeof(dst));
+	if (!first_block(dst))
+		return;
+	const struct sfy_routes *rt = sfy_routes_get();
+	if (rt)
+		sfy_route_describe(rt, &d->route, rule, sizeof(rule));
+	sfy_warn("%s to %s blocked by %s (%s)", what, dst, rule, strerrorname_np(err));
+}
+
+/* The routing rules' verdict on d (read, not refused), routes active. */
+static enum sfy_verdict routed(int fd, enum sfy_op op, const struct sfy_routes *rt,
+			       struct sfy_dest *d)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
+	uint16_t port = sfy_sockaddr_port(sa);
+	/* A fake address is its name (only remote routes hand them out). */
+	d->named = sfy_routes_remote(rt) && sfy_fakedns_reverse(sa, d->len, &d->name);
+	sfy_route_match(rt, d->named ? d->name.name : NULL, d->named ? NULL : sa, port, &d->route);
+	bool other = d->si.proto == SFY_SOCK_OTHER;
+	if (other) {
+		if (d->route.kind == SFY_ROUTE_DIRECT && !d->named)
+			return SFY_V_KERNEL;
+		refuse_log(fd, d, op, d->named ? "only TCP and UDP can reach a name"
+			   : d->route.kind == SFY_ROUTE_BLOCK ? "a rule blocks this destination"
+			   : "only TCP and UDP can be proxied; a direct rule lets it reach this "
+			     "destination directly");
+		return SFY_V_REFUSE;
+	}
+	d->cfg = d->route.cfg;
+	switch (d->route.kind) {
+	case SFY_ROUTE_BLOCK:
+		return SFY_V_BLOCK;
+	case SFY_ROUTE_DIRECT:
+		if (d->named)
+			return SFY_V_DIRECT_NAME;
+		/* A fake address no name stands behind must not go out as if
+		 * it were real: the proxied path refuses it (hooks_tcp.c). */
+		if (sfy_routes_remote(rt) && sfy_fakedns_is_fake(sa, d->len))
+			return SFY_V_PROXY;
+		return SFY_V_KERNEL;
+	default:
+		return SFY_V_PROXY;
+	}
+}
+
 enum sfy_verdict sfy_classify(int fd, enum sfy_op op, int flags, const struct sockaddr *sa,
 			      socklen_t len, const struct sfy_sockinfo *known,
 			      struct sfy_dest *d)
@@ -353,6 +443,9 @@ enum sfy_verdict sfy_classify(int fd, enum sfy_op op, int flags, const struct so
 		refuse_log(fd, d, op, "a raw socket with IP_HDRINCL writes its own destination");
 		return SFY_V_REFUSE;
 	}
+	const struct sfy_routes *rt = d->cfg ? sfy_routes_get() : NULL;
+	if (rt && sfy_routes_active(rt))
+		return routed(fd, op, rt, d);
 	if (d->cfg && sfy_route_bypass(d->cfg, (const struct sockaddr *)&d->sa))
 		return SFY_V_KERNEL;
 	if (!other)

@@ -137,4 +137,14 @@ enum sfy_verdict sfy_classify(int fd, enum sfy_op op, int flags, const struct so
 			      socklen_t len, const struct sfy_sockinfo *known,
 			      struct sfy_dest *d);
 
+/* d's destination for log lines: the name and port behind a fake address
+ * (d->named), else the address. */
+void sfy_dest_format(const struct sfy_dest *d, char *buf, size_t cap);
+
+/* One warn line for a blocked destination (SFY_V_BLOCK), once per
+ * destination (a small bounded memory, thread-safe): "WHAT to DEST
+ * blocked by RULE (ERRNO)", what "connect" or "send", err the errno the
+ * program gets. */
+void sfy_dest_block_log(const struct sfy_dest *d, const char *what, int err);
+
 #endif

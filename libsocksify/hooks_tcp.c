@@ -5,6 +5,13 @@
  * through. sendmsg()/sendmmsg() with MSG_FASTOPEN (hooks_udp.c) use
  * sfy_tcp_fastopen().
  *
+ * Routing rules (route.h): the route's chain takes the connection; a
+ * direct route for a real address is the kernel's, for the name behind a
+ * fake address chain.c with no hops (it resolves the name and connects,
+ * in the background for a non-blocking socket); a blocked destination
+ * fails with ECONNREFUSED at once, before any packet, logged once per
+ * destination. The rule is named in the connection's info line.
+ *
  * A blocking socket: the chain is built inside connect(). A non-blocking
  * one: connect() starts it and returns EINPROGRESS, the driver thread
  * finishes it in the background (async.h), and until then the program
@@ -31,24 +38,46 @@
 #include "udp_assoc.h"
 #include "hooks.h"
 
+/* Is fd connected already? Then connect() is the kernel's (EISCONN). */
+static bool connected(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	return sfy_real()->getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
+}
+
+/* The routing rule behind d, for the info lines; "" without rules or
+ * below info (describing costs a format). */
+static void rule_note(const struct sfy_dest *d, char *buf, size_t cap)
+{
+	const struct sfy_routes *rt;
+	buf[0] = '\0';
+	if (d->route.cfg && sfy_log_level_get() >= SFY_LOG_INFO && (rt = sfy_routes_get()))
+		sfy_route_describe(rt, &d->route, buf, cap);
+}
+
 /* connect() or MSG_FASTOPEN of a TCP socket that sfy_classify() says is
- * proxied: 0, -errno, or 1 when the call belongs to the kernel after all
- * (already connected: let it say EISCONN). */
+ * proxied (SFY_V_PROXY), or sent directly by name (SFY_V_DIRECT_NAME:
+ * d->cfg has no hops, chain.c resolves the name and connects): 0, -errno,
+ * or 1 when the call belongs to the kernel after all (already connected:
+ * let it say EISCONN). */
 static int tunnel(int fd, const struct sfy_dest *d, bool may_async)
 {
 	const struct sfy_config *cfg = d->cfg;
 	if (!cfg)
 		return -ECONNREFUSED;   /* fail closed; the load failure was logged */
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	if (sfy_real()->getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
+	if (connected(fd))
 		return 1;
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	struct sfy_addr dst;
-	if (!sfy_fakedns_reverse(sa, d->len, &dst)) {
+	if (d->named) {
+		dst = d->name;          /* classify looked the fake address up */
+	} else if (!sfy_fakedns_reverse(sa, d->len, &dst)) {
 		/* A fake address no name stands behind (stale, or made up) must
 		 * not reach the proxy as if it were real. */
-		if (cfg->dns == SFY_DNS_REMOTE && sfy_fakedns_is_fake(sa, d->len)) {
+		const struct sfy_routes *rt = d->route.cfg ? sfy_routes_get() : NULL;
+		bool fake_dns = cfg->dns == SFY_DNS_REMOTE || (rt && sfy_routes_remote(rt));
+		if (fake_dns && sfy_fakedns_is_fake(sa, d->len)) {
 			sfy_addr_from_sockaddr(&dst, sa, d->len);
 			char a[300];
 			sfy_addr_format(&dst, a, sizeof(a));
@@ -60,15 +89,17 @@ static int tunnel(int fd, const struct sfy_dest *d, bool may_async)
 		if (r < 0)
 			return r;
 	}
+	char note[SFY_CHAIN_NOTE_MAX];
+	rule_note(d, note, sizeof(note));
 	if (may_async) {
 		int fl = sfy_real()->fcntl(fd, F_GETFL);
 		if (fl >= 0 && (fl & O_NONBLOCK)) {
-			int r = sfy_async_connect(cfg, fd, &dst, sa, d->len);
+			int r = sfy_async_connect(cfg, fd, &dst, sa, d->len, note);
 			if (r != 1)
 				return r;
 		}
 	}
-	int r = sfy_chain_connect(cfg, fd, &dst, SFY_S5_CONNECT, NULL);
+	int r = sfy_chain_connect_note(cfg, fd, &dst, SFY_S5_CONNECT, NULL, note);
 	if (r == 0)
 		sfy_fdreg_peer_set(fd, sa, d->len);   /* best effort: else the first hop */
 	return r;
@@ -85,6 +116,28 @@ static void connected_direct(int fd, const struct sfy_dest *d)
 		/* A stream socket's entry holds only its peer. */
 		sfy_fdreg_close(fd);
 	}
+}
+
+/* A rule blocks d: ECONNREFUSED (connect() and MSG_FASTOPEN alike), no
+ * packet, one warn line per destination; 1 for a connected TCP socket
+ * (the kernel's EISCONN comes first). */
+static int blocked(int fd, const struct sfy_dest *d)
+{
+	if (d->si.proto == SFY_SOCK_TCP && connected(fd))
+		return 1;
+	sfy_dest_block_log(d, "connect", ECONNREFUSED);
+	return -ECONNREFUSED;
+}
+
+/* A rule sends a real address straight to the kernel: said at info. */
+static void direct_log(const struct sfy_dest *d)
+{
+	if (sfy_log_level_get() < SFY_LOG_INFO)
+		return;
+	char dst[300], note[SFY_CHAIN_NOTE_MAX];
+	sfy_dest_format(d, dst, sizeof(dst));
+	rule_note(d, note, sizeof(note));
+	sfy_info("%s: direct, %s", dst, note);
 }
 
 /* connect() of a socket whose set-up we drive: EALREADY while pending,
@@ -112,10 +165,26 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	struct sfy_dest d;
 	enum sfy_verdict v = sfy_classify(fd, SFY_OP_CONNECT, 0, sa, len, NULL, &d);
 	int r = 1;
-	if (v == SFY_V_REFUSE)
+	bool udp = d.si.proto == SFY_SOCK_UDP;
+	switch (v) {
+	case SFY_V_REFUSE:
 		r = -EACCES;
-	else if (v == SFY_V_PROXY)
-		r = d.si.proto == SFY_SOCK_UDP ? sfy_udp_connect(fd, &d) : tunnel(fd, &d, true);
+		break;
+	case SFY_V_BLOCK:
+		r = blocked(fd, &d);
+		break;
+	case SFY_V_PROXY:
+	case SFY_V_DIRECT_NAME:
+		/* UDP's own policy takes both (hooks_udp.c). */
+		r = udp ? sfy_udp_connect(fd, &d) : tunnel(fd, &d, true);
+		break;
+	case SFY_V_KERNEL:
+		if (d.route.cfg && !udp)
+			direct_log(&d);
+		break;
+	default:
+		break;
+	}
 	if (r == 1) {
 		r = sfy_real()->connect(fd, sa, len);
 		if ((r == 0 || errno == EINPROGRESS) && d.si.proto != SFY_SOCK_NONE) {
@@ -136,12 +205,16 @@ bool sfy_tcp_fastopen(int fd, enum sfy_op op, const struct msghdr *m, int flags,
 		      ssize_t *res)
 {
 	struct sfy_dest d;
-	if (!m->msg_name || !m->msg_namelen ||
-	    sfy_classify(fd, op, flags, m->msg_name, m->msg_namelen, NULL, &d) !=
-		    SFY_V_PROXY ||
-	    d.si.proto != SFY_SOCK_TCP)
+	if (!m->msg_name || !m->msg_namelen)
 		return false;
-	int r = tunnel(fd, &d, false);
+	enum sfy_verdict v = sfy_classify(fd, op, flags, m->msg_name, m->msg_namelen, NULL, &d);
+	if (d.si.proto != SFY_SOCK_TCP)
+		return false;
+	if (v == SFY_V_KERNEL && d.route.cfg)
+		direct_log(&d);
+	if (v != SFY_V_PROXY && v != SFY_V_DIRECT_NAME && v != SFY_V_BLOCK)
+		return false;
+	int r = v == SFY_V_BLOCK ? blocked(fd, &d) : tunnel(fd, &d, false);
 	if (r == 1)
 		return false;
 	if (r < 0) {
