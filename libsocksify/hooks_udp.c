@@ -242,6 +242,13 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		sfy_udp_sess_put(s);
 		return -ENETUNREACH;   /* fail closed; the load failure was logged */
 	}
+	if (!cfg->nproxies) {
+		/* A direct route that is not the kernel's (dest.c): a fake
+		 * address no name stands behind, which must not go out. */
+		sfy_udp_sess_put(s);
+		sfy_debug("udp: a fake-DNS address with no name behind it (EHOSTUNREACH)");
+		return -EHOSTUNREACH;
+	}
 	if (cfg->udp == SFY_UDP_ASSOCIATE) {
 		sfy_udp_sess_put(s);
 		return associate(cfg, d->route.via, fd, d->si.family, sp);
@@ -318,6 +325,7 @@ struct plan {
  * relay. */
 static bool plan_connected(int fd, struct plan *p)
 {
+	p->direct_len = 0;
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)
 		return false;
