@@ -74,6 +74,11 @@ rules:
 EOF
 R=(-f "$SFY_TMP/remote.yaml")
 L=(-f "$SFY_TMP/local.yaml")
+# Until the configuration parser knows rules, there is nothing to test.
+if sfy_run "$C" "${R[@]}" -- true 2>&1 | grep -q "not implemented yet"; then
+	echo "SKIP: this build's configuration parser has no routing rules yet"
+	exit 77
+fi
 
 cat >"$SFY_TMP/look.py" <<'EOF'
 # look.py gai NAME [PORT|SERVICE] | ghbn NAME: the lookup's answer or its
