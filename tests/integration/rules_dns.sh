@@ -64,6 +64,13 @@ rules:
   - { match: "*:5", via: two }
   - { match: "10.216.3.0/24", via: direct }
 EOF
+# The same without the direct CIDR rule: a name routed direct must go
+# direct by its name alone.
+sfy_conf remote2 strict - "socks5h://$PRX:1080"
+cat >>"$SFY_TMP/remote2.yaml" <<EOF
+rules:
+  - { match: "*.lan.test", via: direct }
+EOF
 # Local DNS (socks5: the client resolves), names routed by their answers.
 sfy_conf local strict - "socks5://$PRX:1080"
 cat >>"$SFY_TMP/local.yaml" <<EOF
@@ -91,8 +98,14 @@ try:
     if what == "gai":
         ai = socket.getaddrinfo(name, svc, socket.AF_INET, socket.SOCK_STREAM)
         print("addr:", ai[0][4][0])
-    else:
-        print("addr:", socket.gethostbyname_ex(name)[2][0])
+    else:                           # libc's gethostbyname() itself, and h_errno
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.gethostbyname.restype = ctypes.c_void_p
+        libc.__h_errno_location.restype = ctypes.POINTER(ctypes.c_int)
+        if not libc.gethostbyname(name.encode()):
+            raise socket.herror(libc.__h_errno_location()[0], "gethostbyname")
+        print("addr: found")
 except socket.gaierror as e:
     print("error:", eai.get(e.errno, e.errno))
     sys.exit(1)
@@ -175,6 +188,8 @@ expect_out "getaddrinfo of *.lan.test: the name server's answer" "addr: $DNS" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai www.lan.test 8080
 expect_out "curl http://www.lan.test:8080/ goes direct" "$DIRECT_TOKEN" \
 	sfy_run "$C" "${R[@]}" -- curl -4 -sS --max-time 20 http://www.lan.test:8080/
+expect_out "...by the name's rule alone (no rule for its address)" "$DIRECT_TOKEN" \
+	sfy_run "$C" -f "$SFY_TMP/remote2.yaml" -- curl -4 -sS --max-time 20 http://www.lan.test:8080/
 after=$(sfy_proxy_conns dante)
 check "...the proxy saw no connection ($before -> $after)" test "$after" -eq "$before"
 n=$(sfy_capture_stop direct)
