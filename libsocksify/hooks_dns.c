@@ -18,6 +18,7 @@
  * real functions answer, except for blocked names. Numeric names and
  * localhost are never subject to the rules: connect() decides by address. */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,10 @@
 #define HE_BUF_MAX (3 * sizeof(char *) + 16 + SFY_NAME_MAX + 1 + _Alignof(char *))
 /* Returned by the *_remote helpers: let the real function answer. */
 #define ASK_REAL (-1)
-/* The same, and remember its answers for the rules (dnsmem.h). */
-#define ASK_LOCAL (-2)
+/* The same, and remember its answers for the rules (dnsmem.h). Far from
+ * every EAI_* code (negative) and errno value (positive) the helpers
+ * return otherwise. */
+#define ASK_LOCAL (INT_MIN + 1)
 
 enum dns_mode {
 	DNS_PASS,       /* local DNS, no rules: the real functions, untouched */
