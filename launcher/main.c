@@ -19,11 +19,13 @@
 #include "fakedns.h"
 #include "config.h"
 #include "config_rules.h"
+#include "dnsmem.h"
 #include "explain.h"
 #include "launcher.h"
 #include "log.h"
 #include "preload_list.h"
 #include "proxy_url.h"
+#include "route.h"
 #include "stepwise.h"
 
 #ifndef SFY_VERSION
@@ -485,6 +487,45 @@ static _Noreturn void run(const struct sfy_config *cfg, char **argv)
 	exit(e == ENOENT ? SFY_EXIT_NOTFOUND : SFY_EXIT_NOEXEC);
 }
 
+/* Can a name be resolved on this machine under the rules, so that the
+ * names behind addresses matter (dnsmem.h)? When some rule matches names
+ * and some route resolves locally: a direct rule or default, or a chain
+ * (the top-level one included) in local-DNS mode. */
+static bool names_resolved_locally(const struct sfy_config *cfg)
+{
+	bool names = false, local = cfg->default_via == SFY_VIA_DIRECT || cfg->dns == SFY_DNS_LOCAL;
+	for (size_t i = 0; i < cfg->nrules; i++) {
+		names |= cfg->rules[i].kind == SFY_RM_NAME || cfg->rules[i].kind == SFY_RM_SUFFIX;
+		local |= cfg->rules[i].via == SFY_VIA_DIRECT;
+	}
+	for (size_t i = 0; i < cfg->nchains; i++)
+		local |= cfg->chains[i].dns == SFY_DNS_LOCAL;
+	return names && local;
+}
+
+/* The fake-DNS table when any route resolves names remotely, and the
+ * table of names local DNS answers gave when rules route by name. */
+static void prepare_dns_tables(const struct sfy_config *cfg)
+{
+	char err[SFY_ERR_MAX];
+	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
+	bool remote = rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
+	sfy_routes_free(rt);
+	if (remote) {
+		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
+		if (sfy_fakedns_export_fd() < 0)
+			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
+				"table; each process will have its own\n");
+	}
+	if (names_resolved_locally(cfg)) {
+		int r = sfy_dnsmem_export_fd();
+		if (r < 0 && r != -ENOSYS)
+			fprintf(stderr, "socksify: warning: cannot create the shared table of "
+				"local DNS answers (%s); each process will have its own\n",
+				strerror(-r));
+	}
+}
+
 /* State the whole process tree shares, created here so that every process
  * of the tree inherits the same one: the remote-DNS table (a memfd whose
  * number travels in SOCKSIFY_FAKEDNS_FD) and what is known about the
@@ -507,12 +548,7 @@ static void prepare_tree(const struct sfy_config *cfg)
 		fprintf(stderr, "socksify: warning: cannot pass the configuration down (%s); "
 			"each process will read it again\n", strerror(-cfd));
 	}
-	if (cfg->dns == SFY_DNS_REMOTE) {
-		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
-		if (sfy_fakedns_export_fd() < 0)
-			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
-				"table; each process will have its own\n");
-	}
+	prepare_dns_tables(cfg);
 	/* Left by an older socksify around us: its bits indexed that config's
 	 * proxies, and nothing reads it any more. */
 	unsetenv("SOCKSIFY_STEPWISE");

@@ -79,6 +79,9 @@ enum sfy_dns_class {
 /* family: AF_UNSPEC, AF_INET, AF_INET6; v4mapped: AF_INET6 caller accepts
  * ::ffff:a.b.c.d. */
 enum sfy_dns_class sfy_dns_classify(const char *name, int family, bool v4mapped);
+/* Is name an address (any inet_aton() form, an IPv6 literal with an
+ * optional %scope), which resolvers answer without a lookup? */
+bool sfy_dns_numeric(const char *name);
 /* Is this address listed in /etc/hosts (so the real reverse lookup answers
  * from the file)? family AF_INET (4 bytes) or AF_INET6 (16 bytes). */
 bool sfy_hosts_has_addr(int family, const void *addr);

@@ -232,7 +232,7 @@ static unsigned hosts_fams(const char *key)
 
 /* Numeric as getaddrinfo/gethostbyname see it: any inet_aton() form
  * ("10.1", "0x7f.1"), or an IPv6 literal with an optional %scope. */
-static bool is_numeric(const char *name)
+bool sfy_dns_numeric(const char *name)
 {
 	struct in_addr a4;
 	unsigned char a6[16];
@@ -272,7 +272,7 @@ enum sfy_dns_class sfy_dns_classify(const char *name, int family, bool v4mapped)
 	 * and would then send the whole string to DNS. */
 	if (strpbrk(name, " \t\r\n\v\f"))
 		return SFY_DNS_INVALID;
-	if (is_numeric(name))
+	if (sfy_dns_numeric(name))
 		return SFY_DNS_REAL;
 	int n = sfy_fakedns_normalize(name, key);
 	if (n < 0 || strchr(key, ':'))

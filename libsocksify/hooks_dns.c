@@ -8,8 +8,17 @@
  * address. Reverse lookups of fake addresses give the name back; other
  * reverse lookups answer from /etc/hosts or numerically, never by PTR query.
  * Without a usable configuration, names that would be faked fail: a
- * direct lookup would leak, and no connection could be made anyway. */
+ * direct lookup would leak, and no connection could be made anyway.
+ *
+ * Routing rules (dns_rules.h) decide per name before any of that: a name
+ * they block fails with no packet, a name whose every route resolves
+ * locally goes to the real functions and their answers are remembered
+ * (dnsmem.h), the rest is faked. Remote mode is on when any route resolves
+ * names remotely; with rules but no such route (every route local) the
+ * real functions answer, except for blocked names. Numeric names and
+ * localhost are never subject to the rules: connect() decides by address. */
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +26,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include "dns_rules.h"
 #include "fakedns.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "sfy.h"
 #include "state.h"
 
@@ -27,18 +38,58 @@
 #define HE_BUF_MAX (3 * sizeof(char *) + 16 + SFY_NAME_MAX + 1 + _Alignof(char *))
 /* Returned by the *_remote helpers: let the real function answer. */
 #define ASK_REAL (-1)
+/* The same, and remember its answers for the rules (dnsmem.h). Far from
+ * every EAI_* code (negative) and errno value (positive) the helpers
+ * return otherwise. */
+#define ASK_LOCAL (INT_MIN + 1)
 
-enum dns_mode { DNS_PASS, DNS_REMOTE, DNS_BROKEN };
+enum dns_mode {
+	DNS_PASS,       /* local DNS, no rules: the real functions, untouched */
+	DNS_REMOTE,     /* fake addresses (and the rules, if any) */
+	DNS_BROKEN,     /* no usable configuration: fail closed */
+	DNS_ROUTED,     /* local DNS with rules: blocked names fail, others
+			   are looked up for real and remembered */
+};
 
 static enum dns_mode dns_mode(void)
 {
 	const struct sfy_config *c = sfy_config_get();
 	if (!c)
 		return DNS_BROKEN;
-	if (c->dns != SFY_DNS_REMOTE)
-		return DNS_PASS;
+	const struct sfy_routes *rt = sfy_routes_get();
+	bool remote = rt ? sfy_routes_remote(rt) : c->dns == SFY_DNS_REMOTE;
+	if (!remote)
+		return rt && sfy_routes_active(rt) ? DNS_ROUTED : DNS_PASS;
 	sfy_fakedns_configure(c->fake_net, c->fake_prefix);
 	return DNS_REMOTE;
+}
+
+/* Reverse lookups are the real functions' unless fake addresses exist. */
+static bool reverse_real(enum dns_mode m)
+{
+	return m == DNS_PASS || m == DNS_ROUTED;
+}
+
+/* The rules' plan (enum sfy_name_plan) for a name looked up for port (-1:
+ * none), or -1 when there are no rules. */
+static int rules_plan(const char *name, int port)
+{
+	const struct sfy_routes *rt = sfy_routes_get();
+	if (!rt || !sfy_routes_active(rt))
+		return -1;
+	return (int)sfy_dns_rules_plan(rt, name, port);
+}
+
+/* A name the real functions would answer (from /etc/hosts, numerically,
+ * or -- in local mode -- from DNS): ASK_REAL, ASK_LOCAL (remember the
+ * answer), or 1 when the rules block it. cls: sfy_dns_classify()'s. */
+static int real_plan(enum sfy_dns_class cls, const char *name, int port)
+{
+	if (cls == SFY_DNS_LOOPBACK || cls == SFY_DNS_INVALID ||
+	    (cls == SFY_DNS_REAL && sfy_dns_numeric(name)))
+		return ASK_REAL;
+	int p = rules_plan(name, port);
+	return p < 0 ? ASK_REAL : p == SFY_PLAN_BLOCK ? 1 : ASK_LOCAL;
 }
 
 /* Fake address for name, as an EAI_* code (0 = ok); one log line for a
@@ -202,9 +253,11 @@ static int gai_remote(enum dns_mode m, const char *node, const char *service,
 		return EAI_FAMILY;
 	bool v6out = h->ai_family == AF_INET6, mapped = v6out && (h->ai_flags & AI_V4MAPPED);
 
+	int port = sfy_dns_service_port(service, h->ai_socktype, h->ai_flags);
 	switch (sfy_dns_classify(node, h->ai_family, mapped)) {
 	case SFY_DNS_REAL:
-		return ASK_REAL;
+		rc = real_plan(SFY_DNS_REAL, node, port);
+		return rc == 1 ? EAI_NONAME : rc;
 	case SFY_DNS_LOOPBACK:
 		return gai_build(node, service, h, v6out ? AF_INET6 : AF_INET, v6out ? lo6 : (void *)&lo4,
 				 res);
@@ -212,6 +265,14 @@ static int gai_remote(enum dns_mode m, const char *node, const char *service,
 	case SFY_DNS_INVALID:
 		return EAI_NONAME;
 	case SFY_DNS_FAKE:
+		break;
+	}
+	switch (rules_plan(node, port)) {
+	case SFY_PLAN_BLOCK:
+		return EAI_NONAME;
+	case SFY_PLAN_LOCAL:
+		return ASK_LOCAL;
+	default:
 		break;
 	}
 	if ((rc = fake_v4(m, node, &v4)) != 0)
@@ -238,8 +299,21 @@ SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct a
 
 	if (!node || (hints && (hints->ai_flags & AI_NUMERICHOST)) || (m = dns_mode()) == DNS_PASS)
 		return r->getaddrinfo(node, service, hints, res);
-	int rc = gai_remote(m, node, service, hints ? hints : &dflt, res);
-	return rc == ASK_REAL ? r->getaddrinfo(node, service, hints, res) : rc;
+	const struct addrinfo *h = hints ? hints : &dflt;
+	int rc;
+	if (m == DNS_ROUTED) {
+		rc = real_plan(sfy_dns_classify(node, AF_UNSPEC, false), node,
+			       sfy_dns_service_port(service, h->ai_socktype, h->ai_flags));
+		if (rc == 1)
+			return EAI_NONAME;
+	} else {
+		rc = gai_remote(m, node, service, h, res);
+	}
+	if (rc == ASK_REAL)
+		return r->getaddrinfo(node, service, hints, res);
+	if (rc == ASK_LOCAL && (rc = r->getaddrinfo(node, service, hints, res)) == 0)
+		sfy_dns_remember_ai(node, *res);
+	return rc;
 }
 
 /* Our nodes are laid out like glibc's, so the real function frees both. */
@@ -297,14 +371,25 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 	*result = NULL;
 	if (m == DNS_PASS)
 		return ASK_REAL;
+	if (m == DNS_ROUTED) {
+		int p = real_plan(sfy_dns_classify(name, AF_UNSPEC, false), name, -1);
+		if (p != 1)
+			return p;
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	}
 	if (af != AF_INET && af != AF_INET6) {
 		*herr = NETDB_INTERNAL;
 		errno = EAFNOSUPPORT;
 		return EAFNOSUPPORT;
 	}
+	int p;
 	switch (sfy_dns_classify(name, af, false)) {
 	case SFY_DNS_REAL:
-		return ASK_REAL;
+		if ((p = real_plan(SFY_DNS_REAL, name, -1)) != 1)
+			return p;
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
 	case SFY_DNS_LOOPBACK:
 		return he_result(he_fill(he, buf, buflen, name, af, af == AF_INET6 ? lo6 : (void *)&lo4),
 				 he, result, herr);
@@ -315,6 +400,15 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 		*herr = HOST_NOT_FOUND;
 		return ENOENT;
 	case SFY_DNS_FAKE:
+		break;
+	}
+	switch (rules_plan(name, -1)) {
+	case SFY_PLAN_BLOCK:
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	case SFY_PLAN_LOCAL:
+		return ASK_LOCAL;
+	default:
 		break;
 	}
 	switch (fake_v4(m, name, &v4)) {
@@ -340,18 +434,24 @@ SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, c
 				size_t buflen, struct hostent **result, int *h_errnop)
 {
 	int rc = ghbn_remote(name, af, ret, buf, buflen, result, h_errnop);
-	if (rc != ASK_REAL)
+	if (rc != ASK_REAL && rc != ASK_LOCAL)
 		return rc;
-	return sfy_real()->gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+	int r = sfy_real()->gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
+	if (rc == ASK_LOCAL && r == 0 && *result)
+		sfy_dns_remember_he(name, *result);
+	return r;
 }
 
 SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
 			       struct hostent **result, int *h_errnop)
 {
 	int rc = ghbn_remote(name, AF_INET, ret, buf, buflen, result, h_errnop);
-	if (rc != ASK_REAL)
+	if (rc != ASK_REAL && rc != ASK_LOCAL)
 		return rc;
-	return sfy_real()->gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+	int r = sfy_real()->gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
+	if (rc == ASK_LOCAL && r == 0 && *result)
+		sfy_dns_remember_he(name, *result);
+	return r;
 }
 
 /* glibc returns static storage; ours is per thread, which is only safer. */
@@ -365,8 +465,12 @@ SFY_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 	struct hostent *res;
 	int herr;
 	int rc = ghbn_remote(name, af, &he_tls.he, he_tls.buf, sizeof(he_tls.buf), &res, &herr);
-	if (rc == ASK_REAL)
-		return sfy_real()->gethostbyname2(name, af);
+	if (rc == ASK_REAL || rc == ASK_LOCAL) {
+		res = sfy_real()->gethostbyname2(name, af);
+		if (rc == ASK_LOCAL)
+			sfy_dns_remember_he(name, res);
+		return res;
+	}
 	h_errno = herr;
 	return res;
 }
@@ -376,8 +480,12 @@ SFY_EXPORT struct hostent *gethostbyname(const char *name)
 	struct hostent *res;
 	int herr;
 	int rc = ghbn_remote(name, AF_INET, &he_tls.he, he_tls.buf, sizeof(he_tls.buf), &res, &herr);
-	if (rc == ASK_REAL)
-		return sfy_real()->gethostbyname(name);
+	if (rc == ASK_REAL || rc == ASK_LOCAL) {
+		res = sfy_real()->gethostbyname(name);
+		if (rc == ASK_LOCAL)
+			sfy_dns_remember_he(name, res);
+		return res;
+	}
 	h_errno = herr;
 	return res;
 }
@@ -407,7 +515,7 @@ static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent
 {
 	char name[SFY_NAME_MAX + 1];
 	*result = NULL;
-	if (dns_mode() == DNS_PASS || !addr)
+	if (reverse_real(dns_mode()) || !addr)
 		return ASK_REAL;
 	if (!((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
 		return ASK_REAL;        /* glibc rejects these itself, without a query */
@@ -453,7 +561,7 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	const void *addr;
 	int rc;
 
-	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sa || dns_mode() == DNS_PASS)
+	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sa || reverse_real(dns_mode()))
 		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in))
 		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;

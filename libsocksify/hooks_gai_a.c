@@ -5,7 +5,10 @@
  * addresses take no time, so GAI_NOWAIT completes before it returns, and the
  * notification is delivered as asked. gai_error() reads the answer from the
  * request itself and gai_suspend() returns at once for requests glibc never
- * queued. Local mode: the real function, untouched. */
+ * queued. Local mode without routing rules: the real function, untouched.
+ * Local mode with rules goes through our getaddrinfo() too, so that blocked
+ * names fail and answers are remembered (dns_rules.h): a name the rules
+ * resolve locally then makes GAI_NOWAIT wait for its lookup. */
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -15,6 +18,7 @@
 
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "sfy.h"
 #include "state.h"
 
@@ -70,7 +74,9 @@ static void notify(const struct sigevent *sev)
 SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigevent *sev)
 {
 	const struct sfy_config *cfg = sfy_config_get();
-	if (cfg && cfg->dns != SFY_DNS_REMOTE) {
+	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
+	if (cfg && !(rt ? sfy_routes_remote(rt) || sfy_routes_active(rt)
+			: cfg->dns == SFY_DNS_REMOTE)) {
 		if (!sfy_real()->getaddrinfo_a)
 			return EAI_SYSTEM;
 		return sfy_real()->getaddrinfo_a(mode, list, n, sev);

@@ -4,16 +4,27 @@
  * -1 and h_errno NO_RECOVERY, one log line -- and never send a packet.
  * dns: local passes them through.
  *
+ * Routing rules (dns_rules.h) decide for the queries that name a domain
+ * (res_query, res_search, res_querydomain and their res_n* forms): a name
+ * the rules block fails with HOST_NOT_FOUND and no packet, in any mode; a
+ * name whose every route resolves locally is queried for real even in
+ * remote mode. res_send/res_nsend carry a ready message: refused in remote
+ * mode, passed in local mode, as without rules.
+ *
  * glibc exports each function twice: res_query@@GLIBC_2.34 and the older
  * __res_query, which programs built against headers that #define res_query
  * __res_query still call. Both names are interposed. res_mkquery and
  * dn_expand only build or parse bytes and are left alone. */
 #include <stdatomic.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <resolv.h>
 
+#include "dns_rules.h"
+#include "fakedns.h"
 #include "log.h"
 #include "real.h"
+#include "route.h"
 #include "sfy.h"
 #include "state.h"
 
@@ -27,57 +38,89 @@
 #undef res_nquerydomain
 #undef res_nsend
 
-static bool res_blocked(res_state statp, const char *what)
+static void res_fail(res_state statp, int herr)
+{
+	h_errno = herr;
+	if (statp)
+		statp->res_h_errno = herr;
+}
+
+/* "name.domain" for res_querydomain (glibc joins them the same way; a
+ * too long result fails there too, before any packet). */
+static const char *qd_join(const char *name, const char *domain,
+			   char buf[static SFY_NAME_MAX + 2])
+{
+	if (!name || !domain)
+		return name;
+	int n = snprintf(buf, SFY_NAME_MAX + 2, "%s.%s", name, domain);
+	return n > 0 && n <= SFY_NAME_MAX ? buf : name;
+}
+
+/* dname: the domain the query asks about, NULL for a ready message. */
+static bool res_blocked(res_state statp, const char *what, const char *dname)
 {
 	static atomic_flag logged = ATOMIC_FLAG_INIT;
 	const struct sfy_config *c = sfy_config_get();
-	if (c && c->dns != SFY_DNS_REMOTE)
+	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
+	bool remote = rt ? sfy_routes_remote(rt) : c && c->dns == SFY_DNS_REMOTE;
+	if (dname && rt && sfy_routes_active(rt)) {
+		/* a numeric name has no rule of its own: the mode decides */
+		enum sfy_name_plan p = sfy_dns_numeric(dname) ? SFY_PLAN_FAKE
+							      : sfy_dns_rules_plan(rt, dname, -1);
+		if (p == SFY_PLAN_BLOCK) {
+			res_fail(statp, HOST_NOT_FOUND);
+			return true;
+		}
+		if (p == SFY_PLAN_LOCAL)
+			return false;
+	}
+	if (c && !remote)
 		return false;
 	if (!atomic_flag_test_and_set(&logged))
 		sfy_warn("%s: raw DNS queries are not sent in remote DNS mode", what);
 	else
 		sfy_debug("%s: refused (remote DNS)", what);
-	h_errno = NO_RECOVERY;
-	if (statp)
-		statp->res_h_errno = NO_RECOVERY;
+	res_fail(statp, NO_RECOVERY);
 	return true;
 }
 
 /* One interposer under both names; the real function is the same. */
-#define RES_HOOK(name, params, args, statp)                                  \
-	SFY_EXPORT int name params;                                          \
-	SFY_EXPORT int __##name params;                                      \
-	int name params                                                      \
+#define RES_HOOK(fn, params, args, statp, dname)                             \
+	SFY_EXPORT int fn params;                                            \
+	SFY_EXPORT int __##fn params;                                        \
+	int fn params                                                        \
 	{                                                                    \
 		const struct sfy_real *r = sfy_real();                       \
-		if (res_blocked(statp, #name) || !r->name)                   \
+		char qd[SFY_NAME_MAX + 2];                                   \
+		(void)qd;                                                    \
+		if (res_blocked(statp, #fn, dname) || !r->fn)                \
 			return -1;                                           \
-		return r->name args;                                         \
+		return r->fn args;                                           \
 	}                                                                    \
-	int __##name params                                                  \
+	int __##fn params                                                    \
 	{                                                                    \
-		return name args;                                            \
+		return fn args;                                              \
 	}
 
 RES_HOOK(res_query, (const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (dname, class, type, ans, anslen), NULL)
+	 (dname, class, type, ans, anslen), NULL, dname)
 RES_HOOK(res_search, (const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (dname, class, type, ans, anslen), NULL)
+	 (dname, class, type, ans, anslen), NULL, dname)
 RES_HOOK(res_querydomain,
 	 (const char *name, const char *domain, int class, int type, unsigned char *ans, int anslen),
-	 (name, domain, class, type, ans, anslen), NULL)
+	 (name, domain, class, type, ans, anslen), NULL, qd_join(name, domain, qd))
 RES_HOOK(res_send, (const unsigned char *msg, int msglen, unsigned char *ans, int anslen),
-	 (msg, msglen, ans, anslen), NULL)
+	 (msg, msglen, ans, anslen), NULL, NULL)
 RES_HOOK(res_nquery,
 	 (res_state statp, const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (statp, dname, class, type, ans, anslen), statp)
+	 (statp, dname, class, type, ans, anslen), statp, dname)
 RES_HOOK(res_nsearch,
 	 (res_state statp, const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (statp, dname, class, type, ans, anslen), statp)
+	 (statp, dname, class, type, ans, anslen), statp, dname)
 RES_HOOK(res_nquerydomain,
 	 (res_state statp, const char *name, const char *domain, int class, int type,
 	  unsigned char *ans, int anslen),
-	 (statp, name, domain, class, type, ans, anslen), statp)
+	 (statp, name, domain, class, type, ans, anslen), statp, qd_join(name, domain, qd))
 RES_HOOK(res_nsend,
 	 (res_state statp, const unsigned char *msg, int msglen, unsigned char *ans, int anslen),
-	 (statp, msg, msglen, ans, anslen), statp)
+	 (statp, msg, msglen, ans, anslen), statp, NULL)

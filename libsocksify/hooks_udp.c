@@ -28,6 +28,16 @@
  * to an unconnected socket that sent to the name's fake address is reported
  * with the real address.
  *
+ * Routing rules (route.h) pick each datagram's route, as for TCP: a
+ * blocked destination fails with EPERM (connect: ECONNREFUSED), one warn
+ * line per destination; a direct real address is the kernel's; a name
+ * behind a fake address routed direct is resolved here (udp_route.h) and
+ * sent to; a chain's datagrams go through that chain's association. A
+ * socket has one association at a time: a datagram whose route is another
+ * chain than the one the socket is associated through fails with EPERM
+ * (one warn line per socket), as closing and reopening is the only way to
+ * change the source address the relays would see.
+ *
  * This file is the send side and connect(); hooks_udp_recv.c the receive
  * side; hooks_fd.c keeps the registry (fdreg.h) in step with close()/dup2() and
  * routes syscall(SYS_sendmmsg, ...) here. */
@@ -55,6 +65,7 @@
 #include "sfy.h"
 #include "state.h"
 #include "udp_assoc.h"
+#include "udp_route.h"
 
 /* iovecs of a relayed send kept on the stack (our header + the program's);
  * longer scatter lists are rare and take malloc(). */
@@ -64,6 +75,7 @@ enum route {
 	R_REAL = 0,     /* not ours: the real call, unchanged */
 	R_RELAY = 1,    /* through the relay of the returned session */
 	R_REFUSE = 2,   /* policy: EPERM (logged once per socket) */
+	R_OTHER_CHAIN = 3, /* associated through another chain: EPERM (logged) */
 };
 
 /* The destination as the relay gets it: a fake address goes as its name. */
@@ -86,13 +98,52 @@ static void refuse_log(struct sfy_udp_sess *s, const struct sockaddr *sa, sockle
 	sfy_warn("udp: datagram to %s refused (EPERM): %s", txt, why);
 }
 
+/* A datagram for one chain on a socket associated through another. */
+static void other_chain_log(struct sfy_udp_sess *s, const struct sfy_dest *d)
+{
+	if (atomic_exchange(&s->chain_logged, true))
+		return;
+	struct sfy_addr a;
+	char txt[300] = "?";
+	if (d->named)
+		a = d->name;
+	else if (dst_of((const struct sockaddr *)&d->sa, d->len, &a) < 0)
+		a.type = 0;
+	if (a.type)
+		sfy_addr_format(&a, txt, sizeof(txt));
+	const struct sfy_config *top = sfy_config_get();
+	sfy_warn("udp: datagram to %s refused (EPERM): its route is chain %s, but the socket is "
+		 "associated through chain %s (one association per socket)", txt,
+		 top ? sfy_config_via_name(top, d->route.via) : "?",
+		 top ? sfy_config_via_name(top, s->via) : "?");
+}
+
+/* The destination as the relay of d's chain gets it: a name behind a fake
+ * address goes as the name, or, for a chain in local-DNS mode, as the
+ * address this machine resolves it to (as a TCP connection through that
+ * chain would). */
+static int relay_dst(const struct sfy_dest *d, struct sfy_addr *dst)
+{
+	int r = 0;
+	if (d->named)
+		*dst = d->name;
+	else
+		r = dst_of((const struct sockaddr *)&d->sa, d->len, dst);
+	if (r == 0 && dst->type == SFY_ATYP_DOMAIN && d->cfg && d->cfg->dns == SFY_DNS_LOCAL)
+		r = sfy_udp_resolve(d->cfg, dst->name, dst->port, AF_UNSPEC, dst);
+	return r;
+}
+
 /* Sets up the association of fd (or finds the failure of an earlier try). */
-static int associate(const struct sfy_config *cfg, int fd, int family, struct sfy_udp_sess **sp)
+static int associate(const struct sfy_config *cfg, int via, int fd, int family,
+		     struct sfy_udp_sess **sp)
 {
 	struct sfy_udp_sess *s = sfy_udp_sess_new(SFY_UDP_SESS_FAILED, family);
 	if (!s)
 		return -ENOMEM;
 	const char *why = NULL;
+	s->cfg = cfg;
+	s->via = via;
 	int r = sfy_udp_chain_ok(cfg, &why);
 	if (r < 0) {
 		/* Permanent for this configuration: fail every send, log once. */
@@ -153,7 +204,9 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 	*sp = NULL;
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	const struct sfy_config *cfg = d->cfg;
-	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
+	/* Fake addresses exist when any route resolves remotely. */
+	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
+	bool remote = rt ? sfy_routes_remote(rt) : cfg && cfg->dns == SFY_DNS_REMOTE;
 	bool dns = remote && sfy_sockaddr_port(sa) == 53;
 	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, d->len);
 	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake) {
@@ -161,8 +214,19 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		return R_REAL;
 	}
 	if (s && s->kind == SFY_UDP_SESS_ASSOC) {
+		if (cfg && s->cfg && s->cfg != cfg) {
+			other_chain_log(s, d);
+			sfy_udp_sess_put(s);
+			return R_OTHER_CHAIN;
+		}
 		*sp = s;
 		return R_RELAY;
+	}
+	if (s && s->kind == SFY_UDP_SESS_FAILED && cfg && s->cfg && s->cfg != cfg) {
+		/* A failure of another chain says nothing about this one. */
+		sfy_fdreg_udp_remove(fd, s);
+		sfy_udp_sess_put(s);
+		s = NULL;
 	}
 	if (s && s->kind == SFY_UDP_SESS_FAILED) {
 		int e = s->err;
@@ -178,9 +242,16 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		sfy_udp_sess_put(s);
 		return -ENETUNREACH;   /* fail closed; the load failure was logged */
 	}
+	if (!cfg->nproxies) {
+		/* A direct route that is not the kernel's (dest.c): a fake
+		 * address no name stands behind, which must not go out. */
+		sfy_udp_sess_put(s);
+		sfy_debug("udp: a fake-DNS address with no name behind it (EHOSTUNREACH)");
+		return -EHOSTUNREACH;
+	}
 	if (cfg->udp == SFY_UDP_ASSOCIATE) {
 		sfy_udp_sess_put(s);
-		return associate(cfg, fd, d->si.family, sp);
+		return associate(cfg, d->route.via, fd, d->si.family, sp);
 	}
 	if (!s) {
 		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, d->si.family);
@@ -245,12 +316,16 @@ struct plan {
 	struct sfy_udp_sess *s;   /* a reference, or NULL */
 	struct sfy_addr dst;
 	ssize_t err;
+	/* A direct route for a name: the kernel sends to this address. */
+	struct sockaddr_storage direct;
+	socklen_t direct_len;     /* 0: not direct */
 };
 
 /* A send without an address: ours only on a socket connect()ed through the
  * relay. */
 static bool plan_connected(int fd, struct plan *p)
 {
+	p->direct_len = 0;
 	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
 	if (!s)
 		return false;
@@ -272,11 +347,22 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 		     struct plan *p)
 {
 	p->s = NULL;
+	p->direct_len = 0;
 	if (!m->msg_name || !m->msg_namelen)
 		return sfy_fdreg_has(fd, SFY_FDREG_UDP) && plan_connected(fd, p);
 	struct sfy_dest d;
 	struct sfy_udp_sess *s;
 	enum sfy_verdict v = classify(fd, op, m->msg_name, m->msg_namelen, known, &d, &s);
+	if (d.si.proto == SFY_SOCK_UDP && (v == SFY_V_BLOCK || v == SFY_V_DIRECT_NAME)) {
+		sfy_udp_sess_put(s);
+		if (v == SFY_V_BLOCK) {
+			sfy_udp_block_log(&d, "datagram", EPERM);
+			p->err = -EPERM;
+		} else {
+			p->err = sfy_udp_direct_addr(&d, &p->direct, &p->direct_len);
+		}
+		return true;
+	}
 	if (v != SFY_V_PROXY || d.si.proto != SFY_SOCK_UDP) {
 		sfy_udp_sess_put(s);
 		if (v == SFY_V_REFUSE) {
@@ -291,16 +377,28 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 	if (k == R_REAL)
 		return false;
 	if (k == R_RELAY)
-		p->err = dst_of((const struct sockaddr *)&d.sa, d.len, &p->dst);
+		p->err = relay_dst(&d, &p->dst);
 	else
-		p->err = k == R_REFUSE ? -EPERM : k;
+		p->err = k == R_REFUSE || k == R_OTHER_CHAIN ? -EPERM : k;
 	return true;
+}
+
+/* The program's datagram to the address a direct route resolved. */
+static ssize_t send_direct(int fd, const struct plan *p, const struct msghdr *um, int flags)
+{
+	struct msghdr m = *um;
+	m.msg_name = (void *)&p->direct;
+	m.msg_namelen = p->direct_len;
+	ssize_t r = sfy_real()->sendmsg(fd, &m, flags);
+	return r < 0 ? -errno : r;
 }
 
 /* Carries out a plan: the bytes sent or -errno; releases the session. */
 static ssize_t plan_send(int fd, struct plan *p, const struct msghdr *m, int flags)
 {
-	ssize_t r = p->err ? p->err : send_relay(fd, p->s, &p->dst, m, flags);
+	ssize_t r = p->err ? p->err
+		  : p->direct_len ? send_direct(fd, p, m, flags)
+		  : send_relay(fd, p->s, &p->dst, m, flags);
 	sfy_udp_sess_put(p->s);
 	return r;
 }
@@ -352,17 +450,39 @@ bool sfy_udp_getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 	return set;
 }
 
+/* connect() to a name a direct route sends to: the kernel's socket is
+ * connected to the name's real address (getpeername() then says so). */
+static int connect_direct(int fd, const struct sfy_dest *d)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int r = sfy_udp_direct_addr(d, &ss, &sl);
+	if (r < 0)
+		return r;
+	if (sfy_real()->connect(fd, (struct sockaddr *)&ss, sl) < 0)
+		return -errno;
+	if (sfy_fdreg_has(fd, SFY_FDREG_UDP))
+		sfy_udp_clear_peer(fd);
+	return 0;
+}
+
 int sfy_udp_connect(int fd, const struct sfy_dest *d)
 {
+	if (d->route.kind == SFY_ROUTE_BLOCK) {
+		sfy_udp_block_log(d, "connect", ECONNREFUSED);
+		return -ECONNREFUSED;
+	}
+	if (d->route.kind == SFY_ROUTE_DIRECT && d->named)
+		return connect_direct(fd, d);
 	struct sfy_udp_sess *s = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
 	int k = route(fd, d, s, &s);
 	if (k == R_REAL)
 		return 1;
 	if (k != R_RELAY)
-		return k == R_REFUSE ? -EPERM : k;
+		return k == R_REFUSE || k == R_OTHER_CHAIN ? -EPERM : k;
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	struct sfy_addr dst;
-	int r = dst_of(sa, d->len, &dst);
+	int r = relay_dst(d, &dst);
 	if (r == 0 && sfy_real()->connect(fd, (struct sockaddr *)&s->relay, s->relay_len) < 0)
 		r = -errno;
 	if (r == 0)

@@ -87,8 +87,21 @@ static const char *verdict_name(enum sfy_udp_verdict v)
 	}
 }
 
+/* Would a datagram to from be sent directly (its route is direct: bypass:
+ * or a direct rule, by address or by a name local DNS gave it)? Then one
+ * from it is the program's to read, relay or not. */
+static bool direct_source(const struct sockaddr *from, socklen_t len)
+{
+	const struct sfy_routes *rt = sfy_routes_get();
+	if (!rt || !sfy_sockaddr_is_inet(from, len))
+		return false;
+	struct sfy_route r;
+	sfy_route_match(rt, NULL, from, sfy_sockaddr_port(from), &r);
+	return r.kind == SFY_ROUTE_DIRECT;
+}
+
 /* One datagram for the program, from the relay (header stripped, real
- * source reported) or from a bypass destination (as it is), into um. Every
+ * source reported) or from a direct destination (as it is), into um. Every
  * other datagram is dropped and the next one read: the kernel's blocking
  * mode and MSG_DONTWAIT decide whether that waits or says EAGAIN. */
 static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int flags)
@@ -97,7 +110,9 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 	if (!buf)
 		return -ENOMEM;
 	const struct sfy_config *cfg = sfy_config_get();
-	bool remote = cfg && cfg->dns == SFY_DNS_REMOTE;
+	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
+	/* A name as the source maps back to its fake address if any exist. */
+	bool remote = rt ? sfy_routes_remote(rt) : cfg && cfg->dns == SFY_DNS_REMOTE;
 	struct sfy_addr dst;
 	struct sockaddr_storage peer;
 	socklen_t peer_len = 0;
@@ -129,8 +144,8 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 				src = peer;
 				srclen = peer_len;
 			}
-		} else if (!connected && cfg && sfy_sockaddr_is_inet((struct sockaddr *)&from, m.msg_namelen) &&
-			   sfy_route_bypass(cfg, (struct sockaddr *)&from)) {
+		} else if (!connected && cfg &&
+			   direct_source((struct sockaddr *)&from, m.msg_namelen)) {
 			src = from;
 			srclen = m.msg_namelen;
 		} else {

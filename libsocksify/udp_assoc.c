@@ -152,6 +152,11 @@ enum sfy_udp_verdict sfy_udp_decode(const uint8_t *buf, size_t len, int family, 
 int sfy_udp_chain_ok(const struct sfy_config *cfg, const char **why)
 {
 	bool any_last = cfg->chain == SFY_CHAIN_RANDOM || cfg->chain == SFY_CHAIN_ROUND_ROBIN;
+	if (!cfg->nproxies) {
+		/* A route with no hops is direct: never associated (dest.h). */
+		*why = "the route has no proxy";
+		return -EPROTONOSUPPORT;
+	}
 	for (size_t i = any_last ? 0 : cfg->nproxies - 1; i < cfg->nproxies; i++) {
 		enum sfy_proto p = cfg->proxies[i].proto;
 		if (p != SFY_PROTO_SOCKS5 && p != SFY_PROTO_SOCKS5H) {

@@ -54,6 +54,11 @@ struct sfy_udp_sess {
 	atomic_int refs;
 	enum sfy_udp_kind kind;
 	int family;                     /* of the program's UDP socket */
+	/* The chain (route.h: the route's cfg) the association goes through,
+	 * and its verdict (a chain index or SFY_VIA_TOP) for log lines. */
+	const struct sfy_config *cfg;
+	int via;
+	atomic_bool chain_logged;       /* "another chain" said once */
 	atomic_int ctl;                 /* control connection, -1 once gone */
 	atomic_bool dead;               /* control connection lost */
 	atomic_bool dead_logged;
@@ -138,8 +143,11 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 
 /* ---- entry points for hooks_tcp.c (defined in hooks_udp.c) ---- */
 struct sfy_dest;
-/* connect() of a UDP socket that sfy_classify() called SFY_V_PROXY: 0 or
- * -errno, or 1 when the real connect() is to follow (udp: direct). */
+/* connect() of a UDP socket that sfy_classify() called SFY_V_PROXY,
+ * SFY_V_BLOCK (-ECONNREFUSED, logged once per destination) or
+ * SFY_V_DIRECT_NAME (the name resolved here and the socket connected to
+ * it): 0 or -errno, or 1 when the real connect() with the program's
+ * address is to follow (udp: direct). */
 int sfy_udp_connect(int fd, const struct sfy_dest *d);
 /* After a real connect() (a bypass destination, a disconnect): forget the
  * destination recorded for a socket connected through the relay, so that

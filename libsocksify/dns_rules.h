@@ -1,0 +1,35 @@
+/* The routing rules as the resolver hooks (hooks_dns.c, hooks_gai_a.c,
+ * hooks_res.c) apply them to forward lookups (route.h: the name plan):
+ * a name every rule blocks fails without a packet, a name every route of
+ * which resolves locally goes to the real resolver and its answers are
+ * remembered (dnsmem.h) so that a connect() to the address is routed by
+ * the name, and the rest gets a fake address (remote-DNS mode only).
+ * Without rules (sfy_routes_active() false) nothing changes: fake
+ * addresses in remote mode, the real resolver in local mode. */
+#ifndef SFY_DNS_RULES_H
+#define SFY_DNS_RULES_H
+
+#include <netdb.h>
+#include <stdbool.h>
+
+#include "route.h"
+
+/* Is fake DNS in use (some route resolves names remotely)? rt NULL: no. */
+bool sfy_dns_rules_remote(const struct sfy_routes *rt);
+
+/* What a lookup of name (not numeric, not localhost) does; port: the
+ * service's port, or -1 when the call names none. Without active rules:
+ * FAKE in remote mode, LOCAL otherwise. In local mode FAKE never comes
+ * back (LOCAL instead). A BLOCK is logged at warn once per name. */
+enum sfy_name_plan sfy_dns_rules_plan(const struct sfy_routes *rt, const char *name, int port);
+
+/* The port a getaddrinfo() service argument names: a number 1..65535, or
+ * a name from the services file (for udp when socktype is SOCK_DGRAM,
+ * else tcp); -1 when there is none, it is 0, or not known here. */
+int sfy_dns_service_port(const char *service, int socktype, int flags);
+
+/* Remembers every inet address of a local answer for name (dnsmem.h). */
+void sfy_dns_remember_ai(const char *name, const struct addrinfo *ai);
+void sfy_dns_remember_he(const char *name, const struct hostent *he);
+
+#endif

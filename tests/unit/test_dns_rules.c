@@ -1,0 +1,285 @@
+/* The resolver hooks' and UDP's side of the routing rules: the plan per
+ * name (dns_rules.c on route.h), the service port, the once-per-key log
+ * memory, and the local resolution of a direct-routed name for UDP
+ * (udp_route.c). Configurations are built in C (rules and their names
+ * pool), independent of the YAML parser. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "dest.h"
+#include "dns_rules.h"
+#include "logonce.h"
+#include "route.h"
+#include "sfy.h"
+#include "udp_route.h"
+#include "testutil.h"
+
+struct mk {
+	const char *match;      /* "*", "name", "*.suffix" */
+	int via;
+	int lo, hi;             /* port range; 0 = none */
+};
+
+/* A config with top-level dns top_dns and one chain "loc" in local-DNS
+ * mode (index 0), rules from list (file origin), default def. */
+static void build(struct sfy_config *c, enum sfy_dns_mode top_dns, const struct mk *list,
+		  size_t n, int def)
+{
+	char err[SFY_ERR_MAX];
+	sfy_config_defaults(c);
+	assert_int_equal(sfy_proxy_url_parse("socks5h://192.0.2.1:1080", &c->proxies[0], err,
+					     sizeof(err)), 0);
+	c->nproxies = 1;
+	c->dns = top_dns;
+	snprintf(c->chains[0].name, sizeof(c->chains[0].name), "loc");
+	c->chains[0].dns = SFY_DNS_LOCAL;
+	c->chains[0].first = 0;
+	c->chains[0].n = 1;
+	assert_int_equal(sfy_proxy_url_parse("socks5://192.0.2.2:1080", &c->chain_proxies[0], err,
+					     sizeof(err)), 0);
+	c->nchain_proxies = 1;
+	c->nchains = 1;
+	c->rules = calloc(n ? n : 1, sizeof(*c->rules));
+	c->rule_names = calloc(1, 4096);
+	assert_non_null(c->rules);
+	assert_non_null(c->rule_names);
+	for (size_t i = 0; i < n; i++) {
+		struct sfy_rule *r = &c->rules[i];
+		const char *m = list[i].match;
+		r->origin = SFY_RO_FILE;
+		r->via = (int16_t)list[i].via;
+		r->line = (uint32_t)(i + 1);
+		r->has_port = list[i].lo != 0;
+		r->port_lo = (uint16_t)(r->has_port ? list[i].lo : 0);
+		r->port_hi = (uint16_t)(r->has_port ? list[i].hi : 65535);
+		if (!strcmp(m, "*")) {
+			r->kind = SFY_RM_ANY;
+			continue;
+		}
+		r->kind = strncmp(m, "*.", 2) ? SFY_RM_NAME : SFY_RM_SUFFIX;
+		if (r->kind == SFY_RM_SUFFIX)
+			m += 2;
+		r->name_off = (uint32_t)c->rule_names_len;
+		r->name_len = (uint16_t)strlen(m);
+		memcpy(c->rule_names + c->rule_names_len, m, r->name_len + 1);
+		c->rule_names_len += r->name_len + 1;
+	}
+	c->nrules = n;
+	c->default_via = (int16_t)def;
+	c->default_line = def == SFY_VIA_TOP ? 0 : 99;
+}
+
+static const struct mk rules[] = {
+	{ "blocked.example", SFY_VIA_BLOCK, 0, 0 },
+	{ "*.lan", SFY_VIA_DIRECT, 0, 0 },
+	{ "*", SFY_VIA_BLOCK, 25, 25 },
+	{ "*.corp.example", 0, 0, 0 },
+	{ "web.example", SFY_VIA_BLOCK, 443, 443 },
+};
+
+static void test_plan_remote(void **state)
+{
+	(void)state;
+	struct sfy_config c;
+	char err[SFY_ERR_MAX];
+	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
+	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
+	assert_non_null(rt);
+	assert_true(sfy_dns_rules_remote(rt));
+	static const struct {
+		const char *name;
+		int port;
+		enum sfy_name_plan want;
+	} rows[] = {
+		{ "blocked.example", -1, SFY_PLAN_BLOCK },
+		{ "Blocked.Example.", -1, SFY_PLAN_BLOCK },     /* case, trailing dot */
+		{ "blocked.example", 80, SFY_PLAN_BLOCK },
+		{ "x.blocked.example", -1, SFY_PLAN_FAKE },     /* exact only */
+		{ "host.lan", -1, SFY_PLAN_LOCAL },
+		{ "a.b.lan", 80, SFY_PLAN_LOCAL },
+		/* remote DNS: a direct rule that does not name port 53 does
+		 * not let a name's port-53 traffic out directly */
+		{ "a.b.lan", 53, SFY_PLAN_FAKE },
+		{ "lan", -1, SFY_PLAN_FAKE },                   /* *. needs a label */
+		{ "other.example", 25, SFY_PLAN_BLOCK },        /* the service's port decides */
+		{ "other.example", -1, SFY_PLAN_FAKE },         /* no port: connect decides */
+		{ "other.example", 80, SFY_PLAN_FAKE },
+		{ "db.corp.example", 80, SFY_PLAN_LOCAL },      /* local-DNS chain */
+		{ "web.example", 443, SFY_PLAN_BLOCK },
+		{ "web.example", 80, SFY_PLAN_FAKE },
+		{ "web.example", -1, SFY_PLAN_FAKE },
+	};
+	for (size_t i = 0; i < SFY_ARRAY_LEN(rows); i++) {
+		enum sfy_name_plan p = sfy_dns_rules_plan(rt, rows[i].name, rows[i].port);
+		if (p != rows[i].want)
+			print_error("row %zu: %s port %d\n", i, rows[i].name, rows[i].port);
+		EQ(p, rows[i].want, rows[i].name);
+	}
+	sfy_routes_free(rt);
+	sfy_config_free(&c);
+}
+
+/* Every route local (top-level local, the chain local): FAKE never comes
+ * back, blocked names still block. */
+static void test_plan_local(void **state)
+{
+	(void)state;
+	struct sfy_config c;
+	char err[SFY_ERR_MAX];
+	build(&c, SFY_DNS_LOCAL, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
+	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
+	assert_non_null(rt);
+	assert_false(sfy_dns_rules_remote(rt));
+	EQ(sfy_dns_rules_plan(rt, "blocked.example", -1), SFY_PLAN_BLOCK, "blocked");
+	EQ(sfy_dns_rules_plan(rt, "other.example", 25), SFY_PLAN_BLOCK, "port 25");
+	EQ(sfy_dns_rules_plan(rt, "other.example", -1), SFY_PLAN_LOCAL, "other");
+	EQ(sfy_dns_rules_plan(rt, "web.example", -1), SFY_PLAN_LOCAL, "web");
+	/* a name no rule may send direct is still not faked without a table */
+	EQ(sfy_dns_rules_plan(rt, "hidden.onion", -1), SFY_PLAN_LOCAL, "onion");
+	sfy_routes_free(rt);
+	sfy_config_free(&c);
+}
+
+/* default: block -- an allow list. */
+static void test_plan_allow_list(void **state)
+{
+	(void)state;
+	static const struct mk allow[] = {
+		{ "*.lan", SFY_VIA_DIRECT, 0, 0 },
+		{ "api.example", SFY_VIA_TOP, 443, 443 },
+	};
+	struct sfy_config c;
+	char err[SFY_ERR_MAX];
+	build(&c, SFY_DNS_REMOTE, allow, SFY_ARRAY_LEN(allow), SFY_VIA_BLOCK);
+	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
+	assert_non_null(rt);
+	EQ(sfy_dns_rules_plan(rt, "x.lan", -1), SFY_PLAN_LOCAL, "lan");
+	EQ(sfy_dns_rules_plan(rt, "api.example", 443), SFY_PLAN_FAKE, "api 443");
+	EQ(sfy_dns_rules_plan(rt, "api.example", 80), SFY_PLAN_BLOCK, "api 80");
+	EQ(sfy_dns_rules_plan(rt, "api.example", -1), SFY_PLAN_FAKE, "api any");
+	EQ(sfy_dns_rules_plan(rt, "else.example", -1), SFY_PLAN_BLOCK, "else");
+	sfy_routes_free(rt);
+	sfy_config_free(&c);
+}
+
+/* No rules at all: the mode alone, as before rules existed. */
+static void test_plan_no_rules(void **state)
+{
+	(void)state;
+	struct sfy_config c;
+	char err[SFY_ERR_MAX];
+	for (int remote = 0; remote < 2; remote++) {
+		build(&c, remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL, NULL, 0, SFY_VIA_TOP);
+		c.nchains = 0;
+		struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
+		assert_non_null(rt);
+		assert_false(sfy_routes_active(rt));
+		EQ(sfy_dns_rules_remote(rt), remote != 0, "remote");
+		EQ(sfy_dns_rules_plan(rt, "blocked.example", 25),
+		   remote ? SFY_PLAN_FAKE : SFY_PLAN_LOCAL, "plan");
+		sfy_routes_free(rt);
+		sfy_config_free(&c);
+	}
+	EQ(sfy_dns_rules_remote(NULL), 0, "no routes");
+	EQ(sfy_dns_rules_plan(NULL, "x.example", -1), SFY_PLAN_LOCAL, "no routes");
+}
+
+static void test_service_port(void **state)
+{
+	(void)state;
+	EQ(sfy_dns_service_port(NULL, 0, 0), -1, "NULL");
+	EQ(sfy_dns_service_port("", 0, 0), -1, "empty");
+	EQ(sfy_dns_service_port("443", 0, 0), 443, "443");
+	EQ(sfy_dns_service_port("443", 0, AI_NUMERICSERV), 443, "443 numericserv");
+	EQ(sfy_dns_service_port("0", 0, 0), -1, "0 is not a port");
+	EQ(sfy_dns_service_port("65536", 0, 0), -1, "65536");
+	EQ(sfy_dns_service_port("http", SOCK_STREAM, 0), 80, "http");
+	EQ(sfy_dns_service_port("http", 0, AI_NUMERICSERV), -1, "http numericserv");
+	EQ(sfy_dns_service_port("domain", SOCK_DGRAM, 0), 53, "domain/udp");
+	EQ(sfy_dns_service_port("no-such-service-here", 0, 0), -1, "unknown");
+}
+
+static void test_logonce(void **state)
+{
+	(void)state;
+	assert_true(sfy_logonce_first("t1", "a.example"));
+	assert_false(sfy_logonce_first("t1", "a.example"));
+	assert_true(sfy_logonce_first("t2", "a.example"));   /* kinds apart */
+	assert_true(sfy_logonce_first("t1", "b.example"));
+	/* bounded: enough others push the first out, and it is said again */
+	char k[32];
+	for (int i = 0; i < SFY_LOGONCE_MAX; i++) {
+		snprintf(k, sizeof(k), "n%d.example", i);
+		assert_true(sfy_logonce_first("t1", k));
+	}
+	assert_true(sfy_logonce_first("t1", "a.example"));
+}
+
+/* UDP's direct route for a name: resolved here (localhost: /etc/hosts,
+ * no network), in the socket's family, with the destination's port. */
+static void test_udp_direct_addr(void **state)
+{
+	(void)state;
+	struct sfy_config c;
+	sfy_config_defaults(&c);
+	struct sfy_dest d;
+	memset(&d, 0, sizeof(d));
+	d.si.family = AF_INET;
+	d.si.proto = SFY_SOCK_UDP;
+	d.cfg = &c;
+	d.route.kind = SFY_ROUTE_DIRECT;
+	d.route.cfg = &c;
+	struct sockaddr_storage ss;
+	socklen_t sl = 0;
+	EQ(sfy_udp_direct_addr(&d, &ss, &sl), -EHOSTUNREACH, "not named");
+	d.named = true;
+	d.name.type = SFY_ATYP_DOMAIN;
+	snprintf(d.name.name, sizeof(d.name.name), "localhost");
+	d.name.port = 5353;
+	sfy_udp_resolve_flush();
+	EQ(sfy_udp_direct_addr(&d, &ss, &sl), 0, "localhost v4");
+	EQ(sl, sizeof(struct sockaddr_in), "v4 len");
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	EQ(s4->sin_family, AF_INET, "family");
+	EQ(ntohs(s4->sin_port), 5353, "port");
+	EQ(ntohl(s4->sin_addr.s_addr), INADDR_LOOPBACK, "127.0.0.1");
+	/* the cached answer, with another port */
+	d.name.port = 9;
+	EQ(sfy_udp_direct_addr(&d, &ss, &sl), 0, "cached");
+	EQ(ntohs(s4->sin_port), 9, "cached port");
+	/* an AF_INET6 socket gets an AF_INET6 address (v4-mapped or ::1) */
+	d.si.family = AF_INET6;
+	EQ(sfy_udp_direct_addr(&d, &ss, &sl), 0, "localhost v6 socket");
+	EQ(ss.ss_family, AF_INET6, "v6 family");
+	EQ(sl, sizeof(struct sockaddr_in6), "v6 len");
+	/* a name that cannot be resolved: an error, not a send anywhere */
+	d.si.family = AF_INET;
+	snprintf(d.name.name, sizeof(d.name.name), "no-such-name.invalid");
+	c.handshake_timeout_ms = 2000;
+	assert_true(sfy_udp_direct_addr(&d, &ss, &sl) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plan_remote),
+		cmocka_unit_test(test_plan_local),
+		cmocka_unit_test(test_plan_allow_list),
+		cmocka_unit_test(test_plan_no_rules),
+		cmocka_unit_test(test_service_port),
+		cmocka_unit_test(test_logonce),
+		cmocka_unit_test(test_udp_direct_addr),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
