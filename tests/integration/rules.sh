@@ -140,7 +140,23 @@ sfy__served whoami "$T" 8080
 sfy__served whoami "$T" 3002
 sfy_bg dns "$T" "$SFY_PY" -u "$SFY_TMP/dns.py" "$RES" "$SFY_TMP/names"
 sfy__served dns "$T" 53 10 udp
-sfy_bg uecho "$T" "$SFY_PY" -u "$SFY_TOP/tests/tools/udpserver.py" echo 7
+# UDP echo answering DATA|SENDER from the very address it was sent to (one
+# socket per address: a reply from another source would be dropped by the
+# relay and by socksify as not from the destination).
+cat >"$SFY_TMP/uecho.py" <<'EOF'
+import select, socket, sys
+socks = []
+for a in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((a, int(sys.argv[1])))
+    socks.append(s)
+while True:
+    for s in select.select(socks, [], [])[0]:
+        data, addr = s.recvfrom(65535)
+        s.sendto(data + b"|" + addr[0].encode(), addr)
+EOF
+sfy_bg uecho "$T" "$SFY_PY" -u "$SFY_TMP/uecho.py" 7 10.231.9.1 10.231.9.3 10.231.9.21 \
+	10.231.9.22 10.231.9.23 10.231.9.24 10.231.9.100
 sfy__served uecho "$T" 7 10 udp
 sfy_danted alpha "$PA" "$A" 1080 none
 sfy_microsocks beta "$PB" "$B" 1080
@@ -209,7 +225,8 @@ rules:
 default: alpha
 EOF
 # no_proxy: env -- NO_PROXY entries as direct rules after -r.
-{ cat "$SFY_TMP/r.yaml"; echo "no_proxy: env"; } | yaml np
+{ cat "$SFY_TMP/r.yaml"; echo "no_proxy: env"; } >"$SFY_TMP/np.yaml"
+chmod 600 "$SFY_TMP/np.yaml"
 # Local DNS: the chains end in socks5 (names resolved here, addresses sent
 # to the proxy); names are matched through what the resolver answered.
 RULES_L='rules:
@@ -272,10 +289,12 @@ observed() {  # file rc
 }
 
 # The route --explain prints: the one word of alpha|beta|direct|block it
-# uses ("none" or "ambiguous(...)" otherwise).
+# uses ("none" or "ambiguous(...)" otherwise); with EXPLAIN_TOP set,
+# "proxies" (the top-level chain) counts as that word.
 explained() {  # file
 	local w
-	w=$(grep -owE 'alpha|beta|direct|block' "$1" | sort -u)
+	w=$(grep -owE "alpha|beta|direct|block${EXPLAIN_TOP:+|proxies}" "$1" |
+		sed "s/^proxies\$/${EXPLAIN_TOP:-proxies}/" | sort -u)
 	case $(printf '%s\n' "$w" | grep -c .) in
 	0) echo none ;;
 	1) echo "$w" ;;
@@ -402,9 +421,11 @@ dest "[fd00:231:9::3]:25 (*:25 first)" block r fd00:231:9::3 25
 dest "[fd00:232::1]:8080 (no rule: default)" block r fd00:232::1 8080
 
 echo "--- no default: the top-level proxies"
+EXPLAIN_TOP=beta  # the top-level proxies: are beta's proxy
 dest "unmatched.sfy.test without default: goes via proxies:" beta top www.o.sfy.test 8080
 dest "10.231.9.100 without default: via proxies:" beta top 10.231.9.100 8080
 dest "*.a.sfy.test still via alpha" alpha top www.a.sfy.test 8080
+EXPLAIN_TOP=
 
 echo "--- first match wins"
 EXPLAIN_RULE="rule 1" dest "www.o.sfy.test, exact rule first" beta orderab www.o.sfy.test 8080
@@ -489,61 +510,71 @@ expect_out "CDN address known as cdn.d and cdn.a: the chain wins" "egress=10.231
 
 echo "--- rules across fork and exec"
 cat >"$SFY_TMP/tree.py" <<'EOF'
-# tree.py CURL: connections from the process, a fork()ed child and exec'd
-# programs (one with an empty environment); prints "WHO: egress=..." lines.
-import os, socket, subprocess, sys
-curl = sys.argv[1]
+# tree.py CURL NAME: connections from the process, a fork()ed child and
+# exec'd programs (curl, and this script in "who" mode, one of them with an
+# empty environment); prints "TAG: egress=..." or "TAG: error ERRNO" lines.
+# NAME is resolved by the parent; the children connect to its address.
+import errno, os, socket, subprocess, sys
 def who(tag, host, port=8080):
     try:
-        s = socket.create_connection((host, port), timeout=10)
+        s = socket.create_connection((host, int(port)), timeout=10)
         s.sendall(b"GET / HTTP/1.0\r\n\r\n")
         body = s.makefile("rb").read().decode()
         print(tag + ":", [l for l in body.splitlines() if l.startswith("egress=")][0], flush=True)
+    except socket.gaierror as e:
+        print(tag + ": error gaierror", e, flush=True)
     except OSError as e:
-        print(tag + ": error", type(e).__name__, e, flush=True)
-def fake(name):
-    return socket.getaddrinfo(name, 8080, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
-def ex(tag, url, env=None):
-    r = subprocess.run([curl, "-gsS", "--max-time", "10", url], env=env,
-                       capture_output=True, text=True)
-    print(tag + ":", (r.stdout + r.stderr).strip().splitlines()[-1:], flush=True)
+        print(tag + ": error", errno.errorcode.get(e.errno, e.errno), e, flush=True)
+if sys.argv[1] == "who":
+    who(*sys.argv[2:])
+    sys.exit(0)
+curl = sys.argv[1]
+def ex(tag, host, port=8080, env=None):
+    subprocess.run([sys.executable, __file__, "who", tag, host, str(port)], env=env)
+def excurl(tag, url):
+    r = subprocess.run([curl, "-gsS", "--max-time", "10", url], capture_output=True, text=True)
+    print(tag + ":", " ".join((r.stdout + r.stderr).split()), flush=True)
 who("parent b", "www.b.sfy.test")
-addr_b = fake(sys.argv[2])          # resolved here, used by the children
+addr = socket.getaddrinfo(sys.argv[2], 8080, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
 pid = os.fork()
 if pid == 0:
     who("child a", "www.a.sfy.test")
     who("child d", "www.d.sfy.test")
-    who("child addr", addr_b)
+    who("child addr", addr)
     who("child bad", "bad.sfy.test")
     os._exit(0)
 os.waitpid(pid, 0)
-ex("exec a", "http://www.a.sfy.test:8080/")
-ex("exec addr", "http://%s:8080/" % addr_b)
-ex("exec bad", "http://bad.sfy.test:8080/")
-ex("exec-empty-env d", "http://www.d.sfy.test:8080/", env={})
-ex("exec-empty-env addr", "http://%s:8080/" % addr_b, env={})
-ex("exec-empty-env 25", "http://www.a.sfy.test:25/", env={})
+excurl("exec curl a", "http://www.a.sfy.test:8080/")
+excurl("exec curl addr", "http://%s:8080/" % addr)
+ex("exec bad", "bad.sfy.test")
+ex("exec 25", "www.a.sfy.test", 25)
+ex("exec-empty-env d", "www.d.sfy.test", env={})
+ex("exec-empty-env addr", addr, env={})
+ex("exec-empty-env 25", "www.a.sfy.test", 25, env={})
 EOF
 CURL=$(command -v curl)
 sfy__exec srun -f "$SFY_TMP/r.yaml" -- "$SFY_PY" "$SFY_TMP/tree.py" "$CURL" www.b.sfy.test
 cp "$SFY_LAST_OUT" "$SFY_TMP/tree-remote.out"
-tree_line() {  # file tag want
+tree_line() {  # file tag want desc
 	local l
 	l=$(grep "^$2:" "$1" | head -n1)
 	if [ "$3" = block ]; then
-		case $l in *egress=* | "") sfy__fail "${4:-tree}: $2 blocked" "got: ${l:-nothing}" ;;
-		*) sfy__pass "${4:-tree}: $2 blocked" ;; esac
+		case $l in
+		*egress=*) sfy__fail "$4: $2 blocked" "got: $l" ;;
+		*ECONNREFUSED* | *gaierror* | *"resolve host"*) sfy__pass "$4: $2 blocked" ;;
+		*) sfy__fail "$4: $2 blocked" "got: ${l:-nothing}" ;;
+		esac
 		return
 	fi
 	if [ "$(egress_name "$(printf '%s' "$l" | grep -o 'egress=[0-9a-f:.]*' | cut -d= -f2)")" = "$3" ]; then
-		sfy__pass "${4:-tree}: $2 via $3"
+		sfy__pass "$4: $2 via $3"
 	else
-		sfy__fail "${4:-tree}: $2 via $3" "got: ${l:-nothing}"
+		sfy__fail "$4: $2 via $3" "got: ${l:-nothing}"
 	fi
 }
 for c in "parent b:beta" "child a:alpha" "child d:direct" "child addr:beta" "child bad:block" \
-	"exec a:alpha" "exec addr:beta" "exec bad:block" "exec-empty-env d:direct" \
-	"exec-empty-env addr:beta" "exec-empty-env 25:block"; do
+	"exec curl a:alpha" "exec curl addr:beta" "exec bad:block" "exec 25:block" \
+	"exec-empty-env d:direct" "exec-empty-env addr:beta" "exec-empty-env 25:block"; do
 	tree_line "$SFY_TMP/tree-remote.out" "${c%:*}" "${c##*:}" "remote tree"
 done
 # Local DNS: the parent resolves la.a.sfy.test; its children connect to
@@ -552,8 +583,8 @@ done
 sfy__exec srun -f "$SFY_TMP/l.yaml" -- "$SFY_PY" "$SFY_TMP/tree.py" "$CURL" la.a.sfy.test
 cp "$SFY_LAST_OUT" "$SFY_TMP/tree-local.out"
 for c in "parent b:beta" "child a:alpha" "child d:direct" "child addr:alpha" "child bad:block" \
-	"exec a:alpha" "exec addr:alpha" "exec bad:block" "exec-empty-env d:direct" \
-	"exec-empty-env addr:alpha" "exec-empty-env 25:block"; do
+	"exec curl a:alpha" "exec curl addr:alpha" "exec bad:block" "exec 25:block" \
+	"exec-empty-env d:direct" "exec-empty-env addr:alpha" "exec-empty-env 25:block"; do
 	tree_line "$SFY_TMP/tree-local.out" "${c%:*}" "${c##*:}" "local tree"
 done
 
