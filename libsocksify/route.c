@@ -123,11 +123,17 @@ void sfy_route_match_with(const struct sfy_routes *rt, sfy_route_one_fn *one, co
 						   sizeof(struct sockaddr_in) :
 						   sizeof(struct sockaddr_in6),
 						   names, SFY_DNSMEM_NAMES_MAX) : 0;
-	one(rt, NULL, sa, port, out);
+	if (!nn) {
+		one(rt, NULL, sa, port, out);
+		return;
+	}
 	/* Each name local DNS gave this address is matched together with the
-	 * address; the most restrictive verdict wins, the earliest rule among
-	 * equals. */
-	for (size_t i = 0; i < nn; i++) {
+	 * address (its CIDR rules, * rules and default: included); the most
+	 * restrictive verdict wins, the earliest rule among equals. The
+	 * address alone does not compete: otherwise a name's own direct rule
+	 * could never win over a chain default:. */
+	one(rt, names[0], sa, port, out);
+	for (size_t i = 1; i < nn; i++) {
 		struct sfy_route r;
 		one(rt, names[i], sa, port, &r);
 		int a = sfy_route_severity(&r), b = sfy_route_severity(out);
