@@ -328,7 +328,10 @@ dest() {
 	fi
 	sfy__exec srun -f "$SFY_TMP/$conf.yaml" "$@" --explain "$hp"
 	ex=$(explained "$SFY_LAST_OUT")
-	if [ "$SFY_LAST_RC" = 0 ] && [ "$ex" = "$got" ]; then
+	# --explain exits 1 exactly when the destination is blocked.
+	local want_rc=0
+	[ "$got" = block ] && want_rc=1
+	if [ "$SFY_LAST_RC" = "$want_rc" ] && [ "$ex" = "$got" ]; then
 		sfy__pass "$desc: --explain agrees ($ex)"
 	else
 		sfy__fail "$desc: --explain agrees with the connection ($got)" "explain: $ex"
