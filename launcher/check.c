@@ -13,6 +13,7 @@
 
 #include "chain.h"
 #include "check.h"
+#include "route.h"
 #include "hop_addr.h"
 #include "io.h"
 #include "log.h"
@@ -95,7 +96,7 @@ static const char *greet(int fd, const struct sfy_proxy *p, int64_t deadline)
 	return v == 0 ? NULL : "username/password rejected";
 }
 
-int sfy_check(const struct sfy_config *cfg)
+static int check_chain(const struct sfy_config *cfg)
 {
 	struct sfy_config *sub = malloc(sizeof(*sub));
 	if (!sub)
@@ -158,4 +159,34 @@ int sfy_check(const struct sfy_config *cfg)
 		      : good >= (cfg->chain_length ? cfg->chain_length : 1);
 	printf("chain %s\n", usable ? "usable" : "NOT usable");
 	return usable ? 0 : 1;
+}
+
+int sfy_check(const struct sfy_config *cfg)
+{
+	char err[SFY_ERR_MAX];
+	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
+	if (!rt) {
+		fprintf(stderr, "socksify: %s\n", err);
+		return 1;
+	}
+	/* Every chain a rule or default: can send a connection through, one
+	 * after the other: the top-level proxies (when there are any), then
+	 * the named chains. */
+	int rc = 0;
+	bool first = true;
+	for (int via = SFY_VIA_TOP; via < (int)cfg->nchains; via++) {
+		const struct sfy_config *c = sfy_routes_chain(rt, via);
+		if (!c)
+			continue;
+		if (cfg->nchains) {
+			printf("%s== %s\n", first ? "" : "\n", via < 0 ? "proxies" : cfg->chains[via].name);
+			fflush(stdout);
+		}
+		first = false;
+		rc |= check_chain(c);
+	}
+	if (first)
+		printf("no chain configured: every route is direct or block\n");
+	sfy_routes_free(rt);
+	return rc;
 }

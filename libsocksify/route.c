@@ -78,6 +78,13 @@ void sfy_route_set(const struct sfy_routes *rt, int via, int rule, struct sfy_ro
 	}
 }
 
+const struct sfy_config *sfy_routes_chain(const struct sfy_routes *rt, int via)
+{
+	struct sfy_route r;
+	sfy_route_set(rt, via, SFY_RULE_DEFAULT, &r);
+	return r.kind == SFY_ROUTE_CHAIN ? r.cfg : NULL;
+}
+
 int sfy_route_default_via(const struct sfy_routes *rt, bool special)
 {
 	int via = rt->cfg->default_via;

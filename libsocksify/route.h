@@ -56,6 +56,10 @@ bool sfy_routes_active(const struct sfy_routes *rt);
  * use and the process is in remote-DNS mode as far as DNS hooks go. */
 bool sfy_routes_remote(const struct sfy_routes *rt);
 
+/* The configuration chain `via` (an index into cfg->chains, or
+ * SFY_VIA_TOP) runs with; NULL when it has no hops (--check). */
+const struct sfy_config *sfy_routes_chain(const struct sfy_routes *rt, int via);
+
 /* The route for a TCP connection or a UDP datagram to port (host order):
  *  - name != NULL: the destination is known by name (a fake address);
  *    host and * rules apply, CIDR rules do not (sa may be NULL).

@@ -641,4 +641,32 @@ check "UDP: nothing sent towards the blocked destinations ($n)" test "$n" = 0
 n=$(tcpdump -nn -r "$SFY_TMP/udpcap.pcap" "dst host 10.231.9.21 or dst host 10.231.9.1" 2>/dev/null | wc -l)
 check "UDP: nothing sent directly to the chain's destinations ($n)" test "$n" = 0
 
+# ------------------------------------------------------------ --check
+# --check walks every chain a route can use: the named ones here (no
+# top-level proxies), each under its own heading; a dead chain makes it 1.
+yaml chk <<EOF
+chains:
+  alpha: [ "socks5h://$A:1080" ]
+  beta:  [ "socks5h://$B:1080" ]
+default: alpha
+EOF
+sfy__exec srun -f "$SFY_TMP/chk.yaml" --check
+cp "$SFY_LAST_OUT" "$SFY_TMP/chk.out"
+check "--check: both named chains usable (exit $SFY_LAST_RC)" test "$SFY_LAST_RC" = 0
+check "--check: a heading per chain" grep -q '^== beta' "$SFY_TMP/chk.out"
+n=$(grep -c '^hop 1 .* ok ' "$SFY_TMP/chk.out")
+check "--check: hop 1 of each chain ok ($n)" test "$n" = 2
+yaml chkdead <<EOF
+chains:
+  alpha: [ "socks5h://$A:1080" ]
+  dead:  [ "socks5h://$A:1" ]
+default: alpha
+rules:
+  - { match: "*.x.sfy.test", via: dead }
+EOF
+sfy__exec srun -f "$SFY_TMP/chkdead.yaml" --check
+cp "$SFY_LAST_OUT" "$SFY_TMP/chkdead.out"
+check "--check: a dead named chain fails the check (exit $SFY_LAST_RC)" test "$SFY_LAST_RC" = 1
+check "--check: the dead chain's hop is named FAIL" grep -q '^hop 1 .*:1 .*FAIL' "$SFY_TMP/chkdead.out"
+
 finish
