@@ -44,6 +44,7 @@
 #include "probe_race.h"
 #include "ready.h"
 #include "real.h"
+#include "route.h"
 #include "sock.h"
 #include "stepwise.h"
 
@@ -198,6 +199,20 @@ static bool is_s5(const struct sfy_proxy *p)
  * slower than the handshake timeout is ETIMEDOUT. */
 static int resolve_dst(struct sfy_chain_sm *sm, int ask)
 {
+	/* .onion/.exit/.i2p: never this machine's resolver (its query would
+	 * tell the network the name). The last hop gets the name itself when
+	 * it can take one; else (socks4, a direct route) nothing is sent. */
+	if (sfy_route_special_tld(sm->dst.name)) {
+		if (sm->n && proxy_at(sm, sm->n - 1)->proto != SFY_PROTO_SOCKS4) {
+			sm->resolve_dst = false;
+			return 0;
+		}
+		sm->dns_failed = true;
+		return failed(sm, 0, -EHOSTUNREACH, sm->n
+			      ? ".onion/.exit/.i2p names are never resolved locally, and the last "
+				"hop (socks4) cannot take a name"
+			      : ".onion/.exit/.i2p names are never resolved locally");
+	}
 	if (!sm->may_block)
 		return SFY_SM_RUN;
 	if (sm->n && proxy_at(sm, sm->n - 1)->proto == SFY_PROTO_SOCKS4)
@@ -950,7 +965,8 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	sm->cmd = cmd;
 	sm->n = sm->upto = pick(cfg, sm->idx);
 	/* A name reaches the last hop as a name only when the chain resolves
-	 * names remotely; a direct route always resolves it here. */
+	 * names remotely; a direct route always resolves it here -- except a
+	 * .onion/.exit/.i2p name, which is never resolved here (resolve_dst). */
 	sm->resolve_dst = dst->type == SFY_ATYP_DOMAIN && (!sm->n || cfg->dns == SFY_DNS_LOCAL);
 	sm->step_at = NO_STEP;
 	sm->deadline = sfy_now_ms() + cfg->handshake_timeout_ms;

@@ -33,7 +33,10 @@ struct sfy_chain_sm;
  * A cfg with no hops (nproxies 0: a direct route, route.h) connects fd to
  * dst itself: a name is resolved locally like hop 1's (SFY_SM_RUN, on the
  * driver for an asynchronous set-up, bounded by the handshake timeout) for
- * the socket's family, then the TCP connect; nothing is sent. */
+ * the socket's family, then the TCP connect; nothing is sent. A
+ * .onion/.exit/.i2p name is never resolved here: a chain in local-DNS mode
+ * passes it to a last hop that takes names (all but socks4), else the
+ * set-up fails with EHOSTUNREACH (one line) before any packet. */
 struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 				      const struct sfy_addr *dst, enum sfy_s5_cmd cmd, bool async);
 

@@ -67,7 +67,7 @@ void sfy_dns_remember_ai(const char *name, const struct addrinfo *ai)
 		/* glibc repeats each address per socket type: once is enough */
 		if (prev && prevlen == ai->ai_addrlen && !memcmp(prev, sa, prevlen))
 			continue;
-		sfy_dnsmem_add(name, sa, ai->ai_addrlen);
+		sfy_dnsmem_add(name, sa, ai->ai_addrlen, sfy_route_name_restrictive(sfy_routes_get(), name, sa));
 		prev = sa;
 		prevlen = ai->ai_addrlen;
 	}
@@ -81,11 +81,11 @@ void sfy_dns_remember_he(const char *name, const struct hostent *he)
 		if (he->h_addrtype == AF_INET && he->h_length == 4) {
 			struct sockaddr_in s = { .sin_family = AF_INET };
 			memcpy(&s.sin_addr, *p, 4);
-			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s));
+			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s), sfy_route_name_restrictive(sfy_routes_get(), name, (struct sockaddr *)&s));
 		} else if (he->h_addrtype == AF_INET6 && he->h_length == 16) {
 			struct sockaddr_in6 s = { .sin6_family = AF_INET6 };
 			memcpy(&s.sin6_addr, *p, 16);
-			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s));
+			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s), sfy_route_name_restrictive(sfy_routes_get(), name, (struct sockaddr *)&s));
 		}
 	}
 }

@@ -9,9 +9,20 @@
  * Adding takes the next sequence number s (atomic fetch-add), writes ring
  * entry s % DM_NRING under a per-entry version (odd while written, 2(s+1)
  * once complete: a seqlock without a lock), then records s+1 in one of the
- * slots of the address's bucket, round robin. The ring overwrites the
- * oldest entries when it wraps, a bucket its oldest slots: bounded, and
- * the most recent names survive. Nothing is ever locked, so fork() at any
+ * slots of the address's bucket. Bounded: the ring overwrites its oldest
+ * entries when it wraps, a bucket its oldest slots -- but each entry
+ * carries how restrictive its name's routes are (route.h
+ * sfy_route_name_restrictive: 0 all direct, 1 a chain, 2 a block), and a
+ * name is never pushed out by a less restrictive one: forgetting that
+ * ads.example (blocked on port 8080) shares an address with eight CDN
+ * names routed direct would let a connect() to that address on 8080 out.
+ * So a bucket gives up its dead slots first, then its least restrictive
+ * and oldest slot among those no more restrictive than the newcomer (none:
+ * the newcomer is not kept, which only loses a name no more restrictive
+ * than all that stay); the ring steps over live entries more restrictive
+ * than the newcomer (a bounded number, then a restrictive newcomer takes
+ * the slot and a direct one is not kept); and a lookup returns the most
+ * restrictive names first. Nothing is ever locked, so fork() at any
  * instant and a process killed mid-write leave nothing held; a torn or
  * stale entry only fails the checks below.
  *
@@ -46,7 +57,9 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
 /* Slots per bucket: twice the names kept per address, so that two
  * addresses sharing a bucket still keep theirs. */
 #define DM_BUCKET (2 * SFY_DNSMEM_NAMES_MAX)
-#define DM_MAGIC "SFYDNSM1"
+/* Live restrictive ring entries the writer steps over before it takes one. */
+#define DM_RING_SKIP 64
+#define DM_MAGIC "SFYDNSM2"
 
 struct dm_hdr {
 	char magic[8];
@@ -66,7 +79,8 @@ struct dm_ent {
 	uint32_t hash;
 	uint8_t family;                         /* 4 or 6 */
 	uint8_t len;
-	uint8_t pad[2];
+	uint8_t sev;                            /* sfy_route_name_restrictive() */
+	uint8_t pad;
 	uint8_t addr[16];
 	char name[SFY_NAME_MAX];
 };
@@ -130,9 +144,10 @@ static uint32_t addr_hash(uint8_t fam, const uint8_t addr[16])
 	return fnv(fnv(2166136261u, &fam, 1), addr, 16);
 }
 
-static uint32_t ent_hash(uint8_t fam, const uint8_t addr[16], const char *name, size_t len)
+static uint32_t ent_hash(uint8_t fam, const uint8_t addr[16], uint8_t sev, const char *name,
+			 size_t len)
 {
-	return fnv(addr_hash(fam, addr), name, len);
+	return fnv(fnv(addr_hash(fam, addr), &sev, 1), name, len);
 }
 
 /* ---- the table itself ------------------------------------------------- */
@@ -280,23 +295,24 @@ void sfy_dnsmem_detach(bool close_fd)
 /* ---- reading and writing ----------------------------------------------- */
 
 /* Entry of sequence s copied out if sound and for (fam, addr): its name's
- * length, or -1. */
+ * length (its severity in *sev), or -1. */
 static int ent_read(const struct dm_tab *t, uint64_t s, uint8_t fam, const uint8_t addr[16],
-		    char out[SFY_NAME_MAX + 1])
+		    char out[SFY_NAME_MAX + 1], uint8_t *sev)
 {
 	struct dm_ent *e = &t->ring[s % DM_NRING];
 	uint64_t want = 2 * (s + 1);
-	uint8_t efam, elen, eaddr[16];
+	uint8_t efam, elen, esev, eaddr[16];
 	uint32_t ehash;
 	char norm[SFY_NAME_MAX + 1];
 	if (atomic_load_explicit(&e->ver, memory_order_acquire) != want)
 		return -1;
 	efam = e->family;
 	elen = e->len;
+	esev = e->sev;
 	ehash = e->hash;
 	memcpy(eaddr, e->addr, 16);
 	/* Another address's entry (the bucket is shared): no need for its name. */
-	if (efam != fam || memcmp(eaddr, addr, 16) || elen == 0)
+	if (efam != fam || memcmp(eaddr, addr, 16) || elen == 0 || esev > 2)
 		return -1;
 	memcpy(out, e->name, elen);
 	atomic_thread_fence(memory_order_acquire);
@@ -304,69 +320,177 @@ static int ent_read(const struct dm_tab *t, uint64_t s, uint8_t fam, const uint8
 		return -1;
 	out[elen] = '\0';       /* elen <= 255 = SFY_NAME_MAX */
 	if (strlen(out) != elen || sfy_fakedns_normalize(out, norm) != (int)elen ||
-	    memcmp(norm, out, elen) || ent_hash(fam, addr, out, elen) != ehash)
+	    memcmp(norm, out, elen) || ent_hash(fam, addr, esev, out, elen) != ehash)
 		return -1;
+	*sev = esev;
 	return elen;
 }
 
-/* The names for (fam, addr), most recent first, deduplicated; how many. */
-static size_t lookup(const struct dm_tab *t, uint8_t fam, const uint8_t addr[16],
-		     char names[][SFY_NAME_MAX + 1], size_t max)
+/* The ring entry of sequence s as it stands: its address and severity if
+ * it is complete (whatever its name), else false. */
+static bool ent_peek(const struct dm_tab *t, uint64_t s, uint8_t *fam, uint8_t addr[16],
+		     uint8_t *sev)
 {
-	const struct dm_bucket *b = &t->buckets[addr_hash(fam, addr) % DM_NBUCKETS];
-	uint64_t seqs[DM_BUCKET];
-	size_t ns = 0, n = 0;
+	struct dm_ent *e = &t->ring[s % DM_NRING];
+	uint64_t want = 2 * (s + 1);
+	if (atomic_load_explicit(&e->ver, memory_order_acquire) != want)
+		return false;
+	*fam = e->family;
+	*sev = e->sev;
+	memcpy(addr, e->addr, 16);
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&e->ver, memory_order_relaxed) == want && *sev <= 2;
+}
+
+static struct dm_bucket *bucket_of(const struct dm_tab *t, uint8_t fam, const uint8_t addr[16])
+{
+	return &t->buckets[addr_hash(fam, addr) % DM_NBUCKETS];
+}
+
+/* The names for (fam, addr), the most restrictive first and among equals
+ * the most recent, deduplicated; how many. sevs (may be NULL): each
+ * name's severity. */
+static size_t lookup(const struct dm_tab *t, uint8_t fam, const uint8_t addr[16],
+		     char names[][SFY_NAME_MAX + 1], uint8_t *sevs, size_t max)
+{
+	const struct dm_bucket *b = bucket_of(t, fam, addr);
+	char got[DM_BUCKET][SFY_NAME_MAX + 1];
+	uint64_t seq[DM_BUCKET];
+	uint8_t sev[DM_BUCKET];
+	size_t ng = 0, n = 0;
 	for (size_t i = 0; i < DM_BUCKET; i++) {
 		uint64_t v = atomic_load_explicit(&b->seq1[i], memory_order_acquire);
-		if (!v)
+		bool again = false;
+		for (size_t k = 0; k < ng && !again; k++)
+			again = seq[k] == v - 1;
+		if (!v || again || ent_read(t, v - 1, fam, addr, got[ng], &sev[ng]) < 0)
 			continue;
-		size_t j = ns++;        /* insertion sort, newest first */
-		for (; j > 0 && seqs[j - 1] < v - 1; j--)
-			seqs[j] = seqs[j - 1];
-		seqs[j] = v - 1;
+		seq[ng++] = v - 1;
 	}
-	for (size_t i = 0; i < ns && n < max; i++) {
-		if (i && seqs[i] == seqs[i - 1])
-			continue;
-		if (ent_read(t, seqs[i], fam, addr, names[n]) < 0)
-			continue;
+	bool used[DM_BUCKET] = { false };
+	while (n < max) {
+		size_t best = DM_BUCKET;
+		for (size_t i = 0; i < ng; i++)
+			if (!used[i] && (best == DM_BUCKET || sev[i] > sev[best] ||
+					 (sev[i] == sev[best] && seq[i] > seq[best])))
+				best = i;
+		if (best == DM_BUCKET)
+			break;
+		used[best] = true;
 		bool dup = false;
 		for (size_t k = 0; k < n && !dup; k++)
-			dup = !strcmp(names[k], names[n]);
-		if (!dup)
-			n++;
+			dup = !strcmp(names[k], got[best]);
+		if (dup)
+			continue;
+		memcpy(names[n], got[best], strlen(got[best]) + 1);
+		if (sevs)
+			sevs[n] = sev[best];
+		n++;
 	}
 	return n;
 }
 
-void sfy_dnsmem_add(const char *name, const struct sockaddr *sa, socklen_t len)
+/* Is ring entry s (of fam/addr) still one its bucket names? */
+static bool ent_live(const struct dm_tab *t, uint64_t s, uint8_t fam, const uint8_t addr[16])
+{
+	const struct dm_bucket *b = bucket_of(t, fam, addr);
+	for (size_t i = 0; i < DM_BUCKET; i++)
+		if (atomic_load_explicit(&b->seq1[i], memory_order_relaxed) == s + 1)
+			return true;
+	return false;
+}
+
+/* A ring sequence number to write an entry of severity sev at: the next
+ * one, stepping over slots whose entry (of whatever earlier wrap: a slot
+ * stepped over keeps its entry) is live and more restrictive than sev;
+ * false when a direct-only name finds nothing but those. */
+static bool ring_claim(struct dm_tab *t, uint8_t sev, uint64_t *out)
+{
+	for (unsigned tries = 0;; tries++) {
+		uint64_t s = atomic_fetch_add(&t->hdr->next, 1);
+		uint64_t v = atomic_load_explicit(&t->ring[s % DM_NRING].ver, memory_order_acquire);
+		uint64_t old = v / 2 - 1;
+		uint8_t ofam, osev, oaddr[16];
+		if (!v || v % 2 || old >= s || old % DM_NRING != s % DM_NRING ||
+		    !ent_peek(t, old, &ofam, oaddr, &osev) || osev <= sev ||
+		    !ent_live(t, old, ofam, oaddr)) {
+			*out = s;
+			return true;
+		}
+		if (tries + 1 >= DM_RING_SKIP) {
+			*out = s;
+			return sev > 0;
+		}
+	}
+}
+
+/* Records s+1 (an entry of severity sev) in bucket b: a dead slot first,
+ * else the least restrictive and oldest live one no more restrictive than
+ * sev. A slot changed under us is looked at again (bounded). */
+static void bucket_put(const struct dm_tab *t, struct dm_bucket *b, uint64_t s, uint8_t sev)
+{
+	for (int round = 0; round < 4; round++) {
+		size_t pick = DM_BUCKET;
+		uint64_t pv = 0, pseq = 0;
+		uint8_t psev = 0;
+		for (size_t i = 0; i < DM_BUCKET; i++) {
+			uint64_t v = atomic_load_explicit(&b->seq1[i], memory_order_acquire);
+			uint8_t ofam, osev, oaddr[16];
+			if (!v || !ent_peek(t, v - 1, &ofam, oaddr, &osev) ||
+			    bucket_of(t, ofam, oaddr) != b) {
+				pick = i;       /* empty, overwritten in the ring, or foreign */
+				pv = v;
+				break;
+			}
+			if (osev > sev)
+				continue;
+			if (pick == DM_BUCKET || osev < psev || (osev == psev && v - 1 < pseq)) {
+				pick = i;
+				pv = v;
+				pseq = v - 1;
+				psev = osev;
+			}
+		}
+		if (pick == DM_BUCKET)
+			return;         /* every slot more restrictive: not kept */
+		if (atomic_compare_exchange_strong_explicit(&b->seq1[pick], &pv, s + 1,
+							    memory_order_release,
+							    memory_order_relaxed))
+			return;
+	}
+}
+
+void sfy_dnsmem_add(const char *name, const struct sockaddr *sa, socklen_t len, int sev)
 {
 	char key[SFY_NAME_MAX + 1];
 	char have[SFY_DNSMEM_NAMES_MAX][SFY_NAME_MAX + 1];
-	uint8_t fam, addr[16];
+	uint8_t hsev[SFY_DNSMEM_NAMES_MAX];
+	uint8_t fam, addr[16], sv = (uint8_t)(sev < 0 ? 0 : sev > 2 ? 2 : sev);
 	int saved = errno;
 	int n = name ? sfy_fakedns_normalize(name, key) : -EINVAL;
 	struct dm_tab *t;
+	uint64_t s;
 	if (n <= 0 || !key_of(sa, len, &fam, addr) || !(t = tab_get(true)))
 		goto out;
-	/* Already known: the table keeps its room for other answers. */
-	size_t nh = lookup(t, fam, addr, have, SFY_DNSMEM_NAMES_MAX);
+	/* Already known as restrictive: the table keeps its room for other
+	 * answers. */
+	size_t nh = lookup(t, fam, addr, have, hsev, SFY_DNSMEM_NAMES_MAX);
 	for (size_t i = 0; i < nh; i++)
-		if (!strcmp(have[i], key))
+		if (!strcmp(have[i], key) && hsev[i] >= sv)
 			goto out;
-	uint64_t s = atomic_fetch_add(&t->hdr->next, 1);
+	if (!ring_claim(t, sv, &s))
+		goto out;
 	struct dm_ent *e = &t->ring[s % DM_NRING];
 	atomic_store_explicit(&e->ver, 2 * (s + 1) - 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 	e->family = fam;
 	e->len = (uint8_t)n;
+	e->sev = sv;
 	memcpy(e->addr, addr, 16);
 	memcpy(e->name, key, (size_t)n);
-	e->hash = ent_hash(fam, addr, key, (size_t)n);
+	e->hash = ent_hash(fam, addr, sv, key, (size_t)n);
 	atomic_store_explicit(&e->ver, 2 * (s + 1), memory_order_release);
-	struct dm_bucket *b = &t->buckets[addr_hash(fam, addr) % DM_NBUCKETS];
-	uint32_t i = atomic_fetch_add(&b->ctr, 1) % DM_BUCKET;
-	atomic_store_explicit(&b->seq1[i], s + 1, memory_order_release);
+	bucket_put(t, bucket_of(t, fam, addr), s, sv);
 out:
 	errno = saved;
 }
@@ -379,7 +503,7 @@ size_t sfy_dnsmem_names(const struct sockaddr *sa, socklen_t len,
 	struct dm_tab *t;
 	size_t n = 0;
 	if (key_of(sa, len, &fam, addr) && (t = tab_get(false)))
-		n = lookup(t, fam, addr, names, max);
+		n = lookup(t, fam, addr, names, NULL, max);
 	errno = saved;
 	return n;
 }

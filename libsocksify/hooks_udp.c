@@ -121,7 +121,8 @@ static void other_chain_log(struct sfy_udp_sess *s, const struct sfy_dest *d)
 /* The destination as the relay of d's chain gets it: a name behind a fake
  * address goes as the name, or, for a chain in local-DNS mode, as the
  * address this machine resolves it to (as a TCP connection through that
- * chain would). */
+ * chain would) -- but a .onion/.exit/.i2p name always as the name: it is
+ * never resolved here, and a SOCKS5 relay takes names. */
 static int relay_dst(const struct sfy_dest *d, struct sfy_addr *dst)
 {
 	int r = 0;
@@ -129,7 +130,8 @@ static int relay_dst(const struct sfy_dest *d, struct sfy_addr *dst)
 		*dst = d->name;
 	else
 		r = dst_of((const struct sockaddr *)&d->sa, d->len, dst);
-	if (r == 0 && dst->type == SFY_ATYP_DOMAIN && d->cfg && d->cfg->dns == SFY_DNS_LOCAL)
+	if (r == 0 && dst->type == SFY_ATYP_DOMAIN && d->cfg && d->cfg->dns == SFY_DNS_LOCAL &&
+	    !sfy_route_special_tld(dst->name))
 		r = sfy_udp_resolve(d->cfg, dst->name, dst->port, AF_UNSPEC, dst);
 	return r;
 }

@@ -85,10 +85,12 @@ const struct sfy_config *sfy_routes_chain(const struct sfy_routes *rt, int via)
 	return r.kind == SFY_ROUTE_CHAIN ? r.cfg : NULL;
 }
 
-int sfy_route_default_via(const struct sfy_routes *rt, bool special)
+int sfy_route_default_via(const struct sfy_routes *rt, bool special, int port)
 {
 	int via = rt->cfg->default_via;
-	return via == SFY_VIA_DIRECT && special ? SFY_VIA_BLOCK : via;
+	if (via == SFY_VIA_DIRECT && (special || (rt->remote && port == 53)))
+		return SFY_VIA_BLOCK;
+	return via;
 }
 
 int sfy_route_severity(const struct sfy_route *r)
@@ -96,24 +98,43 @@ int sfy_route_severity(const struct sfy_route *r)
 	return r->kind == SFY_ROUTE_BLOCK ? 2 : r->kind == SFY_ROUTE_CHAIN ? 1 : 0;
 }
 
-void sfy_route_plan_note(const struct sfy_routes *rt, int via, bool *all_block, bool *all_local)
+/* Can chain configuration c hand a name to its last hop as a name? Every
+ * protocol but socks4 carries one; with random or round-robin any hop
+ * may end up last. */
+static bool chain_carries_names(const struct sfy_config *c)
+{
+	size_t n = c->nproxies;
+	size_t i = c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN ? 0 : n - 1;
+	for (; n && i < n; i++)
+		if (c->proxies[i].proto != SFY_PROTO_SOCKS4)
+			return true;
+	return false;
+}
+
+void sfy_route_plan_note(const struct sfy_routes *rt, int via, struct sfy_plan_acc *acc)
 {
 	struct sfy_route r;
 	sfy_route_set(rt, via, SFY_RULE_DEFAULT, &r);
 	if (r.kind != SFY_ROUTE_BLOCK)
-		*all_block = false;
+		acc->all_block = false;
 	if (r.kind == SFY_ROUTE_BLOCK || (r.kind == SFY_ROUTE_CHAIN && r.cfg->dns != SFY_DNS_LOCAL))
-		*all_local = false;
+		acc->all_local = false;
+	if (r.kind == SFY_ROUTE_CHAIN && chain_carries_names(r.cfg))
+		acc->any_name = true;
 }
 
 /* Without any remote route there is no fake table to hand out from: a
- * name that is not blocked is resolved here (design: FAKE cannot happen). */
+ * name that is not blocked is resolved here (design: FAKE cannot happen).
+ * A .onion/.exit/.i2p name never is: it needs a fake address (a remote
+ * route) and a chain that takes it by name, else the lookup fails. */
 enum sfy_name_plan sfy_route_plan_end(const struct sfy_routes *rt, const char *name,
-				      bool all_block, bool all_local)
+				      const struct sfy_plan_acc *acc)
 {
-	if (all_block)
+	if (acc->all_block)
 		return SFY_PLAN_BLOCK;
-	if (!rt->remote || (all_local && !sfy_route_special_tld(name)))
+	if (sfy_route_special_tld(name))
+		return rt->remote && acc->any_name ? SFY_PLAN_FAKE : SFY_PLAN_BLOCK;
+	if (!rt->remote || acc->all_local)
 		return SFY_PLAN_LOCAL;
 	return SFY_PLAN_FAKE;
 }
@@ -326,7 +347,7 @@ static void match_one(const struct sfy_routes *rt, const char *name, const struc
 	if (i != NONE)
 		sfy_route_set(rt, rt->eff[i].r.via, (int)i, out);
 	else
-		sfy_route_set(rt, sfy_route_default_via(rt, special), SFY_RULE_DEFAULT, out);
+		sfy_route_set(rt, sfy_route_default_via(rt, special, port), SFY_RULE_DEFAULT, out);
 }
 
 void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
@@ -339,16 +360,40 @@ void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct
  * in order, until one that matches on every port the call can mean. */
 enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *name, int port)
 {
-	bool all_block = true, all_local = true, special = sfy_route_special_tld(name);
+	struct sfy_plan_acc acc = SFY_PLAN_ACC_INIT;
+	bool special = sfy_route_special_tld(name);
 	for (uint32_t i = first_match(rt, name, special, NULL, port, 0); i != NONE;
 	     i = first_match(rt, name, special, NULL, port, i + 1)) {
 		const struct sfy_eff *e = &rt->eff[i];
-		sfy_route_plan_note(rt, e->r.via, &all_block, &all_local);
+		sfy_route_plan_note(rt, e->r.via, &acc);
 		if (port >= 0 || !e->r.has_port)
-			return sfy_route_plan_end(rt, name, all_block, all_local);
+			return sfy_route_plan_end(rt, name, &acc);
 	}
-	sfy_route_plan_note(rt, sfy_route_default_via(rt, special), &all_block, &all_local);
-	return sfy_route_plan_end(rt, name, all_block, all_local);
+	sfy_route_plan_note(rt, sfy_route_default_via(rt, special, port), &acc);
+	return sfy_route_plan_end(rt, name, &acc);
+}
+
+/* Every rule that can match (name, sa) on some port, in order, until one
+ * that matches on every port, then default:. Port 53's remote-DNS rule is
+ * left out: it judges the port, whatever names the address has. */
+int sfy_route_name_restrictive(const struct sfy_routes *rt, const char *name,
+			       const struct sockaddr *sa)
+{
+	struct sfy_route r;
+	int sev = 0;
+	if (!rt || !name)
+		return 0;
+	bool special = sfy_route_special_tld(name);
+	for (uint32_t i = first_match(rt, name, special, sa, -1, 0); i != NONE;
+	     i = first_match(rt, name, special, sa, -1, i + 1)) {
+		sfy_route_set(rt, rt->eff[i].r.via, (int)i, &r);
+		if (sfy_route_severity(&r) > sev)
+			sev = sfy_route_severity(&r);
+		if (!rt->eff[i].r.has_port)
+			return sev;
+	}
+	sfy_route_set(rt, sfy_route_default_via(rt, special, -1), SFY_RULE_DEFAULT, &r);
+	return sfy_route_severity(&r) > sev ? sfy_route_severity(&r) : sev;
 }
 
 bool sfy_routes_active(const struct sfy_routes *rt)
@@ -658,7 +703,8 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
 	}
 }
 
-/* Old interface, until the hooks move to sfy_route_match. */
+/* The path of every hook when no rule, chain or default exists
+ * (sfy_routes_active() false): the bypass: list alone, as before rules. */
 bool sfy_route_bypass(const struct sfy_config *cfg, const struct sockaddr *sa)
 {
 	bool dns = cfg->dns == SFY_DNS_REMOTE && sfy_sockaddr_port(sa) == 53;

@@ -70,13 +70,16 @@ const struct sfy_config *sfy_routes_chain(const struct sfy_routes *rt, int via);
  *    direct).
  * In remote-DNS mode a direct verdict for port 53 holds only when the
  * rule names port 53 itself (bypass: [127.0.0.0/8] must not let a query
- * to 127.0.0.53 out). Names under .onion, .exit and .i2p never get a
+ * to 127.0.0.53 out); a direct default: blocks port 53 there. Names under .onion, .exit and .i2p never get a
  * direct verdict: such a rule is skipped, a direct default blocks them. */
 void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct sockaddr *sa,
 		     uint16_t port, struct sfy_route *out);
 
 /* What a resolver call does with name before any port is known (port -1)
  * or with the port of its service argument. */
+/* A .onion/.exit/.i2p name is never LOCAL: FAKE when some route it can
+ * take carries the name to a proxy (a chain whose last hop takes names,
+ * routes remote), else BLOCK. */
 enum sfy_name_plan {
 	SFY_PLAN_BLOCK,         /* every rule that can match says block: EAI_NONAME */
 	SFY_PLAN_LOCAL,         /* every route it can take resolves locally
@@ -92,7 +95,22 @@ enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *
 void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, char *buf,
 			size_t cap);
 
-/* The bypass rules alone (hooks not yet on sfy_route_match). */
+/* How restrictive the routes of name (with the address local DNS
+ * answered, sa; NULL: the name alone) are over all ports: 0 every one is
+ * direct, 1 some is a chain, 2 some blocks. The dnsmem table keeps a name
+ * of a higher value over names of a lower one (dnsmem.h: losing it could
+ * let a connection to the address go where its name must not). rt NULL: 0. */
+int sfy_route_name_restrictive(const struct sfy_routes *rt, const char *name,
+			       const struct sockaddr *sa);
+
+/* Is name under .onion, .exit or .i2p (any case, one trailing dot)? Such
+ * a name is never resolved on this machine: it goes by name to a proxy
+ * that can carry names, or nowhere. */
+bool sfy_route_special_tld(const char *name);
+
+/* The no-rules path (sfy_routes_active() false): is sa a bypass:
+ * destination? In remote-DNS mode port 53 only when the entry names
+ * port 53 itself. */
 bool sfy_route_bypass(const struct sfy_config *cfg, const struct sockaddr *sa);
 
 #endif

@@ -50,9 +50,6 @@ struct sfy_routes {
 	size_t nlens4, nlens6;
 };
 
-/* Is name under .onion, .exit or .i2p (any case, one trailing dot)? */
-bool sfy_route_special_tld(const char *name);
-
 /* Does candidate e (already known to match name/sa by what it matches)
  * apply to this destination: its port range (port -1: any), and direct
  * rules skipped for .onion/.exit/.i2p names (special) and, in remote-DNS
@@ -69,14 +66,24 @@ static inline bool sfy_route_applies(const struct sfy_routes *rt, const struct s
 
 /* The verdict via (rule index or SFY_RULE_DEFAULT) as a route. */
 void sfy_route_set(const struct sfy_routes *rt, int via, int rule, struct sfy_route *out);
-/* default: for a destination (special: a .onion/.exit/.i2p name). */
-int sfy_route_default_via(const struct sfy_routes *rt, bool special);
+/* default: for a destination (special: a .onion/.exit/.i2p name; port -1:
+ * any). A direct default blocks special names, and in remote-DNS mode
+ * port 53 (only a rule naming port 53 itself lets DNS out directly). */
+int sfy_route_default_via(const struct sfy_routes *rt, bool special, int port);
 /* block > chain > direct. */
 int sfy_route_severity(const struct sfy_route *r);
-/* The lookup-time plan's accounting of one verdict (route.c, shared). */
-void sfy_route_plan_note(const struct sfy_routes *rt, int via, bool *all_block, bool *all_local);
+
+/* The lookup-time plan's accounting of the verdicts a name can get
+ * (route.c, shared with the reference). */
+struct sfy_plan_acc {
+	bool all_block;         /* every verdict so far blocks */
+	bool all_local;         /* every one resolves here (direct, local-DNS chain) */
+	bool any_name;          /* some chain can take the name itself to its last hop */
+};
+#define SFY_PLAN_ACC_INIT { true, true, false }
+void sfy_route_plan_note(const struct sfy_routes *rt, int via, struct sfy_plan_acc *acc);
 enum sfy_name_plan sfy_route_plan_end(const struct sfy_routes *rt, const char *name,
-				      bool all_block, bool all_local);
+				      const struct sfy_plan_acc *acc);
 
 /* One destination against the rules: name (or NULL), sa (or NULL: CIDR
  * rules then never match), port (-1: any). */

@@ -50,7 +50,7 @@ static void match_one(const struct sfy_routes *rt, const char *name, const struc
 			sfy_route_set(rt, rt->eff[i].r.via, (int)i, out);
 			return;
 		}
-	sfy_route_set(rt, sfy_route_default_via(rt, name && sfy_route_special_tld(name)),
+	sfy_route_set(rt, sfy_route_default_via(rt, name && sfy_route_special_tld(name), port),
 		      SFY_RULE_DEFAULT, out);
 }
 
@@ -62,18 +62,39 @@ void sfy_route_match_ref(const struct sfy_routes *rt, const char *name, const st
 
 enum sfy_name_plan sfy_route_name_plan_ref(const struct sfy_routes *rt, const char *name, int port)
 {
-	bool all_block = true, all_local = true;
+	struct sfy_plan_acc acc = SFY_PLAN_ACC_INIT;
 	for (size_t i = 0; i < rt->neff; i++) {
 		const struct sfy_eff *e = &rt->eff[i];
 		if (e->r.kind == SFY_RM_CIDR)
 			continue;       /* the name's address is not known yet */
 		if (!rule_match(rt, e, name, NULL, port))
 			continue;
-		sfy_route_plan_note(rt, e->r.via, &all_block, &all_local);
+		sfy_route_plan_note(rt, e->r.via, &acc);
 		if (port >= 0 || !e->r.has_port)
-			return sfy_route_plan_end(rt, name, all_block, all_local);
+			return sfy_route_plan_end(rt, name, &acc);
 	}
-	sfy_route_plan_note(rt, sfy_route_default_via(rt, sfy_route_special_tld(name)), &all_block,
-			    &all_local);
-	return sfy_route_plan_end(rt, name, all_block, all_local);
+	sfy_route_plan_note(rt, sfy_route_default_via(rt, sfy_route_special_tld(name), port), &acc);
+	return sfy_route_plan_end(rt, name, &acc);
+}
+
+int sfy_route_name_restrictive_ref(const struct sfy_routes *rt, const char *name,
+				   const struct sockaddr *sa)
+{
+	struct sfy_route r;
+	int sev = 0;
+	if (!rt || !name)
+		return 0;
+	for (size_t i = 0; i < rt->neff; i++) {
+		const struct sfy_eff *e = &rt->eff[i];
+		if (!rule_match(rt, e, name, sa, -1))
+			continue;
+		sfy_route_set(rt, e->r.via, (int)i, &r);
+		if (sfy_route_severity(&r) > sev)
+			sev = sfy_route_severity(&r);
+		if (!e->r.has_port)
+			return sev;
+	}
+	sfy_route_set(rt, sfy_route_default_via(rt, sfy_route_special_tld(name), -1),
+		      SFY_RULE_DEFAULT, &r);
+	return sfy_route_severity(&r) > sev ? sfy_route_severity(&r) : sev;
 }

@@ -10,5 +10,7 @@ void sfy_route_match_ref(const struct sfy_routes *rt, const char *name, const st
 			 uint16_t port, struct sfy_route *out);
 enum sfy_name_plan sfy_route_name_plan_ref(const struct sfy_routes *rt, const char *name,
 					   int port);
+int sfy_route_name_restrictive_ref(const struct sfy_routes *rt, const char *name,
+				   const struct sockaddr *sa);
 
 #endif

@@ -83,6 +83,14 @@ int sfy_udp_resolve(const struct sfy_config *cfg, const char *name, uint16_t por
 	int err;
 	if (sfy_fakedns_normalize(name, key) < 0)
 		return -EHOSTUNREACH;
+	/* Never resolved on this machine (route.h); the routes give such a
+	 * name no direct verdict, and a relay gets it by name (hooks_udp.c):
+	 * this only holds the line. */
+	if (sfy_route_special_tld(key)) {
+		if (sfy_logonce_first("udp-special", key))
+			sfy_warn("udp: %s is never resolved locally", key);
+		return -EHOSTUNREACH;
+	}
 	if (!cache_get(key, family, out, &err)) {
 		err = sfy_resolve_fam(key, port, family, sfy_now_ms() + cfg->handshake_timeout_ms,
 				      out);
@@ -94,7 +102,9 @@ int sfy_udp_resolve(const struct sfy_config *cfg, const char *name, uint16_t por
 			int n = sfy_addr_to_sockaddr(out, out->type == SFY_ATYP_IPV4 ? AF_INET : AF_INET6,
 						     &ss);
 			if (n > 0)
-				sfy_dnsmem_add(key, (struct sockaddr *)&ss, (socklen_t)n);
+				sfy_dnsmem_add(key, (struct sockaddr *)&ss, (socklen_t)n,
+					       sfy_route_name_restrictive(sfy_routes_get(), key,
+									  (struct sockaddr *)&ss));
 		} else {
 			char txt[4 * SFY_NAME_MAX + 1];
 			sfy_log_escape(txt, sizeof(txt), key, strlen(key));

@@ -109,9 +109,10 @@ int main(int argc, char **argv)
 			for (int i = 0; i < NDEST; i++) {
 				char nm[80];
 				snprintf(nm, sizeof(nm), "n%d.d%d.example", i, i * 10);
-				sfy_dnsmem_add(nm, (struct sockaddr *)&addrs[i], sizeof(struct sockaddr_in));
+				sfy_dnsmem_add(nm, (struct sockaddr *)&addrs[i], sizeof(struct sockaddr_in),
+					       0);
 				sfy_dnsmem_add(names[i], (struct sockaddr *)&addrs[i],
-					       sizeof(struct sockaddr_in));
+					       sizeof(struct sockaddr_in), 0);
 			}
 		for (long b = 0; b < batches; b++)
 			for (int k = phase ? 4 : 0; k < (phase ? 6 : 4); k++) {

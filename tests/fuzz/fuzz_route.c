@@ -76,6 +76,8 @@ static void same(const struct sfy_routes *rt, const char *nm, const struct socka
 	if (nm) {
 		int p = port % 2 ? port : -1;  /* half the ports odd: both kinds of call */
 		CHECK(sfy_route_name_plan(rt, nm, p) == sfy_route_name_plan_ref(rt, nm, p));
+		CHECK(sfy_route_name_restrictive(rt, nm, sa) ==
+		      sfy_route_name_restrictive_ref(rt, nm, sa));
 	}
 }
 

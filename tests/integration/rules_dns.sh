@@ -27,7 +27,7 @@ PRX=10.216.1.2 TGT=10.216.2.2 DNS=10.216.3.2 REL=10.216.2.1 CLI=10.216.3.1
 ip -n "$C" route add default via 10.216.1.2
 printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS" | sfy_etc "$C" resolv.conf
 printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
-printf '127.0.0.1 localhost\n%s far.sfy.test mail.sfy.test mix.sfy.test blocked.sfy.test\n' "$TGT" |
+printf '127.0.0.1 localhost\n%s far.sfy.test mail.sfy.test mix.sfy.test blocked.sfy.test hidden.onion\n' "$TGT" |
 	sfy_etc "$P" hosts
 
 sfy_http web-t "$T" 8080
@@ -78,6 +78,21 @@ dns: local
 rules:
   - { match: "blocked.sfy.test", via: block }
   - { match: "*.lan.test", via: direct }
+EOF
+# Remote DNS with a direct default: port 53 must still not go out
+# directly (only a rule naming port 53 would let it).
+sfy_conf remote53 strict - "socks5h://$PRX:1080"
+cat >>"$SFY_TMP/remote53.yaml" <<EOF
+default: direct
+EOF
+# .onion through a chain in local-DNS mode (socks5: the client would
+# resolve): the name must still reach the proxy as a name.
+sfy_conf onion strict - "socks5h://$PRX:1080"
+cat >>"$SFY_TMP/onion.yaml" <<EOF
+chains:
+  loc: [socks5://$PRX:1081]
+rules:
+  - { match: "*.onion", via: loc }
 EOF
 R=(-f "$SFY_TMP/remote.yaml")
 L=(-f "$SFY_TMP/local.yaml")
@@ -139,6 +154,11 @@ try:
         s.sendto(b"ping", (a, port))
         data, src = s.recvfrom(100)
         print("reply:", data.decode(), "from", src[0])
+    elif mode == "dnsq":            # a program's own DNS query (A x.sfy.test)
+        q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+        q += b"".join(bytes([len(l)]) + l for l in b"x.sfy.test".split(b".")) + b"\x00\x00\x01\x00\x01"
+        s.sendto(q, (host, port))
+        print("answered:", len(s.recvfrom(512)[0]), "bytes")
     elif mode == "twochains":       # associated through one chain, then another's datagram
         s.sendto(b"first", (host, port))
         print("first:", s.recvfrom(100)[0].decode())
@@ -218,6 +238,39 @@ n=$(sfy_capture_stop local)
 if ! check "local DNS, blocked name: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show local
 fi
+
+echo "--- .onion/.exit/.i2p: never resolved locally"
+sfy_capture_start onion "$C" any port 53
+fails_with "local DNS and rules: getaddrinfo of an onion name fails (EAI_NONAME)" \
+	"error: EAI_NONAME" sfy_run "$C" "${L[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai abcdef.onion
+expect_out "a local-DNS chain (socks5) takes an onion name by name (TCP)" "$SFY_TOKEN" \
+	sfy_run "$C" -f "$SFY_TMP/onion.yaml" -- curl -sS --max-time 20 http://hidden.onion:8080/
+expect_out "...and by name through its UDP relay" "reply: ping|$REL" \
+	sfy_run "$C" -f "$SFY_TMP/onion.yaml" -- "$SFY_PY" "$SFY_TMP/udp.py" send hidden.onion 7
+n=$(sfy_capture_stop onion)
+if ! check "onion names: zero packets to port 53 ($n)" test "$n" -eq 0; then
+	sfy_capture_show onion
+fi
+
+echo "--- remote DNS, default: direct: a program's own DNS query is refused"
+sfy_capture_start dq_ctl "$C" any udp port 53 and host "$DNS"
+expect_out "control: without socksify the query to $DNS:53 is answered" "answered:" \
+	sfy_direct "$C" "$SFY_PY" "$SFY_TMP/udp.py" dnsq "$DNS" 53
+n=$(sfy_capture_stop dq_ctl)
+check "...and on the wire ($n packets)" test "$n" -gt 0
+sfy_capture_start dq "$C" any udp port 53 and host "$DNS"
+fails_with "UDP to $DNS:53 with a direct default in remote mode: EPERM" "failed: EPERM" \
+	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" -- "$SFY_PY" "$SFY_TMP/udp.py" dnsq "$DNS" 53
+n=$(sfy_capture_stop dq)
+if ! check "...no packet to $DNS:53 ($n)" test "$n" -eq 0; then
+	sfy_capture_show dq
+fi
+fails_with "getaddrinfo(name, \"domain\") there: EAI_NONAME" "error: EAI_NONAME" \
+	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" -- "$SFY_PY" "$SFY_TMP/look.py" gai ns.sfy.test domain
+fails_with "--explain agrees: port 53 blocked by the default (exit 1)" "default \(block\)" \
+	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" --explain "$DNS:53"
+expect_out "...port 54 still direct" "default (direct)" \
+	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" --explain "$DNS:54"
 
 echo "--- UDP under the rules"
 sfy_capture_start udpdirect "$C" any udp port 7 and host "$TGT"

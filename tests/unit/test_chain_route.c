@@ -16,10 +16,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,6 +30,8 @@
 #include "chainsm.h"
 #include "config.h"
 #include "log.h"
+#include "real.h"
+#include "udp_route.h"
 #include "testutil.h"
 
 /* A listener on 127.0.0.1 (IPv4 only: "localhost" resolves to it here). */
@@ -468,6 +473,140 @@ static void test_notes(void **state)
 	close(lfd);
 }
 
+/* ------------------------------------- .onion/.exit/.i2p (review 2) */
+
+/* The library's own resolver calls (sfy_real()->getaddrinfo), watched:
+ * a special name is counted and answered EAI_NONAME without asking DNS;
+ * any other goes to libc. */
+static int (*gai_libc)(const char *, const char *, const struct addrinfo *,
+		       struct addrinfo **);
+static atomic_int special_lookups;
+
+static bool special(const char *n)
+{
+	static const char *const t[] = { ".onion", ".exit", ".i2p" };
+	size_t l = n ? strlen(n) : 0;
+	for (size_t i = 0; i < 3; i++)
+		if (l >= strlen(t[i]) && !strcasecmp(n + l - strlen(t[i]), t[i]))
+			return true;
+	return false;
+}
+
+static int gai_spy(const char *node, const char *service, const struct addrinfo *hints,
+		   struct addrinfo **res)
+{
+	if (special(node)) {
+		atomic_fetch_add(&special_lookups, 1);
+		return EAI_NONAME;
+	}
+	return gai_libc(node, service, hints, res);
+}
+
+static void spy_install(void)
+{
+	struct sfy_real *r = (struct sfy_real *)sfy_real();
+	if (r->getaddrinfo != gai_spy) {
+		gai_libc = r->getaddrinfo;
+		r->getaddrinfo = gai_spy;
+	}
+	atomic_store(&special_lookups, 0);
+}
+
+/* A chain in local-DNS mode whose last hop takes names hands the name
+ * over as it is: nothing asks this machine's resolver. */
+static void test_special_local_chain_passes_name(void **state)
+{
+	(void)state;
+	spy_install();
+	struct proxy p;
+	proxy_start(&p, false);
+	struct sfy_config c;
+	chain_cfg(&c, &p, SFY_DNS_LOCAL);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sfy_addr dst;
+	named(&dst, "abc.onion", 80);
+	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
+	close(fd);
+	proxy_end(&p);
+	EQ(atomic_load(&special_lookups), 0, "no local lookup");
+	static const uint8_t want[] = { 5, 1, 0, 3, 9, 'a', 'b', 'c', '.', 'o', 'n', 'i', 'o',
+					'n', 0, 80 };
+	EQ(p.reqlen, sizeof(want), "request length");
+	assert_memory_equal(p.req, want, sizeof(want));
+}
+
+/* A socks4 last hop cannot take a name: EHOSTUNREACH with one line, no
+ * lookup, and nothing reaches the proxy. */
+static void test_special_socks4_fails(void **state)
+{
+	(void)state;
+	spy_install();
+	struct proxy p;
+	proxy_start(&p, true);
+	struct sfy_config c;
+	chain_cfg(&c, &p, SFY_DNS_LOCAL);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sfy_addr dst;
+	named(&dst, "x.exit", 80);
+	EQ(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), -EHOSTUNREACH, "socks4");
+	close(fd);
+	EQ(atomic_load(&special_lookups), 0, "no local lookup");
+	assert_true(log_has("connect to x.exit:80 failed: resolving for the chain: "
+			    ".onion/.exit/.i2p names are never resolved locally"));
+	/* Release the proxy thread with a connection of our own. */
+	int k = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(p.port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(connect(k, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(k, "Z", 1), 1);
+	uint8_t m[8];
+	assert_int_equal(read(k, m, 8), 8);
+	close(k);
+	proxy_end(&p);
+	EQ(p.reqlen, 1, "the proxy saw only our own connection");
+}
+
+/* A direct route never resolves one either (the rules never route such a
+ * name direct; this holds the line), and the asynchronous set-up fails
+ * on its first step, on the program's thread, without a lookup. */
+static void test_special_direct(void **state)
+{
+	(void)state;
+	spy_install();
+	struct sfy_config c;
+	direct_cfg(&c);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sfy_addr dst;
+	named(&dst, "abc.I2P", 80);
+	EQ(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), -EHOSTUNREACH, "direct");
+	close(fd);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	named(&dst, "abc.onion", 443);
+	struct sfy_chain_sm *sm = sfy_chain_sm_new(&c, fd, &dst, SFY_S5_CONNECT, true);
+	assert_non_null(sm);
+	int r = sfy_chain_sm_step(sm);
+	for (int i = 0; r == SFY_SM_RUN && i < 100; i++)
+		r = sfy_chain_sm_step(sm);      /* the old code resolved here */
+	EQ(r, -EHOSTUNREACH, "async");
+	sfy_chain_sm_free(sm);
+	close(fd);
+	EQ(atomic_load(&special_lookups), 0, "no local lookup");
+}
+
+/* UDP's local resolution (a direct route by name, a local-DNS chain's
+ * relay) refuses such a name too. */
+static void test_special_udp_resolve(void **state)
+{
+	(void)state;
+	spy_install();
+	struct sfy_config c;
+	direct_cfg(&c);
+	struct sfy_addr a;
+	EQ(sfy_udp_resolve(&c, "abc.onion", 53, AF_UNSPEC, &a), -EHOSTUNREACH, "onion");
+	EQ(sfy_udp_resolve(&c, "Abc.Exit.", 53, AF_INET, &a), -EHOSTUNREACH, "exit");
+	EQ(atomic_load(&special_lookups), 0, "no local lookup");
+}
+
 static int setup_log(void **state)
 {
 	(void)state;
@@ -501,6 +640,10 @@ int main(void)
 		cmocka_unit_test(test_local_dns_socks4),
 		cmocka_unit_test(test_local_dns_unresolvable),
 		cmocka_unit_test(test_notes),
+		cmocka_unit_test(test_special_local_chain_passes_name),
+		cmocka_unit_test(test_special_socks4_fails),
+		cmocka_unit_test(test_special_direct),
+		cmocka_unit_test(test_special_udp_resolve),
 	};
 	return cmocka_run_group_tests(tests, setup_log, teardown_log);
 }

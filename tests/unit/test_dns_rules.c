@@ -145,8 +145,8 @@ static void test_plan_local(void **state)
 	EQ(sfy_dns_rules_plan(rt, "other.example", 25), SFY_PLAN_BLOCK, "port 25");
 	EQ(sfy_dns_rules_plan(rt, "other.example", -1), SFY_PLAN_LOCAL, "other");
 	EQ(sfy_dns_rules_plan(rt, "web.example", -1), SFY_PLAN_LOCAL, "web");
-	/* a name no rule may send direct is still not faked without a table */
-	EQ(sfy_dns_rules_plan(rt, "hidden.onion", -1), SFY_PLAN_LOCAL, "onion");
+	/* a name never resolved here, and no fake table: the lookup fails */
+	EQ(sfy_dns_rules_plan(rt, "hidden.onion", -1), SFY_PLAN_BLOCK, "onion");
 	sfy_routes_free(rt);
 	sfy_config_free(&c);
 }

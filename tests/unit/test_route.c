@@ -302,6 +302,44 @@ static void test_port53(void **state)
 	}
 }
 
+/* Review finding 3: a direct default: is no way around the port-53 rule
+ * in remote-DNS mode -- a program's own query to a nameserver must not go
+ * out directly unless a rule names port 53 itself. The lookup plan (a
+ * service of 53/"domain") and the reference agree. */
+static void test_port53_direct_default(void **state)
+{
+	(void)state;
+	for (int remote = 0; remote < 2; remote++) {
+		struct sfy_config *c = rb_new("socks5h://127.0.0.1:1080",
+					      remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL);
+		assert_true(rb_rule(c, SFY_RO_FILE, "10.53.0.1", 53, 53, DIRECT));  /* 1 */
+		assert_true(rb_rule(c, SFY_RO_FILE, "ns.lan", 53, 53, DIRECT));     /* 2 */
+		assert_true(rb_rule(c, SFY_RO_FILE, "*.lan", 0, 0, DIRECT));        /* 3 */
+		c->default_via = DIRECT;
+		c->default_line = 7;
+		struct sfy_routes *rt = build(c);
+		EQ(sfy_routes_remote(rt), remote, "remote");
+		WANT(rt, NULL, "127.0.0.1", 53, remote ? BLOCK : DIRECT, 0);
+		WANT(rt, NULL, "::1", 53, remote ? BLOCK : DIRECT, 0);
+		WANT(rt, NULL, "127.0.0.1", 54, DIRECT, 0);
+		WANT(rt, NULL, "10.53.0.1", 53, DIRECT, 1);             /* names port 53 */
+		WANT(rt, "x.org", NULL, 53, remote ? BLOCK : DIRECT, 0);
+		WANT(rt, "x.org", NULL, 443, DIRECT, 0);
+		WANT(rt, "ns.lan", NULL, 53, DIRECT, 2);
+		WANT(rt, "a.lan", NULL, 53, remote ? BLOCK : DIRECT, remote ? 0 : 3);
+		EQ(plan(rt, "x.org", 53), remote ? SFY_PLAN_BLOCK : SFY_PLAN_LOCAL, "service 53");
+		EQ(plan(rt, "x.org", 443), SFY_PLAN_LOCAL, "service 443");
+		EQ(plan(rt, "x.org", -1), SFY_PLAN_LOCAL, "no service");
+		EQ(plan(rt, "ns.lan", 53), SFY_PLAN_LOCAL, "a rule names 53");
+		char d[256];
+		struct sfy_route r = route(rt, NULL, "127.0.0.1", 53);
+		sfy_route_describe(rt, &r, d, sizeof(d));
+		assert_string_equal(d, remote ? "default (block)" : "default (direct)");
+		sfy_routes_free(rt);
+		rb_free(c);
+	}
+}
+
 /* .onion/.exit/.i2p never go direct: the rule is skipped, a direct
  * default blocks them. */
 static void test_special_tlds(void **state)
@@ -324,6 +362,58 @@ static void test_special_tlds(void **state)
 	WANT(rt, "x.org", NULL, 443, DIRECT, 0);
 	EQ(plan(rt, "abc.onion", -1), SFY_PLAN_BLOCK, "onion plan");
 	EQ(plan(rt, "x.i2p", -1), SFY_PLAN_FAKE, "i2p plan");
+	sfy_routes_free(rt);
+	rb_free(c);
+}
+
+/* Review finding 2: a .onion/.exit/.i2p name is never resolved locally,
+ * whatever the DNS mode of the routes it can take: FAKE when some chain
+ * can carry the name to its last hop (any protocol but socks4; then chain.c
+ * hands it over by name even in local-DNS mode), BLOCK otherwise, and
+ * BLOCK whenever no route is remote (no fake table). */
+static void test_special_never_local(void **state)
+{
+	(void)state;
+	/* Remote routes exist (the top chain); the onion rule's chain is
+	 * local-DNS with a socks5 last hop: it carries the name. */
+	struct sfy_config *c = rb_new("socks5h://127.0.0.1:1080", SFY_DNS_REMOTE);
+	int s5 = rb_chain(c, "s5", "socks5://10.0.0.1:1080", SFY_DNS_LOCAL, SFY_CHAIN_STRICT);
+	int s4 = rb_chain(c, "s4", "socks5://10.0.0.1:1080 socks4://10.0.0.2:1080", SFY_DNS_LOCAL,
+			  SFY_CHAIN_STRICT);
+	int r4 = rb_chain(c, "r4", "socks4://10.0.0.1:1080 socks5://10.0.0.2:1080", SFY_DNS_LOCAL,
+			  SFY_CHAIN_RANDOM);
+	assert_true(rb_rule(c, SFY_RO_FILE, "*.onion", 0, 0, s5));         /* 1 */
+	assert_true(rb_rule(c, SFY_RO_FILE, "*.exit", 0, 0, s4));          /* 2 */
+	assert_true(rb_rule(c, SFY_RO_FILE, "*.i2p", 0, 0, r4));           /* 3 */
+	assert_true(rb_rule(c, SFY_RO_FILE, "git.corp", 0, 0, s5));        /* 4 */
+	struct sfy_routes *rt = build(c);
+	EQ(plan(rt, "abc.onion", -1), SFY_PLAN_FAKE, "local-DNS chain, socks5 last hop");
+	EQ(plan(rt, "abc.onion", 80), SFY_PLAN_FAKE, "with a port");
+	EQ(plan(rt, "git.corp", -1), SFY_PLAN_LOCAL, "an ordinary name: local");
+	EQ(plan(rt, "x.exit", -1), SFY_PLAN_BLOCK, "socks4 last hop: no way to carry it");
+	EQ(plan(rt, "x.i2p", -1), SFY_PLAN_FAKE, "random: a socks5 hop may be last");
+	sfy_routes_free(rt);
+	rb_free(c);
+
+	/* Only local routes, and a rule: the real resolver must not be asked. */
+	c = rb_new("socks5://127.0.0.1:1080", SFY_DNS_LOCAL);
+	assert_true(rb_rule(c, SFY_RO_FILE, "ads.example", 0, 0, BLOCK));
+	rt = build(c);
+	EQ(sfy_routes_remote(rt), 0, "not remote");
+	EQ(plan(rt, "abcdef.onion", -1), SFY_PLAN_BLOCK, "local mode: onion");
+	EQ(plan(rt, "abcdef.onion", 443), SFY_PLAN_BLOCK, "local mode: onion, port");
+	EQ(plan(rt, "www.example", -1), SFY_PLAN_LOCAL, "local mode: others resolve");
+	sfy_routes_free(rt);
+	rb_free(c);
+
+	/* Direct default, no chain at all. */
+	c = rb_new(NULL, SFY_DNS_LOCAL);
+	assert_true(rb_rule(c, SFY_RO_FILE, "ads.example", 0, 0, BLOCK));
+	c->default_via = DIRECT;
+	c->default_line = 1;
+	rt = build(c);
+	EQ(plan(rt, "x.onion", -1), SFY_PLAN_BLOCK, "direct only");
+	WANT(rt, "x.onion", NULL, 80, BLOCK, 0);
 	sfy_routes_free(rt);
 	rb_free(c);
 }
@@ -367,7 +457,9 @@ static void test_name_plan(void **state)
 	rt = build(c);
 	EQ(sfy_routes_remote(rt), 0, "not remote");
 	EQ(plan(rt, "a.half", -1), SFY_PLAN_LOCAL, "local only");
-	EQ(plan(rt, "x.onion", -1), SFY_PLAN_LOCAL, "local only, onion through a chain");
+	/* Never to the real resolver, and no fake table to hand one out. */
+	EQ(plan(rt, "x.onion", -1), SFY_PLAN_BLOCK, "local only: an onion name cannot be looked up");
+	EQ(plan(rt, "x.exit", 80), SFY_PLAN_BLOCK, "nor an exit name");
 	EQ(plan(rt, "ads.example", -1), SFY_PLAN_BLOCK, "blocked");
 	sfy_routes_free(rt);
 	rb_free(c);
@@ -437,16 +529,16 @@ static void test_dnsmem_most_restrictive(void **state)
 	struct sockaddr_storage a = sa_of("198.51.100.7", 0), b = sa_of("203.0.113.9", 0);
 	socklen_t l4 = sizeof(struct sockaddr_in);
 	WANT(rt, NULL, "198.51.100.7", 443, DIRECT, 0);
-	sfy_dnsmem_add("img.cdn.example", (struct sockaddr *)&a, l4);
+	sfy_dnsmem_add("img.cdn.example", (struct sockaddr *)&a, l4, 0);
 	WANT(rt, NULL, "198.51.100.7", 443, DIRECT, 1);
-	sfy_dnsmem_add("work.example", (struct sockaddr *)&a, l4);
+	sfy_dnsmem_add("work.example", (struct sockaddr *)&a, l4, 1);
 	WANT(rt, NULL, "198.51.100.7", 443, w, 2);               /* chain > direct */
 	WANT(rt, NULL, "::ffff:198.51.100.7", 443, w, 2);         /* v4-mapped */
-	sfy_dnsmem_add("ADS.example.", (struct sockaddr *)&a, l4);
+	sfy_dnsmem_add("ADS.example.", (struct sockaddr *)&a, l4, 2);
 	WANT(rt, NULL, "198.51.100.7", 25, BLOCK, 3);             /* block > chain */
 	WANT(rt, NULL, "198.51.100.7", 443, w, 2);
 	/* The address rule counts with each name. */
-	sfy_dnsmem_add("img.cdn.example", (struct sockaddr *)&b, l4);
+	sfy_dnsmem_add("img.cdn.example", (struct sockaddr *)&b, l4, 0);
 	WANT(rt, NULL, "203.0.113.9", 80, DIRECT, 1);
 	sfy_routes_free(rt);
 	rb_free(c);
@@ -584,11 +676,24 @@ static size_t names_of(const char *ip, char out[][SFY_NAME_MAX + 1])
 				out, SFY_DNSMEM_NAMES_MAX);
 }
 
-static void add(const char *name, const char *ip)
+static void add_sev(const char *name, const char *ip, int sev)
 {
 	struct sockaddr_storage ss = sa_of(ip, 0);
 	sfy_dnsmem_add(name, (struct sockaddr *)&ss, ss.ss_family == AF_INET ?
-		       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+		       sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), sev);
+}
+
+static void add(const char *name, const char *ip)
+{
+	add_sev(name, ip, 0);
+}
+
+/* What the resolver hooks do with an answer (dns_rules.c): remember it
+ * with its name's severity under rt. */
+static void add_rt(const struct sfy_routes *rt, const char *name, const char *ip)
+{
+	struct sockaddr_storage ss = sa_of(ip, 0);
+	add_sev(name, ip, sfy_route_name_restrictive(rt, name, (struct sockaddr *)&ss));
 }
 
 static void test_dnsmem_basic(void **state)
@@ -644,6 +749,93 @@ static void test_dnsmem_evicts(void **state)
 		EQ(names_of(ip, n), 1, ip);
 		assert_string_equal(n[0], nm);
 	}
+}
+
+/* Review finding 4: a name blocked on one port must not be forgotten when
+ * more names than are kept per address (and than a bucket holds) share
+ * its address -- the connect to that port would then go direct. */
+static void test_dnsmem_keeps_restrictive(void **state)
+{
+	(void)state;
+	struct sfy_config *c = rb_new(NULL, SFY_DNS_LOCAL);
+	int w = rb_chain(c, "work", "socks5://10.0.0.1:1080", SFY_DNS_LOCAL, SFY_CHAIN_STRICT);
+	assert_true(rb_rule(c, SFY_RO_FILE, "ads.example.com", 8080, 8080, BLOCK));   /* 1 */
+	assert_true(rb_rule(c, SFY_RO_FILE, "work.example", 0, 0, w));                /* 2 */
+	assert_true(rb_rule(c, SFY_RO_FILE, "192.0.2.128/25", 0, 0, BLOCK));           /* 3 */
+	c->default_via = DIRECT;
+	c->default_line = 1;
+	struct sfy_routes *rt = build(c);
+	struct sockaddr_storage lo = sa_of("192.0.2.7", 0), hi = sa_of("192.0.2.200", 0);
+	EQ(sfy_route_name_restrictive(rt, "ads.example.com", NULL), 2, "blocked on a port");
+	EQ(sfy_route_name_restrictive(rt, "work.example", NULL), 1, "a chain");
+	EQ(sfy_route_name_restrictive(rt, "cdn.example", NULL), 0, "direct everywhere");
+	EQ(sfy_route_name_restrictive(rt, "cdn.example", (struct sockaddr *)&lo), 0, "addr direct");
+	EQ(sfy_route_name_restrictive(rt, "cdn.example", (struct sockaddr *)&hi), 2,
+	   "the address is blocked");
+	EQ(sfy_route_name_restrictive(NULL, "ads.example.com", NULL), 0, "no routes");
+	EQ(sfy_route_name_restrictive(rt, "ads.example.com", NULL),
+	   sfy_route_name_restrictive_ref(rt, "ads.example.com", NULL), "reference");
+
+	add_rt(rt, "ads.example.com", "198.51.100.20");
+	WANT(rt, NULL, "198.51.100.20", 8080, BLOCK, 1);
+	char nm[64];
+	for (int i = 0; i < 4 * SFY_DNSMEM_NAMES_MAX; i++) {
+		snprintf(nm, sizeof(nm), "img%d.cdn.example", i);
+		add_rt(rt, nm, "198.51.100.20");
+		WANT(rt, NULL, "198.51.100.20", 8080, BLOCK, 1);
+	}
+	WANT(rt, NULL, "198.51.100.20", 443, DIRECT, 0);
+	/* A chain name and a block name on one address: the chain name
+	 * survives direct names, the block name chain names. */
+	add_rt(rt, "work.example", "198.51.100.21");
+	for (int i = 0; i < 4 * SFY_DNSMEM_NAMES_MAX; i++) {
+		snprintf(nm, sizeof(nm), "d%d.example", i);
+		add_rt(rt, nm, "198.51.100.21");
+	}
+	WANT(rt, NULL, "198.51.100.21", 443, w, 2);
+	sfy_routes_free(rt);
+	rb_free(c);
+}
+
+/* However many less restrictive names come -- on the same address, in the
+ * same bucket, or enough to wrap the whole ring several times -- a
+ * restrictive name stays; equals still age out. */
+static void test_dnsmem_pinned_survive_flood(void **state)
+{
+	(void)state;
+	char n[SFY_DNSMEM_NAMES_MAX][SFY_NAME_MAX + 1], ip[32], nm[32];
+	for (int i = 0; i < 50; i++) {
+		snprintf(ip, sizeof(ip), "172.16.0.%d", i);
+		snprintf(nm, sizeof(nm), "pin%d.example", i);
+		add_sev(nm, ip, i % 2 ? 1 : 2);
+	}
+	add_sev("block.example", "172.16.1.1", 2);
+	for (int i = 0; i < 3 * SFY_DNSMEM_NAMES_MAX; i++) {
+		snprintf(nm, sizeof(nm), "chain%d.example", i);
+		add_sev(nm, "172.16.1.1", 1);           /* chain names: less than block */
+	}
+	for (int i = 0; i < 100000; i++) {
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+		snprintf(nm, sizeof(nm), "h%d.example", i);
+		add(nm, ip);
+		if (i % 16 == 0) {                      /* and on the pinned addresses too */
+			snprintf(ip, sizeof(ip), "172.16.0.%d", i / 16 % 50);
+			add(nm, ip);
+		}
+	}
+	for (int i = 0; i < 50; i++) {
+		snprintf(ip, sizeof(ip), "172.16.0.%d", i);
+		snprintf(nm, sizeof(nm), "pin%d.example", i);
+		size_t k = names_of(ip, n);
+		assert_true(k >= 1);
+		assert_string_equal(n[0], nm);          /* the most restrictive first */
+	}
+	EQ(names_of("172.16.1.1", n), SFY_DNSMEM_NAMES_MAX, "block + chains");
+	assert_string_equal(n[0], "block.example");
+	/* Unpinned names still age out (the ring's oldest went). */
+	EQ(names_of("10.0.0.1", n), 0, "oldest unpinned gone");
+	EQ(names_of("10.1.134.159", n), 1, "newest unpinned kept");    /* i = 99999 */
+	assert_string_equal(n[0], "h99999.example");
 }
 
 /* Shared across fork() both ways, and after exec through the variable:
@@ -727,12 +919,16 @@ int main(void)
 		cmocka_unit_test_setup(test_default, setup),
 		cmocka_unit_test_setup(test_port53, setup),
 		cmocka_unit_test_setup(test_special_tlds, setup),
+		cmocka_unit_test_setup(test_special_never_local, setup),
+		cmocka_unit_test_setup(test_port53_direct_default, setup),
 		cmocka_unit_test_setup(test_name_plan, setup),
 		cmocka_unit_test_setup(test_derived, setup),
 		cmocka_unit_test_setup(test_dnsmem_most_restrictive, setup),
 		cmocka_unit_test_setup(test_differential, setup),
 		cmocka_unit_test_setup(test_dnsmem_basic, setup),
 		cmocka_unit_test_setup(test_dnsmem_evicts, setup),
+		cmocka_unit_test_setup(test_dnsmem_keeps_restrictive, setup),
+		cmocka_unit_test_setup(test_dnsmem_pinned_survive_flood, setup),
 		cmocka_unit_test_setup(test_dnsmem_fork, setup),
 		cmocka_unit_test_setup(test_dnsmem_scribbled, setup),
 	};
