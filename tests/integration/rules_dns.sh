@@ -339,4 +339,58 @@ check "...the name was faked at lookup (no port yet)" grep -q "looked up: 224." 
 expect_out "a socket associated through one chain refuses another chain's datagram" \
 	"second: EPERM" sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/udp.py" twochains far.sfy.test 7
 check "...and keeps working through its own" grep -q "third: third|$REL" "$SFY_LAST_OUT"
+echo "--- remote DNS: an error of our own is not taken for 'ask the real resolver'"
+# A getaddrinfo() interposer behind socksify tells when the real function
+# is asked: an unknown flag is EAI_BADFLAGS from us, without asking it.
+mkdir -p "$SFY_TMP/shim" && chmod 755 "$SFY_TMP/shim"
+cat >"$SFY_TMP/gshim.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <unistd.h>
+int getaddrinfo(const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r)
+{
+	static const char msg[] = "gshim: the real getaddrinfo was asked\n";
+	int (*next)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	(void)!write(2, msg, sizeof(msg) - 1);
+	*(void **)&next = dlsym(RTLD_NEXT, "getaddrinfo");
+	return next(n, s, h, r);
+}
+C
+cc -shared -fPIC -o "$SFY_TMP/shim/gshim.so" "$SFY_TMP/gshim.c" -ldl ||
+	{ echo "FAIL: setup: cannot build the getaddrinfo shim"; exit 1; }
+cat >"$SFY_TMP/gaiflags.py" <<'EOF'
+import socket, sys
+try:
+    socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET, socket.SOCK_STREAM, 0, int(sys.argv[2], 0))
+    print("answered")
+except socket.gaierror as e:
+    print("error:", e.errno)
+    sys.exit(1)
+EOF
+gshim() {  # name flags
+	local libs="$SOCKSIFY_LIB $SFY_TMP/shim/gshim.so"
+	[ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && libs="$SFY_ASAN_RT $libs"
+	sfy_run "$C" "${R[@]}" -- env LD_PRELOAD="$libs" \
+		"$SFY_PY" "$SFY_TMP/gaiflags.py" "$@"
+}
+expect_out "control: the shim sees a lookup socksify hands to the real function" \
+	"gshim: the real getaddrinfo was asked" gshim localhost 0
+fails_with "an unknown ai_flags bit: EAI_BADFLAGS" "error: $("$SFY_PY" -c \
+	'import socket; print(socket.EAI_BADFLAGS)')" gshim far.sfy.test 0x10000
+check "...and the real resolver was not asked" \
+	sh -c "! grep -q 'real getaddrinfo was asked' '$SFY_LAST_OUT'"
+
+echo "--- the launcher says when the shared table of local answers cannot be made"
+# A file size limit below the table's size makes its memfd fail (and
+# nothing else the launcher creates is that large).
+trap '' XFSZ
+ulimit -S -f 1024
+expect_out "a failed table of local DNS answers is one warning line" \
+	"cannot create the shared table of local DNS answers" sfy_run "$C" "${L[@]}" -- true
+ulimit -S -f unlimited
+trap - XFSZ
+check "...and only then: control, without the limit" sh -c "
+	! ip netns exec '$C' '$SOCKSIFY_BIN' -f '$SFY_TMP/local.yaml' -- true 2>&1 |
+		grep -q 'cannot create the shared table'"
 finish
