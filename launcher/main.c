@@ -518,11 +518,10 @@ static void prepare_dns_tables(const struct sfy_config *cfg)
 				"table; each process will have its own\n");
 	}
 	if (names_resolved_locally(cfg)) {
-		int r = sfy_dnsmem_export_fd();
-		if (r < 0 && r != -ENOSYS)
+		/* Any failure: sfy_dnsmem_export_fd() says none apart (-ENOSYS). */
+		if (sfy_dnsmem_export_fd() < 0)
 			fprintf(stderr, "socksify: warning: cannot create the shared table of "
-				"local DNS answers (%s); each process will have its own\n",
-				strerror(-r));
+				"local DNS answers; each process will have its own\n");
 	}
 }
 

@@ -13,6 +13,7 @@
 #include "dest.h"
 #include "fakedns.h"
 #include "log.h"
+#include "logonce.h"
 #include "real.h"
 #include "route.h"
 #include "sock.h"
@@ -327,35 +328,6 @@ static bool foreign(enum sfy_op op, const struct sockaddr *sa, socklen_t len)
 	return f != AF_INET && f != AF_INET6 && f != AF_UNSPEC;
 }
 
-/* The warned-about blocked destinations, by a hash of their text: one
- * line per destination, not per attempt (a program retrying a blocked host
- * in a loop must not flood the log). Bounded: a destination that outlives
- * BLOCKED_MAX later ones may be warned about again. */
-#define BLOCKED_MAX 64
-static uint64_t blocked[BLOCKED_MAX];
-static unsigned blocked_next;
-static pthread_mutex_t blocked_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static bool first_block(const char *dst)
-{
-	uint64_t h = 1469598103934665603ull;     /* FNV-1a */
-	for (const char *p = dst; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	h |= 1;                                  /* 0 marks an empty slot */
-	/* trylock, as first_refusal(): a repeated line is the worst case. */
-	if (pthread_mutex_trylock(&blocked_lock) != 0)
-		return true;
-	bool seen = false;
-	for (unsigned i = 0; i < BLOCKED_MAX && !seen; i++)
-		seen = blocked[i] == h;
-	if (!seen) {
-		blocked[blocked_next] = h;
-		blocked_next = (blocked_next + 1) % BLOCKED_MAX;
-	}
-	pthread_mutex_unlock(&blocked_lock);
-	return !seen;
-}
-
 void sfy_dest_format(const struct sfy_dest *d, char *buf, size_t cap)
 {
 	struct sfy_addr a;
@@ -371,7 +343,10 @@ void sfy_dest_block_log(const struct sfy_dest *d, const char *what, int err)
 {
 	char dst[300], rule[400] = "";
 	sfy_dest_format(d, dst, sizeof(dst));
-	if (!first_block(dst))
+	/* one line per destination, not per attempt (a program retrying a
+	 * blocked host in a loop must not flood the log); UDP's lines
+	 * (udp_route.c) are a kind of their own */
+	if (!sfy_logonce_first("tcp-block", dst))
 		return;
 	const struct sfy_routes *rt = sfy_routes_get();
 	if (rt)

@@ -7,32 +7,68 @@
 #include <string.h>
 
 #include "dns_rules.h"
+#include "dns_search.h"
 #include "dnsmem.h"
 #include "fakedns.h"
 #include "log.h"
 #include "logonce.h"
+#include "sfy.h"
 
 bool sfy_dns_rules_remote(const struct sfy_routes *rt)
 {
 	return rt && sfy_routes_remote(rt);
 }
 
-enum sfy_name_plan sfy_dns_rules_plan(const struct sfy_routes *rt, const char *name, int port)
+/* The plan for name as written; a block is said once per name. */
+static enum sfy_name_plan plan_one(const struct sfy_routes *rt, const char *name, int port,
+				   const char *asked)
 {
 	bool remote = sfy_dns_rules_remote(rt);
-	if (!rt || !sfy_routes_active(rt))
-		return remote ? SFY_PLAN_FAKE : SFY_PLAN_LOCAL;
 	enum sfy_name_plan p = sfy_route_name_plan(rt, name, port);
 	if (p == SFY_PLAN_FAKE && !remote)
 		p = SFY_PLAN_LOCAL;     /* no fake table to hand one out from */
 	if (p == SFY_PLAN_BLOCK) {
-		char key[SFY_NAME_MAX + 1], txt[4 * SFY_NAME_MAX + 1];
-		if (sfy_fakedns_normalize(name, key) < 0)
-			snprintf(key, sizeof(key), "%.*s", SFY_NAME_MAX, name);
+		char key[SFY_NAME_MAX + 1], txt[4 * SFY_NAME_MAX + 1], via[4 * SFY_NAME_MAX + 64] = "";
+		if (sfy_fakedns_normalize(asked, key) < 0)
+			snprintf(key, sizeof(key), "%.*s", SFY_NAME_MAX, asked);
 		if (sfy_logonce_first("dns-block", key)) {
 			sfy_log_escape(txt, sizeof(txt), key, strlen(key));
-			sfy_warn("lookup of %s blocked by the rules (no DNS query)", txt);
+			if (asked != name) {
+				/* the name itself may be fine: say what the search list made of it */
+				char e[4 * SFY_NAME_MAX + 1];
+				sfy_log_escape(e, sizeof(e), name, strlen(name));
+				snprintf(via, sizeof(via), ", as %s by the search list", e);
+			}
+			sfy_warn("lookup of %s blocked by the rules%s (no DNS query)", txt, via);
 		}
+	}
+	return p;
+}
+
+enum sfy_name_plan sfy_dns_rules_plan(const struct sfy_routes *rt, const char *name, int port)
+{
+	if (!rt || !sfy_routes_active(rt))
+		return sfy_dns_rules_remote(rt) ? SFY_PLAN_FAKE : SFY_PLAN_LOCAL;
+	return plan_one(rt, name, port, name);
+}
+
+enum sfy_name_plan sfy_dns_rules_plan_search(const struct sfy_routes *rt, const char *name,
+					     int port, const struct __res_state *statp)
+{
+	enum sfy_name_plan p = sfy_dns_rules_plan(rt, name, port);
+	if (p == SFY_PLAN_BLOCK || !rt || !sfy_routes_active(rt) || !sfy_search_applies(name))
+		return p;
+	struct sfy_search s;
+	char full[SFY_NAME_MAX + 1];
+	sfy_search_get(&s, statp);
+	for (size_t i = 0; i < s.n; i++) {
+		if (!sfy_search_join(name, s.dom[i], full))
+			continue;
+		enum sfy_name_plan q = plan_one(rt, full, port, name);
+		if (q == SFY_PLAN_BLOCK)
+			return q;
+		if (q == SFY_PLAN_FAKE)
+			p = q;
 	}
 	return p;
 }
@@ -56,18 +92,48 @@ int sfy_dns_service_port(const char *service, int socktype, int flags)
 	return p ? p : -1;
 }
 
+/* The names a local answer for name stands for: name itself and, when the
+ * resolver may have appended a search domain, every such expansion (we
+ * cannot tell which one answered). n or 0. */
+static size_t answer_names(const char *name, char out[][SFY_NAME_MAX + 1], size_t max)
+{
+	const struct sfy_routes *rt = sfy_routes_get();
+	size_t n = 0;
+	if (snprintf(out[n], SFY_NAME_MAX + 1, "%s", name) > SFY_NAME_MAX)
+		return 0;
+	n++;
+	if (!rt || !sfy_routes_active(rt) || !sfy_search_applies(name))
+		return n;
+	struct sfy_search s;
+	sfy_search_get(&s, NULL);
+	for (size_t i = 0; i < s.n && n < max; i++)
+		if (sfy_search_join(name, s.dom[i], out[n]))
+			n++;
+	return n;
+}
+
+static void remember(char names[][SFY_NAME_MAX + 1], size_t n, const struct sockaddr *sa,
+		     socklen_t len)
+{
+	const struct sfy_routes *rt = sfy_routes_get();
+	for (size_t i = 0; i < n; i++)
+		sfy_dnsmem_add(names[i], sa, len, rt ? sfy_route_name_restrictive(rt, names[i], sa) : 2);
+}
+
 void sfy_dns_remember_ai(const char *name, const struct addrinfo *ai)
 {
+	char names[SFY_SEARCH_MAX + 1][SFY_NAME_MAX + 1];
+	size_t n = ai ? answer_names(name, names, SFY_ARRAY_LEN(names)) : 0;
 	const struct sockaddr *prev = NULL;
 	socklen_t prevlen = 0;
-	for (; ai; ai = ai->ai_next) {
+	for (; ai && n; ai = ai->ai_next) {
 		const struct sockaddr *sa = ai->ai_addr;
 		if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 			continue;
 		/* glibc repeats each address per socket type: once is enough */
 		if (prev && prevlen == ai->ai_addrlen && !memcmp(prev, sa, prevlen))
 			continue;
-		sfy_dnsmem_add(name, sa, ai->ai_addrlen, sfy_route_name_restrictive(sfy_routes_get(), name, sa));
+		remember(names, n, sa, ai->ai_addrlen);
 		prev = sa;
 		prevlen = ai->ai_addrlen;
 	}
@@ -77,15 +143,17 @@ void sfy_dns_remember_he(const char *name, const struct hostent *he)
 {
 	if (!he || !he->h_addr_list)
 		return;
-	for (char **p = he->h_addr_list; *p; p++) {
+	char names[SFY_SEARCH_MAX + 1][SFY_NAME_MAX + 1];
+	size_t n = answer_names(name, names, SFY_ARRAY_LEN(names));
+	for (char **p = he->h_addr_list; *p && n; p++) {
 		if (he->h_addrtype == AF_INET && he->h_length == 4) {
 			struct sockaddr_in s = { .sin_family = AF_INET };
 			memcpy(&s.sin_addr, *p, 4);
-			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s), sfy_route_name_restrictive(sfy_routes_get(), name, (struct sockaddr *)&s));
+			remember(names, n, (struct sockaddr *)&s, sizeof(s));
 		} else if (he->h_addrtype == AF_INET6 && he->h_length == 16) {
 			struct sockaddr_in6 s = { .sin6_family = AF_INET6 };
 			memcpy(&s.sin6_addr, *p, 16);
-			sfy_dnsmem_add(name, (struct sockaddr *)&s, sizeof(s), sfy_route_name_restrictive(sfy_routes_get(), name, (struct sockaddr *)&s));
+			remember(names, n, (struct sockaddr *)&s, sizeof(s));
 		}
 	}
 }

@@ -23,12 +23,22 @@ bool sfy_dns_rules_remote(const struct sfy_routes *rt);
  * back (LOCAL instead). A BLOCK is logged at warn once per name. */
 enum sfy_name_plan sfy_dns_rules_plan(const struct sfy_routes *rt, const char *name, int port);
 
+/* The same for a lookup the resolver may extend with its search list
+ * (dns_search.h; statp: the program's resolver state, NULL for _res): the
+ * most restrictive plan over name as written and every expansion -- any
+ * BLOCK blocks, else any FAKE fakes, else LOCAL. */
+struct __res_state;
+enum sfy_name_plan sfy_dns_rules_plan_search(const struct sfy_routes *rt, const char *name,
+					     int port, const struct __res_state *statp);
+
 /* The port a getaddrinfo() service argument names: a number 1..65535, or
  * a name from the services file (for udp when socktype is SOCK_DGRAM,
  * else tcp); -1 when there is none, it is 0, or not known here. */
 int sfy_dns_service_port(const char *service, int socktype, int flags);
 
-/* Remembers every inet address of a local answer for name (dnsmem.h). */
+/* Remembers every inet address of a local answer for name (dnsmem.h),
+ * under name and, with active rules, under each search-list expansion of
+ * it (the answer may be for any of them). */
 void sfy_dns_remember_ai(const char *name, const struct addrinfo *ai);
 void sfy_dns_remember_he(const char *name, const struct hostent *he);
 

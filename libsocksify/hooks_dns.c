@@ -36,11 +36,11 @@
 
 /* Room for a one-address hostent: 3 pointers, 16 address bytes, a name. */
 #define HE_BUF_MAX (3 * sizeof(char *) + 16 + SFY_NAME_MAX + 1 + _Alignof(char *))
-/* Returned by the *_remote helpers: let the real function answer. */
-#define ASK_REAL (-1)
-/* The same, and remember its answers for the rules (dnsmem.h). Far from
- * every EAI_* code (negative) and errno value (positive) the helpers
- * return otherwise. */
+/* Returned by the *_remote helpers: let the real function answer; and
+ * the same, remembering its answers for the rules (dnsmem.h). Both far
+ * from every EAI_* code (negative, EAI_BADFLAGS is -1) and errno value
+ * (positive) the helpers return otherwise. */
+#define ASK_REAL (INT_MIN + 2)
 #define ASK_LOCAL (INT_MIN + 1)
 
 enum dns_mode {
@@ -71,13 +71,14 @@ static bool reverse_real(enum dns_mode m)
 }
 
 /* The rules' plan (enum sfy_name_plan) for a name looked up for port (-1:
- * none), or -1 when there are no rules. */
+ * none), or -1 when there are no rules. Every lookup here may go through
+ * the search list, so its expansions are judged too. */
 static int rules_plan(const char *name, int port)
 {
 	const struct sfy_routes *rt = sfy_routes_get();
 	if (!rt || !sfy_routes_active(rt))
 		return -1;
-	return (int)sfy_dns_rules_plan(rt, name, port);
+	return (int)sfy_dns_rules_plan_search(rt, name, port, NULL);
 }
 
 /* A name the real functions would answer (from /etc/hosts, numerically,

@@ -1,12 +1,14 @@
-/* A bounded set of logged keys (logonce.h): 64-bit hashes in a ring. */
-#include <pthread.h>
+/* A bounded set of logged keys (logonce.h): 64-bit hashes in a ring.
+ * Lock-free, so that fork() (in another thread's call) leaves nothing
+ * held in the child: two threads racing on one new key may both log it,
+ * which is the same harmless worst case as an evicted key. */
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "logonce.h"
 
-static uint64_t seen[SFY_LOGONCE_MAX];
-static unsigned next;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t seen[SFY_LOGONCE_MAX];
+static atomic_uint next;
 
 /* FNV-1a over kind, a separator and key; 0 is "empty slot", so never 0. */
 static uint64_t hash(const char *kind, const char *key)
@@ -23,17 +25,10 @@ static uint64_t hash(const char *kind, const char *key)
 bool sfy_logonce_first(const char *kind, const char *key)
 {
 	uint64_t h = hash(kind, key);
-	/* trylock: after a fork() in another thread's critical section the
-	 * lock may stay taken; saying the line again is harmless. */
-	if (pthread_mutex_trylock(&lock) != 0)
-		return true;
-	bool found = false;
-	for (unsigned i = 0; i < SFY_LOGONCE_MAX && !found; i++)
-		found = seen[i] == h;
-	if (!found) {
-		seen[next] = h;
-		next = (next + 1) % SFY_LOGONCE_MAX;
-	}
-	pthread_mutex_unlock(&lock);
-	return !found;
+	for (unsigned i = 0; i < SFY_LOGONCE_MAX; i++)
+		if (atomic_load_explicit(&seen[i], memory_order_relaxed) == h)
+			return false;
+	unsigned slot = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed);
+	atomic_store_explicit(&seen[slot % SFY_LOGONCE_MAX], h, memory_order_relaxed);
+	return true;
 }

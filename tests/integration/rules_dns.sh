@@ -272,6 +272,105 @@ fails_with "--explain agrees: port 53 blocked by the default (exit 1)" "default 
 expect_out "...port 54 still direct" "default (direct)" \
 	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" --explain "$DNS:54"
 
+echo "--- the resolver's search list: every name it may ask for is judged"
+# resolv.conf's search domains are appended to a short name (and to any
+# name whose lookup as written fails): a rule blocking *.corp.test must
+# block "intranet" too, and a local answer for "web" stands for
+# web.work.test as well.
+yaml_search() {  # name: the config; the rules come on stdin
+	{ echo "chains:"; echo "  loc: [ \"socks5://$PRX:1080\" ]"; cat; echo "default: direct"; } \
+		>"$SFY_TMP/$1.yaml"
+	chmod 600 "$SFY_TMP/$1.yaml"
+}
+yaml_search search1 <<EOF
+rules:
+  - { match: "*.corp.test", via: block }
+EOF
+yaml_search search2 <<EOF
+rules:
+  - { match: "*.work.test", via: loc }
+EOF
+S1=(-f "$SFY_TMP/search1.yaml")
+S2=(-f "$SFY_TMP/search2.yaml")
+cat >"$SFY_TMP/res.py" <<'EOF'
+# res.py search NAME | send NAME: res_search(), or res_send() of a query
+# res_mkquery() built; prints the answer's length or the error.
+import ctypes, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.__h_errno_location.restype = ctypes.POINTER(ctypes.c_int)
+what, name = sys.argv[1], sys.argv[2].encode()
+ans = ctypes.create_string_buffer(4096)
+if what == "search":
+    n = libc.res_search(name, 1, 1, ans, 4096)
+else:
+    q = ctypes.create_string_buffer(512)
+    m = libc.res_mkquery(0, name, 1, 1, None, 0, None, q, 512)
+    if m < 0:
+        sys.exit("res_mkquery failed")
+    n = libc.res_send(q, m, ans, 4096)
+if n < 0:
+    e = ctypes.get_errno()
+    print("error: h_errno", libc.__h_errno_location()[0], "errno", errno.errorcode.get(e, e))
+    sys.exit(1)
+print("answer:", n, "bytes")
+EOF
+questions() {  # capture pattern: how many packets it saw matching pattern
+	tcpdump -nn -r "$SFY_TMP/$1.pcap" 2>/dev/null | grep -c -- "$2" || true
+}
+printf 'nameserver %s\nsearch corp.test work.test\noptions timeout:1 attempts:1\n' "$DNS" |
+	sfy_etc "$C" resolv.conf
+sfy_capture_start sctl "$C" any port 53
+expect_out "control: without socksify, \"intranet\" is answered" "addr: $DNS" \
+	sfy_direct "$C" "$SFY_PY" "$SFY_TMP/look.py" gai intranet
+expect_out "control: socksify lets \"intranet.\" (no search list) through" "addr: $DNS" \
+	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai intranet.
+expect_out "control: res_send of an allowed name is sent" "answer:" \
+	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" send www.lan.test
+sfy_capture_stop sctl >/dev/null
+n=$(questions sctl 'A? intranet.corp.test')
+check "control: the resolver asked for intranet.corp.test ($n)" test "$n" -gt 0
+n=$(questions sctl 'A? intranet\. ')
+check "control: \"intranet.\" was asked for as written ($n)" test "$n" -gt 0
+n=$(questions sctl 'A? www.lan.test')
+check "control: res_send's query went out ($n)" test "$n" -gt 0
+
+sfy_capture_start search "$C" any port 53
+fails_with "getaddrinfo(\"intranet\"): the search list makes it intranet.corp.test: EAI_NONAME" \
+	"error: EAI_NONAME" sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai intranet
+check "...one warn line names the expansion" grep -q "intranet.corp.test by the search list" \
+	"$SFY_LAST_OUT"
+fails_with "getaddrinfo(\"intranet.corp\") (a dot, but a failed lookup searches too)" \
+	"error: EAI_NONAME" sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai intranet.corp
+fails_with "gethostbyname(\"intranet\"): HOST_NOT_FOUND" "error: HOST_NOT_FOUND" \
+	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" ghbn intranet
+fails_with "res_search(\"intranet\"): HOST_NOT_FOUND" "error: h_errno 1" \
+	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" search intranet
+fails_with "res_send() of a query for a blocked name: -1, ECONNREFUSED" \
+	"error: h_errno 1 errno ECONNREFUSED" \
+	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" send intranet.corp.test
+n=$(sfy_capture_stop search)
+if ! check "blocked expansions: zero packets to port 53 ($n)" test "$n" -eq 0; then
+	sfy_capture_show search
+fi
+
+# search2: web.work.test goes through the chain loc (local DNS), "web"
+# itself direct. The answer for "web" may be web.work.test's: a connect to
+# it must take the chain (whose proxy cannot reach dnsn), not go direct.
+expect_out "control: a connect to $DNS:8080 by address alone goes direct" "$DIRECT_TOKEN" \
+	sfy_run "$C" "${S2[@]}" -- curl -sS --max-time 10 "http://$DNS:8080/"
+fails "a lookup of \"web\" then a connect to its address takes web.work.test's chain" \
+	sfy_run "$C" "${S2[@]}" -- "$SFY_PY" -c '
+import socket, sys
+a = socket.getaddrinfo("web", 8080, socket.AF_INET, socket.SOCK_STREAM)[0][4]
+print("looked up:", a[0], flush=True)
+s = socket.create_connection(a, timeout=10)
+s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+print(s.makefile("rb").read().decode())'
+cp "$SFY_LAST_OUT" "$SFY_TMP/web.out"
+check "...it was looked up locally ($DNS)" grep -q "looked up: $DNS" "$SFY_TMP/web.out"
+check "...and never reached the direct page" sh -c "! grep -q '$DIRECT_TOKEN' '$SFY_TMP/web.out'"
+printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS" | sfy_etc "$C" resolv.conf
+
 echo "--- UDP under the rules"
 sfy_capture_start udpdirect "$C" any udp port 7 and host "$TGT"
 expect_out "a faked name through the chain's UDP ASSOCIATE" "reply: ping|$REL" \
@@ -293,4 +392,58 @@ check "...the name was faked at lookup (no port yet)" grep -q "looked up: 224." 
 expect_out "a socket associated through one chain refuses another chain's datagram" \
 	"second: EPERM" sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/udp.py" twochains far.sfy.test 7
 check "...and keeps working through its own" grep -q "third: third|$REL" "$SFY_LAST_OUT"
+echo "--- remote DNS: an error of our own is not taken for 'ask the real resolver'"
+# A getaddrinfo() interposer behind socksify tells when the real function
+# is asked: an unknown flag is EAI_BADFLAGS from us, without asking it.
+mkdir -p "$SFY_TMP/shim" && chmod 755 "$SFY_TMP/shim"
+cat >"$SFY_TMP/gshim.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <unistd.h>
+int getaddrinfo(const char *n, const char *s, const struct addrinfo *h, struct addrinfo **r)
+{
+	static const char msg[] = "gshim: the real getaddrinfo was asked\n";
+	int (*next)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+	(void)!write(2, msg, sizeof(msg) - 1);
+	*(void **)&next = dlsym(RTLD_NEXT, "getaddrinfo");
+	return next(n, s, h, r);
+}
+C
+cc -shared -fPIC -o "$SFY_TMP/shim/gshim.so" "$SFY_TMP/gshim.c" -ldl ||
+	{ echo "FAIL: setup: cannot build the getaddrinfo shim"; exit 1; }
+cat >"$SFY_TMP/gaiflags.py" <<'EOF'
+import socket, sys
+try:
+    socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET, socket.SOCK_STREAM, 0, int(sys.argv[2], 0))
+    print("answered")
+except socket.gaierror as e:
+    print("error:", e.errno)
+    sys.exit(1)
+EOF
+gshim() {  # name flags
+	local libs="$SOCKSIFY_LIB $SFY_TMP/shim/gshim.so"
+	[ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && libs="$SFY_ASAN_RT $libs"
+	sfy_run "$C" "${R[@]}" -- env LD_PRELOAD="$libs" \
+		"$SFY_PY" "$SFY_TMP/gaiflags.py" "$@"
+}
+expect_out "control: the shim sees a lookup socksify hands to the real function" \
+	"gshim: the real getaddrinfo was asked" gshim localhost 0
+fails_with "an unknown ai_flags bit: EAI_BADFLAGS" "error: $("$SFY_PY" -c \
+	'import socket; print(socket.EAI_BADFLAGS)')" gshim far.sfy.test 0x10000
+check "...and the real resolver was not asked" \
+	sh -c "! grep -q 'real getaddrinfo was asked' '$SFY_LAST_OUT'"
+
+echo "--- the launcher says when the shared table of local answers cannot be made"
+# A file size limit below the table's size makes its memfd fail (and
+# nothing else the launcher creates is that large).
+trap '' XFSZ
+ulimit -S -f 1024
+expect_out "a failed table of local DNS answers is one warning line" \
+	"cannot create the shared table of local DNS answers" sfy_run "$C" "${L[@]}" -- true
+ulimit -S -f unlimited
+trap - XFSZ
+check "...and only then: control, without the limit" sh -c "
+	! ip netns exec '$C' '$SOCKSIFY_BIN' -f '$SFY_TMP/local.yaml' -- true 2>&1 |
+		grep -q 'cannot create the shared table'"
 finish

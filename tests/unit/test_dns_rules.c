@@ -14,11 +14,17 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
 #include "dest.h"
 #include "dns_rules.h"
+#include "dns_search.h"
 #include "logonce.h"
 #include "route.h"
 #include "sfy.h"
@@ -226,6 +232,150 @@ static void test_logonce(void **state)
 	assert_true(sfy_logonce_first("t1", "a.example"));
 }
 
+/* After fork() in the middle of another thread's call the child's memory
+ * still works: a key said once is not said again (a lock held by the
+ * thread the child lacks would make every line repeat). */
+static void *logonce_spin(void *arg)
+{
+	atomic_bool *stop = arg;
+	char k[32];
+	for (unsigned i = 0; !atomic_load(stop); i++) {
+		snprintf(k, sizeof(k), "spin%u", i % 1000);
+		(void)sfy_logonce_first("spin", k);
+	}
+	return NULL;
+}
+
+static void test_logonce_fork(void **state)
+{
+	(void)state;
+	atomic_bool stop = false;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, logonce_spin, &stop), 0);
+	int bad = 0;
+	for (int i = 0; i < 200; i++) {
+		pid_t pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			char k[32];
+			snprintf(k, sizeof(k), "child%d", i);
+			bool first = sfy_logonce_first("fork", k);
+			_exit(first && !sfy_logonce_first("fork", k) ? 0 : 1);
+		}
+		int st;
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+	}
+	atomic_store(&stop, true);
+	pthread_join(t, NULL);
+	EQ(bad, 0, "children whose once-memory repeated a line");
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* resolv.conf as glibc reads it: comments, the last search/domain line,
+ * LOCALDOMAIN over the file, read again when the file changes. */
+static void test_search_list(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/sfy-resolv-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct sfy_search s;
+	unsetenv("LOCALDOMAIN");
+	sfy_search_set_path(path);
+	write_file(path, "# search no.example\n; search no2.example\nnameserver 192.0.2.1\n"
+			 "search a.example\tB.Example.\nsearchx c.example\n");
+	sfy_search_get(&s, NULL);
+	EQ(s.n, 2, "search line");
+	assert_string_equal(s.dom[0], "a.example");
+	assert_string_equal(s.dom[1], "b.example");
+	/* a later domain line replaces the list (and the file is read again) */
+	write_file(path, "search a.example b.example\ndomain last.example extra\n");
+	sfy_search_get(&s, NULL);
+	EQ(s.n, 1, "domain line");
+	assert_string_equal(s.dom[0], "last.example");
+	setenv("LOCALDOMAIN", " env.example  env2.example ", 1);
+	sfy_search_get(&s, NULL);
+	EQ(s.n, 2, "LOCALDOMAIN");
+	assert_string_equal(s.dom[0], "env.example");
+	assert_string_equal(s.dom[1], "env2.example");
+	unsetenv("LOCALDOMAIN");
+	/* the program's own resolver state adds its domains */
+	struct __res_state st;
+	memset(&st, 0, sizeof(st));
+	char own[] = "own.example";
+	st.options = RES_INIT;
+	st.dnsrch[0] = own;
+	sfy_search_get(&s, &st);
+	EQ(s.n, 2, "statp");
+	assert_string_equal(s.dom[1], "own.example");
+
+	char out[SFY_NAME_MAX + 1];
+	assert_true(sfy_search_join("www", "a.example", out));
+	assert_string_equal(out, "www.a.example");
+	char longname[250];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_false(sfy_search_join(longname, "a.example", out));   /* > 253 */
+	assert_true(sfy_search_applies("intranet"));
+	assert_true(sfy_search_applies("a.b.c"));
+	assert_false(sfy_search_applies("intranet."));
+	assert_false(sfy_search_applies(""));
+	unlink(path);
+	sfy_search_set_path(NULL);
+}
+
+/* A name the resolver may extend is planned over every expansion: any
+ * block blocks, else any fake fakes. */
+static void test_plan_search(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/sfy-resolv-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unsetenv("LOCALDOMAIN");
+	sfy_search_set_path(path);
+	write_file(path, "search example lan\n");
+	struct sfy_config c;
+	char err[SFY_ERR_MAX];
+	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_DIRECT);
+	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
+	assert_non_null(rt);
+	/* blocked.example through the search list */
+	/* (port 80: in remote mode a direct default on port 53 is not sure) */
+	EQ(sfy_dns_rules_plan(rt, "blocked", 80), SFY_PLAN_LOCAL, "as written");
+	EQ(sfy_dns_rules_plan_search(rt, "blocked", -1, NULL), SFY_PLAN_BLOCK, "searched");
+	EQ(sfy_dns_rules_plan_search(rt, "BLOCKED", 80, NULL), SFY_PLAN_BLOCK, "case");
+	EQ(sfy_dns_rules_plan_search(rt, "blocked.", 80, NULL), SFY_PLAN_LOCAL, "trailing dot");
+	/* web.example blocks on 443 only */
+	EQ(sfy_dns_rules_plan_search(rt, "web", 443, NULL), SFY_PLAN_BLOCK, "web 443");
+	EQ(sfy_dns_rules_plan_search(rt, "web", 80, NULL), SFY_PLAN_LOCAL, "web 80");
+	/* a direct name whose expansion takes the remote top-level chain
+	 * would leak it to the local server: faked */
+	write_file(path, "search corp.example other.test\n");
+	c.default_via = SFY_VIA_TOP;
+	sfy_routes_free(rt);
+	rt = sfy_routes_build(&c, err, sizeof(err));
+	assert_non_null(rt);
+	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_FAKE, "x.lan");
+	EQ(sfy_dns_rules_plan(rt, "x.lan", 80), SFY_PLAN_LOCAL, "x.lan as written");
+	write_file(path, "search corp.example\n");
+	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_LOCAL, "x.lan, local chain");
+	sfy_routes_free(rt);
+	sfy_config_free(&c);
+	unlink(path);
+	sfy_search_set_path(NULL);
+}
+
 /* UDP's direct route for a name: resolved here (localhost: /etc/hosts,
  * no network), in the socket's family, with the destination's port. */
 static void test_udp_direct_addr(void **state)
@@ -279,6 +429,9 @@ int main(void)
 		cmocka_unit_test(test_plan_no_rules),
 		cmocka_unit_test(test_service_port),
 		cmocka_unit_test(test_logonce),
+		cmocka_unit_test(test_logonce_fork),
+		cmocka_unit_test(test_search_list),
+		cmocka_unit_test(test_plan_search),
 		cmocka_unit_test(test_udp_direct_addr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
