@@ -37,6 +37,7 @@
 
 #include "chain.h"
 #include "chainsm.h"
+#include "dns_rules.h"
 #include "handshake.h"
 #include "hop_addr.h"
 #include "io.h"
@@ -220,7 +221,9 @@ static int resolve_dst(struct sfy_chain_sm *sm, int ask)
 	else if (sm->n)
 		ask = AF_UNSPEC;
 	struct sfy_addr a;
-	int r = sfy_resolve_fam(sm->dst.name, sm->dst.port, ask, sm->deadline, &a);
+	char spelled[SFY_NAME_MAX + 2];
+	sfy_dns_rules_local_spelling(sfy_routes_get(), sm->dst.name, sm->dst.port, spelled);
+	int r = sfy_resolve_fam(spelled, sm->dst.port, ask, sm->deadline, &a);
 	if (r < 0) {
 		sm->dns_failed = true;
 		return failed(sm, 0, r, r == -ETIMEDOUT ? "resolving the name locally timed out"

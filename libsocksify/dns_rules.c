@@ -157,3 +157,23 @@ void sfy_dns_remember_he(const char *name, const struct hostent *he)
 		}
 	}
 }
+
+void sfy_dns_rules_local_spelling(const struct sfy_routes *rt, const char *name, int port,
+				  char *out)
+{
+	size_t n = strnlen(name, SFY_NAME_MAX);
+	memcpy(out, name, n);
+	out[n] = '\0';
+	if (!rt || !sfy_routes_active(rt) || !sfy_search_applies(name))
+		return;
+	struct sfy_search s;
+	char exp[SFY_NAME_MAX + 1];
+	sfy_search_get(&s, NULL);
+	for (size_t i = 0; i < s.n; i++)
+		if (sfy_search_join(name, s.dom[i], exp) &&
+		    sfy_route_name_plan(rt, exp, port) != SFY_PLAN_LOCAL) {
+			out[n] = '.';
+			out[n + 1] = '\0';
+			return;
+		}
+}

@@ -31,6 +31,15 @@ struct __res_state;
 enum sfy_name_plan sfy_dns_rules_plan_search(const struct sfy_routes *rt, const char *name,
 					     int port, const struct __res_state *statp);
 
+/* The spelling a name is handed to this machine's resolver with when a
+ * route resolves it here at connect() (a direct route, a local-DNS chain,
+ * for a name that got a fake address at lookup): as written when every
+ * name the search list could make of it is resolved locally too, else
+ * absolute ("name."), so the resolver never asks for an expansion a rule
+ * blocks or sends to a remote-DNS chain. out: SFY_NAME_MAX + 2 bytes. */
+void sfy_dns_rules_local_spelling(const struct sfy_routes *rt, const char *name, int port,
+				  char *out);
+
 /* The port a getaddrinfo() service argument names: a number 1..65535, or
  * a name from the services file (for udp when socktype is SOCK_DGRAM,
  * else tcp); -1 when there is none, it is 0, or not known here. */

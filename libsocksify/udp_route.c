@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dns_rules.h"
 #include "dnsmem.h"
 #include "fakedns.h"
 #include "hop_addr.h"
@@ -92,7 +93,9 @@ int sfy_udp_resolve(const struct sfy_config *cfg, const char *name, uint16_t por
 		return -EHOSTUNREACH;
 	}
 	if (!cache_get(key, family, out, &err)) {
-		err = sfy_resolve_fam(key, port, family, sfy_now_ms() + cfg->handshake_timeout_ms,
+		char spelled[SFY_NAME_MAX + 2];
+		sfy_dns_rules_local_spelling(sfy_routes_get(), key, port, spelled);
+		err = sfy_resolve_fam(spelled, port, family, sfy_now_ms() + cfg->handshake_timeout_ms,
 				      out);
 		if (err == 0 && out->type != SFY_ATYP_IPV4 && out->type != SFY_ATYP_IPV6)
 			err = -EHOSTUNREACH;

@@ -369,6 +369,31 @@ print(s.makefile("rb").read().decode())'
 cp "$SFY_LAST_OUT" "$SFY_TMP/web.out"
 check "...it was looked up locally ($DNS)" grep -q "looked up: $DNS" "$SFY_TMP/web.out"
 check "...and never reached the direct page" sh -c "! grep -q '$DIRECT_TOKEN' '$SFY_TMP/web.out'"
+
+# search3: web.work.test goes through a remote-DNS chain, "web" itself
+# direct: "web" gets a fake address (one expansion needs it), and the
+# connect resolves it here -- as "web." only: the resolver must not ask
+# for web.work.test, which only the chain's proxy may resolve.
+yaml_search search3 <<EOF
+  rem: [ "socks5h://$PRX:1080" ]
+rules:
+  - { match: "*.work.test", via: rem }
+EOF
+printf 'nameserver %s\nsearch work.test\noptions timeout:1 attempts:1\n' "$DNS" |
+	sfy_etc "$C" resolv.conf
+sfy_capture_start search3 "$C" any port 53
+sfy_direct "$C" "$SFY_PY" "$SFY_TMP/look.py" gai web >/dev/null 2>&1
+sfy_capture_stop search3 >/dev/null
+n=$(questions search3 'A? web.work.test')
+check "control: without socksify, \"web\" is asked for as web.work.test ($n)" test "$n" -gt 0
+sfy_capture_start search3 "$C" any port 53
+expect_out "a connect to \"web\" (faked, routed direct) reaches it directly" "$DIRECT_TOKEN" \
+	sfy_run "$C" -f "$SFY_TMP/search3.yaml" -- curl -sS --max-time 10 "http://web:8080/"
+sfy_capture_stop search3 >/dev/null
+n=$(questions search3 'A? web.work.test')
+check "...and the resolver never asked for web.work.test ($n)" test "$n" -eq 0
+n=$(questions search3 'A? web\. ')
+check "...it asked for \"web.\" as written ($n)" test "$n" -gt 0
 printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS" | sfy_etc "$C" resolv.conf
 
 echo "--- UDP under the rules"
