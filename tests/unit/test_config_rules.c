@@ -20,14 +20,7 @@
 #include "config.h"
 #include "config_rules.h"
 #include "sfy.h"
-
-static int load(struct sfy_config *c, const char *yaml, char *err)
-{
-	sfy_config_free(c);
-	sfy_config_defaults(c);
-	err[0] = '\0';
-	return sfy_config_load_string(c, yaml, strlen(yaml), "t.yaml", err, SFY_ERR_MAX);
-}
+#include "configutil.h"
 
 static int load_finish(struct sfy_config *c, const char *yaml, char *err)
 {
@@ -576,23 +569,15 @@ static int env_teardown(void **state)
 	return system(cmd) ? -1 : 0;
 }
 
-static void write_conf(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, 0600), 0);
-}
-
 static void test_rules_env(void **state)
 {
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX], p[PATH_MAX + 32];
 
 	snprintf(p, sizeof p, "%s/r.yaml", tmpdir);
-	write_conf(p, "proxies: [socks5h://h]\nno_proxy: env\nbypass: [192.168.0.0/16]\n"
-		   "rules:\n  - {match: \"*.corp\", via: work}\nchains:\n  work: [socks5h://w]\n");
+	write_file(p, "proxies: [socks5h://h]\nno_proxy: env\nbypass: [192.168.0.0/16]\n"
+		   "rules:\n  - {match: \"*.corp\", via: work}\nchains:\n  work: [socks5h://w]\n",
+		   0600);
 	/* SOCKSIFY_RULES is read after the file: it names the file's chains. */
 	setenv("SOCKSIFY_RULES", "x.example=work", 1);
 	setenv("NO_PROXY", "localhost,.lan, 10.1.0.0/16 ,example.org:8080,[fd00::1]:22,*.internal", 1);
@@ -656,7 +641,7 @@ static void test_rules_env(void **state)
 	assert_string_equal(err, "SOCKSIFY_RULES entry 1 (x.example=play): unknown chain \"play\" "
 			    "(work, direct or block)");
 	/* Without no_proxy: env, NO_PROXY means nothing here. */
-	write_conf(p, "proxies: [socks5h://h]\n");
+	write_file(p, "proxies: [socks5h://h]\n", 0600);
 	setenv("NO_PROXY", "localhost", 1);
 	unsetenv("SOCKSIFY_RULES");
 	if (sfy_config_from_env(c, p, err, sizeof err))
@@ -869,19 +854,6 @@ static void test_rules_memfd_forged(void **state)
 	free(img);
 	free(bad);
 	free(d);
-}
-
-static int group_setup(void **state)
-{
-	*state = calloc(1, sizeof(struct sfy_config));
-	return *state ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	sfy_config_free(*state);
-	free(*state);
-	return 0;
 }
 
 int main(void)
