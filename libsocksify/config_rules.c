@@ -191,24 +191,11 @@ int sfy_rule_parse_match(const char *s, size_t len, struct sfy_rule *r,
 	snprintf(all, sizeof all, "%.*s%s", (int)(len < 40 ? len : 40), s, len > 40 ? "..." : "");
 
 	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-		if (!close)
+		int sr = sfy_split_bracketed(buf, &host, &prefix, &ports);
+		if (sr == -1)
 			return sfy_errf(err, errcap, "unterminated '[' in \"%s\"", all);
-		*close = '\0';
-		host = buf + 1;
-		char *rest = close + 1;
-		if (*rest == '/') {
-			prefix = rest + 1;
-			if ((rest = strchr(prefix, ':')))
-				*rest++ = '\0';
-		} else if (*rest == ':') {
-			rest++;
-		} else if (*rest) {
+		if (sr < 0)
 			return sfy_errf(err, errcap, "unexpected text after ']' in \"%s\"", all);
-		} else {
-			rest = NULL;
-		}
-		ports = rest;
 		struct in6_addr a6;
 		if (inet_pton(AF_INET6, host, &a6) != 1)
 			return sfy_errf(err, errcap, "brackets are for IPv6 addresses in \"%s\"", all);
