@@ -86,6 +86,15 @@ static void build(struct sfy_config *c, enum sfy_dns_mode top_dns, const struct 
 	c->default_line = def == SFY_VIA_TOP ? 0 : 99;
 }
 
+static struct sfy_routes *routes_of(const struct sfy_config *c)
+{
+	char err[SFY_ERR_MAX];
+	struct sfy_routes *rt = sfy_routes_build(c, err, sizeof(err));
+	if (!rt)
+		fail_msg("%s", err);
+	return rt;
+}
+
 static const struct mk rules[] = {
 	{ "blocked.example", SFY_VIA_BLOCK, 0, 0 },
 	{ "*.lan", SFY_VIA_DIRECT, 0, 0 },
@@ -98,10 +107,8 @@ static void test_plan_remote(void **state)
 {
 	(void)state;
 	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_routes *rt = routes_of(&c);
 	assert_true(sfy_dns_rules_remote(rt));
 	static const struct {
 		const char *name;
@@ -142,10 +149,8 @@ static void test_plan_local(void **state)
 {
 	(void)state;
 	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	build(&c, SFY_DNS_LOCAL, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_routes *rt = routes_of(&c);
 	assert_false(sfy_dns_rules_remote(rt));
 	EQ(sfy_dns_rules_plan(rt, "blocked.example", -1), SFY_PLAN_BLOCK, "blocked");
 	EQ(sfy_dns_rules_plan(rt, "other.example", 25), SFY_PLAN_BLOCK, "port 25");
@@ -166,10 +171,8 @@ static void test_plan_allow_list(void **state)
 		{ "api.example", SFY_VIA_TOP, 443, 443 },
 	};
 	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	build(&c, SFY_DNS_REMOTE, allow, SFY_ARRAY_LEN(allow), SFY_VIA_BLOCK);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_routes *rt = routes_of(&c);
 	EQ(sfy_dns_rules_plan(rt, "x.lan", -1), SFY_PLAN_LOCAL, "lan");
 	EQ(sfy_dns_rules_plan(rt, "api.example", 443), SFY_PLAN_FAKE, "api 443");
 	EQ(sfy_dns_rules_plan(rt, "api.example", 80), SFY_PLAN_BLOCK, "api 80");
@@ -184,12 +187,10 @@ static void test_plan_no_rules(void **state)
 {
 	(void)state;
 	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	for (int remote = 0; remote < 2; remote++) {
 		build(&c, remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL, NULL, 0, SFY_VIA_TOP);
 		c.nchains = 0;
-		struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-		assert_non_null(rt);
+		struct sfy_routes *rt = routes_of(&c);
 		assert_false(sfy_routes_active(rt));
 		EQ(sfy_dns_rules_remote(rt), remote != 0, "remote");
 		EQ(sfy_dns_rules_plan(rt, "blocked.example", 25),
@@ -271,12 +272,20 @@ static void test_logonce_fork(void **state)
 	EQ(bad, 0, "children whose once-memory repeated a line");
 }
 
-static void write_file(const char *path, const char *text)
+/* An empty resolv.conf in path ("/tmp/sfy-resolv-XXXXXX") that the search
+ * list is read from, LOCALDOMAIN unset. */
+static void resolv_tmp(char *path)
 {
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unsetenv("LOCALDOMAIN");
+	sfy_search_set_path(path);
+}
+
+static void resolv_write(const char *path, const char *text)
+{
+	write_file(path, text, 0600);
 }
 
 /* resolv.conf as glibc reads it: comments, the last search/domain line,
@@ -285,20 +294,16 @@ static void test_search_list(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/sfy-resolv-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
+	resolv_tmp(path);
 	struct sfy_search s;
-	unsetenv("LOCALDOMAIN");
-	sfy_search_set_path(path);
-	write_file(path, "# search no.example\n; search no2.example\nnameserver 192.0.2.1\n"
+	resolv_write(path, "# search no.example\n; search no2.example\nnameserver 192.0.2.1\n"
 			 "search a.example\tB.Example.\nsearchx c.example\n");
 	sfy_search_get(&s, NULL);
 	EQ(s.n, 2, "search line");
 	assert_string_equal(s.dom[0], "a.example");
 	assert_string_equal(s.dom[1], "b.example");
 	/* a later domain line replaces the list (and the file is read again) */
-	write_file(path, "search a.example b.example\ndomain last.example extra\n");
+	resolv_write(path, "search a.example b.example\ndomain last.example extra\n");
 	sfy_search_get(&s, NULL);
 	EQ(s.n, 1, "domain line");
 	assert_string_equal(s.dom[0], "last.example");
@@ -339,17 +344,11 @@ static void test_plan_search(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/sfy-resolv-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	unsetenv("LOCALDOMAIN");
-	sfy_search_set_path(path);
-	write_file(path, "search example lan\n");
+	resolv_tmp(path);
+	resolv_write(path, "search example lan\n");
 	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_DIRECT);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_routes *rt = routes_of(&c);
 	/* blocked.example through the search list */
 	/* (port 80: in remote mode a direct default on port 53 is not sure) */
 	EQ(sfy_dns_rules_plan(rt, "blocked", 80), SFY_PLAN_LOCAL, "as written");
@@ -361,14 +360,13 @@ static void test_plan_search(void **state)
 	EQ(sfy_dns_rules_plan_search(rt, "web", 80, NULL), SFY_PLAN_LOCAL, "web 80");
 	/* a direct name whose expansion takes the remote top-level chain
 	 * would leak it to the local server: faked */
-	write_file(path, "search corp.example other.test\n");
+	resolv_write(path, "search corp.example other.test\n");
 	c.default_via = SFY_VIA_TOP;
 	sfy_routes_free(rt);
-	rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	rt = routes_of(&c);
 	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_FAKE, "x.lan");
 	EQ(sfy_dns_rules_plan(rt, "x.lan", 80), SFY_PLAN_LOCAL, "x.lan as written");
-	write_file(path, "search corp.example\n");
+	resolv_write(path, "search corp.example\n");
 	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_LOCAL, "x.lan, local chain");
 	sfy_routes_free(rt);
 	sfy_config_free(&c);
