@@ -34,6 +34,16 @@ static const char *rname(const struct sfy_config *c, size_t i)
 	return c->rule_names + c->rules[i].name_off;
 }
 
+/* yaml, then the command-line rules on top (both must parse): what
+ * finish() says of them. */
+static int with_cli_rules(struct sfy_config *c, const char *yaml, const char *rules, char *err)
+{
+	if (load(c, yaml, err))
+		fail_msg("%s", err);
+	assert_int_equal(sfy_config_set_rules(c, rules, err, SFY_ERR_MAX), 0);
+	return sfy_config_finish(c, err, SFY_ERR_MAX);
+}
+
 /* --- the MATCH grammar ---------------------------------------------- */
 
 static void test_match_parse(void **state)
@@ -442,39 +452,27 @@ static void test_rules_text(void **state)
 			fail_msg("%zu: got \"%s\", want \"%s\"", i, err, bad[i].want);
 	}
 	/* Errors of finish() about command-line rules name the entry. */
-	if (load(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
-		 "rules:\n  - {match: a.com, via: tor}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*=tor b.com=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
+					"rules:\n  - {match: a.com, via: tor}\n",
+					"*=tor b.com=direct", err), -1);
 	assert_string_equal(err, "SOCKSIFY_RULES entry 2 (b.com=direct): never matches: "
 			    "SOCKSIFY_RULES entry 1 (*=tor) matches everything first");
-	if (load(c, "proxies: [socks5h://h]\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*.ONION=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\n", "*.ONION=direct", err), -1);
 	assert_string_equal(err, "SOCKSIFY_RULES entry 1 (*.onion=direct): .onion, .exit and .i2p names "
 			    "cannot go direct, only through a chain");
-	if (load(c, "proxies: [socks5h://h]\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "224.0.0.0/8:80=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\n", "224.0.0.0/8:80=direct", err), -1);
 	assert_non_null(strstr(err, "SOCKSIFY_RULES entry 1 (224.0.0.0/8:80=direct): direct network overlaps"));
 
 	/* A command-line "*" in front of the file's rules only warns. */
-	if (load(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\nbypass: [10.0.0.0/8]\n"
-		 "rules:\n  - {match: a.com, via: tor}\n  - {match: b.com, via: block}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*=tor", err, sizeof err), 0);
-	if (sfy_config_finish(c, err, sizeof err))
+	if (with_cli_rules(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
+			   "bypass: [10.0.0.0/8]\nrules:\n  - {match: a.com, via: tor}\n"
+			   "  - {match: b.com, via: block}\n", "*=tor", err))
 		fail_msg("%s", err);
 	assert_string_equal(c->warnings, "SOCKSIFY_RULES entry 1 (*=tor) matches everything first: "
 			    "the 3 rules after it (NO_PROXY, bypass:, rules:) never match\n");
 	/* ... and a "*:PORT" does not match everything. */
-	if (load(c, "proxies: [socks5h://h]\nrules:\n  - {match: a.com, via: block}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*:80=block", err, sizeof err), 0);
-	if (sfy_config_finish(c, err, sizeof err))
+	if (with_cli_rules(c, "proxies: [socks5h://h]\nrules:\n  - {match: a.com, via: block}\n",
+			   "*:80=block", err))
 		fail_msg("%s", err);
 	assert_string_equal(c->warnings, "");
 
