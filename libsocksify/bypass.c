@@ -36,6 +36,32 @@ static long number(const char *s, long max)
 }
 
 
+int sfy_split_bracketed(char *buf, char **addr, char **prefix, char **port)
+{
+	char *close = strchr(buf, ']'), *rest;
+
+	*prefix = *port = NULL;
+	if (!close)
+		return -1;
+	*close = '\0';
+	*addr = buf + 1;
+	rest = close + 1;
+	if (*rest == '/') {
+		*prefix = rest + 1;
+		rest = strchr(*prefix, ':');
+		if (rest)
+			*rest++ = '\0';
+	} else if (*rest == ':') {
+		rest++;
+	} else if (*rest) {
+		return -2;
+	} else {
+		rest = NULL;
+	}
+	*port = rest;
+	return 0;
+}
+
 int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 {
 	char buf[CIDR_TEXT_MAX + 1], *addr = buf, *prefix = NULL, *port = NULL;
@@ -48,25 +74,11 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 	strcpy(buf, s);
 
 	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-		if (!close)
+		int r = sfy_split_bracketed(buf, &addr, &prefix, &port);
+		if (r == -1)
 			return sfy_errf(err, errcap, "unterminated '[' in \"%s\"", s);
-		*close = '\0';
-		addr = buf + 1;
-		char *rest = close + 1;
-		if (*rest == '/') {
-			prefix = rest + 1;
-			rest = strchr(prefix, ':');
-			if (rest)
-				*rest++ = '\0';
-		} else if (*rest == ':') {
-			rest++;
-		} else if (*rest) {
+		if (r < 0)
 			return sfy_errf(err, errcap, "unexpected text after ']' in \"%s\"", s);
-		} else {
-			rest = NULL;
-		}
-		port = rest;
 	} else {
 		prefix = strchr(buf, '/');
 		if (prefix) {

@@ -166,14 +166,11 @@ static int k_chain(struct load *l, yaml_node_t *v, const char *path, void *arg)
 
 static int k_chain_length(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
-	const char *s;
 	unsigned long n;
 
 	(void)arg;
-	if (sfy_cfg_scalar(l, v, path, &s))
+	if (sfy_cfg_number(l, v, path, "value", SFY_MAX_PROXIES, &n))
 		return -1;
-	if (sfy_decimal(s, strlen(s), SFY_MAX_PROXIES, &n) || n < 1)
-		return sfy_cfg_kerr(l, v, path, "bad value \"%.20s\" (1..%d)", s, SFY_MAX_PROXIES);
 	l->c->chain_length = (unsigned)n;
 	l->chain_length = v;
 	return 0;

@@ -68,13 +68,10 @@ static int c_chain(struct load *l, yaml_node_t *v, const char *path, void *arg)
 static int c_chain_length(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	struct chain_ctx *x = arg;
-	const char *s;
 	unsigned long n;
 
-	if (sfy_cfg_scalar(l, v, path, &s))
+	if (sfy_cfg_number(l, v, path, "value", SFY_MAX_CHAIN_PROXIES, &n))
 		return -1;
-	if (sfy_decimal(s, strlen(s), SFY_MAX_CHAIN_PROXIES, &n) || n < 1)
-		return sfy_cfg_kerr(l, v, path, "bad value \"%.20s\" (1..%d)", s, SFY_MAX_CHAIN_PROXIES);
 	x->d->chain_length = (unsigned)n;
 	x->chain_length = v;
 	return 0;

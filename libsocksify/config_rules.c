@@ -191,24 +191,11 @@ int sfy_rule_parse_match(const char *s, size_t len, struct sfy_rule *r,
 	snprintf(all, sizeof all, "%.*s%s", (int)(len < 40 ? len : 40), s, len > 40 ? "..." : "");
 
 	if (buf[0] == '[') {
-		char *close = strchr(buf, ']');
-		if (!close)
+		int sr = sfy_split_bracketed(buf, &host, &prefix, &ports);
+		if (sr == -1)
 			return sfy_errf(err, errcap, "unterminated '[' in \"%s\"", all);
-		*close = '\0';
-		host = buf + 1;
-		char *rest = close + 1;
-		if (*rest == '/') {
-			prefix = rest + 1;
-			if ((rest = strchr(prefix, ':')))
-				*rest++ = '\0';
-		} else if (*rest == ':') {
-			rest++;
-		} else if (*rest) {
+		if (sr < 0)
 			return sfy_errf(err, errcap, "unexpected text after ']' in \"%s\"", all);
-		} else {
-			rest = NULL;
-		}
-		ports = rest;
 		struct in6_addr a6;
 		if (inet_pton(AF_INET6, host, &a6) != 1)
 			return sfy_errf(err, errcap, "brackets are for IPv6 addresses in \"%s\"", all);
@@ -362,26 +349,42 @@ int sfy_config_add_rule_text(struct sfy_config *c, const char *text, enum sfy_ru
 	return sfy_config_push_rule(c, &r, name, nlen, err, errcap);
 }
 
-static const char list_seps[] = " \t\n,";
+/* A variable's list (SOCKSIFY_RULES, NO_PROXY): entries separated by
+ * blanks or commas, each at most max (<= SFY_RULE_TEXT_MAX) bytes, handed
+ * to entry with its number (1 for the first); errors name var and the
+ * entry. */
+typedef int entry_fn(struct sfy_config *c, const char *e, uint32_t n, char *err, size_t errcap);
 
-int sfy_config_set_rules(struct sfy_config *c, const char *list, char *err, size_t errcap)
+static int each_entry(struct sfy_config *c, const char *var, const char *list, size_t max,
+		      entry_fn *entry, char *err, size_t errcap)
 {
+	static const char seps[] = " \t\n,";
 	char t[SFY_RULE_TEXT_MAX + 1], why[SFY_ERR_MAX];
 	uint32_t n = 0;
 
-	for (const char *s = list + strspn(list, list_seps); *s; s += strspn(s, list_seps)) {
-		size_t len = strcspn(s, list_seps);
+	for (const char *s = list + strspn(list, seps); *s; s += strspn(s, seps)) {
+		size_t len = strcspn(s, seps);
 		n++;
-		if (len > SFY_RULE_TEXT_MAX)
-			return sfy_errf(err, errcap, "SOCKSIFY_RULES entry %u (%.40s...): longer than "
-					"%d bytes", n, s, SFY_RULE_TEXT_MAX);
+		if (len > max)
+			return sfy_errf(err, errcap, "%s entry %u (%.40s...): longer than %zu bytes",
+					var, n, s, max);
 		memcpy(t, s, len);
 		t[len] = '\0';
-		if (sfy_config_add_rule_text(c, t, SFY_RO_CLI, n, why, sizeof why))
-			return sfy_errf(err, errcap, "SOCKSIFY_RULES entry %u (%s): %s", n, t, why);
+		if (entry(c, t, n, why, sizeof why))
+			return sfy_errf(err, errcap, "%s entry %u (%s): %s", var, n, t, why);
 		s += len;
 	}
 	return 0;
+}
+
+static int cli_rule(struct sfy_config *c, const char *e, uint32_t n, char *err, size_t errcap)
+{
+	return sfy_config_add_rule_text(c, e, SFY_RO_CLI, n, err, errcap);
+}
+
+int sfy_config_set_rules(struct sfy_config *c, const char *list, char *err, size_t errcap)
+{
+	return each_entry(c, "SOCKSIFY_RULES", list, SFY_RULE_TEXT_MAX, cli_rule, err, errcap);
 }
 
 /* --- NO_PROXY ------------------------------------------------------- */
@@ -421,20 +424,5 @@ static int no_proxy_entry(struct sfy_config *c, const char *e, uint32_t n, char 
 int sfy_config_add_no_proxy(struct sfy_config *c, const char *var, const char *list,
 			    char *err, size_t errcap)
 {
-	char t[SFY_MATCH_TEXT_MAX + 1], why[SFY_ERR_MAX];
-	uint32_t n = 0;
-
-	for (const char *s = list + strspn(list, list_seps); *s; s += strspn(s, list_seps)) {
-		size_t len = strcspn(s, list_seps);
-		n++;
-		if (len > SFY_MATCH_TEXT_MAX)
-			return sfy_errf(err, errcap, "%s entry %u (%.40s...): longer than %d bytes",
-					var, n, s, SFY_MATCH_TEXT_MAX);
-		memcpy(t, s, len);
-		t[len] = '\0';
-		if (no_proxy_entry(c, t, n, why, sizeof why))
-			return sfy_errf(err, errcap, "%s entry %u (%s): %s", var, n, t, why);
-		s += len;
-	}
-	return 0;
+	return each_entry(c, var, list, SFY_MATCH_TEXT_MAX, no_proxy_entry, err, errcap);
 }

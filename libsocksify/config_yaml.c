@@ -120,6 +120,19 @@ int sfy_cfg_enum_value(struct load *l, yaml_node_t *v, const char *path, int (*p
 	return 0;
 }
 
+/* A scalar that must be a whole number 1..max; the error calls it what. */
+int sfy_cfg_number(struct load *l, yaml_node_t *v, const char *path, const char *what,
+		   unsigned long max, unsigned long *out)
+{
+	const char *s;
+
+	if (sfy_cfg_scalar(l, v, path, &s))
+		return -1;
+	if (sfy_decimal(s, strlen(s), max, out) || *out < 1)
+		return sfy_cfg_kerr(l, v, path, "bad %s \"%.20s\" (1..%lu)", what, s, max);
+	return 0;
+}
+
 /* --- proxies -------------------------------------------------------- */
 
 struct hop {
@@ -182,13 +195,10 @@ static int hop_host(struct load *l, yaml_node_t *v, const char *path, void *arg)
 static int hop_port(struct load *l, yaml_node_t *v, const char *path, void *arg)
 {
 	struct hop *h = arg;
-	const char *s;
 	unsigned long port;
 
-	if (sfy_cfg_scalar(l, v, path, &s))
+	if (sfy_cfg_number(l, v, path, "port", 65535, &port))
 		return -1;
-	if (sfy_decimal(s, strlen(s), 65535, &port) || port < 1)
-		return sfy_cfg_kerr(l, v, path, "bad port \"%.20s\" (1..65535)", s);
 	h->p->port = (uint16_t)port;
 	h->port = v;
 	return 0;

@@ -55,6 +55,9 @@ int sfy_cfg_each(struct load *l, yaml_node_t *v, const char *path, size_t max,
 /* A scalar that must be one of a few words. */
 int sfy_cfg_enum_value(struct load *l, yaml_node_t *v, const char *path,
 		       int (*parse)(const char *), const char *choices, int *out);
+/* A scalar that must be a whole number 1..max; the error calls it what. */
+int sfy_cfg_number(struct load *l, yaml_node_t *v, const char *path, const char *what,
+		   unsigned long max, unsigned long *out);
 /* The proxies: key (a list of URLs or long-form mappings). */
 int sfy_cfg_k_proxies(struct load *l, yaml_node_t *v, const char *path, void *arg);
 /* One hop of such a list (a URL or the long form) into *p. */

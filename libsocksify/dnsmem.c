@@ -62,8 +62,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
 #define DM_MAGIC "SFYDNSM2"
 
 struct dm_hdr {
-	char magic[8];
-	uint64_t id;
+	struct sfy_shm_head head;
 	_Atomic uint64_t next;
 	uint8_t pad[40];
 };
@@ -169,10 +168,7 @@ static struct dm_tab *tab_wrap(void *base, int fd, bool own_fd)
 
 static bool tab_is(int fd, uint64_t id)
 {
-	struct dm_hdr h;
-	return sfy_shm_sealed_size(fd) == (int64_t)DM_TOTAL &&
-	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
-	       !memcmp(h.magic, DM_MAGIC, 8) && h.id == id;
+	return sfy_shm_head_is(fd, DM_TOTAL, DM_MAGIC, id);
 }
 
 static struct dm_tab *tab_map(int fd, bool own_fd)
@@ -181,33 +177,20 @@ static struct dm_tab *tab_map(int fd, bool own_fd)
 	return base == MAP_FAILED ? NULL : tab_wrap(base, fd, own_fd);
 }
 
-static void hdr_init(struct dm_hdr *h)
-{
-	memcpy(h->magic, DM_MAGIC, 8);
-	h->id = sfy_shm_new_id();
-}
-
 /* Shared with fork()ed children only: no variable names it. */
 static struct dm_tab *tab_private(void)
 {
-	void *base = mmap(NULL, DM_TOTAL, PROT_READ | PROT_WRITE,
-			  MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		return NULL;
-	hdr_init(base);
-	return tab_wrap(base, -1, false);
+	void *base = sfy_shm_head_private(DM_TOTAL, DM_MAGIC, MAP_NORESERVE);
+	return base ? tab_wrap(base, -1, false) : NULL;
 }
 
 /* A sealed memfd, inherited across exec. */
 static struct dm_tab *tab_memfd(void)
 {
-	int fd = sfy_shm_create(SFY_SHM_DNSMEM_NAME, DM_TOTAL);
+	int fd = sfy_shm_head_create(SFY_SHM_DNSMEM_NAME, DM_TOTAL, DM_MAGIC);
 	if (fd < 0)
 		return NULL;
-	struct dm_hdr h = { 0 };
-	hdr_init(&h);
-	struct dm_tab *t = pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) ? tab_map(fd, true)
-									     : NULL;
+	struct dm_tab *t = tab_map(fd, true);
 	if (!t)
 		sfy_real()->close(fd);
 	return t;
@@ -269,7 +252,7 @@ int sfy_dnsmem_export_fd(void)
 		if (!(t = tab_install(tab_memfd())))
 			return -ENOSYS;
 	}
-	if (!sfy_shm_export(SFY_SHM_DNSMEM, t->hdr->id))
+	if (!sfy_shm_export(SFY_SHM_DNSMEM, t->hdr->head.id))
 		return -ENOSYS;
 	return sfy_shm_guard_get(SFY_SHM_DNSMEM);
 }

@@ -42,8 +42,7 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "need lock-free 32-bit atomics");
 #define PX_MAGIC "SFYPXST1"
 
 struct px_hdr {
-	char magic[8];
-	uint64_t id;                    /* random, names this table in the variable */
+	struct sfy_shm_head head;
 	_Atomic uint32_t seeded;        /* filled from the file cache */
 	uint8_t pad[44];
 };
@@ -127,10 +126,7 @@ static struct px_tab *tab_wrap(void *base, int fd, bool own_fd, bool shared)
 /* Is fd (sealed: shmfd.h) one of our tables, of this id? */
 static bool tab_is(int fd, uint64_t id)
 {
-	struct px_hdr h;
-	return sfy_shm_sealed_size(fd) == (int64_t)PX_TOTAL &&
-	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h.magic, PX_MAGIC, 8) &&
-	       h.id == id;
+	return sfy_shm_head_is(fd, PX_TOTAL, PX_MAGIC, id);
 }
 
 static struct px_tab *tab_map(int fd, bool own_fd)
@@ -163,33 +159,20 @@ static struct px_tab *tab_attach_env(void)
 	return NULL;
 }
 
-static void hdr_init(struct px_hdr *h)
-{
-	memcpy(h->magic, PX_MAGIC, 8);
-	h->id = sfy_shm_new_id();
-}
-
 /* Shared with fork()ed children only. */
 static struct px_tab *tab_private(void)
 {
-	void *base = mmap(NULL, PX_TOTAL, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			  -1, 0);
-	if (base == MAP_FAILED)
-		return NULL;
-	hdr_init(base);
-	return tab_wrap(base, -1, false, false);
+	void *base = sfy_shm_head_private(PX_TOTAL, PX_MAGIC, 0);
+	return base ? tab_wrap(base, -1, false, false) : NULL;
 }
 
 /* A sealed memfd, inherited across exec. */
 static struct px_tab *tab_memfd(void)
 {
-	int fd = sfy_shm_create(SFY_SHM_PXSTATE_NAME, PX_TOTAL);
+	int fd = sfy_shm_head_create(SFY_SHM_PXSTATE_NAME, PX_TOTAL, PX_MAGIC);
 	if (fd < 0)
 		return NULL;
-	struct px_hdr h = { 0 };
-	hdr_init(&h);
-	struct px_tab *t = pwrite(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) ? tab_map(fd, true)
-									     : NULL;
+	struct px_tab *t = tab_map(fd, true);
 	if (!t)
 		sfy_real()->close(fd);
 	return t;
@@ -240,7 +223,7 @@ int sfy_pxtab_export_fd(void)
 export:;
 	char buf[80];
 	int fd = sfy_shm_guard_get(SFY_SHM_PXSTATE);  /* moved since, perhaps */
-	sfy_shm_format(fd, t->hdr->id, buf, sizeof(buf));
+	sfy_shm_format(fd, t->hdr->head.id, buf, sizeof(buf));
 	setenv(SFY_PROXYSTATE_ENV, buf, 1);
 	return fd;
 }

@@ -102,6 +102,45 @@ int64_t sfy_shm_sealed_size(int fd)
 	return st.st_size;
 }
 
+static void head_init(struct sfy_shm_head *h, const char magic[static 8])
+{
+	memcpy(h->magic, magic, 8);
+	h->id = sfy_shm_new_id();
+}
+
+bool sfy_shm_head_is(int fd, uint64_t size, const char magic[static 8], uint64_t id)
+{
+	struct sfy_shm_head h;
+	return sfy_shm_sealed_size(fd) == (int64_t)size &&
+	       pread(fd, &h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h.magic, magic, 8) &&
+	       h.id == id;
+}
+
+int sfy_shm_head_create(const char *name, uint64_t size, const char magic[static 8])
+{
+	struct sfy_shm_head h;
+	int fd = sfy_shm_create(name, size);
+	if (fd < 0)
+		return fd;
+	/* The rest of a new memfd reads as zeros. */
+	head_init(&h, magic);
+	if (pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h)) {
+		sfy_real()->close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+void *sfy_shm_head_private(uint64_t size, const char magic[static 8], int flags)
+{
+	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | flags,
+			  -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	head_init(base, magic);
+	return base;
+}
+
 static bool is_table(int fd, uint64_t id, sfy_shm_is_fn *is)
 {
 	return fd >= 0 && sfy_shm_sealed_size(fd) >= 0 && is(fd, id);

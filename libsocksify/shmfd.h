@@ -55,6 +55,24 @@ int64_t sfy_shm_sealed_size(int fd);
  * called only for sealed files. */
 typedef bool sfy_shm_is_fn(int fd, uint64_t id);
 
+/* ---- tables of a fixed size (proxy state, DNS answers) ---- */
+
+/* The head of such a table: what says which table a file is. */
+struct sfy_shm_head {
+	char magic[8];
+	uint64_t id;            /* random, names the table in its variable */
+};
+
+/* fd (sealed) is size bytes and headed by magic and id: an sfy_shm_is_fn's
+ * check for a fixed-size table. */
+bool sfy_shm_head_is(int fd, uint64_t size, const char magic[static 8], uint64_t id);
+/* sfy_shm_create(name, size) headed by magic and a new id. fd or -errno. */
+int sfy_shm_head_create(const char *name, uint64_t size, const char magic[static 8]);
+/* The table without a memfd, shared with fork()ed children only: an
+ * anonymous MAP_SHARED mapping (flags added) headed by magic and a new id.
+ * NULL if it cannot be mapped. */
+void *sfy_shm_head_private(uint64_t size, const char magic[static 8], int flags);
+
 /* The table r names, named name at memfd_create(): *own is false for a
  * descriptor this process inherited (it stays open when we let go of the
  * table), true for one opened here through /proc (not close-on-exec, so

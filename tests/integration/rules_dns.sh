@@ -50,9 +50,12 @@ sfy_bg web-d "$D" "$SFY_PY" -u -m http.server --bind :: 8080 --directory "$SFY_T
 sfy__served web-d "$D" 8080
 DIRECT_TOKEN="direct-page-$SFY_ID"
 
+conf() {  # name url: a one-hop strict chain, the rest of the config on stdin
+	sfy_conf "$1" strict - "$2"
+	cat >>"$SFY_TMP/$1.yaml"
+}
 # Remote DNS (socks5h), a second chain, and the rules under test.
-sfy_conf remote strict - "socks5h://$PRX:1080"
-cat >>"$SFY_TMP/remote.yaml" <<EOF
+conf remote "socks5h://$PRX:1080" <<EOF
 chains:
   two: [socks5h://$PRX:1081]
 rules:
@@ -66,14 +69,12 @@ rules:
 EOF
 # The same without the direct CIDR rule: a name routed direct must go
 # direct by its name alone.
-sfy_conf remote2 strict - "socks5h://$PRX:1080"
-cat >>"$SFY_TMP/remote2.yaml" <<EOF
+conf remote2 "socks5h://$PRX:1080" <<EOF
 rules:
   - { match: "*.lan.test", via: direct }
 EOF
 # Local DNS (socks5: the client resolves), names routed by their answers.
-sfy_conf local strict - "socks5://$PRX:1080"
-cat >>"$SFY_TMP/local.yaml" <<EOF
+conf local "socks5://$PRX:1080" <<EOF
 dns: local
 rules:
   - { match: "blocked.sfy.test", via: block }
@@ -81,14 +82,12 @@ rules:
 EOF
 # Remote DNS with a direct default: port 53 must still not go out
 # directly (only a rule naming port 53 would let it).
-sfy_conf remote53 strict - "socks5h://$PRX:1080"
-cat >>"$SFY_TMP/remote53.yaml" <<EOF
+conf remote53 "socks5h://$PRX:1080" <<EOF
 default: direct
 EOF
 # .onion through a chain in local-DNS mode (socks5: the client would
 # resolve): the name must still reach the proxy as a name.
-sfy_conf onion strict - "socks5h://$PRX:1080"
-cat >>"$SFY_TMP/onion.yaml" <<EOF
+conf onion "socks5h://$PRX:1080" <<EOF
 chains:
   loc: [socks5://$PRX:1081]
 rules:
@@ -174,6 +173,12 @@ except OSError as e:
     sys.exit(1)
 EOF
 
+no_packets() {  # capture desc: stops the capture, which must have seen nothing
+	local n
+	n=$(sfy_capture_stop "$1")
+	check "$2 ($n)" test "$n" -eq 0 || sfy_capture_show "$1"
+}
+
 echo "--- control: the capture sees a direct lookup"
 sfy_capture_start ctl "$C" any port 53
 ok "direct lookup (no socksify) is answered by the name server" \
@@ -198,10 +203,7 @@ expect_out "getaddrinfo(name) without a port: a fake address (connect decides)" 
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai mail.sfy.test
 expect_out "a faked name through the chain (curl)" "$SFY_TOKEN" \
 	sfy_run "$C" "${R[@]}" -- curl -sS --max-time 20 http://far.sfy.test:8080/
-n=$(sfy_capture_stop remote)
-if ! check "remote DNS, blocked and faked names: zero packets to port 53 ($n)" test "$n" -eq 0; then
-	sfy_capture_show remote
-fi
+no_packets remote "remote DNS, blocked and faked names: zero packets to port 53"
 
 echo "--- remote DNS: a name routed direct is resolved by the local name server"
 sfy_capture_start direct "$C" any port 53
@@ -234,10 +236,7 @@ exec curl -sS --max-time 10 "http://$a:8080/"' sh "$SFY_PY"
 sfy_capture_start local "$C" any port 53
 fails_with "local DNS: a blocked name still gets EAI_NONAME" "error: EAI_NONAME" \
 	sfy_run "$C" "${L[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai blocked.sfy.test
-n=$(sfy_capture_stop local)
-if ! check "local DNS, blocked name: zero packets to port 53 ($n)" test "$n" -eq 0; then
-	sfy_capture_show local
-fi
+no_packets local "local DNS, blocked name: zero packets to port 53"
 
 echo "--- .onion/.exit/.i2p: never resolved locally"
 sfy_capture_start onion "$C" any port 53
@@ -247,10 +246,7 @@ expect_out "a local-DNS chain (socks5) takes an onion name by name (TCP)" "$SFY_
 	sfy_run "$C" -f "$SFY_TMP/onion.yaml" -- curl -sS --max-time 20 http://hidden.onion:8080/
 expect_out "...and by name through its UDP relay" "reply: ping|$REL" \
 	sfy_run "$C" -f "$SFY_TMP/onion.yaml" -- "$SFY_PY" "$SFY_TMP/udp.py" send hidden.onion 7
-n=$(sfy_capture_stop onion)
-if ! check "onion names: zero packets to port 53 ($n)" test "$n" -eq 0; then
-	sfy_capture_show onion
-fi
+no_packets onion "onion names: zero packets to port 53"
 
 echo "--- remote DNS, default: direct: a program's own DNS query is refused"
 sfy_capture_start dq_ctl "$C" any udp port 53 and host "$DNS"
@@ -261,10 +257,7 @@ check "...and on the wire ($n packets)" test "$n" -gt 0
 sfy_capture_start dq "$C" any udp port 53 and host "$DNS"
 fails_with "UDP to $DNS:53 with a direct default in remote mode: EPERM" "failed: EPERM" \
 	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" -- "$SFY_PY" "$SFY_TMP/udp.py" dnsq "$DNS" 53
-n=$(sfy_capture_stop dq)
-if ! check "...no packet to $DNS:53 ($n)" test "$n" -eq 0; then
-	sfy_capture_show dq
-fi
+no_packets dq "...no packet to $DNS:53"
 fails_with "getaddrinfo(name, \"domain\") there: EAI_NONAME" "error: EAI_NONAME" \
 	sfy_run "$C" -f "$SFY_TMP/remote53.yaml" -- "$SFY_PY" "$SFY_TMP/look.py" gai ns.sfy.test domain
 fails_with "--explain agrees: port 53 blocked by the default (exit 1)" "default \(block\)" \
@@ -348,10 +341,7 @@ fails_with "res_search(\"intranet\"): HOST_NOT_FOUND" "error: h_errno 1" \
 fails_with "res_send() of a query for a blocked name: -1, ECONNREFUSED" \
 	"error: h_errno 1 errno ECONNREFUSED" \
 	sfy_run "$C" "${S1[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" send intranet.corp.test
-n=$(sfy_capture_stop search)
-if ! check "blocked expansions: zero packets to port 53 ($n)" test "$n" -eq 0; then
-	sfy_capture_show search
-fi
+no_packets search "blocked expansions: zero packets to port 53"
 
 # search2: web.work.test goes through the chain loc (local DNS), "web"
 # itself direct. The answer for "web" may be web.work.test's: a connect to
@@ -402,8 +392,7 @@ expect_out "a faked name through the chain's UDP ASSOCIATE" "reply: ping|$REL" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/udp.py" send far.sfy.test 7
 expect_out "connect() to a faked name through the chain" "reply: ping|$REL" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/udp.py" connect far.sfy.test 7
-n=$(sfy_capture_stop udpdirect)
-check "...no datagram to the target left the client directly ($n)" test "$n" -eq 0
+no_packets udpdirect "...no datagram to the target left the client directly"
 expect_out "a direct CIDR rule: the datagram leaves directly" "reply: ping|$CLI" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/udp.py" send "$DNS" 7
 fails_with "a blocked UDP destination: sendto EPERM" "failed: EPERM" \

@@ -105,57 +105,72 @@ static void assert_reached(int fd, int lfd)
 
 /* ------------------------------------------------------------ direct */
 
-static void test_direct_address(void **state)
+/* A direct route to a listener, by "localhost" (name) or 127.0.0.1: with
+ * async, a non-blocking socket and the asynchronous set-up, driven to its
+ * end by async; else sfy_chain_connect(), which fills rep. */
+typedef int (*sm_run_fn)(struct sfy_chain_sm *sm);
+
+static void direct_reach(bool by_name, sm_run_fn async, struct sfy_chain_report *rep)
 {
-	(void)state;
 	struct sfy_config c;
 	direct_cfg(&c);
 	uint16_t port;
 	int lfd = listener(&port);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | (async ? SOCK_NONBLOCK : 0), 0);
 	struct sfy_addr dst;
-	ipv4(&dst, INADDR_LOOPBACK, port);
-	struct sfy_chain_report rep;
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, &rep), 0);
-	EQ(rep.nhops, 0, "no hops");
-	assert_true(rep.last_addr_known);
+	if (by_name)
+		named(&dst, "localhost", port);
+	else
+		ipv4(&dst, INADDR_LOOPBACK, port);
+	if (async) {
+		struct sfy_chain_sm *sm = sfy_chain_sm_new(&c, fd, &dst, SFY_S5_CONNECT, true);
+		assert_non_null(sm);
+		EQ(async(sm), 0, "set-up");
+		sfy_chain_sm_free(sm);
+	} else {
+		assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, rep), 0);
+	}
 	assert_reached(fd, lfd);
 	close(fd);
 	close(lfd);
+}
+
+static void test_direct_address(void **state)
+{
+	(void)state;
+	struct sfy_chain_report rep;
+	direct_reach(false, NULL, &rep);
+	EQ(rep.nhops, 0, "no hops");
+	assert_true(rep.last_addr_known);
 }
 
 static void test_direct_name_blocking(void **state)
 {
 	(void)state;
+	direct_reach(true, NULL, NULL);
+}
+
+/* One blocking set-up over a direct route, on a fresh socket. */
+static int direct_try(const struct sfy_addr *dst, enum sfy_s5_cmd cmd)
+{
 	struct sfy_config c;
 	direct_cfg(&c);
-	uint16_t port;
-	int lfd = listener(&port);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sfy_addr dst;
-	named(&dst, "localhost", port);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
-	assert_reached(fd, lfd);
+	int r = sfy_chain_connect(&c, fd, dst, cmd, NULL);
 	close(fd);
-	close(lfd);
+	return r;
 }
 
 static void test_direct_refused(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	direct_cfg(&c);
 	int keep;
 	uint16_t port = dead_port(&keep);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sfy_addr dst;
 	named(&dst, "localhost", port);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), -ECONNREFUSED);
+	assert_int_equal(direct_try(&dst, SFY_S5_CONNECT), -ECONNREFUSED);
 	ipv4(&dst, INADDR_LOOPBACK, port);
-	close(fd);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), -ECONNREFUSED);
-	close(fd);
+	assert_int_equal(direct_try(&dst, SFY_S5_CONNECT), -ECONNREFUSED);
 	close(keep);
 }
 
@@ -165,45 +180,26 @@ static void test_direct_refused(void **state)
 static void test_direct_unresolvable(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	direct_cfg(&c);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sfy_addr dst;
 	named(&dst, "no-such-host.invalid", 80);
-	int r = sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL);
+	int r = direct_try(&dst, SFY_S5_CONNECT);
 	assert_true(r == -EHOSTUNREACH || r == -ETIMEDOUT);
-	close(fd);
 }
 
 /* A direct route carries no UDP relay. */
 static void test_direct_no_udp(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	direct_cfg(&c);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sfy_addr dst;
 	ipv4(&dst, 0, 0);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_UDP_ASSOCIATE, NULL),
-			 -EOPNOTSUPP);
-	close(fd);
+	assert_int_equal(direct_try(&dst, SFY_S5_UDP_ASSOCIATE), -EOPNOTSUPP);
 }
 
 /* The asynchronous set-up: the first step (the program's thread) never
  * resolves -- it asks for a thread that may block; the next steps resolve
  * there and connect without blocking. */
-static void test_direct_name_async(void **state)
+static int steps_by_name(struct sfy_chain_sm *sm)
 {
-	(void)state;
-	struct sfy_config c;
-	direct_cfg(&c);
-	uint16_t port;
-	int lfd = listener(&port);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sfy_addr dst;
-	named(&dst, "localhost", port);
-	struct sfy_chain_sm *sm = sfy_chain_sm_new(&c, fd, &dst, SFY_S5_CONNECT, true);
-	assert_non_null(sm);
 	assert_int_equal(sfy_chain_sm_fit(sm), 0);
 	EQ(sfy_chain_sm_step(sm), SFY_SM_RUN, "first step");
 	int r, steps = 0;
@@ -211,25 +207,18 @@ static void test_direct_name_async(void **state)
 		assert_true(r == SFY_SM_OUT || r == SFY_SM_RUN);
 		usleep(10000);
 	}
-	EQ(r, 0, "set-up");
-	sfy_chain_sm_free(sm);
-	assert_reached(fd, lfd);
-	close(fd);
-	close(lfd);
+	return r;
+}
+
+static void test_direct_name_async(void **state)
+{
+	(void)state;
+	direct_reach(true, steps_by_name, NULL);
 }
 
 /* An address needs no thread at all: the first step connects. */
-static void test_direct_address_async(void **state)
+static int steps_by_address(struct sfy_chain_sm *sm)
 {
-	(void)state;
-	struct sfy_config c;
-	direct_cfg(&c);
-	uint16_t port;
-	int lfd = listener(&port);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-	struct sfy_addr dst;
-	ipv4(&dst, INADDR_LOOPBACK, port);
-	struct sfy_chain_sm *sm = sfy_chain_sm_new(&c, fd, &dst, SFY_S5_CONNECT, true);
 	int r = sfy_chain_sm_step(sm);
 	assert_true(r == 0 || r == SFY_SM_OUT);
 	for (int i = 0; r > 0 && i < 100; i++) {
@@ -237,11 +226,13 @@ static void test_direct_address_async(void **state)
 		usleep(10000);
 		r = sfy_chain_sm_step(sm);
 	}
-	EQ(r, 0, "set-up");
-	sfy_chain_sm_free(sm);
-	assert_reached(fd, lfd);
-	close(fd);
-	close(lfd);
+	return r;
+}
+
+static void test_direct_address_async(void **state)
+{
+	(void)state;
+	direct_reach(false, steps_by_address, NULL);
 }
 
 /* ------------------------------------------------- a one-shot proxy */
@@ -322,23 +313,36 @@ static void chain_cfg(struct sfy_config *c, const struct proxy *p, enum sfy_dns_
 	c->handshake_timeout_ms = 3000;
 }
 
+/* A connect by name through a one-hop chain that succeeds; p keeps the
+ * request the hop saw. */
+static void via_proxy(struct proxy *p, bool socks4, enum sfy_dns_mode dns, const char *name,
+		      uint16_t port)
+{
+	proxy_start(p, socks4);
+	struct sfy_config c;
+	chain_cfg(&c, p, dns);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sfy_addr dst;
+	named(&dst, name, port);
+	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
+	close(fd);
+	proxy_end(p);
+}
+
+static void assert_request(const struct proxy *p, const uint8_t *want, size_t n)
+{
+	EQ(p->reqlen, n, "request length");
+	assert_memory_equal(p->req, want, n);
+}
+
 /* Local DNS: the last hop is asked for 127.0.0.1, not for the name. */
 static void test_local_dns_chain_resolves(void **state)
 {
 	(void)state;
 	struct proxy p;
-	proxy_start(&p, false);
-	struct sfy_config c;
-	chain_cfg(&c, &p, SFY_DNS_LOCAL);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sfy_addr dst;
-	named(&dst, "localhost", 8080);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
-	close(fd);
-	proxy_end(&p);
+	via_proxy(&p, false, SFY_DNS_LOCAL, "localhost", 8080);
 	static const uint8_t want[] = { 5, 1, 0, 1, 127, 0, 0, 1, 0x1f, 0x90 };
-	EQ(p.reqlen, sizeof(want), "request length");
-	assert_memory_equal(p.req, want, sizeof(want));
+	assert_request(&p, want, sizeof(want));
 }
 
 /* Remote DNS: the name goes to the last hop, as ever. */
@@ -346,19 +350,10 @@ static void test_remote_dns_chain_passes_name(void **state)
 {
 	(void)state;
 	struct proxy p;
-	proxy_start(&p, false);
-	struct sfy_config c;
-	chain_cfg(&c, &p, SFY_DNS_REMOTE);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sfy_addr dst;
-	named(&dst, "localhost", 8080);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
-	close(fd);
-	proxy_end(&p);
+	via_proxy(&p, false, SFY_DNS_REMOTE, "localhost", 8080);
 	static const uint8_t want[] = { 5, 1, 0, 3, 9, 'l', 'o', 'c', 'a', 'l', 'h', 'o', 's',
 					't', 0x1f, 0x90 };
-	EQ(p.reqlen, sizeof(want), "request length");
-	assert_memory_equal(p.req, want, sizeof(want));
+	assert_request(&p, want, sizeof(want));
 }
 
 /* A socks4 last hop in local-DNS mode gets an IPv4 address (SOCKS4). */
@@ -366,19 +361,33 @@ static void test_local_dns_socks4(void **state)
 {
 	(void)state;
 	struct proxy p;
-	proxy_start(&p, true);
-	struct sfy_config c;
-	chain_cfg(&c, &p, SFY_DNS_LOCAL);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sfy_addr dst;
-	named(&dst, "localhost", 8080);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
-	close(fd);
-	proxy_end(&p);
+	via_proxy(&p, true, SFY_DNS_LOCAL, "localhost", 8080);
 	/* VN 4, CONNECT, port, 127.0.0.1 (not 0.0.0.x: no name follows) */
 	assert_true(p.reqlen >= 9);
 	static const uint8_t want[] = { 4, 1, 0x1f, 0x90, 127, 0, 0, 1 };
 	assert_memory_equal(p.req, want, sizeof(want));
+}
+
+/* For a test in which nothing reached the proxy: one connection of our
+ * own releases its thread, whose request is then one byte, "Z". */
+static void proxy_release(struct proxy *p)
+{
+	int k = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(p->port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	uint8_t m[8];
+	assert_int_equal(connect(k, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (p->socks4) {
+		assert_int_equal(write(k, "Z", 1), 1);
+		assert_int_equal(read(k, m, 8), 8);
+	} else {
+		assert_int_equal(write(k, "\x05\x01\x00", 3), 3);
+		assert_int_equal(read(k, m, 2), 2);
+		assert_int_equal(write(k, "Z", 1), 1);
+	}
+	close(k);
+	proxy_end(p);
+	EQ(p->reqlen, 1, "the proxy saw only our own connection");
 }
 
 /* Local DNS and a name that does not resolve: no hop is blamed or
@@ -397,19 +406,7 @@ static void test_local_dns_unresolvable(void **state)
 	int r = sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL);
 	assert_true(r == -EHOSTUNREACH || r == -ETIMEDOUT);
 	close(fd);
-	/* Release the proxy thread: one connection of our own. */
-	int k = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(p.port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	assert_int_equal(connect(k, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(write(k, "\x05\x01\x00", 3), 3);
-	uint8_t m[2];
-	assert_int_equal(read(k, m, 2), 2);
-	assert_int_equal(write(k, "Z", 1), 1);
-	close(k);
-	proxy_end(&p);
-	/* The proxy's one connection was ours. */
-	EQ(p.reqlen, 1, "the proxy saw only our own connection");
+	proxy_release(&p);
 }
 
 /* ------------------------------------------------------------ notes */
@@ -519,20 +516,11 @@ static void test_special_local_chain_passes_name(void **state)
 	(void)state;
 	spy_install();
 	struct proxy p;
-	proxy_start(&p, false);
-	struct sfy_config c;
-	chain_cfg(&c, &p, SFY_DNS_LOCAL);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sfy_addr dst;
-	named(&dst, "abc.onion", 80);
-	assert_int_equal(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), 0);
-	close(fd);
-	proxy_end(&p);
+	via_proxy(&p, false, SFY_DNS_LOCAL, "abc.onion", 80);
 	EQ(atomic_load(&special_lookups), 0, "no local lookup");
 	static const uint8_t want[] = { 5, 1, 0, 3, 9, 'a', 'b', 'c', '.', 'o', 'n', 'i', 'o',
 					'n', 0, 80 };
-	EQ(p.reqlen, sizeof(want), "request length");
-	assert_memory_equal(p.req, want, sizeof(want));
+	assert_request(&p, want, sizeof(want));
 }
 
 /* A socks4 last hop cannot take a name: EHOSTUNREACH with one line, no
@@ -553,17 +541,7 @@ static void test_special_socks4_fails(void **state)
 	EQ(atomic_load(&special_lookups), 0, "no local lookup");
 	assert_true(log_has("connect to x.exit:80 failed: resolving for the chain: "
 			    ".onion/.exit/.i2p names are never resolved locally"));
-	/* Release the proxy thread with a connection of our own. */
-	int k = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(p.port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	assert_int_equal(connect(k, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(write(k, "Z", 1), 1);
-	uint8_t m[8];
-	assert_int_equal(read(k, m, 8), 8);
-	close(k);
-	proxy_end(&p);
-	EQ(p.reqlen, 1, "the proxy saw only our own connection");
+	proxy_release(&p);
 }
 
 /* A direct route never resolves one either (the rules never route such a
@@ -573,14 +551,12 @@ static void test_special_direct(void **state)
 {
 	(void)state;
 	spy_install();
-	struct sfy_config c;
-	direct_cfg(&c);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sfy_addr dst;
 	named(&dst, "abc.I2P", 80);
-	EQ(sfy_chain_connect(&c, fd, &dst, SFY_S5_CONNECT, NULL), -EHOSTUNREACH, "direct");
-	close(fd);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	EQ(direct_try(&dst, SFY_S5_CONNECT), -EHOSTUNREACH, "direct");
+	struct sfy_config c;
+	direct_cfg(&c);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	named(&dst, "abc.onion", 443);
 	struct sfy_chain_sm *sm = sfy_chain_sm_new(&c, fd, &dst, SFY_S5_CONNECT, true);
 	assert_non_null(sm);

@@ -14,18 +14,11 @@
 #include "config.h"
 #include "io.h"
 #include "sfy.h"
+#include "configutil.h"
 
 #ifndef SFY_SYSCONFDIR
 #define SFY_SYSCONFDIR "/usr/local/etc"
 #endif
-
-static int load(struct sfy_config *c, const char *yaml, char *err)
-{
-	sfy_config_free(c);
-	sfy_config_defaults(c);
-	err[0] = '\0';
-	return sfy_config_load_string(c, yaml, strlen(yaml), "t.yaml", err, SFY_ERR_MAX);
-}
 
 static const struct bad {
 	const char *yaml;
@@ -387,15 +380,6 @@ static void test_set_proxies(void **state)
 
 static char tmpdir[PATH_MAX], oldcwd[PATH_MAX];
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, mode), 0);
-}
-
 static int env_setup(void **state)
 {
 	(void)state;
@@ -669,20 +653,6 @@ static void test_example(void **state)
 	assert_int_equal(c->connect_timeout_ms, 8000);
 	assert_int_equal(c->handshake_timeout_ms, 15000);
 	assert_int_equal(c->nbypass, 0);        /* no default bypass */
-}
-
-static int group_setup(void **state)
-{
-	/* The struct is large (tens of KiB): keep it off the stack. */
-	*state = calloc(1, sizeof(struct sfy_config));
-	return *state ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	sfy_config_free(*state);
-	free(*state);
-	return 0;
 }
 
 int main(void)

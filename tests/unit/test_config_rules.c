@@ -20,14 +20,7 @@
 #include "config.h"
 #include "config_rules.h"
 #include "sfy.h"
-
-static int load(struct sfy_config *c, const char *yaml, char *err)
-{
-	sfy_config_free(c);
-	sfy_config_defaults(c);
-	err[0] = '\0';
-	return sfy_config_load_string(c, yaml, strlen(yaml), "t.yaml", err, SFY_ERR_MAX);
-}
+#include "configutil.h"
 
 static int load_finish(struct sfy_config *c, const char *yaml, char *err)
 {
@@ -39,6 +32,16 @@ static int load_finish(struct sfy_config *c, const char *yaml, char *err)
 static const char *rname(const struct sfy_config *c, size_t i)
 {
 	return c->rule_names + c->rules[i].name_off;
+}
+
+/* yaml, then the command-line rules on top (both must parse): what
+ * finish() says of them. */
+static int with_cli_rules(struct sfy_config *c, const char *yaml, const char *rules, char *err)
+{
+	if (load(c, yaml, err))
+		fail_msg("%s", err);
+	assert_int_equal(sfy_config_set_rules(c, rules, err, SFY_ERR_MAX), 0);
+	return sfy_config_finish(c, err, SFY_ERR_MAX);
 }
 
 /* --- the MATCH grammar ---------------------------------------------- */
@@ -449,39 +452,27 @@ static void test_rules_text(void **state)
 			fail_msg("%zu: got \"%s\", want \"%s\"", i, err, bad[i].want);
 	}
 	/* Errors of finish() about command-line rules name the entry. */
-	if (load(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
-		 "rules:\n  - {match: a.com, via: tor}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*=tor b.com=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
+					"rules:\n  - {match: a.com, via: tor}\n",
+					"*=tor b.com=direct", err), -1);
 	assert_string_equal(err, "SOCKSIFY_RULES entry 2 (b.com=direct): never matches: "
 			    "SOCKSIFY_RULES entry 1 (*=tor) matches everything first");
-	if (load(c, "proxies: [socks5h://h]\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*.ONION=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\n", "*.ONION=direct", err), -1);
 	assert_string_equal(err, "SOCKSIFY_RULES entry 1 (*.onion=direct): .onion, .exit and .i2p names "
 			    "cannot go direct, only through a chain");
-	if (load(c, "proxies: [socks5h://h]\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "224.0.0.0/8:80=direct", err, sizeof err), 0);
-	assert_int_equal(sfy_config_finish(c, err, sizeof err), -1);
+	assert_int_equal(with_cli_rules(c, "proxies: [socks5h://h]\n", "224.0.0.0/8:80=direct", err), -1);
 	assert_non_null(strstr(err, "SOCKSIFY_RULES entry 1 (224.0.0.0/8:80=direct): direct network overlaps"));
 
 	/* A command-line "*" in front of the file's rules only warns. */
-	if (load(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\nbypass: [10.0.0.0/8]\n"
-		 "rules:\n  - {match: a.com, via: tor}\n  - {match: b.com, via: block}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*=tor", err, sizeof err), 0);
-	if (sfy_config_finish(c, err, sizeof err))
+	if (with_cli_rules(c, "proxies: [socks5h://h]\nchains:\n  tor: [socks5h://t]\n"
+			   "bypass: [10.0.0.0/8]\nrules:\n  - {match: a.com, via: tor}\n"
+			   "  - {match: b.com, via: block}\n", "*=tor", err))
 		fail_msg("%s", err);
 	assert_string_equal(c->warnings, "SOCKSIFY_RULES entry 1 (*=tor) matches everything first: "
 			    "the 3 rules after it (NO_PROXY, bypass:, rules:) never match\n");
 	/* ... and a "*:PORT" does not match everything. */
-	if (load(c, "proxies: [socks5h://h]\nrules:\n  - {match: a.com, via: block}\n", err))
-		fail_msg("%s", err);
-	assert_int_equal(sfy_config_set_rules(c, "*:80=block", err, sizeof err), 0);
-	if (sfy_config_finish(c, err, sizeof err))
+	if (with_cli_rules(c, "proxies: [socks5h://h]\nrules:\n  - {match: a.com, via: block}\n",
+			   "*:80=block", err))
 		fail_msg("%s", err);
 	assert_string_equal(c->warnings, "");
 
@@ -576,23 +567,15 @@ static int env_teardown(void **state)
 	return system(cmd) ? -1 : 0;
 }
 
-static void write_conf(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(chmod(path, 0600), 0);
-}
-
 static void test_rules_env(void **state)
 {
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX], p[PATH_MAX + 32];
 
 	snprintf(p, sizeof p, "%s/r.yaml", tmpdir);
-	write_conf(p, "proxies: [socks5h://h]\nno_proxy: env\nbypass: [192.168.0.0/16]\n"
-		   "rules:\n  - {match: \"*.corp\", via: work}\nchains:\n  work: [socks5h://w]\n");
+	write_file(p, "proxies: [socks5h://h]\nno_proxy: env\nbypass: [192.168.0.0/16]\n"
+		   "rules:\n  - {match: \"*.corp\", via: work}\nchains:\n  work: [socks5h://w]\n",
+		   0600);
 	/* SOCKSIFY_RULES is read after the file: it names the file's chains. */
 	setenv("SOCKSIFY_RULES", "x.example=work", 1);
 	setenv("NO_PROXY", "localhost,.lan, 10.1.0.0/16 ,example.org:8080,[fd00::1]:22,*.internal", 1);
@@ -656,7 +639,7 @@ static void test_rules_env(void **state)
 	assert_string_equal(err, "SOCKSIFY_RULES entry 1 (x.example=play): unknown chain \"play\" "
 			    "(work, direct or block)");
 	/* Without no_proxy: env, NO_PROXY means nothing here. */
-	write_conf(p, "proxies: [socks5h://h]\n");
+	write_file(p, "proxies: [socks5h://h]\n", 0600);
 	setenv("NO_PROXY", "localhost", 1);
 	unsetenv("SOCKSIFY_RULES");
 	if (sfy_config_from_env(c, p, err, sizeof err))
@@ -869,19 +852,6 @@ static void test_rules_memfd_forged(void **state)
 	free(img);
 	free(bad);
 	free(d);
-}
-
-static int group_setup(void **state)
-{
-	*state = calloc(1, sizeof(struct sfy_config));
-	return *state ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	sfy_config_free(*state);
-	free(*state);
-	return 0;
 }
 
 int main(void)

@@ -29,6 +29,7 @@
 #include "route.h"
 #include "sfy.h"
 #include "udp_route.h"
+#include "routeutil.h"
 #include "testutil.h"
 
 struct mk {
@@ -39,51 +40,27 @@ struct mk {
 
 /* A config with top-level dns top_dns and one chain "loc" in local-DNS
  * mode (index 0), rules from list (file origin), default def. */
-static void build(struct sfy_config *c, enum sfy_dns_mode top_dns, const struct mk *list,
-		  size_t n, int def)
+static struct sfy_config *build(enum sfy_dns_mode top_dns, const struct mk *list, size_t n,
+				int def)
 {
-	char err[SFY_ERR_MAX];
-	sfy_config_defaults(c);
-	assert_int_equal(sfy_proxy_url_parse("socks5h://192.0.2.1:1080", &c->proxies[0], err,
-					     sizeof(err)), 0);
-	c->nproxies = 1;
-	c->dns = top_dns;
-	snprintf(c->chains[0].name, sizeof(c->chains[0].name), "loc");
-	c->chains[0].dns = SFY_DNS_LOCAL;
-	c->chains[0].first = 0;
-	c->chains[0].n = 1;
-	assert_int_equal(sfy_proxy_url_parse("socks5://192.0.2.2:1080", &c->chain_proxies[0], err,
-					     sizeof(err)), 0);
-	c->nchain_proxies = 1;
-	c->nchains = 1;
-	c->rules = calloc(n ? n : 1, sizeof(*c->rules));
-	c->rule_names = calloc(1, 4096);
-	assert_non_null(c->rules);
-	assert_non_null(c->rule_names);
-	for (size_t i = 0; i < n; i++) {
-		struct sfy_rule *r = &c->rules[i];
-		const char *m = list[i].match;
-		r->origin = SFY_RO_FILE;
-		r->via = (int16_t)list[i].via;
-		r->line = (uint32_t)(i + 1);
-		r->has_port = list[i].lo != 0;
-		r->port_lo = (uint16_t)(r->has_port ? list[i].lo : 0);
-		r->port_hi = (uint16_t)(r->has_port ? list[i].hi : 65535);
-		if (!strcmp(m, "*")) {
-			r->kind = SFY_RM_ANY;
-			continue;
-		}
-		r->kind = strncmp(m, "*.", 2) ? SFY_RM_NAME : SFY_RM_SUFFIX;
-		if (r->kind == SFY_RM_SUFFIX)
-			m += 2;
-		r->name_off = (uint32_t)c->rule_names_len;
-		r->name_len = (uint16_t)strlen(m);
-		memcpy(c->rule_names + c->rule_names_len, m, r->name_len + 1);
-		c->rule_names_len += r->name_len + 1;
-	}
-	c->nrules = n;
+	struct sfy_config *c = rb_new("socks5h://192.0.2.1:1080", top_dns);
+	assert_int_equal(rb_chain(c, "loc", "socks5://192.0.2.2:1080", SFY_DNS_LOCAL,
+				  SFY_CHAIN_STRICT), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_true(rb_rule(c, SFY_RO_FILE, list[i].match, (unsigned)list[i].lo,
+				    (unsigned)list[i].hi, list[i].via));
 	c->default_via = (int16_t)def;
 	c->default_line = def == SFY_VIA_TOP ? 0 : 99;
+	return c;
+}
+
+static struct sfy_routes *routes_of(const struct sfy_config *c)
+{
+	char err[SFY_ERR_MAX];
+	struct sfy_routes *rt = sfy_routes_build(c, err, sizeof(err));
+	if (!rt)
+		fail_msg("%s", err);
+	return rt;
 }
 
 static const struct mk rules[] = {
@@ -97,11 +74,8 @@ static const struct mk rules[] = {
 static void test_plan_remote(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	char err[SFY_ERR_MAX];
-	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_config *c = build(SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
+	struct sfy_routes *rt = routes_of(c);
 	assert_true(sfy_dns_rules_remote(rt));
 	static const struct {
 		const char *name;
@@ -133,7 +107,7 @@ static void test_plan_remote(void **state)
 		EQ(p, rows[i].want, rows[i].name);
 	}
 	sfy_routes_free(rt);
-	sfy_config_free(&c);
+	rb_free(c);
 }
 
 /* Every route local (top-level local, the chain local): FAKE never comes
@@ -141,11 +115,8 @@ static void test_plan_remote(void **state)
 static void test_plan_local(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	char err[SFY_ERR_MAX];
-	build(&c, SFY_DNS_LOCAL, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_config *c = build(SFY_DNS_LOCAL, rules, SFY_ARRAY_LEN(rules), SFY_VIA_TOP);
+	struct sfy_routes *rt = routes_of(c);
 	assert_false(sfy_dns_rules_remote(rt));
 	EQ(sfy_dns_rules_plan(rt, "blocked.example", -1), SFY_PLAN_BLOCK, "blocked");
 	EQ(sfy_dns_rules_plan(rt, "other.example", 25), SFY_PLAN_BLOCK, "port 25");
@@ -154,7 +125,7 @@ static void test_plan_local(void **state)
 	/* a name never resolved here, and no fake table: the lookup fails */
 	EQ(sfy_dns_rules_plan(rt, "hidden.onion", -1), SFY_PLAN_BLOCK, "onion");
 	sfy_routes_free(rt);
-	sfy_config_free(&c);
+	rb_free(c);
 }
 
 /* default: block -- an allow list. */
@@ -165,37 +136,32 @@ static void test_plan_allow_list(void **state)
 		{ "*.lan", SFY_VIA_DIRECT, 0, 0 },
 		{ "api.example", SFY_VIA_TOP, 443, 443 },
 	};
-	struct sfy_config c;
-	char err[SFY_ERR_MAX];
-	build(&c, SFY_DNS_REMOTE, allow, SFY_ARRAY_LEN(allow), SFY_VIA_BLOCK);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	struct sfy_config *c = build(SFY_DNS_REMOTE, allow, SFY_ARRAY_LEN(allow), SFY_VIA_BLOCK);
+	struct sfy_routes *rt = routes_of(c);
 	EQ(sfy_dns_rules_plan(rt, "x.lan", -1), SFY_PLAN_LOCAL, "lan");
 	EQ(sfy_dns_rules_plan(rt, "api.example", 443), SFY_PLAN_FAKE, "api 443");
 	EQ(sfy_dns_rules_plan(rt, "api.example", 80), SFY_PLAN_BLOCK, "api 80");
 	EQ(sfy_dns_rules_plan(rt, "api.example", -1), SFY_PLAN_FAKE, "api any");
 	EQ(sfy_dns_rules_plan(rt, "else.example", -1), SFY_PLAN_BLOCK, "else");
 	sfy_routes_free(rt);
-	sfy_config_free(&c);
+	rb_free(c);
 }
 
 /* No rules at all: the mode alone, as before rules existed. */
 static void test_plan_no_rules(void **state)
 {
 	(void)state;
-	struct sfy_config c;
-	char err[SFY_ERR_MAX];
 	for (int remote = 0; remote < 2; remote++) {
-		build(&c, remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL, NULL, 0, SFY_VIA_TOP);
-		c.nchains = 0;
-		struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-		assert_non_null(rt);
+		struct sfy_config *c = build(remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL, NULL, 0,
+					     SFY_VIA_TOP);
+		c->nchains = 0;
+		struct sfy_routes *rt = routes_of(c);
 		assert_false(sfy_routes_active(rt));
 		EQ(sfy_dns_rules_remote(rt), remote != 0, "remote");
 		EQ(sfy_dns_rules_plan(rt, "blocked.example", 25),
 		   remote ? SFY_PLAN_FAKE : SFY_PLAN_LOCAL, "plan");
 		sfy_routes_free(rt);
-		sfy_config_free(&c);
+		rb_free(c);
 	}
 	EQ(sfy_dns_rules_remote(NULL), 0, "no routes");
 	EQ(sfy_dns_rules_plan(NULL, "x.example", -1), SFY_PLAN_LOCAL, "no routes");
@@ -271,12 +237,20 @@ static void test_logonce_fork(void **state)
 	EQ(bad, 0, "children whose once-memory repeated a line");
 }
 
-static void write_file(const char *path, const char *text)
+/* An empty resolv.conf in path ("/tmp/sfy-resolv-XXXXXX") that the search
+ * list is read from, LOCALDOMAIN unset. */
+static void resolv_tmp(char *path)
 {
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unsetenv("LOCALDOMAIN");
+	sfy_search_set_path(path);
+}
+
+static void resolv_write(const char *path, const char *text)
+{
+	write_file(path, text, 0600);
 }
 
 /* resolv.conf as glibc reads it: comments, the last search/domain line,
@@ -285,20 +259,16 @@ static void test_search_list(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/sfy-resolv-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
+	resolv_tmp(path);
 	struct sfy_search s;
-	unsetenv("LOCALDOMAIN");
-	sfy_search_set_path(path);
-	write_file(path, "# search no.example\n; search no2.example\nnameserver 192.0.2.1\n"
+	resolv_write(path, "# search no.example\n; search no2.example\nnameserver 192.0.2.1\n"
 			 "search a.example\tB.Example.\nsearchx c.example\n");
 	sfy_search_get(&s, NULL);
 	EQ(s.n, 2, "search line");
 	assert_string_equal(s.dom[0], "a.example");
 	assert_string_equal(s.dom[1], "b.example");
 	/* a later domain line replaces the list (and the file is read again) */
-	write_file(path, "search a.example b.example\ndomain last.example extra\n");
+	resolv_write(path, "search a.example b.example\ndomain last.example extra\n");
 	sfy_search_get(&s, NULL);
 	EQ(s.n, 1, "domain line");
 	assert_string_equal(s.dom[0], "last.example");
@@ -339,17 +309,10 @@ static void test_plan_search(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/sfy-resolv-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	unsetenv("LOCALDOMAIN");
-	sfy_search_set_path(path);
-	write_file(path, "search example lan\n");
-	struct sfy_config c;
-	char err[SFY_ERR_MAX];
-	build(&c, SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_DIRECT);
-	struct sfy_routes *rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	resolv_tmp(path);
+	resolv_write(path, "search example lan\n");
+	struct sfy_config *c = build(SFY_DNS_REMOTE, rules, SFY_ARRAY_LEN(rules), SFY_VIA_DIRECT);
+	struct sfy_routes *rt = routes_of(c);
 	/* blocked.example through the search list */
 	/* (port 80: in remote mode a direct default on port 53 is not sure) */
 	EQ(sfy_dns_rules_plan(rt, "blocked", 80), SFY_PLAN_LOCAL, "as written");
@@ -361,17 +324,16 @@ static void test_plan_search(void **state)
 	EQ(sfy_dns_rules_plan_search(rt, "web", 80, NULL), SFY_PLAN_LOCAL, "web 80");
 	/* a direct name whose expansion takes the remote top-level chain
 	 * would leak it to the local server: faked */
-	write_file(path, "search corp.example other.test\n");
-	c.default_via = SFY_VIA_TOP;
+	resolv_write(path, "search corp.example other.test\n");
+	c->default_via = SFY_VIA_TOP;
 	sfy_routes_free(rt);
-	rt = sfy_routes_build(&c, err, sizeof(err));
-	assert_non_null(rt);
+	rt = routes_of(c);
 	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_FAKE, "x.lan");
 	EQ(sfy_dns_rules_plan(rt, "x.lan", 80), SFY_PLAN_LOCAL, "x.lan as written");
-	write_file(path, "search corp.example\n");
+	resolv_write(path, "search corp.example\n");
 	EQ(sfy_dns_rules_plan_search(rt, "x.lan", 80, NULL), SFY_PLAN_LOCAL, "x.lan, local chain");
 	sfy_routes_free(rt);
-	sfy_config_free(&c);
+	rb_free(c);
 	unlink(path);
 	sfy_search_set_path(NULL);
 }

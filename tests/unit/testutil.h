@@ -2,6 +2,9 @@
 #ifndef SFY_TESTUTIL_H
 #define SFY_TESTUTIL_H
 
+#include <stdio.h>
+#include <sys/stat.h>
+
 /* Integer equality with a label, printing both values: table-driven tests
  * say which row failed. */
 #define EQ(a, b, what) do { \
@@ -11,5 +14,15 @@
 		fail(); \
 	} \
 } while (0)
+
+/* path holds text, with mode (the config loader checks a file's mode). */
+static inline void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
 
 #endif
