@@ -4,8 +4,10 @@
  *  - Fewer than 12 bytes, or QR=1: dropped, no reply. A fragment has no
  *    header to answer with, and a response sent to a server must never be
  *    answered (two responders would echo each other forever).
- *  - OPCODE other than QUERY: NOTIMP, bare header (the rest of an UPDATE
- *    or NOTIFY is not a question we could copy).
+ *  - OPCODE other than QUERY: NOTIMP. If the rest reads as a well-formed
+ *    QUERY would, the reply copies the question and carries our OPT (a
+ *    client seeing no OPT would conclude we have no EDNS); otherwise (an
+ *    UPDATE's sections, say) it is a bare header.
  *  - QDCOUNT != 1: FORMERR, bare header (RFC 9619: QDCOUNT is 1; copying
  *    one of two questions would suggest we answered that one).
  *  - QNAME: plain labels of 1..63 bytes, at most 255 bytes on the wire.
@@ -190,7 +192,10 @@ static bool parse_additional(const uint8_t *buf, size_t len, size_t *off, unsign
 	return true;
 }
 
-static enum sfy_dns_verdict reject(struct sfy_dns_query *q, uint8_t rcode, bool keep_question)
+/* Rejections keep the question for the reply only when it was read
+ * whole, and EDNS only when the whole message was. */
+static enum sfy_dns_verdict reject(struct sfy_dns_query *q, uint8_t rcode,
+				   bool keep_question, bool keep_edns)
 {
 	q->rcode = rcode;
 	if (!keep_question) {
@@ -198,9 +203,30 @@ static enum sfy_dns_verdict reject(struct sfy_dns_query *q, uint8_t rcode, bool 
 		q->name[0] = '\0';
 		q->name_ok = false;
 	}
-	if (rcode != SFY_DNS_BADVERS)
+	if (!keep_edns)
 		q->edns = false;
 	return SFY_DNS_REJECT;
+}
+
+/* Everything after the header, read as a QUERY's: one question, no
+ * answer or authority records, an additional section, nothing more. */
+static enum sfy_dns_verdict parse_body(const uint8_t *buf, size_t len,
+				       struct sfy_dns_query *q)
+{
+	size_t off = SFY_DNS_HEADER;
+
+	if (get16(buf + 4) != 1)
+		return reject(q, SFY_DNS_FORMERR, false, false);
+	off += parse_question(buf + off, len - off, q);
+	if (off == SFY_DNS_HEADER)
+		return reject(q, SFY_DNS_FORMERR, false, false);
+	if (get16(buf + 6) || get16(buf + 8))
+		return reject(q, SFY_DNS_FORMERR, true, false);
+	if (!parse_additional(buf, len, &off, get16(buf + 10), q) || off != len)
+		return reject(q, SFY_DNS_FORMERR, true, false);
+	if (q->edns && q->edns_version > 0)
+		return reject(q, SFY_DNS_BADVERS, true, true);
+	return SFY_DNS_ANSWER;
 }
 
 /*                                 1  1  1  1  1  1
@@ -217,7 +243,7 @@ static enum sfy_dns_verdict reject(struct sfy_dns_query *q, uint8_t rcode, bool 
 enum sfy_dns_verdict sfy_dns_parse_query(const uint8_t *buf, size_t len,
 					 struct sfy_dns_query *q)
 {
-	size_t off = SFY_DNS_HEADER;
+	enum sfy_dns_verdict v;
 
 	q->qlen = 0;
 	q->name[0] = '\0';
@@ -233,18 +259,10 @@ enum sfy_dns_verdict sfy_dns_parse_query(const uint8_t *buf, size_t len,
 	q->flags = get16(buf + 2);
 	if (q->flags & F_QR)
 		return SFY_DNS_DROP;
-	if ((q->flags & F_OPCODE) >> 11 != OPCODE_QUERY)
-		return reject(q, SFY_DNS_NOTIMP, false);
-	if (get16(buf + 4) != 1)
-		return reject(q, SFY_DNS_FORMERR, false);
-	off += parse_question(buf + off, len - off, q);
-	if (off == SFY_DNS_HEADER)
-		return reject(q, SFY_DNS_FORMERR, false);
-	if (get16(buf + 6) || get16(buf + 8))
-		return reject(q, SFY_DNS_FORMERR, true);
-	if (!parse_additional(buf, len, &off, get16(buf + 10), q) || off != len)
-		return reject(q, SFY_DNS_FORMERR, true);
-	if (q->edns && q->edns_version > 0)
-		return reject(q, SFY_DNS_BADVERS, true);
-	return SFY_DNS_ANSWER;
+	v = parse_body(buf, len, q);
+	if ((q->flags & F_OPCODE) >> 11 != OPCODE_QUERY) {
+		bool whole = v == SFY_DNS_ANSWER || q->rcode == SFY_DNS_BADVERS;
+		return reject(q, SFY_DNS_NOTIMP, whole, whole);
+	}
+	return v;
 }

@@ -101,7 +101,8 @@ static void test_dig_queries(void **state)
 		{ "do", DIG_DO, SFY_DNS_ANSWER, 0, "example.com", 1, true, true },
 		{ "srv", DIG_SRV, SFY_DNS_ANSWER, 0, "_http._tcp.example.com", 33, true, false },
 		{ "root", DIG_ROOT_NS, SFY_DNS_ANSWER, 0, "", 2, true, false },
-		{ "status", DIG_STATUS, SFY_DNS_REJECT, SFY_DNS_NOTIMP, "", 0, false, false },
+		{ "status", DIG_STATUS, SFY_DNS_REJECT, SFY_DNS_NOTIMP, "example.com", 1, true,
+		  false },
 	};
 	struct sfy_dns_query q;
 	uint8_t m[512];
@@ -144,15 +145,23 @@ static void test_malformed(void **state)
 		{ "QR=1 garbage", 0x8000, 7, 7, 7, 7, { 0xc0, 0x0c }, 2, SFY_DNS_DROP, 0, false,
 		  false },
 		{ "opcode 1", 0x0800, 1, 0, 0, 0, { Q_AB }, 9, SFY_DNS_REJECT, SFY_DNS_NOTIMP,
-		  false, false },
+		  true, false },
 		{ "opcode 2", 0x1000, 1, 0, 0, 0, { Q_AB }, 9, SFY_DNS_REJECT, SFY_DNS_NOTIMP,
-		  false, false },
+		  true, false },
 		{ "opcode 4 notify", 0x2000, 1, 0, 0, 0, { Q_AB }, 9, SFY_DNS_REJECT,
-		  SFY_DNS_NOTIMP, false, false },
+		  SFY_DNS_NOTIMP, true, false },
 		{ "opcode 5 update", 0x2800, 1, 0, 0, 0, { Q_AB }, 9, SFY_DNS_REJECT,
-		  SFY_DNS_NOTIMP, false, false },
+		  SFY_DNS_NOTIMP, true, false },
 		{ "opcode 15", 0x7800, 1, 0, 0, 0, { Q_AB }, 9, SFY_DNS_REJECT, SFY_DNS_NOTIMP,
-		  false, false },
+		  true, false },
+		{ "opcode 2 with opt", 0x1000, 1, 0, 0, 1, { Q_AB, OPT(0, 0) }, 20,
+		  SFY_DNS_REJECT, SFY_DNS_NOTIMP, true, true },
+		{ "opcode 2 edns 1", 0x1000, 1, 0, 0, 1, { Q_AB, OPT(1, 0) }, 20,
+		  SFY_DNS_REJECT, SFY_DNS_NOTIMP, true, true },
+		{ "update sections", 0x2800, 1, 1, 1, 1, { Q_AB, OPT(0, 0) }, 20,
+		  SFY_DNS_REJECT, SFY_DNS_NOTIMP, false, false },
+		{ "opcode 1 qdcount 0", 0x0800, 0, 0, 0, 0, { 0 }, 0, SFY_DNS_REJECT,
+		  SFY_DNS_NOTIMP, false, false },
 		{ "qdcount 0", RD, 0, 0, 0, 0, { 0 }, 0, SFY_DNS_REJECT, SFY_DNS_FORMERR, false,
 		  false },
 		{ "qdcount 2", RD, 2, 0, 0, 0, { Q_AB, Q_AB }, 18, SFY_DNS_REJECT,
@@ -494,12 +503,21 @@ static void test_reject_replies(void **state)
 	ssize_t n;
 
 	(void)state;
-	/* NOTIMP: bare header, opcode and RD copied, QDCOUNT 0 */
+	/* NOTIMP to dig +opcode=status: opcode and RD copied, the question
+	 * and our OPT, since the rest was well-formed */
 	n = (ssize_t)unhex(m, sizeof m, DIG_STATUS);
 	EQ(sfy_dns_parse_query(m, (size_t)n, &q), SFY_DNS_REJECT, "status");
 	n = reply(out, sizeof out, &q, q.rcode, NULL, 0, false);
-	EQ(n, 12, "notimp");
-	EQ(memcmp(out, BYTES(0x37, 0xee, 0x91, 0x84, 0, 0, 0, 0, 0, 0, 0, 0)), 0, "notimp");
+	EQ(n, 12 + 17 + 11, "notimp");
+	EQ(memcmp(out, BYTES(0x37, 0xee, 0x91, 0x84, 0, 1, 0, 0, 0, 0, 0, 1)), 0, "notimp");
+	EQ(memcmp(out + 12, m + 12, 17), 0, "notimp question");
+
+	/* NOTIMP to an UPDATE-shaped message: bare header */
+	n = (ssize_t)mkq(m, 0x2800, 1, 1, 0, 0, BYTES(Q_AB));
+	EQ(sfy_dns_parse_query(m, (size_t)n, &q), SFY_DNS_REJECT, "update");
+	n = reply(out, sizeof out, &q, q.rcode, NULL, 0, false);
+	EQ(n, 12, "update");
+	EQ(memcmp(out, BYTES(0xbe, 0xef, 0xa8, 0x84, 0, 0, 0, 0, 0, 0, 0, 0)), 0, "update");
 
 	/* FORMERR for QDCOUNT 2: bare header */
 	n = (ssize_t)mkq(m, RD | 0x10, 2, 0, 0, 0, BYTES(Q_AB, Q_AB));
