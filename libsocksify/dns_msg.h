@@ -74,9 +74,10 @@ struct sfy_dns_query {
 	uint16_t id;
 	uint16_t flags;          /* the query's flags word, as sent */
 	uint8_t rcode;           /* for SFY_DNS_REJECT */
-	/* The question exactly as sent (QNAME, QTYPE, QCLASS); qlen 0 when
-	 * the query was rejected before its question was read, in which case
-	 * the reply is a bare header. */
+	/* The question exactly as sent (QNAME, QTYPE, QCLASS). qlen 0 when
+	 * it is not to be copied (QDCOUNT != 1, a malformed question, a
+	 * non-QUERY opcode with a malformed rest): the reply is a bare
+	 * header then, and cannot carry answers. */
 	uint8_t question[SFY_DNS_QUESTION_MAX];
 	size_t qlen;
 	uint16_t qtype, qclass;
