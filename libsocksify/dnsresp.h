@@ -33,6 +33,10 @@ bool sfy_dnsresp_is_ns(const struct sockaddr *sa, socklen_t len, int *idx);
  * sees as the source of answers and as getpeername(). False if none. */
 bool sfy_dnsresp_ns_addr(int idx, int family, struct sockaddr_storage *out, socklen_t *len);
 
+/* For tests: read path instead of /etc/resolv.conf (checked again at the
+ * next use). path must stay valid. */
+void sfy_dnsresp_set_resolv_path(const char *path);
+
 /* Answers one DNS message q of qlen bytes. tcp: the limit is the TCP one,
  * else the UDP limit the query allows (512, or its EDNS size). Writes the
  * reply into out (cap bytes: SFY_DNS_TCP_MAX is always enough, 4096 for
