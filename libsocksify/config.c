@@ -353,6 +353,27 @@ static int k_unproxyable(struct load *l, yaml_node_t *v, const char *path, void 
 	return 0;
 }
 
+/* on | off, and YAML 1.1's boolean spellings, as pipelining takes them. */
+static int on_off_parse(const char *s)
+{
+	if (!strcasecmp(s, "on") || !strcasecmp(s, "true") || !strcasecmp(s, "yes"))
+		return 1;
+	if (!strcasecmp(s, "off") || !strcasecmp(s, "false") || !strcasecmp(s, "no"))
+		return 0;
+	return -1;
+}
+
+static int k_dns_responder(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	int m;
+
+	(void)arg;
+	if (sfy_cfg_enum_value(l, v, path, on_off_parse, "on, off", &m))
+		return -1;
+	l->c->dns_responder_off = m == 0;
+	return 0;
+}
+
 static const struct key_def top_keys[] = {
 	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
@@ -360,7 +381,7 @@ static const struct key_def top_keys[] = {
 	{ "pipelining", k_pipelining }, { "io_uring", k_io_uring },
 	{ "unproxyable", k_unproxyable }, { "chains", sfy_cfg_k_chains },
 	{ "rules", sfy_cfg_k_rules }, { "default", sfy_cfg_k_default },
-	{ "no_proxy", sfy_cfg_k_no_proxy },
+	{ "no_proxy", sfy_cfg_k_no_proxy }, { "dns_responder", k_dns_responder },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)

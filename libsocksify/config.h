@@ -152,6 +152,10 @@ struct sfy_config {
 	enum sfy_pipeline pipeline;
 	enum sfy_io_uring io_uring;
 	enum sfy_unproxyable unproxyable;
+	/* dns_responder: off -- remote mode leaves programs' own queries to
+	 * the system nameservers to the chain as before (dnsresp.h). false,
+	 * the default, means on: a zeroed configuration answers them. */
+	bool dns_responder_off;
 	char source[PATH_MAX];          /* config file used, "" if none */
 	/* Where the proxies were written, for errors found across fields:
 	 * the file and the line of each proxies: entry; "" / 0 when they came

@@ -85,6 +85,13 @@ bool sfy_dns_numeric(const char *name);
 /* Is this address listed in /etc/hosts (so the real reverse lookup answers
  * from the file)? family AF_INET (4 bytes) or AF_INET6 (16 bytes). */
 bool sfy_hosts_has_addr(int family, const void *addr);
+/* The addresses /etc/hosts lists for name (any case) with family, in file
+ * order (AF_INET: the first 4 bytes of each), up to max (8 are kept per
+ * family): how many. For answers built without the real resolver. */
+size_t sfy_hosts_addrs(const char *name, int family, unsigned char out[][16], size_t max);
+/* The name a reverse lookup of addr answers from /etc/hosts (the first
+ * name of the first line with that address, normalized): true. */
+bool sfy_hosts_name(int family, const void *addr, char out[static SFY_NAME_MAX + 1]);
 /* Replaces the cached /etc/hosts with the contents of path (for tests; the
  * library loads /etc/hosts once, on first use). Returns 0 or -errno. */
 int sfy_hosts_load(const char *path);

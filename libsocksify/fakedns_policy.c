@@ -23,14 +23,21 @@
 #define HOSTS_V4 1
 #define HOSTS_V6 2
 
+/* Addresses kept per name for the DNS responder's answers (dnsresp.c);
+ * glibc's files backend has no limit, but a hosts name with more is rare. */
+#define HOSTS_ADDRS_MAX 8
+
 struct hosts_name {
 	char *name;                     /* normalized; NULL = empty slot */
 	unsigned fams;
+	unsigned char n4, n6;           /* in file order */
+	unsigned char a4[HOSTS_ADDRS_MAX][4], a6[HOSTS_ADDRS_MAX][16];
 };
 
 struct hosts_addr {
 	unsigned char used, fam;        /* HOSTS_V4 / HOSTS_V6 */
 	unsigned char a[16];
+	char *name;                     /* the first name of its first line */
 };
 
 /* Both sets: open addressing, power-of-two sizes, at most half full. */
@@ -108,7 +115,7 @@ static int grow(void **tab, size_t *cap, size_t used, size_t esz, place_fn *plac
 	return 0;
 }
 
-static int names_add(struct hosts *h, const char *name, unsigned fam)
+static int names_add(struct hosts *h, const char *name, unsigned fam, const unsigned char a[16])
 {
 	if (grow((void **)&h->names, &h->ncap, h->nused, sizeof(*h->names), place_name))
 		return -ENOMEM;
@@ -119,10 +126,14 @@ static int names_add(struct hosts *h, const char *name, unsigned fam)
 		h->nused++;
 	}
 	s->fams |= fam;
+	if (fam == HOSTS_V4 && s->n4 < HOSTS_ADDRS_MAX)
+		memcpy(s->a4[s->n4++], a, 4);
+	else if (fam == HOSTS_V6 && s->n6 < HOSTS_ADDRS_MAX)
+		memcpy(s->a6[s->n6++], a, 16);
 	return 0;
 }
 
-static int addrs_add(struct hosts *h, unsigned fam, const unsigned char a[16])
+static int addrs_add(struct hosts *h, unsigned fam, const unsigned char a[16], const char *name)
 {
 	if (grow((void **)&h->addrs, &h->acap, h->aused, sizeof(*h->addrs), place_addr))
 		return -ENOMEM;
@@ -133,6 +144,8 @@ static int addrs_add(struct hosts *h, unsigned fam, const unsigned char a[16])
 		memcpy(s->a, a, 16);
 		h->aused++;
 	}
+	if (!s->name && name && !(s->name = strdup(name)))
+		return -ENOMEM;
 	return 0;
 }
 
@@ -155,13 +168,17 @@ static int hosts_line(struct hosts *h, char *line)
 		fam = HOSTS_V6;
 	else
 		return 0;
-	if (addrs_add(h, fam, a) < 0)
-		return -ENOMEM;
+	bool first = true;
 	while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
 		char key[SFY_NAME_MAX + 1];
-		if (sfy_fakedns_normalize(tok, key) > 0 && names_add(h, key, fam) < 0)
+		if (sfy_fakedns_normalize(tok, key) <= 0)
+			continue;
+		if (names_add(h, key, fam, a) < 0 || (first && addrs_add(h, fam, a, key) < 0))
 			return -ENOMEM;
+		first = false;
 	}
+	if (first && addrs_add(h, fam, a, NULL) < 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -220,6 +237,40 @@ bool sfy_hosts_has_addr(int family, const void *addr)
 		return false;
 	memcpy(a, addr, family == AF_INET ? 4 : 16);
 	return addr_slot(h->addrs, h->acap, family == AF_INET ? HOSTS_V4 : HOSTS_V6, a)->used;
+}
+
+size_t sfy_hosts_addrs(const char *name, int family, unsigned char out[][16], size_t max)
+{
+	struct hosts *h = hosts_get();
+	char key[SFY_NAME_MAX + 1];
+	if (!h || !h->ncap || sfy_fakedns_normalize(name, key) <= 0)
+		return 0;
+	const struct hosts_name *s = name_slot(h->names, h->ncap, key);
+	size_t n = 0;
+	if (!s->name)
+		return 0;
+	if (family == AF_INET)
+		for (; n < s->n4 && n < max; n++)
+			memcpy(out[n], s->a4[n], 4);
+	else if (family == AF_INET6)
+		for (; n < s->n6 && n < max; n++)
+			memcpy(out[n], s->a6[n], 16);
+	return n;
+}
+
+bool sfy_hosts_name(int family, const void *addr, char out[static SFY_NAME_MAX + 1])
+{
+	struct hosts *h = hosts_get();
+	unsigned char a[16] = { 0 };
+	if (!h || !h->acap || (family != AF_INET && family != AF_INET6))
+		return false;
+	memcpy(a, addr, family == AF_INET ? 4 : 16);
+	const struct hosts_addr *s =
+		addr_slot(h->addrs, h->acap, family == AF_INET ? HOSTS_V4 : HOSTS_V6, a);
+	if (!s->used || !s->name)
+		return false;
+	snprintf(out, SFY_NAME_MAX + 1, "%s", s->name);
+	return true;
 }
 
 static unsigned hosts_fams(const char *key)

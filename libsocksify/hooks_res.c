@@ -1,7 +1,16 @@
 /* The res_* query API (resolv.h): raw DNS queries a program builds itself
- * (MX, SRV, TXT lookups...). A SOCKS proxy cannot answer them, so in
- * remote mode (and without a usable configuration) they fail cleanly --
- * -1 and h_errno NO_RECOVERY, one log line -- and never send a packet.
+ * (MX, SRV, TXT lookups...). In remote mode with the DNS responder on
+ * (dnsresp.h) they are answered here, never sent: the query is built as
+ * glibc builds it (res_mkquery / res_nmkquery) and answered by
+ * sfy_dnsresp_answer -- fake addresses for A/AAAA, NODATA for the other
+ * types (apt's SRV lookup gets its empty answer at once), NXDOMAIN for a
+ * name the rules block. The reply is copied into the caller's buffer as
+ * glibc's UDP path does (cut to the buffer, TC set when cut), and res_query
+ * turns an answer without records into -1 with h_errno NO_DATA, NXDOMAIN
+ * into HOST_NOT_FOUND, SERVFAIL into TRY_AGAIN, as glibc does. res_search
+ * walks the search list as glibc does. With the responder off (or without
+ * a usable configuration) they fail cleanly in remote mode -- -1 and
+ * h_errno NO_RECOVERY, one log line -- and never send a packet.
  * dns: local passes them through.
  *
  * Routing rules (dns_rules.h) decide for the queries that name a domain
@@ -10,10 +19,11 @@
  * name whose every route resolves locally is queried for real even in
  * remote mode; res_search/res_nsearch are judged with every search-list
  * expansion of the name (dns_rules.h). res_send/res_nsend carry a ready
- * message: refused in remote mode; in local mode with rules the names in
- * its questions are judged like res_query's, and a blocked (or unreadable)
- * message fails as res_send does when no name server answers (-1, errno
- * ECONNREFUSED, h_errno HOST_NOT_FOUND) without a packet.
+ * message: answered by the responder in remote mode (refused with it off);
+ * in local mode with rules the names in its questions are judged like
+ * res_query's, and a blocked (or unreadable) message fails as res_send
+ * does when no name server answers (-1, errno ECONNREFUSED, h_errno
+ * HOST_NOT_FOUND) without a packet.
  *
  * glibc exports each function twice: res_query@@GLIBC_2.34 and the older
  * __res_query, which programs built against headers that #define res_query
@@ -28,6 +38,8 @@
 #include <resolv.h>
 
 #include "dns_rules.h"
+#include "dns_search.h"
+#include "dnsresp.h"
 #include "fakedns.h"
 #include "log.h"
 #include "real.h"
@@ -44,6 +56,8 @@
 #undef res_nsearch
 #undef res_nquerydomain
 #undef res_nsend
+#undef res_mkquery
+#undef res_nmkquery
 
 static void res_fail(res_state statp, int herr)
 {
@@ -103,23 +117,31 @@ static enum sfy_name_plan msg_plan(const struct sfy_routes *rt, const unsigned c
 	return p;
 }
 
+/* What a call does. */
+enum res_way {
+	RES_REAL,       /* the real function (local mode, a local name) */
+	RES_FAIL,       /* -1, h_errno set */
+	RES_ANSWER,     /* the responder answers */
+};
+
 /* dname: the domain the query asks about (kind RES_EXACT, RES_SEARCH), or
  * msg/msglen (RES_MSG). */
-static bool res_blocked(res_state statp, const char *what, enum res_kind kind, const char *dname,
-			const unsigned char *msg, int msglen)
+static enum res_way res_way(res_state statp, const char *what, enum res_kind kind,
+			    const char *dname, const unsigned char *msg, int msglen)
 {
 	static atomic_flag logged = ATOMIC_FLAG_INIT;
 	const struct sfy_config *c = sfy_config_get();
 	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
 	bool remote = rt ? sfy_routes_remote(rt) : c && c->dns == SFY_DNS_REMOTE;
+	bool responder = remote && sfy_dnsresp_enabled(c);
 	if (kind == RES_MSG && c && !remote && rt && sfy_routes_active(rt)) {
 		/* local mode: what the message asks for decides, as for a name */
 		if (msg_plan(rt, msg, msglen) != SFY_PLAN_BLOCK)
-			return false;
+			return RES_REAL;
 		sfy_debug("%s: a query the rules block (or cannot read) is not sent", what);
 		res_fail(statp, HOST_NOT_FOUND);
 		errno = ECONNREFUSED;   /* as res_send when no name server answered */
-		return true;
+		return RES_FAIL;
 	}
 	if (kind != RES_MSG && dname && rt && sfy_routes_active(rt)) {
 		/* a numeric name has no rule of its own: the mode decides */
@@ -128,24 +150,148 @@ static bool res_blocked(res_state statp, const char *what, enum res_kind kind, c
 			: kind == RES_SEARCH ? sfy_dns_rules_plan_search(rt, dname, -1, statp)
 					     : sfy_dns_rules_plan(rt, dname, -1);
 		if (p == SFY_PLAN_BLOCK) {
+			/* the responder says NXDOMAIN for it, into the buffer as
+			 * a server's would be; a search is refused as a whole */
+			if (responder && kind == RES_EXACT)
+				return RES_ANSWER;
 			res_fail(statp, HOST_NOT_FOUND);
-			return true;
+			return RES_FAIL;
 		}
 		if (p == SFY_PLAN_LOCAL)
-			return false;
+			return RES_REAL;
 	}
 	if (c && !remote)
-		return false;
+		return RES_REAL;
+	if (responder)
+		return RES_ANSWER;
 	if (!atomic_flag_test_and_set(&logged))
 		sfy_warn("%s: raw DNS queries are not sent in remote DNS mode", what);
 	else
 		sfy_debug("%s: refused (remote DNS)", what);
 	res_fail(statp, NO_RECOVERY);
-	return true;
+	return RES_FAIL;
 }
 
-/* One interposer under both names; the real function is the same. */
-#define RES_HOOK(fn, params, args, statp, kind, dname, msg, msglen)          \
+/* ---- answers from the responder ------------------------------------- */
+
+/* Our answers are a few records: far below this, with any question. */
+#define ANSWER_MAX 4096
+
+/* The responder's reply to msg in ans, as res_send returns one: its
+ * length, cut to anslen with TC set when longer (glibc's UDP path reads
+ * what fits). rcodes: res_query's reading of the reply (false: res_send,
+ * which returns any reply). */
+static int answer_msg(res_state statp, const unsigned char *msg, int msglen, unsigned char *ans,
+		      int anslen, bool rcodes)
+{
+	uint8_t out[ANSWER_MAX];
+	if (!msg || msglen <= 0 || !ans || anslen <= 0) {
+		errno = EINVAL;
+		res_fail(statp, NO_RECOVERY);
+		return -1;
+	}
+	ssize_t n = sfy_dnsresp_answer(msg, (size_t)msglen, true, out, sizeof(out));
+	if (n <= 0) {
+		/* a response or a fragment: no server would have answered */
+		errno = n < 0 ? (int)-n : ETIMEDOUT;
+		res_fail(statp, n < 0 ? NO_RECOVERY : TRY_AGAIN);
+		return -1;
+	}
+	int len = n < anslen ? (int)n : anslen;
+	memcpy(ans, out, (size_t)len);
+	if (len < n && len >= 3)
+		ans[2] |= 0x02;         /* TC */
+	if (!rcodes)
+		return len;
+	unsigned rcode = out[3] & 15, ancount = (unsigned)out[6] << 8 | out[7];
+	if (rcode == NOERROR && ancount)
+		return len;
+	res_fail(statp, rcode == NXDOMAIN ? HOST_NOT_FOUND
+		 : rcode == SERVFAIL     ? TRY_AGAIN
+		 : rcode == NOERROR      ? NO_DATA
+					 : NO_RECOVERY);
+	return -1;
+}
+
+/* res_query: the question built as glibc builds it, then answered. */
+static int answer_query(res_state statp, const char *name, int class, int type,
+			unsigned char *ans, int anslen)
+{
+	unsigned char q[HFIXEDSZ + NS_MAXCDNAME + QFIXEDSZ + 64];
+	int n = statp ? res_nmkquery(statp, QUERY, name, class, type, NULL, 0, NULL, q, sizeof(q))
+		      : res_mkquery(QUERY, name, class, type, NULL, 0, NULL, q, sizeof(q));
+	if (n <= 0) {
+		res_fail(statp, NO_RECOVERY);   /* as glibc: a name it cannot encode */
+		return -1;
+	}
+	return answer_msg(statp, q, n, ans, anslen, true);
+}
+
+/* res_search as glibc's __res_context_search: the name as written first
+ * when it has ndots dots (or a trailing one), then the search list
+ * (RES_DEFNAMES for a name without dots, RES_DNSRCH with), then as written
+ * if not tried yet; the h_errno of the most telling failure. */
+static int answer_search(res_state statp, const char *name, int class, int type,
+			 unsigned char *ans, int anslen)
+{
+	if (!name) {
+		res_fail(statp, NO_RECOVERY);
+		return -1;
+	}
+	struct __res_state *st = statp;
+	if (!st) {
+		st = &_res;
+		if (!(st->options & RES_INIT) && res_init() < 0) {
+			res_fail(statp, NETDB_INTERNAL);
+			return -1;
+		}
+	}
+	unsigned dots = 0;
+	for (const char *p = name; *p; p++)
+		dots += *p == '.';
+	size_t len = strlen(name);
+	bool trailing = len && name[len - 1] == '.';
+	int saved = -1, r;
+	bool tried = false, nodata = false, servfail = false;
+	if (dots >= st->ndots || trailing) {
+		if ((r = answer_query(statp, name, class, type, ans, anslen)) > 0 || trailing)
+			return r;
+		saved = h_errno;
+		tried = true;
+	}
+	if ((!dots && (st->options & RES_DEFNAMES)) || (dots && (st->options & RES_DNSRCH))) {
+		struct sfy_search s;
+		char full[SFY_NAME_MAX + 1];
+		sfy_search_get(&s, statp);
+		for (size_t i = 0; i < s.n; i++) {
+			if (!sfy_search_join(name, s.dom[i], full))
+				continue;
+			if ((r = answer_query(statp, full, class, type, ans, anslen)) > 0)
+				return r;
+			if (h_errno == NO_DATA)
+				nodata = true;
+			else if (h_errno == TRY_AGAIN)
+				servfail = true;
+			else if (h_errno != HOST_NOT_FOUND)
+				break;          /* glibc stops on any other failure */
+			if (!(st->options & RES_DNSRCH))
+				break;
+		}
+	}
+	if (!tried && (r = answer_query(statp, name, class, type, ans, anslen)) > 0)
+		return r;
+	if (saved != -1)
+		res_fail(statp, saved);
+	else if (nodata)
+		res_fail(statp, NO_DATA);
+	else if (servfail)
+		res_fail(statp, TRY_AGAIN);
+	return -1;
+}
+
+/* One interposer under both names; the real function is the same.
+ * answer: the expression that answers from the responder. */
+#define RES_HOOK(fn, params, args, statp, kind, dname, msg, msglen, answer)  \
 	SFY_EXPORT int fn params;                                            \
 	SFY_EXPORT int __##fn params;                                        \
 	int fn params                                                        \
@@ -153,9 +299,15 @@ static bool res_blocked(res_state statp, const char *what, enum res_kind kind, c
 		const struct sfy_real *r = sfy_real();                       \
 		char qd[SFY_NAME_MAX + 2];                                   \
 		(void)qd;                                                    \
-		if (res_blocked(statp, #fn, kind, dname, msg, msglen) || !r->fn) \
+		switch (res_way(statp, #fn, kind, dname, msg, msglen)) {     \
+		case RES_FAIL:                                               \
 			return -1;                                           \
-		return r->fn args;                                           \
+		case RES_ANSWER:                                             \
+			return answer;                                       \
+		case RES_REAL:                                               \
+			break;                                               \
+		}                                                            \
+		return r->fn ? r->fn args : -1;                              \
 	}                                                                    \
 	int __##fn params                                                    \
 	{                                                                    \
@@ -163,26 +315,33 @@ static bool res_blocked(res_state statp, const char *what, enum res_kind kind, c
 	}
 
 RES_HOOK(res_query, (const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (dname, class, type, ans, anslen), NULL, RES_EXACT, dname, NULL, 0)
+	 (dname, class, type, ans, anslen), NULL, RES_EXACT, dname, NULL, 0,
+	 answer_query(NULL, dname, class, type, ans, anslen))
 RES_HOOK(res_search, (const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (dname, class, type, ans, anslen), NULL, RES_SEARCH, dname, NULL, 0)
+	 (dname, class, type, ans, anslen), NULL, RES_SEARCH, dname, NULL, 0,
+	 answer_search(NULL, dname, class, type, ans, anslen))
 RES_HOOK(res_querydomain,
 	 (const char *name, const char *domain, int class, int type, unsigned char *ans, int anslen),
 	 (name, domain, class, type, ans, anslen), NULL, RES_EXACT, qd_join(name, domain, qd), NULL,
-	 0)
+	 0, answer_query(NULL, qd_join(name, domain, qd), class, type, ans, anslen))
 RES_HOOK(res_send, (const unsigned char *msg, int msglen, unsigned char *ans, int anslen),
-	 (msg, msglen, ans, anslen), NULL, RES_MSG, NULL, msg, msglen)
+	 (msg, msglen, ans, anslen), NULL, RES_MSG, NULL, msg, msglen,
+	 answer_msg(NULL, msg, msglen, ans, anslen, false))
 RES_HOOK(res_nquery,
 	 (res_state statp, const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (statp, dname, class, type, ans, anslen), statp, RES_EXACT, dname, NULL, 0)
+	 (statp, dname, class, type, ans, anslen), statp, RES_EXACT, dname, NULL, 0,
+	 answer_query(statp, dname, class, type, ans, anslen))
 RES_HOOK(res_nsearch,
 	 (res_state statp, const char *dname, int class, int type, unsigned char *ans, int anslen),
-	 (statp, dname, class, type, ans, anslen), statp, RES_SEARCH, dname, NULL, 0)
+	 (statp, dname, class, type, ans, anslen), statp, RES_SEARCH, dname, NULL, 0,
+	 answer_search(statp, dname, class, type, ans, anslen))
 RES_HOOK(res_nquerydomain,
 	 (res_state statp, const char *name, const char *domain, int class, int type,
 	  unsigned char *ans, int anslen),
 	 (statp, name, domain, class, type, ans, anslen), statp, RES_EXACT,
-	 qd_join(name, domain, qd), NULL, 0)
+	 qd_join(name, domain, qd), NULL, 0,
+	 answer_query(statp, qd_join(name, domain, qd), class, type, ans, anslen))
 RES_HOOK(res_nsend,
 	 (res_state statp, const unsigned char *msg, int msglen, unsigned char *ans, int anslen),
-	 (statp, msg, msglen, ans, anslen), statp, RES_MSG, NULL, msg, msglen)
+	 (statp, msg, msglen, ans, anslen), statp, RES_MSG, NULL, msg, msglen,
+	 answer_msg(statp, msg, msglen, ans, anslen, false))

@@ -1,13 +1,15 @@
 /* dnsprobe: calls every resolver entry point socksify interposes for one
  * name and prints what each returned, one line per call.
  *
- *   dnsprobe [-e fake|addr|any] [-r NET/PREFIX] [-a ADDR] NAME
+ *   dnsprobe [-e fake|addr|any] [-r NET/PREFIX] [-a ADDR] [-R answer|refuse] NAME
  *
  * -e fake (default): every forward lookup must give the same address inside
  *    the fake range (-r, default 224.0.0.0/8) or its IPv6 forms
  *    (fd73:6f63:6b73::/96, ::ffff:a.b.c.d); reverse lookups of it must give
- *    NAME back; every res_* query must fail cleanly (-1, h_errno
- *    NO_RECOVERY or TRY_AGAIN).
+ *    NAME back; every res_* A query must be answered by the in-library
+ *    DNS responder with an address inside the fake range (the same one
+ *    for NAME itself), or -- with -R refuse (dns_responder: off) -- fail
+ *    cleanly (-1, h_errno NO_RECOVERY or TRY_AGAIN).
  * -e addr: every IPv4 forward lookup must give ADDR (-a), e.g. for
  *    dns: local or an /etc/hosts name; res_* calls are not checked.
  * -e any: only print.
@@ -25,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *name, *expect = "fake";
+static const char *name, *expect = "fake", *res_expect = "answer";
 static uint32_t net = 0xe0000000u, mask = 0xff000000u, want_addr;  /* host order */
 static uint32_t first_fake;                                        /* network order */
 static int failures;
@@ -232,11 +234,55 @@ typedef int (*nq_fn)(res_state, const char *, int, int, unsigned char *, int);
 typedef int (*nqd_fn)(res_state, const char *, const char *, int, int, unsigned char *, int);
 typedef int (*ns_fn)(res_state, const unsigned char *, int, unsigned char *, int);
 
-static void res_result(const char *what, int rc, int herr)
+/* The first A record of a reply (network order), or 0. */
+static uint32_t answer_a(const unsigned char *m, int len)
+{
+	const unsigned char *p = m + HFIXEDSZ, *end = m + len;
+	int n;
+	if (len < HFIXEDSZ || (m[4] << 8 | m[5]) != 1)
+		return 0;
+	if ((n = dn_skipname(p, end)) < 0)
+		return 0;
+	p += n + QFIXEDSZ;
+	for (unsigned an = (unsigned)(m[6] << 8 | m[7]); an; an--) {
+		if (p > end || (n = dn_skipname(p, end)) < 0 || end - (p + n) < RRFIXEDSZ)
+			return 0;
+		p += n;
+		unsigned type = (unsigned)(p[0] << 8 | p[1]), rdlen = (unsigned)(p[8] << 8 | p[9]);
+		p += RRFIXEDSZ;
+		if ((size_t)(end - p) < rdlen)
+			return 0;
+		if (type == T_A && rdlen == 4) {
+			uint32_t a;
+			memcpy(&a, p, 4);
+			return a;
+		}
+		p += rdlen;
+	}
+	return 0;
+}
+
+/* same: the query was for NAME itself (its fake address is known). */
+static void res_result(const char *what, int rc, int herr, const unsigned char *ans, bool same)
 {
 	printf("%-40s rc=%d h_errno=%d\n", what, rc, herr);
-	if (!strcmp(expect, "fake") && (rc != -1 || (herr != NO_RECOVERY && herr != TRY_AGAIN)))
-		bad(what, "must fail with NO_RECOVERY or TRY_AGAIN");
+	if (strcmp(expect, "fake"))
+		return;
+	if (!strcmp(res_expect, "refuse")) {
+		if (rc != -1 || (herr != NO_RECOVERY && herr != TRY_AGAIN))
+			bad(what, "must fail with NO_RECOVERY or TRY_AGAIN");
+		return;
+	}
+	uint32_t a = rc > 0 ? answer_a(ans, rc) : 0;
+	if (!a) {
+		bad(what, "no A record in the answer");
+		return;
+	}
+	if (same) {
+		check_v4(what, a);
+	} else if ((ntohl(a) & mask) != net) {
+		bad(what, "not a fake address");
+	}
 }
 
 /* One call of a res_* function found under sym; rc first, then h_errno
@@ -247,6 +293,7 @@ static void res_call(const char *sym, void *f, int kind, res_state st,
 	unsigned char ans[512];
 	int rc;
 	h_errno = 0;
+	memset(ans, 0, sizeof(ans));
 	switch (kind) {
 	case 0: rc = ((q_fn)f)(name, C_IN, T_A, ans, sizeof(ans)); break;
 	case 1: rc = ((qd_fn)f)("www", name, C_IN, T_A, ans, sizeof(ans)); break;
@@ -255,7 +302,8 @@ static void res_call(const char *sym, void *f, int kind, res_state st,
 	case 4: rc = ((nqd_fn)f)(st, "www", name, C_IN, T_A, ans, sizeof(ans)); break;
 	default: rc = ((ns_fn)f)(st, msg, mlen, ans, sizeof(ans)); break;
 	}
-	res_result(sym, rc, h_errno);
+	int herr = h_errno;
+	res_result(sym, rc, herr, ans, kind != 1 && kind != 4);
 }
 
 /* Both spellings of each function, looked up at run time: the __res_*
@@ -289,7 +337,7 @@ static void probe_res(void)
 int main(int argc, char **argv)
 {
 	int opt;
-	while ((opt = getopt(argc, argv, "e:r:a:")) != -1) {
+	while ((opt = getopt(argc, argv, "e:r:a:R:")) != -1) {
 		char buf[64], *slash;
 		struct in_addr ia;
 		switch (opt) {
@@ -304,13 +352,16 @@ int main(int argc, char **argv)
 			mask = pfx ? ~0u << (32 - pfx) : 0;
 			net = ntohl(ia.s_addr) & mask;
 			break;
+		case 'R':
+			res_expect = optarg;
+			break;
 		case 'a':
 			if (inet_pton(AF_INET, optarg, &ia) != 1)
 				return 2;
 			want_addr = ntohl(ia.s_addr);
 			break;
 		default:
-			fprintf(stderr, "usage: dnsprobe [-e fake|addr|any] [-r NET/PREFIX] [-a ADDR] NAME\n");
+			fprintf(stderr, "usage: dnsprobe [-e fake|addr|any] [-r NET/PREFIX] [-a ADDR] [-R answer|refuse] NAME\n");
 			return 2;
 		}
 	}
