@@ -27,14 +27,6 @@
 static char dir[] = "/tmp/sfy-dnsresp-XXXXXX";
 static char cfg_path[128], hosts_path[128], resolv_path[128];
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 static int setup_all(void **state)
 {
 	(void)state;
@@ -47,9 +39,9 @@ static int setup_all(void **state)
 			     "timeouts: { handshake: 1s }\n"
 			     "rules:\n"
 			     "  - { match: blocked.example, via: block }\n"
-			     "  - { match: \"*.lan\", via: direct }\n");
+			     "  - { match: \"*.lan\", via: direct }\n", 0600);
 	write_file(hosts_path, "10.9.8.7 myhost.test alias.test\n"
-			       "fd00::7 six.test\n");
+			       "fd00::7 six.test\n", 0600);
 	setenv("SOCKSIFY_CONFIG", cfg_path, 1);
 	unsetenv("SOCKSIFY_PROXY");
 	unsetenv("SOCKSIFY_RULES");
@@ -525,7 +517,7 @@ static void test_nameservers(void **state)
 	char txt[INET6_ADDRSTRLEN];
 	(void)state;
 	write_file(resolv_path, "# comment\nsearch example.org\nnameserver 10.0.0.1\n"
-				"nameserver ::2\noptions ndots:1\nnameserver\t10.0.0.2 # x\n");
+				"nameserver ::2\noptions ndots:1\nnameserver\t10.0.0.2 # x\n", 0600);
 	sfy_dnsresp_set_resolv_path(resolv_path);
 	assert_true(is_ns4("127.0.0.53", 53, &idx));
 	assert_int_equal(idx, 0);
@@ -559,7 +551,7 @@ static void test_nameservers(void **state)
 	/* the file changes: read again within about a second; slots stay */
 	usleep(1100 * 1000);
 	assert_true(is_ns4("10.0.0.1", 53, &idx));     /* a check now */
-	write_file(resolv_path, "nameserver 10.0.0.3\nnameserver 10.0.0.1\n");
+	write_file(resolv_path, "nameserver 10.0.0.3\nnameserver 10.0.0.1\n", 0600);
 	/* the last check was just now: the old set holds for up to a second */
 	assert_true(is_ns6("::2", NULL));
 	usleep(1100 * 1000);
