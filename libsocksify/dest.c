@@ -14,6 +14,7 @@
 #include "fakedns.h"
 #include "log.h"
 #include "logonce.h"
+#include "dnsresp.h"
 #include "real.h"
 #include "route.h"
 #include "sock.h"
@@ -113,7 +114,7 @@ static enum sfy_read dest_v6(int fd, struct sfy_dest *d, struct sockaddr_in6 sin
 	if (IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr)) {
 		struct sockaddr_storage loc;
 		socklen_t ll = sizeof(loc);
-		if (fd >= 0 && getsockname(fd, (struct sockaddr *)&loc, &ll) == 0 &&
+		if (fd >= 0 && sfy_real()->getsockname(fd, (struct sockaddr *)&loc, &ll) == 0 &&
 		    loc.ss_family == AF_INET6 &&
 		    v4mapped(&((struct sockaddr_in6 *)&loc)->sin6_addr)) {
 			memcpy(sin6.sin6_addr.s6_addr, sfy_v4mapped_prefix, 12);
@@ -412,6 +413,13 @@ enum sfy_verdict sfy_classify(int fd, enum sfy_op op, int flags, const struct so
 		return SFY_V_KERNEL;
 	}
 	d->cfg = sfy_config_get();
+	/* The responder comes first (INTERFACE.md's precedence): the UDP
+	 * hooks answer the query (dnsresp_udp.h). */
+	if (d->si.proto == SFY_SOCK_UDP && d->cfg &&
+	    sfy_dnsresp_is_ns((const struct sockaddr *)&d->sa, d->len, &d->ns)) {
+		d->resp = true;
+		return SFY_V_PROXY;
+	}
 	bool other = d->si.proto == SFY_SOCK_OTHER;
 	if (other && d->si.hdrincl) {
 		/* The packet's own IP header names where it goes, not sa. */

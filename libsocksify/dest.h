@@ -117,6 +117,11 @@ struct sfy_dest {
 	bool named;                     /* sa is a fake address: name holds
 					   its name and port (SFY_ATYP_DOMAIN) */
 	struct sfy_addr name;
+	/* SFY_V_PROXY for a UDP socket: the destination is port 53 of system
+	 * nameserver ns, which the DNS responder answers (dnsresp.h) before
+	 * any rule, bypass or port-53 policy is asked. */
+	bool resp;
+	int ns;
 };
 
 /* Fills si from the kernel: family, proto; v6only and hdrincl stay unasked

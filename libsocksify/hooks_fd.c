@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dnsresp_udp.h"
 #include "real.h"
 #include "sfy.h"
 #include "fdreg.h"
@@ -141,6 +142,8 @@ SFY_EXPORT long syscall(long n, ...)
 				  (socklen_t *)a[4]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	case SYS_getsockname:
+		return getsockname((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2]);
 	case SYS_getpeername:
 		return getpeername((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2]);
 	case SYS_recvfrom:
@@ -171,6 +174,7 @@ SFY_EXPORT long syscall(long n, ...)
 SFY_EXPORT int close(int fd)
 {
 	sfy_shm_evict(fd);
+	sfy_dnsresp_udp_evict(fd);
 	sfy_fdreg_close(fd);
 	if (sfy_ready_watching())
 		sfy_ready_fd_closed(fd);
@@ -201,6 +205,7 @@ static void before_dup2(int oldfd, int newfd)
 {
 	if (oldfd != newfd) {
 		sfy_shm_evict(newfd);
+		sfy_dnsresp_udp_evict(newfd);
 		if (sfy_ready_watching())
 			sfy_ready_fd_closed(newfd);
 	}
@@ -229,13 +234,30 @@ SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
 	return after_dup2(oldfd, newfd, sfy_real()->dup3(oldfd, newfd, flags));
 }
 
-/* [first, last] but the tables' descriptors, with the kernel's answer for
+/* The library's own descriptors within [first, last], ascending: the
+ * shared tables' and the DNS responder's loopback sockets. */
+#define NKEEP (SFY_SHM_NGUARD + SFY_DNSRESP_UDP_NFD)
+static int guarded_in(unsigned first, unsigned last, int keep[NKEEP])
+{
+	int n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
+	int more[SFY_DNSRESP_UDP_NFD];
+	int m = sfy_dnsresp_udp_guarded_in(first, last, more, SFY_DNSRESP_UDP_NFD);
+	for (int i = 0; i < m; i++) {
+		int j = n++;
+		for (; j > 0 && keep[j - 1] > more[i]; j--)
+			keep[j] = keep[j - 1];
+		keep[j] = more[i];
+	}
+	return n;
+}
+
+/* [first, last] but the library's descriptors, with the kernel's answer for
  * the range (flags the kernel does not know reach it unchanged). */
 static int close_around(unsigned first, unsigned last, int flags)
 {
-	int keep[SFY_SHM_NGUARD], n = 0;
+	int keep[NKEEP], n = 0;
 	if (first <= last && !(flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
-		n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
+		n = guarded_in(first, last, keep);
 	unsigned lo = first;
 	for (int i = 0; i < n; i++) {
 		if ((unsigned)keep[i] > lo &&
@@ -264,12 +286,12 @@ SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 
 SFY_EXPORT void closefrom(int lowfd)
 {
-	int keep[SFY_SHM_NGUARD], n = 0;
+	int keep[NKEEP], n = 0;
 	if (lowfd >= 0) {
 		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
 		if (sfy_ready_watching())
 			sfy_ready_fd_close_range((unsigned)lowfd, UINT_MAX);
-		n = sfy_shm_guarded_in((unsigned)lowfd, INT_MAX, keep, SFY_SHM_NGUARD);
+		n = guarded_in((unsigned)lowfd, INT_MAX, keep);
 	}
 	for (int i = 0; i < n; i++) {
 		/* closefrom() exists from glibc 2.34, like close_range(); the

@@ -54,6 +54,7 @@
 #include "async.h"
 #include "bypass.h"
 #include "dest.h"
+#include "dnsresp_udp.h"
 #include "hooks.h"
 #include "route.h"
 #include "fakedns.h"
@@ -76,6 +77,7 @@ enum route {
 	R_RELAY = 1,    /* through the relay of the returned session */
 	R_REFUSE = 2,   /* policy: EPERM (logged once per socket) */
 	R_OTHER_CHAIN = 3, /* associated through another chain: EPERM (logged) */
+	R_LAZY = 4,     /* a connect(): record the peer, associate at the first send */
 };
 
 /* The destination as the relay gets it: a fake address goes as its name. */
@@ -200,10 +202,32 @@ static enum sfy_verdict classify(int fd, enum sfy_op op, const struct sockaddr *
  * destination sfy_classify() called SFY_V_PROXY: an enum route, or a
  * negative errno to fail with. s: fd's session (the reference is
  * consumed); R_RELAY hands back a session reference in *sp. */
+#define lazy_open sfy_udp_lazy_open
+
+/* A session that only marks the socket (the responder's, whose sources
+ * are recognised whatever the session: dnsresp_udp.h) or a lazy peer
+ * being replaced gives way to the one about to be made; consumes s. */
+static void drop_mark(int fd, struct sfy_udp_sess *s)
+{
+	if (s && (s->kind == SFY_UDP_SESS_DNS || s->kind == SFY_UDP_SESS_LAZY))
+		sfy_fdreg_udp_remove(fd, s);
+	sfy_udp_sess_put(s);
+}
+
 static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
-		 struct sfy_udp_sess **sp)
+		 struct sfy_udp_sess **sp, bool lazy)
 {
 	*sp = NULL;
+	if (s && s->kind == SFY_UDP_SESS_LAZY && !lazy) {
+		/* A datagram with an address on a lazily connected socket: the
+		 * association the connect() stood for opens now. */
+		int r = lazy_open(fd, s);
+		sfy_udp_sess_put(s);
+		if (r < 0)
+			return r;
+		s = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
+	}
+
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	const struct sfy_config *cfg = d->cfg;
 	/* Fake addresses exist when any route resolves remotely. */
@@ -252,8 +276,12 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		return -EHOSTUNREACH;
 	}
 	if (cfg->udp == SFY_UDP_ASSOCIATE) {
-		sfy_udp_sess_put(s);
-		return associate(cfg, d->route.via, fd, d->si.family, sp);
+		drop_mark(fd, s);
+		return lazy ? R_LAZY : associate(cfg, d->route.via, fd, d->si.family, sp);
+	}
+	if (s && (s->kind == SFY_UDP_SESS_DNS || s->kind == SFY_UDP_SESS_LAZY)) {
+		drop_mark(fd, s);
+		s = NULL;
 	}
 	if (!s) {
 		struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_BLOCKED, d->si.family);
@@ -321,6 +349,10 @@ struct plan {
 	/* A direct route for a name: the kernel sends to this address. */
 	struct sockaddr_storage direct;
 	socklen_t direct_len;     /* 0: not direct */
+	/* >= 0: a query to system nameserver ns, for the responder
+	 * (dnsresp_udp.h); s, if set, is the socket's DNS session. */
+	int ns;
+	int family;
 };
 
 /* A send without an address: ours only on a socket connect()ed through the
@@ -328,7 +360,28 @@ struct plan {
 static bool plan_connected(int fd, struct plan *p)
 {
 	p->direct_len = 0;
-	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
+	p->ns = -1;
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
+	if (s && s->kind == SFY_UDP_SESS_DNS && s->ns >= 0 && atomic_load(&s->peer_set)) {
+		p->s = s;
+		p->ns = s->ns;
+		p->err = 0;
+		return true;
+	}
+	if (s && s->kind == SFY_UDP_SESS_LAZY && atomic_load(&s->peer_set)) {
+		int r = lazy_open(fd, s);
+		sfy_udp_sess_put(s);
+		if (r < 0) {
+			p->s = NULL;
+			p->err = r;
+			return true;
+		}
+		s = sfy_fdreg_udp_get(fd);
+	}
+	if (s && s->kind != SFY_UDP_SESS_ASSOC) {
+		sfy_udp_sess_put(s);
+		s = NULL;
+	}
 	if (!s)
 		return false;
 	if (!sfy_udp_peer_get(s, &p->dst, NULL, NULL)) {
@@ -350,6 +403,7 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 {
 	p->s = NULL;
 	p->direct_len = 0;
+	p->ns = -1;
 	if (!m->msg_name || !m->msg_namelen)
 		return sfy_fdreg_has(fd, SFY_FDREG_UDP) && plan_connected(fd, p);
 	struct sfy_dest d;
@@ -365,6 +419,13 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 		}
 		return true;
 	}
+	if (v == SFY_V_PROXY && d.resp) {
+		sfy_udp_sess_put(s);
+		p->ns = d.ns;
+		p->family = d.si.family;
+		p->err = 0;
+		return true;
+	}
 	if (v != SFY_V_PROXY || d.si.proto != SFY_SOCK_UDP) {
 		sfy_udp_sess_put(s);
 		if (v == SFY_V_REFUSE) {
@@ -375,7 +436,7 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 		return v == SFY_V_CONNECTED && sfy_fdreg_has(fd, SFY_FDREG_UDP) &&
 		       plan_connected(fd, p);
 	}
-	int k = route(fd, &d, s, &p->s);
+	int k = route(fd, &d, s, &p->s, false);
 	if (k == R_REAL)
 		return false;
 	if (k == R_RELAY)
@@ -399,6 +460,8 @@ static ssize_t send_direct(int fd, const struct plan *p, const struct msghdr *um
 static ssize_t plan_send(int fd, struct plan *p, const struct msghdr *m, int flags)
 {
 	ssize_t r = p->err ? p->err
+		  : p->ns >= 0 && p->s ? sfy_dnsresp_udp_send_connected(fd, p->s, m)
+		  : p->ns >= 0 ? sfy_dnsresp_udp_send(fd, p->family, p->ns, m)
 		  : p->direct_len ? send_direct(fd, p, m, flags)
 		  : send_relay(fd, p->s, &p->dst, m, flags);
 	sfy_udp_sess_put(p->s);
@@ -433,6 +496,7 @@ void sfy_udp_clear_peer(int fd)
 	if (!s)
 		return;
 	sfy_udp_peer_set(s, NULL, NULL, 0);
+	s->local_len = 0;
 	sfy_udp_sess_put(s);
 }
 
@@ -468,7 +532,71 @@ static int connect_direct(int fd, const struct sfy_dest *d)
 	return 0;
 }
 
-int sfy_udp_connect(int fd, const struct sfy_dest *d)
+static bool is_wildcard(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return sa->sa_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+}
+
+/* The source address the kernel would pick for sa: that of a scratch
+ * socket connected to it (a UDP connect() sends nothing). */
+static socklen_t kernel_source(int family, const struct sockaddr *sa, socklen_t len,
+			       struct sockaddr_storage *out)
+{
+	int sc = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (sc < 0)
+		return 0;
+	socklen_t ol = sizeof(*out);
+	if (sfy_real()->connect(sc, sa, len) < 0 ||
+	    sfy_real()->getsockname(sc, (struct sockaddr *)out, &ol) < 0)
+		ol = 0;
+	sfy_real()->close(sc);
+	return ol;
+}
+
+/* connect() of a UDP socket to a relayed destination (issue 13 item 4):
+ * nothing goes out yet -- c-ares connect()s a socket to every address of
+ * an answer only to read getsockname() and sort them. The socket gets its
+ * port (the kernel's autobind), the peer is recorded, and getsockname()
+ * reports the source address the kernel would pick for the destination. */
+static int connect_lazy(int fd, const struct sfy_dest *d)
+{
+	struct sockaddr_storage own;
+	socklen_t ol;
+	int r = sfy_udp_autobind(fd, d->si.family, &own, &ol);
+	if (r < 0)
+		return r;
+	struct sfy_udp_sess *n = sfy_udp_sess_new(SFY_UDP_SESS_LAZY, d->si.family);
+	if (!n)
+		return -ENOMEM;
+	n->cfg = d->cfg;
+	n->via = d->route.via;
+	if (is_wildcard((const struct sockaddr *)&own))
+		n->local_len = kernel_source(d->si.family, (const struct sockaddr *)&d->sa, d->len,
+					     &n->local);
+	struct sfy_addr dst;
+	if (dst_of((const struct sockaddr *)&d->sa, d->len, &dst) < 0)
+		memset(&dst, 0, sizeof(dst));
+	sfy_udp_peer_set(n, &dst, (const struct sockaddr *)&d->sa, d->len);
+	struct sfy_udp_sess *old = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
+	if (old) {
+		sfy_fdreg_udp_remove(fd, old);
+		sfy_udp_sess_put(old);
+	}
+	struct sfy_udp_sess *got = sfy_fdreg_udp_install(fd, n);
+	sfy_udp_sess_put(n);
+	if (!got)
+		return -EMFILE;
+	if (got != n)
+		sfy_udp_sess_put(got);
+	return 0;
+}
+
+/* The connect() itself: through the association (opened now if the
+ * socket has none, unless lazy), or what the route says instead. */
+static int connect_now(int fd, const struct sfy_dest *d, bool lazy)
 {
 	if (d->route.kind == SFY_ROUTE_BLOCK) {
 		sfy_udp_block_log(d, "connect", ECONNREFUSED);
@@ -477,9 +605,14 @@ int sfy_udp_connect(int fd, const struct sfy_dest *d)
 	if (d->route.kind == SFY_ROUTE_DIRECT && d->named)
 		return connect_direct(fd, d);
 	struct sfy_udp_sess *s = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
-	int k = route(fd, d, s, &s);
+	/* A socket already associated just changes its peer. */
+	if (s && s->kind == SFY_UDP_SESS_ASSOC)
+		lazy = false;
+	int k = route(fd, d, s, &s, lazy);
 	if (k == R_REAL)
 		return 1;
+	if (k == R_LAZY)
+		return connect_lazy(fd, d);
 	if (k != R_RELAY)
 		return k == R_REFUSE || k == R_OTHER_CHAIN ? -EPERM : k;
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
@@ -491,6 +624,60 @@ int sfy_udp_connect(int fd, const struct sfy_dest *d)
 		sfy_udp_peer_set(s, &dst, sa, d->len);
 	sfy_udp_sess_put(s);
 	return r;
+}
+
+int sfy_udp_connect(int fd, const struct sfy_dest *d)
+{
+	if (d->resp)
+		return sfy_dnsresp_udp_connect(fd, d->si.family, d->ns,
+					       (const struct sockaddr *)&d->sa, d->len);
+	return connect_now(fd, d, true);
+}
+
+/* The first send or receive on a lazily connected socket: the connect()
+ * it stood for, for real now (the route is asked again). On failure the
+ * socket stays lazily connected and the error is repeated for
+ * SFY_UDP_RETRY_MS, as a failed association's is. 0 or -errno. */
+int sfy_udp_lazy_open(int fd, struct sfy_udp_sess *lz)
+{
+	if (lz->err && sfy_now_ms() < lz->retry_at)
+		return lz->err;
+	struct sockaddr_storage sa;
+	socklen_t len;
+	if (!sfy_udp_peer_get(lz, NULL, &sa, &len))
+		return -EDESTADDRREQ;
+	struct sfy_sockinfo known = { .family = lz->family, .proto = SFY_SOCK_UDP, .v6only = -1 };
+	struct sfy_dest d;
+	enum sfy_verdict v = sfy_classify(fd, SFY_OP_CONNECT, 0, (const struct sockaddr *)&sa, len,
+					  &known, &d);
+	sfy_fdreg_udp_remove(fd, lz);
+	int r = 1;
+	if (v == SFY_V_PROXY && d.resp)
+		r = sfy_dnsresp_udp_connect(fd, d.si.family, d.ns, (const struct sockaddr *)&d.sa,
+					    d.len);
+	else if (v == SFY_V_PROXY || v == SFY_V_DIRECT_NAME || v == SFY_V_BLOCK)
+		r = connect_now(fd, &d, false);
+	if (r == 1)
+		r = sfy_real()->connect(fd, (const struct sockaddr *)&sa, len) < 0 ? -errno : 0;
+	struct sfy_udp_sess *cur = sfy_fdreg_has(fd, SFY_FDREG_UDP) ? sfy_fdreg_udp_get(fd) : NULL;
+	if (r < 0) {
+		if (cur) {
+			sfy_fdreg_udp_remove(fd, cur);
+			sfy_udp_sess_put(cur);
+		}
+		lz->err = r;
+		lz->retry_at = sfy_now_ms() + SFY_UDP_RETRY_MS;
+		struct sfy_udp_sess *got = sfy_fdreg_udp_install(fd, lz);
+		if (got && got != lz)
+			sfy_udp_sess_put(got);
+		return r;
+	}
+	if (cur && cur != lz && !cur->local_len && lz->local_len) {
+		cur->local = lz->local;
+		cur->local_len = lz->local_len;
+	}
+	sfy_udp_sess_put(cur);
+	return 0;
 }
 
 ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
@@ -636,4 +823,35 @@ SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 	if (send_connected(fd, &m, 0, &r))
 		return sfy_udp_ret(r);
 	return sfy_real()->writev(fd, iov, cnt);
+}
+
+/* getsockname() of a lazily connected UDP socket (connect_lazy): the
+ * source address the kernel would have picked, with the socket's port. */
+SFY_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	if (!sa || !len || !sfy_fdreg_has(fd, SFY_FDREG_UDP))
+		return sfy_real()->getsockname(fd, sa, len);
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
+	struct sockaddr_storage local, own;
+	socklen_t ll = 0, ol = sizeof(own);
+	if (s && s->local_len && atomic_load(&s->peer_set)) {
+		local = s->local;
+		ll = s->local_len;
+	}
+	sfy_udp_sess_put(s);
+	if (!ll)
+		return sfy_real()->getsockname(fd, sa, len);
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) < 0)
+		return -1;
+	if (own.ss_family != local.ss_family)
+		ll = 0;
+	else if (own.ss_family == AF_INET)
+		((struct sockaddr_in *)&local)->sin_port = ((struct sockaddr_in *)&own)->sin_port;
+	else
+		((struct sockaddr_in6 *)&local)->sin6_port = ((struct sockaddr_in6 *)&own)->sin6_port;
+	const struct sockaddr_storage *out = ll ? &local : &own;
+	socklen_t n = ll ? ll : ol;
+	memcpy(sa, out, *len < n ? *len : n);
+	*len = n;
+	return 0;
 }

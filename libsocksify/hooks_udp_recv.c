@@ -14,6 +14,7 @@
 
 #include "async.h"
 #include "bypass.h"
+#include "dnsresp_udp.h"
 #include "fakedns.h"
 #include "fdreg.h"
 #include "io.h"
@@ -144,6 +145,11 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 				src = peer;
 				srclen = peer_len;
 			}
+		} else if (!connected && (srclen = m.msg_namelen,
+					  sfy_dnsresp_udp_source(s->family, &from, &srclen))) {
+			/* The responder's answer (dnsresp_udp.h) to a query this
+			 * socket sent to a system nameserver. */
+			src = from;
 		} else if (!connected && cfg &&
 			   direct_source((struct sockaddr *)&from, m.msg_namelen)) {
 			src = from;
@@ -169,15 +175,64 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 	}
 }
 
+/* A socket the responder answered: the real receive, with our loopback
+ * sockets' addresses reported as the nameservers they stand for. */
+static ssize_t recv_dns(int fd, struct sfy_udp_sess *s, struct msghdr *um, int flags)
+{
+	struct sockaddr_storage from;
+	struct msghdr m = *um;
+	m.msg_name = &from;
+	m.msg_namelen = sizeof(from);
+	ssize_t n = sfy_real()->recvmsg(fd, &m, flags);
+	if (n < 0)
+		return -errno;
+	socklen_t fl = m.msg_namelen;
+	(void)sfy_dnsresp_udp_source(s->family, &from, &fl);
+	if (um->msg_name) {
+		memcpy(um->msg_name, &from, um->msg_namelen < fl ? um->msg_namelen : fl);
+		um->msg_namelen = fl;
+	}
+	um->msg_controllen = m.msg_controllen;
+	um->msg_flags = m.msg_flags;
+	return n;
+}
+
+/* fd's session for a receive: an association (a lazy one is opened now:
+ * what the program waits for can only come through it) or the
+ * responder's mark; NULL when the receive is the kernel's. *err: the lazy
+ * association failed. */
+static struct sfy_udp_sess *recv_sess(int fd, int *err)
+{
+	*err = 0;
+	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
+	if (s && s->kind == SFY_UDP_SESS_LAZY) {
+		*err = sfy_udp_lazy_open(fd, s);
+		sfy_udp_sess_put(s);
+		if (*err < 0)
+			return NULL;
+		s = sfy_fdreg_udp_get(fd);
+	}
+	if (s && s->kind != SFY_UDP_SESS_ASSOC && s->kind != SFY_UDP_SESS_DNS) {
+		sfy_udp_sess_put(s);
+		s = NULL;
+	}
+	return s;
+}
+
 /* recvmsg() for fd: true with *res when fd has an association. */
 static bool udp_recv(int fd, struct msghdr *m, int flags, ssize_t *res)
 {
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || (flags & MSG_ERRQUEUE))
 		return false;
-	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
+	int err;
+	struct sfy_udp_sess *s = recv_sess(fd, &err);
+	if (err < 0) {
+		*res = err;
+		return true;
+	}
 	if (!s)
 		return false;
-	*res = recv_relay(fd, s, m, flags);
+	*res = s->kind == SFY_UDP_SESS_DNS ? recv_dns(fd, s, m, flags) : recv_relay(fd, s, m, flags);
 	sfy_udp_sess_put(s);
 	return true;
 }
@@ -262,6 +317,35 @@ SFY_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	return sfy_real()->readv(fd, iov, cnt);
 }
 
+/* recvmmsg() on a socket the responder answered: the kernel's, with the
+ * sources rewritten (recv_dns); at most MMSG_DNS messages per call, which
+ * a recvmmsg() may always return fewer of. */
+#define MMSG_DNS 64
+static int recvmmsg_dns(int fd, struct sfy_udp_sess *s, struct mmsghdr *vec, unsigned vlen,
+			int flags, struct timespec *tmo)
+{
+	socklen_t cap[MMSG_DNS];
+	if (vlen > MMSG_DNS)
+		vlen = MMSG_DNS;
+	for (unsigned i = 0; i < vlen; i++)
+		cap[i] = vec[i].msg_hdr.msg_name ? vec[i].msg_hdr.msg_namelen : 0;
+	int n = sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	for (int i = 0; i < n; i++) {
+		struct msghdr *h = &vec[i].msg_hdr;
+		if (!h->msg_name || h->msg_namelen > sizeof(struct sockaddr_storage) ||
+		    h->msg_namelen > cap[i])
+			continue;       /* cut by the kernel: nothing to recognise */
+		struct sockaddr_storage from;
+		socklen_t fl = h->msg_namelen;
+		memcpy(&from, h->msg_name, fl);
+		if (sfy_dnsresp_udp_source(s->family, &from, &fl)) {
+			memcpy(h->msg_name, &from, cap[i] < fl ? cap[i] : fl);
+			h->msg_namelen = fl;
+		}
+	}
+	return n;
+}
+
 SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags,
 			struct timespec *tmo)
 {
@@ -272,9 +356,17 @@ SFY_EXPORT int recvmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flag
 	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || (flags & MSG_ERRQUEUE))
 		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
-	struct sfy_udp_sess *s = sfy_udp_assoc_get(fd);
+	int err;
+	struct sfy_udp_sess *s = recv_sess(fd, &err);
+	if (err < 0)
+		return (int)sfy_udp_ret(err);
 	if (!s)
 		return sfy_real()->recvmmsg(fd, vec, vlen, flags, tmo);
+	if (s->kind == SFY_UDP_SESS_DNS) {
+		int n = recvmmsg_dns(fd, s, vec, vlen, flags, tmo);
+		sfy_udp_sess_put(s);
+		return n;
+	}
 	/* After the first datagram: MSG_WAITFORONE, and (simplification) a
 	 * timeout, take only what is already queued. */
 	bool rest_nowait = (flags & MSG_WAITFORONE) || tmo;

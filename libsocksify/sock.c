@@ -31,7 +31,7 @@ int sfy_sock_family(int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
 	return ss.ss_family;
 }
@@ -123,7 +123,7 @@ bool sfy_sock_bound(int fd, struct sockaddr_storage *out)
 {
 	struct sockaddr_storage loc;
 	socklen_t sl = sizeof(*out);
-	return getsockname(fd, (struct sockaddr *)out, &sl) == 0 &&
+	return sfy_real()->getsockname(fd, (struct sockaddr *)out, &sl) == 0 &&
 	       kept_local(out, out->ss_family, &loc) != 0;
 }
 
@@ -137,7 +137,7 @@ int sfy_sock_replace(int fd, int family, const struct sockaddr_storage *bound, b
 	socklen_t rl = sizeof(reuse);
 	struct linger lg;
 	socklen_t lgl = sizeof(lg);
-	if (fl < 0 || fdfl < 0 || getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	if (fl < 0 || fdfl < 0 || sfy_real()->getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
 	    sfy_real()->getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0 ||
 	    sfy_real()->getsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, &lgl) < 0)
 		return -errno;

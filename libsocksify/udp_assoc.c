@@ -17,6 +17,7 @@
 #include "io.h"
 #include "log.h"
 #include "real.h"
+#include "sock.h"
 #include "udp_assoc.h"
 
 /* ------------------------------------------------------------ sessions */
@@ -231,7 +232,7 @@ static void assoc_dst(int fd, struct sfy_addr *dst)
 	socklen_t sl = sizeof(ss);
 	memset(dst, 0, sizeof(*dst));
 	dst->type = SFY_ATYP_IPV4;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
 	struct sfy_addr a;
 	if (sfy_addr_from_sockaddr(&a, (struct sockaddr *)&ss, sl) == 0 && a.port &&
@@ -322,6 +323,26 @@ bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 }
 
 /* A session with an association, with a reference, or NULL. */
+int sfy_udp_autobind(int fd, int family, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	*sl = sizeof(*ss);
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)ss, sl) < 0)
+		return -errno;
+	if (sfy_sockaddr_port((struct sockaddr *)ss) != 0)
+		return 0;
+	struct sockaddr_storage any;
+	memset(&any, 0, sizeof(any));
+	any.ss_family = (sa_family_t)family;
+	socklen_t al = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	/* EINVAL: another thread bound it meanwhile. */
+	if (bind(fd, (struct sockaddr *)&any, al) < 0 && errno != EINVAL)
+		return -errno;
+	*sl = sizeof(*ss);
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)ss, sl) < 0)
+		return -errno;
+	return 0;
+}
+
 struct sfy_udp_sess *sfy_udp_assoc_get(int fd)
 {
 	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);

@@ -48,6 +48,14 @@ enum sfy_udp_kind {
 	SFY_UDP_SESS_ASSOC,     /* an association is up (or was: see dead) */
 	SFY_UDP_SESS_FAILED,    /* association failed with err until retry_at */
 	SFY_UDP_SESS_BLOCKED,   /* policy refuses: only remembers the log line */
+	/* The DNS responder answered this socket (dnsresp_udp.h): its
+	 * receive hooks report our loopback sockets as the nameservers; with
+	 * a peer, it is connected to nameserver ns (really: to our socket). */
+	SFY_UDP_SESS_DNS,
+	/* connect()ed to a relayed destination that has no association yet
+	 * (the first send or receive opens it): only the peer, and what
+	 * getsockname() says, are recorded. */
+	SFY_UDP_SESS_LAZY,
 };
 
 struct sfy_udp_sess {
@@ -80,6 +88,13 @@ struct sfy_udp_sess {
 	struct sfy_addr peer;           /* as sent in the header (names for fakes) */
 	struct sockaddr_storage peer_sa;        /* as the program gave it */
 	socklen_t peer_sa_len;
+
+	int ns;                         /* DNS: the nameserver (dnsresp.h) */
+	/* The source address the kernel would pick for the connected peer
+	 * (a lazy connect()): getsockname() reports it with the socket's own
+	 * port while the socket is bound to the wildcard. 0: none. */
+	struct sockaddr_storage local;
+	socklen_t local_len;
 };
 
 /* ---- sessions (the registry, fdreg.h, maps fds to them) ---- */
@@ -141,6 +156,11 @@ bool sfy_udp_alive(struct sfy_udp_sess *s);
 bool sfy_udp_from_relay(const struct sfy_udp_sess *s, const struct sockaddr *sa,
 			socklen_t len);
 
+/* fd's own address into ss, after binding it to the wildcard (of family)
+ * port 0 if it has no port yet: what the kernel's autobind does at a UDP
+ * socket's first send or connect. 0 or -errno. */
+int sfy_udp_autobind(int fd, int family, struct sockaddr_storage *ss, socklen_t *sl);
+
 /* ---- entry points for hooks_tcp.c (defined in hooks_udp.c) ---- */
 struct sfy_dest;
 /* connect() of a UDP socket that sfy_classify() called SFY_V_PROXY,
@@ -158,6 +178,10 @@ ssize_t sfy_udp_sendto(int fd, const void *buf, size_t n, int flags,
 /* getpeername() of a UDP socket connect()ed through the relay: the
  * destination the program asked for. False when fd is not one. */
 bool sfy_udp_getpeername(int fd, struct sockaddr *sa, socklen_t *len);
+
+/* The first send or receive on a socket with a lazy session (a UDP
+ * connect() not yet carried out): carries it out. 0 or -errno. */
+int sfy_udp_lazy_open(int fd, struct sfy_udp_sess *lz);
 
 /* The session of fd if it has an association, with a reference (put it
  * with sfy_udp_sess_put()), or NULL. */
