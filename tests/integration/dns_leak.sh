@@ -84,9 +84,17 @@ if ! check "zero packets to port 53 during the whole run ($n)" test "$n" -eq 0; 
 	sfy_capture_show leak
 fi
 
-echo "--- a program's own resolver (UDP to port 53) is blocked"
+echo "--- a program's own resolver (UDP to port 53): answered here, or blocked"
+# The in-library responder answers the system nameserver's queries with
+# the fake address; with dns_responder: off they are refused. Either way
+# no packet leaves.
+sfy_conf nores strict - "socks5h://$PRX:1080"
+echo "dns_responder: off" >>"$SFY_TMP/nores.yaml"
 sfy_capture_start dig "$C" any port 53
-fails "dig target.sfy.test is refused" sfy_run "$C" "${F[@]}" -- dig +tries=1 +time=1 target.sfy.test
+expect_out "dig target.sfy.test is answered with a fake address" "224." \
+	sfy_run "$C" "${F[@]}" -- dig +short +tries=1 +time=1 target.sfy.test
+fails "dig target.sfy.test with dns_responder: off is refused" \
+	sfy_run "$C" -f "$SFY_TMP/nores.yaml" -- dig +tries=1 +time=1 target.sfy.test
 n=$(sfy_capture_stop dig)
 if ! check "dig: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show dig
@@ -95,10 +103,12 @@ fi
 echo "--- a bypass rule over the nameserver does not open port 53"
 # The nameserver's subnet is bypassed; only a rule that names port 53 lets
 # a query out directly (and proves this capture sees one).
+# (dns_responder: off: with it on, the responder answers the system
+# nameserver's queries before any rule is looked at.)
 sfy_conf byp strict - "socks5h://$PRX:1080"
-echo "bypass: [10.203.1.0/24]" >>"$SFY_TMP/byp.yaml"
+printf 'bypass: [10.203.1.0/24]\ndns_responder: off\n' >>"$SFY_TMP/byp.yaml"
 sfy_conf byp53 strict - "socks5h://$PRX:1080"
-echo "bypass: [\"10.203.1.53/32:53\"]" >>"$SFY_TMP/byp53.yaml"
+printf 'bypass: ["10.203.1.53/32:53"]\ndns_responder: off\n' >>"$SFY_TMP/byp53.yaml"
 sfy_capture_start byp "$C" any port 53
 fails "dig @nameserver (UDP), subnet bypassed" \
 	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tries=1 +time=1 @10.203.1.53 target.sfy.test

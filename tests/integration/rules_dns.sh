@@ -81,9 +81,11 @@ rules:
   - { match: "*.lan.test", via: direct }
 EOF
 # Remote DNS with a direct default: port 53 must still not go out
-# directly (only a rule naming port 53 would let it).
+# directly (only a rule naming port 53 would let it). The responder would
+# answer the system nameserver's queries before any rule: off here.
 conf remote53 "socks5h://$PRX:1080" <<EOF
 default: direct
+dns_responder: off
 EOF
 # .onion through a chain in local-DNS mode (socks5: the client would
 # resolve): the name must still reach the proxy as a name.
