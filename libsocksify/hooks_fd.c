@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dnsresp_tcp.h"
 #include "real.h"
 #include "sfy.h"
 #include "fdreg.h"
@@ -171,6 +172,7 @@ SFY_EXPORT long syscall(long n, ...)
 SFY_EXPORT int close(int fd)
 {
 	sfy_shm_evict(fd);
+	sfy_dnstcp_evict(fd);
 	sfy_fdreg_close(fd);
 	if (sfy_ready_watching())
 		sfy_ready_fd_closed(fd);
@@ -201,6 +203,7 @@ static void before_dup2(int oldfd, int newfd)
 {
 	if (oldfd != newfd) {
 		sfy_shm_evict(newfd);
+		sfy_dnstcp_evict(newfd);
 		if (sfy_ready_watching())
 			sfy_ready_fd_closed(newfd);
 	}
@@ -229,13 +232,36 @@ SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
 	return after_dup2(oldfd, newfd, sfy_real()->dup3(oldfd, newfd, flags));
 }
 
+/* Private descriptors close_range()/closefrom() step around: the shared
+ * tables' and the DNS responder's (dnsresp_tcp.h). Beyond this many of
+ * the latter in one range, the rest close with the program's range (those
+ * connections end; the program closed their numbers, after all). */
+#define KEEP_MAX (SFY_SHM_NGUARD + 64)
+
+/* Ours within [first, last], ascending. */
+static int guarded_in(unsigned first, unsigned last, int keep[static KEEP_MAX])
+{
+	int n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
+	int m = sfy_dnstcp_guarded_in(first, last, keep + n, KEEP_MAX - n);
+	if (m) {
+		/* Merge: both ascending, insertion is enough for these few. */
+		for (int i = n; i < n + m; i++)
+			for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+				int t = keep[j];
+				keep[j] = keep[j - 1];
+				keep[j - 1] = t;
+			}
+	}
+	return n + m;
+}
+
 /* [first, last] but the tables' descriptors, with the kernel's answer for
  * the range (flags the kernel does not know reach it unchanged). */
 static int close_around(unsigned first, unsigned last, int flags)
 {
-	int keep[SFY_SHM_NGUARD], n = 0;
+	int keep[KEEP_MAX], n = 0;
 	if (first <= last && !(flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
-		n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
+		n = guarded_in(first, last, keep);
 	unsigned lo = first;
 	for (int i = 0; i < n; i++) {
 		if ((unsigned)keep[i] > lo &&
@@ -264,12 +290,12 @@ SFY_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 
 SFY_EXPORT void closefrom(int lowfd)
 {
-	int keep[SFY_SHM_NGUARD], n = 0;
+	int keep[KEEP_MAX], n = 0;
 	if (lowfd >= 0) {
 		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
 		if (sfy_ready_watching())
 			sfy_ready_fd_close_range((unsigned)lowfd, UINT_MAX);
-		n = sfy_shm_guarded_in((unsigned)lowfd, INT_MAX, keep, SFY_SHM_NGUARD);
+		n = guarded_in((unsigned)lowfd, INT_MAX, keep);
 	}
 	for (int i = 0; i < n; i++) {
 		/* closefrom() exists from glibc 2.34, like close_range(); the
