@@ -21,6 +21,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +51,11 @@
  * thousands of pipelined queries) is waited for this long at most; then
  * the connection is reset, as a server would drop such a client. */
 #define WRITE_WAIT_MS 5000
+/* How long a write hook waits for bytes the program's socket has sent to
+ * reach the server end. On loopback they are there when the call returns
+ * unless softirq work was deferred to ksoftirqd (a loaded machine); the
+ * wait only covers that. */
+#define ARRIVE_WAIT_MS 1000
 
 struct sfy_dnstcp {
 	atomic_int refs;
@@ -55,6 +63,9 @@ struct sfy_dnstcp {
 	int srv;                /* the server end; -1 once closed. Changed
 				   under mu and io, read under either */
 	bool done;              /* the program half-closed: answered, EOF sent */
+	/* Under io: the bytes the hooks saw the program write, and the bytes
+	 * read on the server end. */
+	uint64_t wrote, got;
 	struct sfy_dnstcp *next;        /* under mu */
 	size_t inlen;           /* under io */
 	uint8_t in[2 + SFY_DNS_TCP_MAX];
@@ -198,8 +209,13 @@ static int accept_for(int i, int fd)
 		if (a >= 0) {
 			uint8_t pip[16];
 			uint16_t pport;
-			if (norm(&peer, pip, &pport) && pport == mport && !memcmp(pip, mip, 16))
+			if (norm(&peer, pip, &pport) && pport == mport && !memcmp(pip, mip, 16)) {
+				/* Each answer out at once: Nagle would hold the second
+				 * of two pipelined answers for the client's ACK. */
+				int one = 1;
+				setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 				return move_high(a, false);
+			}
 			/* Someone else on this host found our port: not a query of
 			 * this program's, not ours to answer. */
 			sfy_real()->close(a);
@@ -385,18 +401,55 @@ static bool answer_all(struct sfy_dnstcp *c)
 	return true;
 }
 
-/* Under io: reads what the program sent and answers it; at the end of its
- * stream (a half-close) ends ours too. */
-static void pump(struct sfy_dnstcp *c)
+/* The bytes fd's socket has not sent yet (Nagle holds a small segment
+ * while an earlier one is unacknowledged; TCP_CORK and MSG_MORE hold
+ * data on purpose). Nagle's hold is lifted here -- a TCP_NODELAY on and
+ * back off pushes what waits, as the next ACK would -- since no later
+ * call of the program may come to make us read it: the program is about
+ * to wait for the answer. */
+static uint64_t unsent(int fd)
 {
+	int n = 0;
+	if (ioctl(fd, SIOCOUTQNSD, &n) < 0 || n <= 0)
+		return 0;
+	int nd = 0, cork = 0;
+	socklen_t l = sizeof(nd), lc = sizeof(cork);
+	if (sfy_real()->getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nd, &l) == 0 && !nd &&
+	    sfy_real()->getsockopt(fd, IPPROTO_TCP, TCP_CORK, &cork, &lc) == 0 && !cork) {
+		int one = 1, zero = 0;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof(zero));
+		if (ioctl(fd, SIOCOUTQNSD, &n) < 0 || n < 0)
+			n = 0;
+	}
+	return (uint64_t)n;
+}
+
+/* Under io: reads what the program sent and answers it, until the server
+ * end has read `target` bytes in all (or the end of the stream, with
+ * eof); at the end of the program's stream (a half-close) ends ours too. */
+static void pump(struct sfy_dnstcp *c, uint64_t target, bool eof)
+{
+	int64_t end = -1;
 	while (c->srv >= 0 && !c->done) {
 		ssize_t n = sfy_real()->recv(c->srv, c->in + c->inlen, sizeof(c->in) - c->inlen,
 					     MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			return;         /* EAGAIN: all answered */
+		if (n < 0) {
+			if (errno != EAGAIN || (!eof && c->got >= target))
+				return;         /* all there, all answered */
+			if (end < 0)
+				end = sfy_now_ms() + ARRIVE_WAIT_MS;
+			int64_t left = end - sfy_now_ms();
+			if (left <= 0)
+				return;
+			struct pollfd p = { .fd = c->srv, .events = POLLIN };
+			sfy_real()->poll(&p, 1, (int)left);
+			continue;
+		}
 		c->inlen += (size_t)n;
+		c->got += (uint64_t)n;
 		bool ok = answer_all(c);
 		if (!ok || n == 0) {
 			/* The program is done sending (or not reading): what it
@@ -408,7 +461,7 @@ static void pump(struct sfy_dnstcp *c)
 	}
 }
 
-void sfy_dnstcp_serve(int fd)
+static void serve(int fd, ssize_t r, bool eof)
 {
 	if (!sfy_fdreg_owner())
 		return;         /* a vfork() child: the parent's to answer */
@@ -416,17 +469,25 @@ void sfy_dnstcp_serve(int fd)
 	struct sfy_dnstcp *c = sfy_fdreg_dns_get(fd);
 	if (c) {
 		pthread_mutex_lock(&c->io);
-		pump(c);
+		if (r > 0)
+			c->wrote += (uint64_t)r;
+		uint64_t held = eof ? 0 : unsent(fd);
+		pump(c, c->wrote > held ? c->wrote - held : 0, eof);
 		pthread_mutex_unlock(&c->io);
 		sfy_dnstcp_put(c);
 	}
 	errno = saved;
 }
 
+void sfy_dnstcp_serve(int fd, ssize_t r)
+{
+	serve(fd, r, false);
+}
+
 void sfy_dnstcp_shutdown(int fd, int how)
 {
 	if (how == SHUT_WR || how == SHUT_RDWR)
-		sfy_dnstcp_after(fd, 0);
+		serve(fd, 0, true);
 }
 
 /* ------------------------------------------------------------ the shield */

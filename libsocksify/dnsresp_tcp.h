@@ -36,11 +36,11 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len);
 /* After the program wrote on fd (the real call returned r): if fd is
  * connected to the responder, answers every complete query now on its
  * server end. Returns r, errno kept. Two atomic loads for any other fd. */
-void sfy_dnstcp_serve(int fd);
+void sfy_dnstcp_serve(int fd, ssize_t r);
 static inline ssize_t sfy_dnstcp_after(int fd, ssize_t r)
 {
 	if (sfy_fdreg_has(fd, SFY_FDREG_DNS))
-		sfy_dnstcp_serve(fd);
+		sfy_dnstcp_serve(fd, r);
 	return r;
 }
 
