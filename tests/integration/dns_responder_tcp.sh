@@ -144,6 +144,48 @@ elif mode == "async":
         print("async A:", " ".join(addrs(r)))
         wr.close()
     asyncio.run(main())
+elif mode == "fds":
+    # The library's descriptors are its own: a program that closes, dup2()s
+    # over or close_range()s every number it does not know keeps its DNS
+    # connection; closing the socket closes the server end too.
+    import os
+    def ls():
+        out = []
+        for f in os.listdir("/proc/self/fd"):
+            try: out.append((int(f), os.readlink("/proc/self/fd/" + f)))
+            except OSError: pass
+        return sorted(out)
+    def nfds():             # sockets: the program's closerange below may
+        return sum(1 for f, l in ls() if l.startswith("socket:"))  # close other files
+    def ask(s):
+        q = dns.message.make_query(name, "A")
+        s.sendall(frame(q))
+        r = read_msg(s)
+        assert r.id == q.id
+        return " ".join(addrs(r))
+    def others(s):
+        return [int(f) for f in os.listdir("/proc/self/fd")
+                if int(f) >= 100 and int(f) != s.fileno()]
+    s = socket.create_connection((ns, 53), timeout=5)
+    ask(s)
+    s.close()
+    base = nfds()
+    s = socket.create_connection((ns, 53), timeout=5)
+    print("open:", nfds() - base)
+    for fd in others(s):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    print("after close:", ask(s))
+    for fd in others(s):
+        os.dup2(2, fd)
+        os.close(fd)
+    print("after dup2:", ask(s))
+    os.closerange(100, 1 << 20)
+    print("after closerange:", ask(s))
+    s.close()
+    print("closed:", nfds() - base, ls())
 elif mode == "connect-nb":
     # The raw non-blocking connect: what the kernel answers (EINPROGRESS or
     # 0), then writable, SO_ERROR 0, the answer readable through poll().
@@ -202,18 +244,23 @@ expect_out "the same query again over TCP (a truncated-UDP retry)" "tcp retry A:
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" retry "$DNS"
 expect_out "pipelined queries, a split query, a half-close" "then EOF" \
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" pipeline "$DNS"
-check "...getpeername() shows the nameserver" grep -q "peer: $DNS 53" "$SFY_LAST_OUT"
-check "...every pipelined answer (A, AAAA, blocked)" test \
-	"$(grep -c '^pipelined:' "$SFY_LAST_OUT")" = 3
-check "...the blocked one NXDOMAIN" grep -q "pipelined: blocked.sfy.test. A NXDOMAIN" "$SFY_LAST_OUT"
+out=$SFY_LAST_OUT   # each check below has its own
+check "...getpeername() shows the nameserver" grep -q "peer: $DNS 53" "$out"
+check "...every pipelined answer (A, AAAA, blocked)" test "$(grep -c '^pipelined:' "$out")" = 3
+check "...the blocked one NXDOMAIN" grep -q "pipelined: blocked.sfy.test. A NXDOMAIN" "$out"
 check "...AAAA the fake address's IPv6 twin" grep -qE "pipelined: far.sfy.test. AAAA NOERROR [0-9a-f:]+" \
-	"$SFY_LAST_OUT"
+	"$out"
 expect_out "a non-blocking client (asyncio)" "async A: 224." \
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" async "$DNS"
 check "...its peer is the nameserver" grep -q "async peer: ('$DNS', 53)" "$SFY_LAST_OUT"
 expect_out "a raw non-blocking connect, poll() for the answer" "nb A: 224." \
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" connect-nb "$DNS"
 check "...SO_ERROR 0" grep -q "SO_ERROR: 0" "$SFY_LAST_OUT"
+expect_out "the library's descriptors survive close, dup2 and closerange of their numbers" \
+	"after closerange: 224." sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" fds "$DNS"
+out=$SFY_LAST_OUT
+check "...a connection costs the program's socket and one server end" grep -q "open: 2" "$out"
+check "...and closing the socket closes the server end" grep -q "closed: 0" "$out"
 expect_out "127.0.0.53 counts as a system nameserver too" "224." \
 	sfy_run "$C" "${R[@]}" -- dig @127.0.0.53 +tcp +tries=1 +time=5 +short far.sfy.test
 expect_out "a fork()ed child makes its own listener (parent and child both ask)" "child ok" \
