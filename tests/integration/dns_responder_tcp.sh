@@ -95,9 +95,11 @@ elif mode == "retry":
         u = dns.query.udp(q, ns, timeout=2)
         print("udp A:", " ".join(addrs(u)))
     except Exception as e:
+        u = None            # a build without the UDP transport
         print("udp:", type(e).__name__)
     r = dns.query.tcp(q, ns, timeout=5)
     assert r.id == q.id and not (r.flags & dns.flags.TC), "tcp reply"
+    assert u is None or addrs(u) == addrs(r), "UDP and TCP answers differ"
     print("tcp retry A:", " ".join(addrs(r)), "opt:", r.edns)
 elif mode == "pipeline":
     # Three queries in one write, then one split across byte-sized writes:
