@@ -142,7 +142,7 @@ static int listener(int i)
 	if (s < 0)
 		return -errno;
 	if (bind(s, (struct sockaddr *)&ss, sl) < 0 || listen(s, BACKLOG) < 0 ||
-	    getsockname(s, (struct sockaddr *)&ss, &sl) < 0) {
+	    sfy_real()->getsockname(s, (struct sockaddr *)&ss, &sl) < 0) {
 		int e = errno;
 		sfy_real()->close(s);
 		return -e;
@@ -197,7 +197,7 @@ static int accept_for(int i, int fd)
 	socklen_t ml = sizeof(me);
 	uint8_t mip[16];
 	uint16_t mport;
-	if (getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
+	if (sfy_real()->getsockname(fd, (struct sockaddr *)&me, &ml) < 0)
 		return -errno;
 	if (!norm(&me, mip, &mport))
 		return -EAFNOSUPPORT;
@@ -295,6 +295,13 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	pthread_once(&once, setup);
 	pthread_mutex_lock(&mu);
 	int r = listener(i);
+	if (r < 0 && i) {
+		/* No ::1 (IPv6 off on lo): an AF_INET6 socket reaches the v4
+		 * listener as ::ffff:127.0.0.1 (unless IPV6_V6ONLY, which then
+		 * fails as the kernel's own connect would fail elsewhere). */
+		i = 0;
+		r = listener(i);
+	}
 	int cr = 0;
 	if (r == 0) {
 		struct sockaddr_storage to = lst_addr[i];

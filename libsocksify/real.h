@@ -67,6 +67,8 @@ struct sfy_real {
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
+	/* A lazily connect()ed UDP socket's source address (hooks_udp.c). */
+	int (*getsockname)(int, struct sockaddr *, socklen_t *);
 	/* SO_ERROR and shutdown() of a pending non-blocking connect (async.h). */
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*shutdown)(int, int);

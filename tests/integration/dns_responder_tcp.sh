@@ -27,7 +27,11 @@ sfy_link "$P" "$T" 10.217.2 || exit 1
 sfy_link "$C" "$D" 10.217.3 || exit 1
 PRX=10.217.1.2 TGT=10.217.2.2 DNS=10.217.3.2
 ip -n "$C" route add default via 10.217.1.2
-printf 'nameserver %s\noptions timeout:1 attempts:1\n' "$DNS" | sfy_etc "$C" resolv.conf
+# A second, IPv6 nameserver (nothing there; the capture would see a packet
+# to it): AF_INET6 sockets are answered through the library's ::1 listener.
+DNS6=fd17:3::2
+printf 'nameserver %s\nnameserver %s\noptions timeout:1 attempts:1\n' "$DNS" "$DNS6" |
+	sfy_etc "$C" resolv.conf
 printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
 printf '127.0.0.1 localhost\n%s far.sfy.test\n' "$TGT" | sfy_etc "$P" hosts
 
@@ -240,6 +244,10 @@ expect_out "host -T (TCP)" "far.sfy.test has address 224." \
 	sfy_run "$C" "${R[@]}" -- host -T -W 5 -t A far.sfy.test
 expect_out "dnspython dns.query.tcp" "rcode: NOERROR A: 224." \
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" tcp "$DNS"
+expect_out "dnspython dns.query.tcp to the IPv6 nameserver" "rcode: NOERROR A: 224." \
+	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" tcp "$DNS6"
+expect_out "...and to the IPv4 one from an AF_INET6 socket (v4-mapped)" "rcode: NOERROR A: 224." \
+	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" tcp "::ffff:$DNS"
 expect_out "dnspython resolver with tcp=True (reads resolv.conf)" "resolver A: 224." \
 	sfy_run "$C" "${R[@]}" -- "$SYSPY" "$SFY_TMP/tcpq.py" resolver "$DNS"
 expect_out "the same query again over TCP (a truncated-UDP retry)" "tcp retry A: 224." \
