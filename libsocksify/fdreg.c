@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "async_slot.h"
+#include "dnsresp_tcp.h"
 #include "fdreg.h"
 #include "udp_assoc.h"
 
@@ -25,7 +26,7 @@
  * an empty entry. Every change under the lock bumps the generation, so a
  * lookup that fstat()ed before taking the lock can tell that the entry it
  * is about to compare was replaced meanwhile. */
-#define GEN_SHIFT 4
+#define GEN_SHIFT 5
 #define WHAT_MASK ((1u << GEN_SHIFT) - 1)
 
 struct entry {
@@ -37,6 +38,7 @@ struct entry {
 	struct sfy_udp_sess *ctl_of;    /* CTL: the session, no reference */
 	struct sfy_aslot *pending;      /* PENDING: the set-up, counted in its refs */
 	uint32_t pending_gen;
+	struct sfy_dnstcp *dns;         /* DNS: holds a reference */
 	socklen_t peer_len;             /* PEER */
 	union {
 		struct sockaddr sa;
@@ -139,6 +141,11 @@ static void clear_locked(struct entry *e, struct sfy_udp_sess **put)
 	 * (a flag and a wake-up of the driver: nothing that blocks). */
 	if (st & SFY_FDREG_PENDING)
 		sfy_aslot_unref(e->pending, e->pending_gen);
+	/* The last reference closes the server end: a close() of a socket
+	 * of ours without SO_LINGER, which never blocks. */
+	if (st & SFY_FDREG_DNS)
+		sfy_dnstcp_put(e->dns);
+	e->dns = NULL;
 	e->sess = e->ctl_of = NULL;
 	e->pending = NULL;
 	e->peer_len = 0;
@@ -386,7 +393,7 @@ void sfy_fdreg_close_range(unsigned first, unsigned last)
 
 void sfy_fdreg_dup(int oldfd, int newfd)
 {
-	const unsigned copied = SFY_FDREG_PEER | SFY_FDREG_UDP | SFY_FDREG_PENDING;
+	const unsigned copied = SFY_FDREG_PEER | SFY_FDREG_UDP | SFY_FDREG_PENDING | SFY_FDREG_DNS;
 	if (!sfy_fdreg_has(oldfd, copied) || !owner())
 		return;
 	struct entry *o = lookup_lock(oldfd, copied);
@@ -398,6 +405,7 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 	struct sfy_udp_sess *s = o->sess;
 	if (s)
 		atomic_fetch_add(&s->refs, 1);  /* for the copy */
+	struct sfy_dnstcp *dns = (what & SFY_FDREG_DNS) ? sfy_dnstcp_ref(o->dns) : NULL;
 	socklen_t peer_len = o->peer_len;
 	struct sockaddr_in6 peer;
 	memcpy(&peer, &o->peer, sizeof(peer));
@@ -420,11 +428,16 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 		n->pending_gen = pending_gen;
 		if (what & SFY_FDREG_PENDING)
 			sfy_aslot_ref(pending, pending_gen);
+		if (what_of(n) & SFY_FDREG_DNS)
+			sfy_dnstcp_put(n->dns);
+		n->dns = dns;
+		dns = NULL;
 		publish_locked(n, (what_of(n) & ~copied) | what);
 		pthread_mutex_unlock(&lock);
 	}
 	sfy_udp_sess_put(put);
 	sfy_udp_sess_put(s);
+	sfy_dnstcp_put(dns);
 }
 
 /* ------------------------------------------------------------ pending connect */
@@ -477,4 +490,33 @@ void sfy_fdreg_pending_drop(int fd, bool keep_peer)
 	}
 	publish_locked(e, what);
 	pthread_mutex_unlock(&lock);
+}
+
+/* ------------------------------------------------------------ DNS over TCP */
+
+int sfy_fdreg_dns_set(int fd, struct sfy_dnstcp *c)
+{
+	struct sfy_udp_sess *put;
+	struct entry *e = claim_lock(fd, &put);
+	if (!e)
+		return -EBADF;
+	if (what_of(e) & SFY_FDREG_DNS)
+		sfy_dnstcp_put(e->dns);
+	e->dns = sfy_dnstcp_ref(c);
+	publish_locked(e, what_of(e) | SFY_FDREG_DNS);
+	pthread_mutex_unlock(&lock);
+	sfy_udp_sess_put(put);
+	return 0;
+}
+
+struct sfy_dnstcp *sfy_fdreg_dns_get(int fd)
+{
+	if (!sfy_fdreg_has(fd, SFY_FDREG_DNS))
+		return NULL;
+	struct entry *e = lookup_lock(fd, SFY_FDREG_DNS);
+	if (!e)
+		return NULL;
+	struct sfy_dnstcp *c = sfy_dnstcp_ref(e->dns);
+	pthread_mutex_unlock(&lock);
+	return c;
 }

@@ -37,6 +37,7 @@
 
 struct sfy_udp_sess;
 struct sfy_aslot;
+struct sfy_dnstcp;
 
 /* What an entry holds: the mask of sfy_fdreg_has(). */
 #define SFY_FDREG_PEER    1u   /* the destination getpeername() answers (TCP) */
@@ -48,7 +49,11 @@ struct sfy_aslot;
  * number); each of the owner's entries is one reference, and dropping the
  * last while pending aborts the set-up. */
 #define SFY_FDREG_PENDING 8u
-#define SFY_FDREG_ANY     15u
+/* A TCP socket connected to the DNS responder's loopback listener
+ * (dnsresp_tcp.h): the entry holds a reference to the connection, whose
+ * server end the write hooks answer on. dup()ed fds share it. */
+#define SFY_FDREG_DNS     16u
+#define SFY_FDREG_ANY     31u
 
 /* Might fd have an entry holding any of `what`? Two atomic loads. A true
  * answer may be stale (the lookups below check identity); false is exact
@@ -98,6 +103,13 @@ bool sfy_fdreg_pending_get(int fd, struct sfy_aslot **slot, uint32_t *gen);
 /* The program saw the set-up end: drops the pending mark (and the
  * recorded peer unless keep_peer: a failed set-up is not connected). */
 void sfy_fdreg_pending_drop(int fd, bool keep_peer);
+
+/* ---- a TCP connection to the DNS responder (dnsresp_tcp.h) ---- */
+
+/* Makes c fd's connection (the entry takes a reference). 0 or -errno. */
+int sfy_fdreg_dns_set(int fd, struct sfy_dnstcp *c);
+/* fd's connection with a new reference, or NULL. */
+struct sfy_dnstcp *sfy_fdreg_dns_get(int fd);
 
 /* ---- the descriptor's life: the close/dup hooks ---- */
 

@@ -8,6 +8,8 @@
 #include <sys/types.h>
 
 #include "dest.h"
+/* The write hooks answer DNS over TCP after the real call (sfy_dnstcp_after). */
+#include "dnsresp_tcp.h"
 
 /* sendto()/sendmsg() with MSG_FASTOPEN (op says which: the kernel reads
  * their lengths differently) on a TCP socket to a proxied destination:

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "async.h"
+#include "dnsresp_tcp.h"
 #include "fdreg.h"
 #include "real.h"
 #include "sfy.h"
@@ -38,5 +39,8 @@ SFY_EXPORT int shutdown(int fd, int how)
 	if (sfy_async_maybe(fd) &&
 	    (how == SHUT_RD || how == SHUT_WR || how == SHUT_RDWR) && sfy_async_shutdown(fd))
 		return 0;
-	return sfy_real()->shutdown(fd, how);
+	int r = sfy_real()->shutdown(fd, how);
+	if (r == 0 && sfy_fdreg_has(fd, SFY_FDREG_DNS))
+		sfy_dnstcp_shutdown(fd, how);
+	return r;
 }

@@ -27,6 +27,7 @@
 #include "async.h"
 #include "chain.h"
 #include "dest.h"
+#include "dnsresp_tcp.h"
 #include "fakedns.h"
 #include "fdreg.h"
 #include "log.h"
@@ -162,6 +163,15 @@ SFY_EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
 			return -1;
 		}
 	}
+	/* A system nameserver's port 53 is answered here (dnsresp_tcp.h),
+	 * before the rules and the port-53 refusal (INTERFACE.md step 2). */
+	int dr = sfy_dnstcp_connect(fd, sa, len);
+	if (dr != 1) {
+		if (dr == 0)
+			return 0;
+		errno = -dr;
+		return -1;
+	}
 	struct sfy_dest d;
 	enum sfy_verdict v = sfy_classify(fd, SFY_OP_CONNECT, 0, sa, len, NULL, &d);
 	int r = 1;
@@ -247,7 +257,9 @@ SFY_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 		if (sfy_tcp_fastopen(fd, SFY_OP_SENDTO, &m, flags, &r))
 			return sfy_udp_ret(r);
 	}
-	return sfy_udp_sendto(fd, buf, n, flags, sa, len);   /* UDP, or not ours at all */
+	/* UDP, or not ours at all; a query on a connection to the responder
+	 * is answered once it is sent. */
+	return sfy_dnstcp_after(fd, sfy_udp_sendto(fd, buf, n, flags, sa, len));
 }
 
 SFY_EXPORT int getpeername(int fd, struct sockaddr *sa, socklen_t *len)

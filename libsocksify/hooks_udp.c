@@ -710,7 +710,7 @@ SFY_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return sfy_udp_ret(r);
 	if (msg && udp_send(fd, SFY_OP_SENDMSG, msg, flags, &r))
 		return sfy_udp_ret(r);
-	return sfy_real()->sendmsg(fd, msg, flags);
+	return sfy_dnstcp_after(fd, sfy_real()->sendmsg(fd, msg, flags));
 }
 
 SFY_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
@@ -783,7 +783,7 @@ SFY_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 		return -1;
 	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
-		return sfy_real()->send(fd, buf, n, flags);
+		return sfy_dnstcp_after(fd, sfy_real()->send(fd, buf, n, flags));
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
@@ -800,7 +800,7 @@ SFY_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 		return -1;
 	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP))
-		return sfy_real()->write(fd, buf, n);
+		return sfy_dnstcp_after(fd, sfy_real()->write(fd, buf, n));
 	struct iovec iov = { (void *)buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t r;
@@ -817,7 +817,7 @@ SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 		return -1;
 	}
 	if (!sfy_fdreg_has(fd, SFY_FDREG_UDP) || cnt < 0)
-		return sfy_real()->writev(fd, iov, cnt);
+		return sfy_dnstcp_after(fd, sfy_real()->writev(fd, iov, cnt));
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
 	ssize_t r;
 	if (send_connected(fd, &m, 0, &r))

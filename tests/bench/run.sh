@@ -2,8 +2,8 @@
 # socksify benchmarks, side by side with proxychains4 (and, for UDP, with a
 # native SOCKS5 UDP client). Method and latest results: tests/bench/README.md.
 #
-#   tests/bench/run.sh [latency] [rate] [dns] [udp] [async] [chain] [poll] [exec] [rules]
-#                                          (default: all nine)
+#   tests/bench/run.sh [latency] [rate] [dns] [udp] [async] [chain] [poll] [exec] [rules] [dnsresp]
+#                                          (default: all ten)
 #   make bench                            (the same, BUILD set)
 #
 # Knobs (environment): BENCH_DELAY_MS (10) per-link one-way delay of the
@@ -14,7 +14,8 @@
 # non-blocking connects and BENCH_NB_DELAY_MS (50) the one-way delay of their
 # link; BENCH_POLL_CALLS (1000000) calls per poll-overhead loop;
 # BENCH_ROUTE_CALLS (2000000) sfy_route_match calls per case. BENCH_RULE_CONNECTS (2000) connects per
-# run of the rules section's whole-connect A/B.
+# run of the rules section's whole-connect A/B. BENCH_DNS_QUERIES (10000)
+# queries per run of the DNS responder section.
 #
 # Everything runs on loopback with servers this script starts and stops
 # (EXIT trap). As root it runs in a private network namespace so that its
@@ -60,10 +61,11 @@ NB_COUNT=${BENCH_NB_COUNT:-64}
 NB_DELAY=${BENCH_NB_DELAY_MS:-50}
 POLL_CALLS=${BENCH_POLL_CALLS:-1000000}
 ROUTE_CALLS=${BENCH_ROUTE_CALLS:-2000000}
+DNS_QUERIES=${BENCH_DNS_QUERIES:-10000}
 SOCKSIFY=$BUILD/socksify
 T=$BUILD/tests
 want=("$@")
-ALL=(latency rate dns udp async chain poll exec rules)
+ALL=(latency rate dns udp async chain poll exec rules dnsresp)
 [ ${#want[@]} -eq 0 ] && want=("${ALL[@]}")
 for w in "${want[@]}"; do
 	case " ${ALL[*]} " in *" $w "*) ;; *) echo "usage: $0 $(printf '[%s] ' "${ALL[@]}")" >&2; exit 2 ;; esac
@@ -71,7 +73,7 @@ done
 
 die() { echo "bench: $*" >&2; exit 1; }
 for b in "$SOCKSIFY" "$BUILD/libsocksify.so" "$T/connbench" "$T/delayrelay" "$T/gaibench" "$T/udpbench" "$T/execprobe" \
-	"$T/nbbench" "$T/pollbench" "$T/routebench"; do
+	"$T/nbbench" "$T/pollbench" "$T/routebench" "$T/dnsbench"; do
 	[ -x "$b" ] || [ -f "$b" ] || die "$b missing: run 'make bench' (or make && make build/tests/<tool>)"
 done
 command -v proxychains4 >/dev/null || die "proxychains4 missing (tests/deps.sh test installs it)"
@@ -852,6 +854,70 @@ bench_rules() {
 	out ""
 }
 
+# --------------------------------------------------------------- 10. DNS responder
+
+# One query at a time, answer awaited, DNS_QUERIES times (dnsbench): to a
+# system nameserver (127.0.0.53:53, nothing listens there) under socksify
+# in remote-DNS mode -- the library answers, over UDP through its loopback
+# socket, over TCP through its loopback connection -- against the same
+# tool without the library and a plain loopback DNS server (dnsbench
+# --serve: UDP and TCP). The difference is what the responder adds to a
+# query. The answer's address shows who answered (a fake address: the
+# library; 192.0.2.1: the plain server).
+bench_dnsresp() {
+	local rep r k port
+	local -A V=()
+	if [ ! -s "$TMP/dnsd.port" ]; then
+		bg dnsd "$T/dnsbench" --serve --port-file "$TMP/dnsd.port"
+		wait_file "$TMP/dnsd.port"
+	fi
+	port=$(cat "$TMP/dnsd.port")
+	# Remote DNS through a proxy no query ever reaches.
+	sfy_conf "$TMP/dnsresp.yaml" socks5h "$(free_port)"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for k in plain.udp sfy.udp plain.tcp sfy.tcp; do
+			local args=(--count "$DNS_QUERIES" --warmup 100)
+			[ "${k#*.}" = tcp ] && args+=(--tcp)
+			if [ "${k%.*}" = plain ]; then
+				r=$(env "${PRE[@]}" "$T/dnsbench" --host 127.0.0.1 --port "$port" "${args[@]}" 2>&1)
+			else
+				r=$(via sfy "$TMP/dnsresp.yaml" "$T/dnsbench" --host 127.0.0.53 --port 53 \
+				    "${args[@]}" 2>&1)
+			fi
+			if ! grep -q '^RESULT' <<<"$r"; then
+				fail "dnsresp ($k): $(tail -n 2 <<<"$r")"
+				continue
+			fi
+			local ans
+			ans=$(sed -n 's/.* answer=\([^ ]*\).*/\1/p' <<<"$r")
+			if [ "${k%.*}" = sfy ] && [ "$ans" = 192.0.2.1 ]; then
+				fail "dnsresp ($k): answered by the plain server, not the library"
+				continue
+			fi
+			V[$k]+=" $(field us_per_query <<<"$r")"
+		done
+	done
+	local -A M=()
+	for k in plain.udp sfy.udp plain.tcp sfy.tcp; do
+		# shellcheck disable=SC2086 # word lists built above
+		M[$k]=$(median ${V[$k]:-})
+	done
+	out "### 10. DNS responder: us per query, one at a time ($DNS_QUERIES queries, median of $REPS runs)"
+	out ""
+	out "| transport | plain loopback DNS server, no library | socksify's responder (127.0.0.53) | added |"
+	out "|---|---:|---:|---:|"
+	local d worst=-
+	for k in udp tcp; do
+		d=$(awk -v a="${M[sfy.$k]}" -v b="${M[plain.$k]}" \
+		    'BEGIN { if (a == "-" || b == "-") print "-"; else printf "%+.1f\n", a - b }')
+		out "| ${k^^} | ${M[plain.$k]} | ${M[sfy.$k]} | $d |"
+		[ "$k" = udp ] && worst=$d
+	done
+	out ""
+	out "Added per UDP query: $worst us. Target <= 20 us: $(verdict "$worst" '<=' 20)."
+	out ""
+}
+
 start=$(date +%s)
 has latency && bench_latency
 has rate && bench_rate
@@ -862,6 +928,7 @@ has chain && bench_chain
 has poll && bench_poll
 has exec && bench_exec
 has rules && bench_rules
+has dnsresp && bench_dnsresp
 out "(bench took $(($(date +%s) - start)) s; command: make bench, or BUILD=build tests/bench/run.sh)"
 mv "$RESULTS.tmp" "$RESULTS"
 echo "results also in $RESULTS"
