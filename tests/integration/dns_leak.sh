@@ -112,10 +112,17 @@ printf 'bypass: ["10.203.1.53/32:53"]\ndns_responder: off\n' >>"$SFY_TMP/byp53.y
 sfy_capture_start byp "$C" any port 53
 fails "dig @nameserver (UDP), subnet bypassed" \
 	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tries=1 +time=1 @10.203.1.53 target.sfy.test
-# Over TCP the system nameserver is answered in the library (issue 13),
-# before any bypass: the fake address, and still no packet.
-expect_out "dig +tcp @nameserver, subnet bypassed: the library answers" "224." \
-	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tcp +tries=1 +time=1 +short @10.203.1.53 target.sfy.test
+fails "dig +tcp @nameserver, subnet bypassed" \
+	sfy_run "$C" -f "$SFY_TMP/byp.yaml" -- dig +tcp +tries=1 +time=1 @10.203.1.53 target.sfy.test
+# With the responder on (the default), the system nameserver is answered
+# in the library before any bypass, over UDP and TCP: the fake address,
+# and still no packet.
+sfy_conf bypres strict - "socks5h://$PRX:1080"
+echo "bypass: [10.203.1.0/24]" >>"$SFY_TMP/bypres.yaml"
+expect_out "dig @nameserver, subnet bypassed, responder on: the library answers" "224." \
+	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tries=1 +time=1 +short @10.203.1.53 target.sfy.test
+expect_out "dig +tcp @nameserver, subnet bypassed, responder on: the library answers" "224." \
+	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tcp +tries=1 +time=1 +short @10.203.1.53 target.sfy.test
 n=$(sfy_capture_stop byp)
 if ! check "bypassed subnet: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show byp
