@@ -39,15 +39,6 @@ sfy_conf remote strict - "socks5h://$PRX:1080"
 echo "udp: associate" >>"$SFY_TMP/remote.yaml"
 F=(-f "$SFY_TMP/remote.yaml")
 run() { sfy_run "$C" "${F[@]}" -- "$@"; }
-# Until the library has the responder's core (the dns_responder key),
-# there is nothing to test.
-sfy_conf probe strict - "socks5h://$PRX:1080"
-echo "dns_responder: on" >>"$SFY_TMP/probe.yaml"
-out=$(sfy_run "$C" -f "$SFY_TMP/probe.yaml" -- true 2>&1)
-if [ $? = 125 ] && grep -q "dns_responder: unknown key" <<<"$out"; then
-	echo "SKIP: this build has no DNS responder core yet ($out)"
-	exit 77
-fi
 
 echo "--- control: without the library the queries reach the name server"
 sfy_capture_start ctl "$C" any port 53
