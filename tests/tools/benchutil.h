@@ -1,11 +1,14 @@
-/* Shared by the benchmark tools (connbench, nbbench): the clock and the
- * numeric destination they take on the command line. Header-only: each
+/* Shared by the benchmark tools (connbench, nbbench, udpbench, dnsbench):
+ * the clock, the numeric destination they take on the command line, and
+ * whole reads and writes. Header-only: each
  * tool is one program built from one .c file. */
 #ifndef SFY_BENCHUTIL_H
 #define SFY_BENCHUTIL_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -35,6 +38,23 @@ static inline socklen_t parse_sockaddr(const char *host, int port, struct sockad
 		return sizeof(*a6);
 	}
 	return 0;
+}
+
+/* All n bytes sent (wr) or received, retrying after EINTR; false on an
+ * error or an early end of stream. */
+static inline bool io_all(int fd, void *buf, size_t n, bool wr)
+{
+	char *p = buf;
+	while (n) {
+		ssize_t r = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		p += r;
+		n -= (size_t)r;
+	}
+	return true;
 }
 
 #endif

@@ -68,21 +68,6 @@ static int64_t cpu_ns(void)
 	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
-static bool io_all(int fd, void *buf, size_t n, bool wr)
-{
-	char *p = buf;
-	while (n) {
-		ssize_t r = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
 /* SOCKS5 CONNECT to dst (IPv4 only) on fd, already connected to the proxy.
  *   greeting  05 01 00                 reply 05 00
  *   request   05 01 00 01 ADDR(4) PORT(2)

@@ -71,21 +71,6 @@ static size_t build_reply(const uint8_t *q, size_t qn, uint8_t *r)
 	return n + sizeof(an);
 }
 
-static bool io_all(int fd, void *buf, size_t n, bool wr)
-{
-	uint8_t *p = buf;
-	while (n) {
-		ssize_t r = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
 static int serve(const char *port_file)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

@@ -30,6 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
+
 /* A reply this late on loopback is lost, not slow. */
 #define LOSS_MS 50
 /* Datagram payload bound: an IPv4 UDP datagram minus a SOCKS header. */
@@ -69,21 +71,6 @@ static int parse_hostport(const char *s, struct sockaddr_in *a)
 	memcpy(h, s, (size_t)(c - s));
 	h[c - s] = 0;
 	return parse4(h, atoi(c + 1), a);
-}
-
-static bool io_all(int fd, void *buf, size_t n, bool wr)
-{
-	char *p = buf;
-	while (n) {
-		ssize_t r = wr ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
 }
 
 /* UDP ASSOCIATE for udp_fd (already bound) over a new TCP connection to
