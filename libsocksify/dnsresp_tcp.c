@@ -10,9 +10,11 @@
  * server end keeps the bytes of an incomplete one until the rest comes.
  *
  * Locks: `mu` guards the listeners and the list of connections (what the
- * descriptor shield walks); each connection's `io` serializes its reads
- * and answers. Order: fdreg's lock, then mu, then io; nothing that holds
- * io takes mu or the registry's lock. */
+ * descriptor shield walks) and is never held across a wait: fork() takes
+ * it. `acc` serializes connect()s (a listener's accept queue) and may wait
+ * up to ACCEPT_WAIT_MS. Each connection's `io` serializes its reads and
+ * answers and may wait seconds. Order: acc, then mu; io, then mu; mu never
+ * with fdreg's lock (fdreg.c drops its references after its unlock). */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -61,7 +63,7 @@ struct sfy_dnstcp {
 	atomic_int refs;
 	pthread_mutex_t io;
 	int srv;                /* the server end; -1 once closed. Changed
-				   under mu and io, read under either */
+				   under io and mu, read under either */
 	bool done;              /* the program half-closed: answered, EOF sent */
 	/* Under io: the bytes the hooks saw the program write, and the bytes
 	 * read on the server end. */
@@ -73,10 +75,12 @@ struct sfy_dnstcp {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t acc = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct sfy_dnstcp *conns;
 /* [0] 127.0.0.1, [1] ::1; the process that made each (a fork()ed child
- * holds its parent's copy and makes its own). */
+ * holds its parent's copy and makes its own). Changed under acc and mu,
+ * read under either. */
 static int lst[2] = { -1, -1 };
 static pid_t lst_pid[2];
 static dev_t lst_dev[2];
@@ -88,7 +92,24 @@ static atomic_int nfds;
 
 static void at_prepare(void) { pthread_mutex_lock(&mu); }
 static void at_parent(void) { pthread_mutex_unlock(&mu); }
-static void at_child(void) { pthread_mutex_unlock(&mu); }
+/* The child has only the forking thread: a lock another thread held stays
+ * held in its copy. acc guards only the parent's listeners' queues (the
+ * child makes its own). A connection whose io was held was mid-answer: its
+ * buffer and counts are half-updated and the parent's thread finishes that
+ * work on the shared server end, so the child leaves it to the parent. */
+static void at_child(void)
+{
+	pthread_mutex_init(&acc, NULL);
+	for (struct sfy_dnstcp *c = conns; c; c = c->next) {
+		if (pthread_mutex_trylock(&c->io) == 0) {
+			pthread_mutex_unlock(&c->io);
+			continue;
+		}
+		pthread_mutex_init(&c->io, NULL);
+		c->done = true;
+	}
+	pthread_mutex_unlock(&mu);
+}
 static void setup(void) { pthread_atfork(at_prepare, at_parent, at_child); }
 
 /* fd moved to a close-on-exec number >= SFY_SHM_FD_MIN (fd itself closed
@@ -189,7 +210,7 @@ static bool norm(const struct sockaddr_storage *ss, uint8_t ip[16], uint16_t *po
 	return false;
 }
 
-/* Under mu: accepts, on listener i, the connection whose client end is
+/* Under acc: accepts, on listener i, the connection whose client end is
  * fd. The server end (moved high, non-blocking, close-on-exec) or -errno. */
 static int accept_for(int i, int fd)
 {
@@ -293,6 +314,7 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	c->srv = -1;
 
 	pthread_once(&once, setup);
+	pthread_mutex_lock(&acc);
 	pthread_mutex_lock(&mu);
 	int r = listener(i);
 	if (r < 0 && i) {
@@ -302,6 +324,7 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		i = 0;
 		r = listener(i);
 	}
+	pthread_mutex_unlock(&mu);
 	int cr = 0;
 	if (r == 0) {
 		struct sockaddr_storage to = lst_addr[i];
@@ -323,17 +346,19 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 		if (cr == 0 || cr == -EINPROGRESS) {
 			r = accept_for(i, fd);
 			if (r >= 0) {
+				pthread_mutex_lock(&mu);
 				c->srv = r;
 				c->next = conns;
 				conns = c;
 				atomic_fetch_add(&nfds, 1);
+				pthread_mutex_unlock(&mu);
 				r = 0;
 			}
 		} else {
 			r = cr;
 		}
 	}
-	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&acc);
 	if (r < 0) {
 		sfy_dnstcp_put(c);
 		if (r != cr)
@@ -434,8 +459,9 @@ static uint64_t unsent(int fd)
 
 /* Under io: reads what the program sent and answers it, until the server
  * end has read `target` bytes in all (or the end of the stream, with
- * eof); at the end of the program's stream (a half-close) ends ours too. */
-static void pump(struct sfy_dnstcp *c, uint64_t target, bool eof)
+ * eof); at the end of the program's stream (a half-close) ends ours too.
+ * False: the bytes did not come within ARRIVE_WAIT_MS. */
+static bool pump(struct sfy_dnstcp *c, uint64_t target, bool eof)
 {
 	int64_t end = -1;
 	while (c->srv >= 0 && !c->done) {
@@ -445,12 +471,12 @@ static void pump(struct sfy_dnstcp *c, uint64_t target, bool eof)
 			continue;
 		if (n < 0) {
 			if (errno != EAGAIN || (!eof && c->got >= target))
-				return;         /* all there, all answered */
+				return true;    /* all there, all answered */
 			if (end < 0)
 				end = sfy_now_ms() + ARRIVE_WAIT_MS;
 			int64_t left = end - sfy_now_ms();
 			if (left <= 0)
-				return;
+				return false;
 			struct pollfd p = { .fd = c->srv, .events = POLLIN };
 			sfy_real()->poll(&p, 1, (int)left);
 			continue;
@@ -466,6 +492,7 @@ static void pump(struct sfy_dnstcp *c, uint64_t target, bool eof)
 			c->done = true;
 		}
 	}
+	return true;
 }
 
 static void serve(int fd, ssize_t r, bool eof)
@@ -479,7 +506,11 @@ static void serve(int fd, ssize_t r, bool eof)
 		if (r > 0)
 			c->wrote += (uint64_t)r;
 		uint64_t held = eof ? 0 : unsent(fd);
-		pump(c, c->wrote > held ? c->wrote - held : 0, eof);
+		if (!pump(c, c->wrote > held ? c->wrote - held : 0, eof))
+			/* The counts diverged (MSG_OOB; a fork()ed child read what
+			 * the parent wrote, or wrote itself): start again from what
+			 * arrived, so the wait is paid once, not on every write. */
+			c->wrote = c->got + held;
 		pthread_mutex_unlock(&c->io);
 		sfy_dnstcp_put(c);
 	}
@@ -499,12 +530,37 @@ void sfy_dnstcp_shutdown(int fd, int how)
 
 /* ------------------------------------------------------------ the shield */
 
+/* A reference to c unless its last one is already gone (its put waits for
+ * mu to unlink it). */
+static bool ref_live(struct sfy_dnstcp *c)
+{
+	int r = atomic_load(&c->refs);
+	while (r > 0)
+		if (atomic_compare_exchange_weak(&c->refs, &r, r + 1))
+			return true;
+	return false;
+}
+
+/* Under mu, and io or no reference left: the server end to another number
+ * (the program's close() or dup2() ends its old one). */
+static void move_srv(struct sfy_dnstcp *c)
+{
+	int n = move_high(c->srv, true);
+	if (n < 0) {
+		/* No number left: the program's close ends the connection. */
+		atomic_fetch_sub(&nfds, 1);
+		c->done = true;
+	}
+	c->srv = n < 0 ? -1 : n;
+}
+
 void sfy_dnstcp_evict(int fd)
 {
 	if (fd < SFY_SHM_FD_MIN || !atomic_load_explicit(&nfds, memory_order_relaxed) ||
 	    !sfy_fdreg_owner())
 		return;
 	int saved = errno;
+	pthread_mutex_lock(&acc);
 	pthread_mutex_lock(&mu);
 	pid_t me = getpid();
 	for (int i = 0; i < 2; i++) {
@@ -517,20 +573,27 @@ void sfy_dnstcp_evict(int fd)
 				lst[i] = -1, atomic_fetch_sub(&nfds, 1);  /* remade on next use */
 		}
 	}
-	for (struct sfy_dnstcp *c = conns; c; c = c->next) {
-		if (c->srv != fd)
-			continue;
-		pthread_mutex_lock(&c->io);
-		int n = move_high(fd, true);
-		if (n < 0) {
-			/* No number left: the program's close ends the connection. */
-			atomic_fetch_sub(&nfds, 1);
-			c->done = true;
-		}
-		c->srv = n < 0 ? -1 : n;
-		pthread_mutex_unlock(&c->io);
+	struct sfy_dnstcp *c = conns;
+	while (c && c->srv != fd)
+		c = c->next;
+	if (c && !ref_live(c)) {
+		/* Its last put waits for mu: nothing serves it any more. */
+		move_srv(c);
+		c = NULL;
 	}
 	pthread_mutex_unlock(&mu);
+	pthread_mutex_unlock(&acc);
+	if (c) {
+		/* A serve() may be using the number: wait for it with mu not
+		 * held (io before mu), then look again. */
+		pthread_mutex_lock(&c->io);
+		pthread_mutex_lock(&mu);
+		if (c->srv == fd)
+			move_srv(c);
+		pthread_mutex_unlock(&mu);
+		pthread_mutex_unlock(&c->io);
+		sfy_dnstcp_put(c);
+	}
 	errno = saved;
 }
 
@@ -540,7 +603,7 @@ static int cmp_int(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int sfy_dnstcp_guarded_in(unsigned first, unsigned last, int out[], int max)
+int sfy_dnstcp_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing)
 {
 	if (!atomic_load_explicit(&nfds, memory_order_relaxed) || last < SFY_SHM_FD_MIN ||
 	    !sfy_fdreg_owner())
@@ -552,9 +615,21 @@ int sfy_dnstcp_guarded_in(unsigned first, unsigned last, int out[], int max)
 		if (lst[i] >= 0 && lst_pid[i] == me && (unsigned)lst[i] >= first &&
 		    (unsigned)lst[i] <= last)
 			out[n++] = lst[i];
-	for (struct sfy_dnstcp *c = conns; c && n < max; c = c->next)
-		if (c->srv >= 0 && (unsigned)c->srv >= first && (unsigned)c->srv <= last)
+	for (struct sfy_dnstcp *c = conns; c; c = c->next) {
+		if (c->srv < 0 || (unsigned)c->srv < first || (unsigned)c->srv > last)
+			continue;
+		if (n < max) {
 			out[n++] = c->srv;
+		} else if (closing) {
+			/* Closed with the program's range: the number is no longer
+			 * ours to close again or read. (Without io: a serve() at
+			 * this moment is the program's own race with closing its
+			 * socket, and at worst reads a closed number.) */
+			c->srv = -1;
+			c->done = true;
+			atomic_fetch_sub(&nfds, 1);
+		}
+	}
 	pthread_mutex_unlock(&mu);
 	qsort(out, (size_t)n, sizeof(int), cmp_int);
 	return n;

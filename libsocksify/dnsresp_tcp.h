@@ -58,7 +58,9 @@ void sfy_dnstcp_put(struct sfy_dnstcp *c);
  * compare for fd < SFY_SHM_FD_MIN. */
 void sfy_dnstcp_evict(int fd);
 /* Our private descriptors within [first, last], ascending, at most max:
- * close_range()/closefrom() close around them. */
-int sfy_dnstcp_guarded_in(unsigned first, unsigned last, int out[], int max);
+ * close_range()/closefrom() close around them. With closing, the
+ * connections whose server ends do not fit are given up (the range's close
+ * ends them). */
+int sfy_dnstcp_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing);
 
 #endif

@@ -128,23 +128,35 @@ static void publish_locked(struct entry *e, unsigned what)
 			      memory_order_release);
 }
 
-/* Under lock: empties e. What needs work outside the lock (a session
- * reference to drop, which may close a control connection) goes to *put. */
-static void clear_locked(struct entry *e, struct sfy_udp_sess **put)
+/* References an emptied entry held, dropped after the lock: a session's
+ * last may close a control connection; a DNS connection's takes the TCP
+ * responder's lock, which fork() takes before ours (dnsresp_tcp.c), so
+ * never under ours. */
+struct drop {
+	struct sfy_udp_sess *sess;
+	struct sfy_dnstcp *dns;
+};
+
+static void drop_now(struct drop *d)
+{
+	sfy_udp_sess_put(d->sess);
+	sfy_dnstcp_put(d->dns);
+}
+
+/* Under lock: empties e; what it held goes to *put. */
+static void clear_locked(struct entry *e, struct drop *put)
 {
 	uint32_t st = atomic_load_explicit(&e->state, memory_order_relaxed);
 	if (st & SFY_FDREG_CTL)
 		sfy_udp_ctl_lost(e->ctl_of);    /* the number is no longer ours */
 	if (st & SFY_FDREG_UDP)
-		*put = e->sess;
+		put->sess = e->sess;
 	/* The last of the owner's descriptors of a pending set-up aborts it
 	 * (a flag and a wake-up of the driver: nothing that blocks). */
 	if (st & SFY_FDREG_PENDING)
 		sfy_aslot_unref(e->pending, e->pending_gen);
-	/* The last reference closes the server end: a close() of a socket
-	 * of ours without SO_LINGER, which never blocks. */
 	if (st & SFY_FDREG_DNS)
-		sfy_dnstcp_put(e->dns);
+		put->dns = e->dns;
 	e->dns = NULL;
 	e->sess = e->ctl_of = NULL;
 	e->pending = NULL;
@@ -193,21 +205,22 @@ static struct entry *lookup_lock(int fd, unsigned what)
 			return e;
 		/* Closed behind our back: gone (EBADF) or another file now. Any
 		 * other fstat() failure proves nothing: absent, but kept. */
-		struct sfy_udp_sess *put = NULL;
+		struct drop put = { 0 };
 		if ((r == 0 || r == -EBADF) && owner())
 			clear_locked(e, &put);
 		pthread_mutex_unlock(&lock);
-		sfy_udp_sess_put(put);
+		drop_now(&put);
 		return NULL;
 	}
 }
 
 /* fd's entry, locked, for a change on behalf of the socket open on fd now:
  * an entry an earlier socket on that number left is emptied first (its
- * session reference to *put). NULL when fd cannot have an entry. */
-static struct entry *claim_lock(int fd, struct sfy_udp_sess **put)
+ * references to *put). NULL when fd cannot have an entry. */
+static struct entry *claim_lock(int fd, struct drop *put)
 {
-	*put = NULL;
+	put->sess = NULL;
+	put->dns = NULL;
 	dev_t dev;
 	ino_t ino;
 	struct entry *e;
@@ -242,7 +255,7 @@ int sfy_fdreg_peer_set(int fd, const struct sockaddr *sa, socklen_t len)
 	socklen_t n = inet_len(sa, len);
 	if (!n)
 		return -EAFNOSUPPORT;
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *e = claim_lock(fd, &put);
 	if (!e)
 		return -EBADF;
@@ -250,7 +263,7 @@ int sfy_fdreg_peer_set(int fd, const struct sockaddr *sa, socklen_t len)
 	e->peer_len = n;
 	publish_locked(e, what_of(e) | SFY_FDREG_PEER);
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return 0;
 }
 
@@ -284,7 +297,7 @@ struct sfy_udp_sess *sfy_fdreg_udp_get(int fd)
 
 struct sfy_udp_sess *sfy_fdreg_udp_install(int fd, struct sfy_udp_sess *s)
 {
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *e = claim_lock(fd, &put);
 	if (!e)
 		return NULL;
@@ -301,7 +314,7 @@ struct sfy_udp_sess *sfy_fdreg_udp_install(int fd, struct sfy_udp_sess *s)
 		publish_locked(e, what | SFY_FDREG_UDP);
 	}
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return got;
 }
 
@@ -324,7 +337,7 @@ void sfy_fdreg_udp_remove(int fd, struct sfy_udp_sess *s)
 
 int sfy_fdreg_ctl_tag(int ctl, struct sfy_udp_sess *s)
 {
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *e = claim_lock(ctl, &put);
 	if (!e)
 		return -EMFILE;
@@ -333,7 +346,7 @@ int sfy_fdreg_ctl_tag(int ctl, struct sfy_udp_sess *s)
 	e->ctl_of = s;
 	publish_locked(e, what_of(e) | SFY_FDREG_CTL);
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return 0;
 }
 
@@ -360,13 +373,13 @@ bool sfy_fdreg_close(int fd)
 	if (!sfy_fdreg_has(fd, SFY_FDREG_ANY) || !owner())
 		return false;
 	struct entry *e = slot(fd, false);
-	struct sfy_udp_sess *put = NULL;
+	struct drop put = { 0 };
 	pthread_mutex_lock(&lock);
 	bool had = what_of(e) != 0;
 	if (had)
 		clear_locked(e, &put);
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return had;
 }
 
@@ -411,11 +424,11 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 	memcpy(&peer, &o->peer, sizeof(peer));
 	pthread_mutex_unlock(&lock);
 
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *n = claim_lock(newfd, &put);
 	if (n) {
 		if (what_of(n) & SFY_FDREG_UDP)
-			put = n->sess;  /* (cannot happen: the hook dropped newfd first) */
+			put.sess = n->sess;  /* (cannot happen: the hook dropped newfd first) */
 		n->sess = s;
 		s = NULL;
 		memcpy(&n->peer, &peer, sizeof(peer));
@@ -429,13 +442,13 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 		if (what & SFY_FDREG_PENDING)
 			sfy_aslot_ref(pending, pending_gen);
 		if (what_of(n) & SFY_FDREG_DNS)
-			sfy_dnstcp_put(n->dns);
+			put.dns = n->dns;
 		n->dns = dns;
 		dns = NULL;
 		publish_locked(n, (what_of(n) & ~copied) | what);
 		pthread_mutex_unlock(&lock);
 	}
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	sfy_udp_sess_put(s);
 	sfy_dnstcp_put(dns);
 }
@@ -444,7 +457,7 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 
 int sfy_fdreg_pending_set(int fd, struct sfy_aslot *slot, uint32_t gen)
 {
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *e = claim_lock(fd, &put);
 	if (!e)
 		return -EBADF;
@@ -455,7 +468,7 @@ int sfy_fdreg_pending_set(int fd, struct sfy_aslot *slot, uint32_t gen)
 	sfy_aslot_ref(slot, gen);
 	publish_locked(e, what_of(e) | SFY_FDREG_PENDING);
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return 0;
 }
 
@@ -496,16 +509,16 @@ void sfy_fdreg_pending_drop(int fd, bool keep_peer)
 
 int sfy_fdreg_dns_set(int fd, struct sfy_dnstcp *c)
 {
-	struct sfy_udp_sess *put;
+	struct drop put;
 	struct entry *e = claim_lock(fd, &put);
 	if (!e)
 		return -EBADF;
 	if (what_of(e) & SFY_FDREG_DNS)
-		sfy_dnstcp_put(e->dns);
+		put.dns = e->dns;       /* (claim_lock emptied another socket's) */
 	e->dns = sfy_dnstcp_ref(c);
 	publish_locked(e, what_of(e) | SFY_FDREG_DNS);
 	pthread_mutex_unlock(&lock);
-	sfy_udp_sess_put(put);
+	drop_now(&put);
 	return 0;
 }
 

@@ -244,12 +244,12 @@ SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
  * connections end; the program closed their numbers, after all). */
 #define DNS_TCP_KEEP 64
 #define NKEEP (SFY_SHM_NGUARD + SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP)
-static int guarded_in(unsigned first, unsigned last, int keep[NKEEP])
+static int guarded_in(unsigned first, unsigned last, int keep[NKEEP], bool closing)
 {
 	int n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
 	int more[SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP];
 	int m = sfy_dnsresp_udp_guarded_in(first, last, more, SFY_DNSRESP_UDP_NFD);
-	m += sfy_dnstcp_guarded_in(first, last, more + m, DNS_TCP_KEEP);
+	m += sfy_dnstcp_guarded_in(first, last, more + m, DNS_TCP_KEEP, closing);
 	for (int i = 0; i < m; i++) {
 		int j = n++;
 		for (; j > 0 && keep[j - 1] > more[i]; j--)
@@ -265,7 +265,7 @@ static int close_around(unsigned first, unsigned last, int flags)
 {
 	int keep[NKEEP], n = 0;
 	if (first <= last && !(flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
-		n = guarded_in(first, last, keep);
+		n = guarded_in(first, last, keep, !(flags & CLOSE_RANGE_CLOEXEC));
 	unsigned lo = first;
 	for (int i = 0; i < n; i++) {
 		if ((unsigned)keep[i] > lo &&
@@ -299,7 +299,7 @@ SFY_EXPORT void closefrom(int lowfd)
 		sfy_fdreg_close_range((unsigned)lowfd, UINT_MAX);
 		if (sfy_ready_watching())
 			sfy_ready_fd_close_range((unsigned)lowfd, UINT_MAX);
-		n = guarded_in((unsigned)lowfd, INT_MAX, keep);
+		n = guarded_in((unsigned)lowfd, INT_MAX, keep, true);
 	}
 	for (int i = 0; i < n; i++) {
 		/* closefrom() exists from glibc 2.34, like close_range(); the

@@ -15,6 +15,7 @@ need_root
 need_cmd danted curl tcpdump dig host
 sfy_begin
 [ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
+[ -x "$SFY_TOOLS/dnsfork" ] || { echo "FAIL: $SFY_TOOLS/dnsfork not built"; exit 1; }
 # dnspython is installed for the system python only (the PATH one may be
 # another).
 SYSPY=/usr/bin/python3
@@ -281,6 +282,11 @@ if pid == 0:
 _, st = os.waitpid(pid, 0)
 exec(compile(src, "tcpq.py", "exec"))
 sys.exit(os.waitstatus_to_exitcode(st))'
+# fork() against close(), connect() and answers in other threads: neither
+# the fork nor the child may wait for a lock the parent's threads held.
+expect_out "fork() while other threads query over TCP: no child hangs" "hung 0" \
+	sfy_run "$C" "${R[@]}" -- timeout 120 "$SFY_TOOLS/dnsfork" --ns "$DNS" --forks 200 \
+	--limit-ms 5000
 n=$(sfy_capture_stop remote)
 if ! check "remote DNS over TCP: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show remote
