@@ -116,7 +116,12 @@ static int lo_get(int f, int ns, uint16_t *port)
 	if (e) {
 		if (hi >= 0)
 			sfy_real()->close(hi);
-		sfy_warn("dns responder: cannot make a loopback UDP socket (%s)", strerrorname_np(-e));
+		/* Said once for ::1 (a host whose lo has no IPv6, Docker's
+		 * default: v6 sockets that are not V6ONLY get the IPv4 one). */
+		static atomic_bool v6_said;
+		if (!f || !atomic_exchange(&v6_said, true))
+			sfy_warn("dns responder: cannot make a loopback UDP socket on %s (%s)",
+				 f ? "::1" : "127.0.0.1", strerrorname_np(-e));
 		return e;
 	}
 	uint16_t p = f ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port;
@@ -135,9 +140,30 @@ static bool v4mapped(const struct in6_addr *a)
 	return !memcmp(a->s6_addr, sfy_v4mapped_prefix, sizeof(sfy_v4mapped_prefix));
 }
 
+/* fd (AF_INET6) takes IPv4 datagrams too (IPV6_V6ONLY off). */
+static bool dual_stack(int fd)
+{
+	int on = 1;
+	socklen_t l = sizeof(on);
+	return sfy_real()->getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, &l) == 0 && !on;
+}
+
+/* Our family for an answer to AF_INET6 socket fd that wants the v6
+ * socket (f 1): the v4 one when ::1 cannot be had (lo without IPv6) and
+ * fd takes IPv4; the answer's source, ::ffff:127.0.0.1, is mapped back
+ * to the nameserver all the same (sfy_dnsresp_udp_source). */
+static int v6_or_v4(int fd, int ns)
+{
+	uint16_t port;
+	if (lo_get(1, ns, &port) >= 0 || !dual_stack(fd))
+		return 1;
+	return 0;
+}
+
 /* Where the answer goes (fd's address, the wildcard meaning loopback) and
  * which of our families sends it: 0 for an IPv4 (or v4-mapped) address. */
-static int reply_to(int fd, int family, struct sockaddr_storage *to, socklen_t *tolen, int *f)
+static int reply_to(int fd, int family, int ns, struct sockaddr_storage *to, socklen_t *tolen,
+		    int *f)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -146,7 +172,10 @@ static int reply_to(int fd, int family, struct sockaddr_storage *to, socklen_t *
 		return r;
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-		if (!v4mapped(&in6->sin6_addr)) {
+		/* Bound to the wildcard with no ::1: to 127.0.0.1 instead. */
+		bool v4 = v4mapped(&in6->sin6_addr) ||
+			  (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) && !v6_or_v4(fd, ns));
+		if (!v4) {
 			*f = 1;
 			if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr))
 				in6->sin6_addr = in6addr_loopback;
@@ -245,7 +274,7 @@ ssize_t sfy_dnsresp_udp_send(int fd, int family, int ns, const struct msghdr *m)
 	struct sockaddr_storage to;
 	socklen_t tolen;
 	int f;
-	int r = reply_to(fd, family, &to, &tolen, &f);
+	int r = reply_to(fd, family, ns, &to, &tolen, &f);
 	if (r < 0)
 		return r;
 	ssize_t n = answer(ns, m, &to, tolen, f);
@@ -264,6 +293,8 @@ static int connect_lo(int fd, int family, int ns, int *f)
 		socklen_t ol = sizeof(own);
 		*f = !(sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) == 0 &&
 		       own.sin6_family == AF_INET6 && v4mapped(&own.sin6_addr));
+		if (*f)
+			*f = v6_or_v4(fd, ns);
 	}
 	uint16_t port;
 	int lo = lo_get(*f, ns, &port);
@@ -320,7 +351,7 @@ ssize_t sfy_dnsresp_udp_send_connected(int fd, struct sfy_udp_sess *s, const str
 	struct sockaddr_storage to;
 	socklen_t tolen;
 	int f;
-	int r = reply_to(fd, s->family, &to, &tolen, &f);
+	int r = reply_to(fd, s->family, s->ns, &to, &tolen, &f);
 	if (r < 0)
 		return r;
 	/* The kernel takes datagrams only from the socket fd is connected

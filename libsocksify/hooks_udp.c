@@ -204,9 +204,33 @@ static enum sfy_verdict classify(int fd, enum sfy_op op, const struct sockaddr *
  * consumed); R_RELAY hands back a session reference in *sp. */
 #define lazy_open sfy_udp_lazy_open
 
+/* A socket connect()ed to a system nameserver: the kernel socket is
+ * connected to the responder's loopback socket (dnsresp_udp.h), so it
+ * can carry no other session. */
+static bool dns_connected(const struct sfy_udp_sess *s)
+{
+	return s && s->kind == SFY_UDP_SESS_DNS && s->ns >= 0 && atomic_load(&s->peer_set);
+}
+
+/* A datagram with another destination on such a socket: EPERM, one warn
+ * line per socket (as for another chain), since associating would take
+ * the socket's connection to the nameserver away. */
+static void dns_connected_log(struct sfy_udp_sess *s, const struct sockaddr *sa, socklen_t len)
+{
+	if (atomic_exchange(&s->chain_logged, true))
+		return;
+	struct sfy_addr a;
+	char txt[300] = "?";
+	if (dst_of(sa, len, &a) == 0)
+		sfy_addr_format(&a, txt, sizeof(txt));
+	sfy_warn("udp: datagram to %s refused (EPERM): the socket is connected to a system "
+		 "nameserver (answered here) and can reach no other destination through us", txt);
+}
+
 /* A session that only marks the socket (the responder's, whose sources
  * are recognised whatever the session: dnsresp_udp.h) or a lazy peer
- * being replaced gives way to the one about to be made; consumes s. */
+ * being replaced gives way to the one about to be made; consumes s. (A
+ * connected DNS session gives way only to a connect(): route().) */
 static void drop_mark(int fd, struct sfy_udp_sess *s)
 {
 	if (s && (s->kind == SFY_UDP_SESS_DNS || s->kind == SFY_UDP_SESS_LAZY))
@@ -218,7 +242,7 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		 struct sfy_udp_sess **sp, bool lazy)
 {
 	*sp = NULL;
-	if (s && s->kind == SFY_UDP_SESS_LAZY && !lazy) {
+	if (s && s->kind == SFY_UDP_SESS_LAZY && !lazy && atomic_load(&s->peer_set)) {
 		/* A datagram with an address on a lazily connected socket: the
 		 * association the connect() stood for opens now. */
 		int r = lazy_open(fd, s);
@@ -276,10 +300,16 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 		return -EHOSTUNREACH;
 	}
 	if (cfg->udp == SFY_UDP_ASSOCIATE) {
+		if (!lazy && dns_connected(s)) {
+			dns_connected_log(s, sa, d->len);
+			sfy_udp_sess_put(s);
+			return R_OTHER_CHAIN;
+		}
 		drop_mark(fd, s);
 		return lazy ? R_LAZY : associate(cfg, d->route.via, fd, d->si.family, sp);
 	}
-	if (s && (s->kind == SFY_UDP_SESS_DNS || s->kind == SFY_UDP_SESS_LAZY)) {
+	if (s && (s->kind == SFY_UDP_SESS_DNS || s->kind == SFY_UDP_SESS_LAZY) &&
+	    (lazy || !dns_connected(s))) {
 		drop_mark(fd, s);
 		s = NULL;
 	}
@@ -420,6 +450,14 @@ static bool udp_plan(int fd, enum sfy_op op, const struct msghdr *m, struct sfy_
 		return true;
 	}
 	if (v == SFY_V_PROXY && d.resp) {
+		if (dns_connected(s) && s->ns != d.ns) {
+			/* Another nameserver's answer would come from a socket
+			 * the kernel filters out: refuse rather than lose it. */
+			dns_connected_log(s, m->msg_name, m->msg_namelen);
+			sfy_udp_sess_put(s);
+			p->err = -EPERM;
+			return true;
+		}
 		sfy_udp_sess_put(s);
 		p->ns = d.ns;
 		p->family = d.si.family;
@@ -495,6 +533,14 @@ void sfy_udp_clear_peer(int fd)
 	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
 	if (!s)
 		return;
+	if (s->kind == SFY_UDP_SESS_LAZY) {
+		/* A lazy session is nothing but its peer: without one the
+		 * socket is the kernel's again (a later send or receive must
+		 * not try to open what the connect() stood for). */
+		sfy_fdreg_udp_remove(fd, s);
+		sfy_udp_sess_put(s);
+		return;
+	}
 	sfy_udp_peer_set(s, NULL, NULL, 0);
 	s->local_len = 0;
 	sfy_udp_sess_put(s);
@@ -608,6 +654,12 @@ static int connect_now(int fd, const struct sfy_dest *d, bool lazy)
 	/* A socket already associated just changes its peer. */
 	if (s && s->kind == SFY_UDP_SESS_ASSOC)
 		lazy = false;
+	/* One connected to a nameserver is connected anew: its DNS session
+	 * goes (route() keeps it for sends). */
+	if (dns_connected(s)) {
+		drop_mark(fd, s);
+		s = NULL;
+	}
 	int k = route(fd, d, s, &s, lazy);
 	if (k == R_REAL)
 		return 1;

@@ -205,7 +205,7 @@ static struct sfy_udp_sess *recv_sess(int fd, int *err)
 {
 	*err = 0;
 	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);
-	if (s && s->kind == SFY_UDP_SESS_LAZY) {
+	if (s && s->kind == SFY_UDP_SESS_LAZY && atomic_load(&s->peer_set)) {
 		*err = sfy_udp_lazy_open(fd, s);
 		sfy_udp_sess_put(s);
 		if (*err < 0)

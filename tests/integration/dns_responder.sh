@@ -192,6 +192,128 @@ sleep 0.3
 check "...danted logged it ($after -> $(grep -c udpassociate "$(sfy_logfile dante-dante)"))" \
 	test "$(grep -c udpassociate "$(sfy_logfile dante-dante)")" -gt "$after"
 
+# Review finding 4: a lazy peer cleared (connect(AF_UNSPEC), or a connect()
+# to a bypass address) leaves a socket the kernel's again: a receive
+# finds nothing (EAGAIN), a sendto() to a relayed address associates --
+# no EDESTADDRREQ.
+cat >"$SFY_TMP/unlazy.py" <<'EOF'
+import ctypes, errno, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def disconnect(s):
+    sa = ctypes.create_string_buffer(16)        # sa_family 0: AF_UNSPEC
+    if libc.connect(s.fileno(), sa, 16) < 0:
+        print("AF_UNSPEC connect failed:", errno.errorcode[ctypes.get_errno()])
+def attempt(what, f):
+    try:
+        f()
+        print(what, "ok")
+    except socket.timeout:
+        print(what, "timeout")
+    except OSError as e:
+        print(what, "error", errno.errorcode.get(e.errno, e.errno))
+for how in ("unspec", "direct"):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.5)
+    s.connect(("10.217.2.2", 7))
+    if how == "unspec":
+        disconnect(s)
+    else:
+        s.connect(("127.0.0.1", 9))
+    s.setblocking(False)        # recvfrom itself, not a poll() first
+    attempt(how + " recvfrom:", lambda: s.recvfrom(512))
+    s.settimeout(0.5)
+    if how == "unspec":
+        attempt(how + " sendto relayed:", lambda: s.sendto(b"x", ("10.217.2.2", 7)))
+    else:
+        attempt(how + " send:", lambda: s.send(b"x"))
+        print(how + " peer:", s.getpeername())
+    s.close()
+EOF
+run "$SFY_PY" "$SFY_TMP/unlazy.py" >"$SFY_TMP/unlazy.out" 2>&1
+sed 's/^/    | /' "$SFY_TMP/unlazy.out"
+check "lazy connect then connect(AF_UNSPEC): recvfrom is the kernel's (EAGAIN, not EDESTADDRREQ)" \
+	grep -qx "unspec recvfrom: error EAGAIN" "$SFY_TMP/unlazy.out"
+check "...then sendto() a relayed address is sent" \
+	grep -qx "unspec sendto relayed: ok" "$SFY_TMP/unlazy.out"
+check "lazy connect then connect() to a bypass address: recvfrom is the kernel's (EAGAIN)" \
+	grep -qx "direct recvfrom: error EAGAIN" "$SFY_TMP/unlazy.out"
+check "...send() goes to it (the kernel's)" \
+	grep -qx "direct send: ok" "$SFY_TMP/unlazy.out"
+check "...getpeername is the bypass address" \
+	grep -qx "direct peer: ('127.0.0.1', 9)" "$SFY_TMP/unlazy.out"
+
+# Review finding 7: a socket connected to the nameserver stays so after a
+# sendto() elsewhere, which fails with EPERM (one warn line).
+cat >"$SFY_TMP/nsconn.py" <<'EOF'
+import errno, socket, struct, sys
+ns = sys.argv[1]
+def query(qid):
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"\3web\3sfy\4test\0\0\1\0\1"
+def answered(s, qid):
+    try:
+        return struct.unpack(">H", s.recv(512)[:2])[0] == qid
+    except socket.timeout:
+        return "timeout"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.connect((ns, 53))
+s.send(query(0x4444))
+print("before:", answered(s, 0x4444))
+for dst in (("10.217.2.2", 7), ("10.217.2.2", 8)):
+    try:
+        s.sendto(b"x", dst)
+        print("sendto elsewhere: sent")
+    except OSError as e:
+        print("sendto elsewhere:", errno.errorcode.get(e.errno, e.errno))
+print("peer:", s.getpeername())
+s.send(query(0x5555))
+print("after:", answered(s, 0x5555))
+EOF
+run "$SFY_PY" "$SFY_TMP/nsconn.py" "$NS" >"$SFY_TMP/nsconn.out" 2>&1
+sed 's/^/    | /' "$SFY_TMP/nsconn.out"
+check "socket connected to the nameserver: sendto() elsewhere fails with EPERM" \
+	test "$(grep -c "^sendto elsewhere: EPERM$" "$SFY_TMP/nsconn.out")" = 2
+check "...one warn line for the socket" \
+	test "$(grep -c "connected to a system nameserver" "$SFY_TMP/nsconn.out")" = 1
+check "...getpeername is still the nameserver" grep -qxF "peer: ('$NS', 53)" "$SFY_TMP/nsconn.out"
+check "...a later send() is still answered" grep -qx "after: True" "$SFY_TMP/nsconn.out"
+
+# Review finding 5: lo without IPv6 (Docker's default): a dual-stack
+# AF_INET6 socket is answered over IPv4 loopback, the source still the
+# nameserver; a V6ONLY one cannot reach an IPv4 nameserver anyway.
+cat >"$SFY_TMP/nov6.py" <<'EOF'
+import errno, socket, struct, sys
+ns = sys.argv[1]
+def query(qid):
+    return struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + b"\3web\3sfy\4test\0\0\1\0\1"
+def ok(data, qid):
+    return struct.unpack(">H", data[:2])[0] == qid
+for how in ("unconnected", "connected"):
+    v = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    v.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    v.settimeout(2)
+    try:
+        if how == "connected":
+            v.connect(("::ffff:" + ns, 53))
+            v.send(query(0x6666))
+            print(how, ok(v.recv(512), 0x6666), "peer:", v.getpeername()[:2])
+        else:
+            v.sendto(query(0x7777), ("::ffff:" + ns, 53))
+            data, src = v.recvfrom(512)
+            print(how, ok(data, 0x7777), "from:", src[:2])
+    except OSError as e:
+        print(how, "error", errno.errorcode.get(e.errno, e.errno))
+    v.close()
+EOF
+ip netns exec "$C" sysctl -qw net.ipv6.conf.lo.disable_ipv6=1
+run "$SFY_PY" "$SFY_TMP/nov6.py" "$NS" >"$SFY_TMP/nov6.out" 2>&1
+ip netns exec "$C" sysctl -qw net.ipv6.conf.lo.disable_ipv6=0
+sed 's/^/    | /' "$SFY_TMP/nov6.out"
+check "lo without IPv6: a dual-stack AF_INET6 socket's query is answered, from the nameserver" \
+	grep -qxF "unconnected True from: ('::ffff:$NS', 53)" "$SFY_TMP/nov6.out"
+check "...and on one connected to the nameserver" \
+	grep -qxF "connected True peer: ('::ffff:$NS', 53)" "$SFY_TMP/nov6.out"
+
 echo "--- another server: through the proxy"
 expect_out "dig @server goes through UDP ASSOCIATE (the server behind the proxy answers)" \
 	"10.217.2.77" run dig +short +time=3 +tries=1 "@$TGT" anything.example
