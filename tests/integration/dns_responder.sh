@@ -79,10 +79,18 @@ check "...with ANSWER: 0" grep -q "ANSWER: 0," "$SFY_LAST_OUT"
 check "...in well under the resolver's timeout (${ms}ms)" test "$ms" -lt 2500
 
 mkdir -p "$SFY_TMP/dl"
-ok "aria2c (c-ares resolver) downloads a file by name" \
-	run aria2c --async-dns=true --timeout=20 --max-tries=1 --allow-overwrite=true \
-	-d "$SFY_TMP/dl" -o file.txt "http://files.sfy.test:8080/file.txt"
-check "...the file is the server's" grep -qx "aria2-$SFY_ID" "$SFY_TMP/dl/file.txt"
+# aria2c deadlocks at start-up (a futex wait before main) with the ASan
+# runtime preloaded, without socksify as well: under SANITIZE=1 that is
+# proven here and its download is left to the plain suite.
+if [ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] &&
+	! timeout 5 env LD_PRELOAD="$SFY_ASAN_RT" aria2c --version >/dev/null 2>&1; then
+	check "aria2c hangs under the ASan runtime alone (its download is checked without ASan)" true
+else
+	ok "aria2c (c-ares resolver) downloads a file by name" \
+		run aria2c --async-dns=true --timeout=20 --max-tries=1 --allow-overwrite=true \
+		-d "$SFY_TMP/dl" -o file.txt "http://files.sfy.test:8080/file.txt"
+	check "...the file is the server's" grep -qx "aria2-$SFY_ID" "$SFY_TMP/dl/file.txt"
+fi
 
 expect_out "node dns.resolve4 then net.connect" "$SFY_TOKEN" run node -e '
 	const dns = require("dns"), net = require("net");
