@@ -69,6 +69,11 @@ int sfy_cidr_parse(const char *s, struct sfy_cidr *c, char *err, size_t errcap)
 	long v;
 
 	memset(c, 0, sizeof *c);
+	/* No address holds one, and the messages below quote s: an error
+	 * must stay one line whatever the file held. */
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return sfy_errf(err, errcap, "control byte in address");
 	if (strlen(s) > CIDR_TEXT_MAX)
 		return sfy_errf(err, errcap, "bad address/prefix \"%.20s...\"", s);
 	strcpy(buf, s);
