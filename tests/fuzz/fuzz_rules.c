@@ -97,7 +97,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = sfy_config_finish(&c, err, sizeof err);
 	}
 	if (rc) {
-		CHECK(memchr(err, 0, sizeof err) && err[0] && !strchr(err, '\n'));
+		/* Terminated and not empty. Control bytes a message quotes are
+		 * left in: every printer escapes them (the launcher's
+		 * messages, log lines), so the user sees \x0a, \x1b ... */
+		CHECK(memchr(err, 0, sizeof err) && err[0]);
 	} else {
 		check_rules(&c);
 		CHECK(memchr(c.warnings, 0, sizeof c.warnings));
