@@ -26,6 +26,7 @@
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,7 +281,7 @@ void sfy_dnstcp_put(struct sfy_dnstcp *c)
 	}
 	pthread_mutex_unlock(&mu);
 	pthread_mutex_destroy(&c->io);
-	free(c);
+	munmap(c, sizeof(*c));
 }
 
 /* ------------------------------------------------------------ connect */
@@ -306,8 +307,13 @@ int sfy_dnstcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	/* v4 (and v4-mapped, on an AF_INET6 socket) to 127.0.0.1, v6 to ::1. */
 	const struct sockaddr_in6 *d6 = (const struct sockaddr_in6 *)&d.sa;
 	int i = d.sa.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&d6->sin6_addr);
-	struct sfy_dnstcp *c = calloc(1, sizeof(*c));
-	if (!c)
+	/* mmap, not malloc: connect() is async-signal-safe, so a fork()ed
+	 * child of a threaded program may call it, and an allocator lock
+	 * another thread held at the fork stays held there forever (ASan's
+	 * allocator has no fork handlers; glibc's has). Zero-filled. */
+	struct sfy_dnstcp *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);
 	pthread_mutex_init(&c->io, NULL);

@@ -107,6 +107,18 @@ static void *shared_worker(void *arg)
 	return NULL;
 }
 
+/* Where a hung child waits: its threads' stacks, when gdb is installed. */
+static void show_stacks(pid_t pid)
+{
+	char cmd[320];
+	snprintf(cmd, sizeof(cmd), "command -v gdb >/dev/null && env -u LD_PRELOAD timeout 20 gdb -p %d -batch -nx -iex 'set debuginfod enabled off' "
+		 "-ex 'thread apply all bt' </dev/null 2>/dev/null | grep '^#' >&2",
+		 (int)pid);
+	fflush(stderr);
+	if (system(cmd) < 0)
+		fprintf(stderr, "dnsfork: no stacks\n");
+}
+
 /* fork() itself deadlocked: nothing else would notice. */
 static void *watchdog(void *arg)
 {
@@ -181,6 +193,7 @@ int main(int argc, char **argv)
 			}
 			if (now_ms() - start > limit) {
 				fprintf(stderr, "dnsfork: child %d hung\n", (int)pid);
+				show_stacks(pid);
 				kill(pid, SIGKILL);
 				waitpid(pid, &st, 0);
 				hung++;
