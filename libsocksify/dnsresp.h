@@ -28,6 +28,9 @@ bool sfy_dnsresp_enabled(const struct sfy_config *cfg);
  * responder is off. */
 #define SFY_DNSRESP_NS_MAX 8
 bool sfy_dnsresp_is_ns(const struct sockaddr *sa, socklen_t len, int *idx);
+/* Reads resolv.conf's nameservers now if not yet (or changed): before a
+ * fork(), like sfy_hosts_warm(). */
+void sfy_dnsresp_warm(void);
 
 /* The nameserver address with number idx (port 53), for what the program
  * sees as the source of answers and as getpeername(). False if none. */

@@ -95,5 +95,9 @@ bool sfy_hosts_name(int family, const void *addr, char out[static SFY_NAME_MAX +
 /* Replaces the cached /etc/hosts with the contents of path (for tests; the
  * library loads /etc/hosts once, on first use). Returns 0 or -errno. */
 int sfy_hosts_load(const char *path);
+/* Reads /etc/hosts now unless already read: before a fork(), so that a
+ * child (which may only make async-signal-safe calls, and whose copy of a
+ * lock another thread held stays held) never loads it itself. */
+void sfy_hosts_warm(void);
 
 #endif

@@ -229,6 +229,11 @@ static struct hosts *hosts_get(void)
 	return h;
 }
 
+void sfy_hosts_warm(void)
+{
+	(void)hosts_get();
+}
+
 bool sfy_hosts_has_addr(int family, const void *addr)
 {
 	struct hosts *h = hosts_get();

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnsresp.h"
+#include "fakedns.h"
 #include "log.h"
 #include "real.h"
 #include "route.h"
@@ -13,6 +15,18 @@ static struct sfy_config config;
 static const struct sfy_config *config_ok;
 static struct sfy_routes *routes;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
+
+/* Before each fork(): the tables the hooks read lazily (/etc/hosts,
+ * resolv.conf's nameservers) are loaded in the parent, so a child never
+ * loads them -- with malloc and stdio, inside a write() or connect() it
+ * may make between fork() and exec(), while an allocator lock another of
+ * the parent's threads held at the fork stays held in its copy (seen:
+ * a forked child of a threaded program hung answering DNS over TCP). */
+static void warm_tables(void)
+{
+	sfy_hosts_warm();
+	sfy_dnsresp_warm();
+}
 
 static void config_load(void)
 {
@@ -58,6 +72,7 @@ static void config_load(void)
 		sfy_err("no usable configuration, every connection will fail: %s", err);
 		return;
 	}
+	pthread_atfork(warm_tables, NULL, NULL);
 	__atomic_store_n(&config_ok, &config, __ATOMIC_RELEASE);
 }
 

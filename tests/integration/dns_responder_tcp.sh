@@ -284,12 +284,15 @@ exec(compile(src, "tcpq.py", "exec"))
 sys.exit(os.waitstatus_to_exitcode(st))'
 # fork() against close(), connect() and answers in other threads: neither
 # the fork nor the child may wait for a lock the parent's threads held --
-# the library's, or the allocator's: the child's connect() is
-# async-signal-safe and must not malloc (ASan's allocator has no fork
-# handlers; a child once hung in its lock inside our calloc). 200 forks;
-# a child gets 5 s (10 s under ASan). A deadlock is forever either way.
-fork_limit=5000 forks=200
-[ "${SANITIZE:-}" = 1 ] && fork_limit=10000
+# the library's, or the allocator's: between fork() and exec() a child may
+# only make async-signal-safe calls (connect, write), and those must not
+# malloc (ASan's allocator has no fork handlers: children hung in its locks
+# inside our calloc of a connection, and in the lazy first read of
+# /etc/hosts; both now happen without malloc in the child). 200 forks; a
+# child gets 5 s (10 s under ASan); a hung child's stacks are printed.
+# SFY_DNSFORK_LIMIT (ms) lengthens the wait, to attach a debugger.
+fork_limit=${SFY_DNSFORK_LIMIT:-5000} forks=200
+[ "${SANITIZE:-}" = 1 ] && fork_limit=${SFY_DNSFORK_LIMIT:-10000}
 expect_out "fork() while other threads query over TCP: no child hangs" "hung 0" \
 	sfy_run "$C" "${R[@]}" -- timeout 300 "$SFY_TOOLS/dnsfork" --ns "$DNS" --forks "$forks" \
 	--limit-ms "$fork_limit"

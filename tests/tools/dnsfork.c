@@ -16,6 +16,7 @@
  * ends the program (exit 3). Output: "children N hung H answered A";
  * exit 0 when H is 0. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -107,14 +108,50 @@ static void *shared_worker(void *arg)
 	return NULL;
 }
 
-/* Where a hung child waits: its threads' stacks, when gdb is installed. */
+/* Prints /proc/PID/task/TID/<name>, one line, prefixed. */
+static void show_proc(const char *task, const char *name)
+{
+	char path[512], buf[2048];
+	snprintf(path, sizeof(path), "%s/%s", task, name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	for (char *c = buf; *c; c++)
+		if (*c == '\n' && c[1])
+			*c = '|';
+	fprintf(stderr, "  %s %s: %s%s", task, name, buf, n && buf[n - 1] == '\n' ? "" : "\n");
+}
+
+/* Where a hung child waits: each thread's state, syscall and kernel
+ * stack, then (when gdb is installed) the user stacks. */
 static void show_stacks(pid_t pid)
 {
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char task[384];
+		snprintf(task, sizeof(task), "%s/%s", dir, e->d_name);
+		show_proc(task, "stat");
+		show_proc(task, "wchan");
+		show_proc(task, "syscall");
+		show_proc(task, "stack");
+	}
+	if (d)
+		closedir(d);
 	char cmd[320];
-	snprintf(cmd, sizeof(cmd), "command -v gdb >/dev/null && env -u LD_PRELOAD timeout 20 gdb -p %d -batch -nx -iex 'set debuginfod enabled off' "
-		 "-ex 'thread apply all bt' </dev/null 2>/dev/null | grep '^#' >&2",
-		 (int)pid);
+	snprintf(cmd, sizeof(cmd), "command -v gdb >/dev/null && timeout 20 gdb -p %d -batch -nx "
+		 "-iex 'set debuginfod enabled off' -ex 'thread apply all bt' </dev/null 2>/dev/null "
+		 "| grep '^#' >&2", (int)pid);
 	fflush(stderr);
+	/* Not under the preloads: a shell with the ASan runtime preloaded
+	 * may itself hang (tests/run.sh). */
+	unsetenv("LD_PRELOAD");
 	if (system(cmd) < 0)
 		fprintf(stderr, "dnsfork: no stacks\n");
 }
