@@ -299,9 +299,12 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 		return 0;
 	case K_FINAL:
+		/* Codes past RFC 1928's (Tor's 0xF0-0xF7, others') carry their
+		 * number too: the name alone does not say which code came. */
 		if (rp->s5.rep != SFY_S5_SUCCEEDED)
-			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep), "%s",
-				    sfy_s5_rep_str(rp->s5.rep));
+			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep),
+				    rp->s5.rep > SFY_S5_ATYP_NOT_SUPPORTED ? "%s (0x%02x)" : "%s",
+				    sfy_s5_rep_str(rp->s5.rep), rp->s5.rep);
 		h->bnd = rp->s5.bnd;
 		return 0;
 	case K_S4:
