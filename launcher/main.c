@@ -21,6 +21,7 @@
 #include "config_rules.h"
 #include "dnsmem.h"
 #include "explain.h"
+#include "isolate.h"
 #include "launcher.h"
 #include "log.h"
 #include "preload_list.h"
@@ -503,7 +504,8 @@ static bool names_resolved_locally(const struct sfy_config *cfg)
 	return names && local;
 }
 
-/* The fake-DNS table when any route resolves names remotely, and the
+/* The fake-DNS table when any route resolves names remotely or is a chain
+ * (local-DNS chains take .onion names by fake address), and the
  * table of names local DNS answers gave when rules route by name. */
 static void prepare_dns_tables(const struct sfy_config *cfg)
 {
@@ -511,7 +513,9 @@ static void prepare_dns_tables(const struct sfy_config *cfg)
 	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
 	bool remote = rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
 	sfy_routes_free(rt);
-	if (remote) {
+	/* Local-DNS chains hand out fake addresses too, for .onion/.exit/.i2p
+	 * names (never resolved here): the tree shares them as well. */
+	if (remote || cfg->nproxies || cfg->nchains) {
 		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
 		if (sfy_fakedns_export_fd() < 0)
 			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "
@@ -548,6 +552,15 @@ static void prepare_tree(const struct sfy_config *cfg)
 			"each process will read it again\n", strerror(-cfd));
 	}
 	prepare_dns_tables(cfg);
+	/* isolate: a fresh token: this tree's processes share it, and no
+	 * other tree has it (a nested socksify is a tree of its own). */
+	if (cfg->isolate != SFY_ISOLATE_NONE) {
+		if (sfy_isolate_export() < 0)
+			fprintf(stderr, "socksify: warning: cannot pass the isolation token down; "
+				"each process will use its own\n");
+	} else {
+		unsetenv(SFY_ISOLATE_ENV);
+	}
 	/* Left by an older socksify around us: its bits indexed that config's
 	 * proxies, and nothing reads it any more. */
 	unsetenv("SOCKSIFY_STEPWISE");
