@@ -91,6 +91,10 @@ fails_with "control: tor parses <torS0X> usernames (format 9 is refused)" \
 	sfy_run "$C" -f "$SFY_TMP/iso_bad.yaml" -- "$SFY_TOOLS/tcpclient" --host "$ONION" --port 80
 
 echo "--- .onion names are never resolved locally (local-DNS mode, no rules)"
+expect_out "--explain: the last hop gets the name" "never resolved on this machine: the last hop gets it by name" \
+	"$SOCKSIFY_BIN" -f "$SFY_TMP/local.yaml" --explain "$ONION:80"
+expect_out "--explain, socks4 last hop: the lookup fails" "the lookup fails" \
+	"$SOCKSIFY_BIN" -f "$SFY_TMP/s4.yaml" --explain "$ONION:80"
 expect_out "getent ahosts $ONION: a fake address" "224." \
 	sfy_run "$C" -f "$SFY_TMP/local.yaml" -- getent ahosts "$ONION"
 expect_out "python gethostbyname: a fake address" "224." \
