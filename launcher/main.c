@@ -504,8 +504,7 @@ static bool names_resolved_locally(const struct sfy_config *cfg)
 	return names && local;
 }
 
-/* The fake-DNS table when any route resolves names remotely or is a chain
- * (local-DNS chains take .onion names by fake address), and the
+/* The fake-DNS table when any route resolves names remotely, and the
  * table of names local DNS answers gave when rules route by name. */
 static void prepare_dns_tables(const struct sfy_config *cfg)
 {
@@ -513,9 +512,10 @@ static void prepare_dns_tables(const struct sfy_config *cfg)
 	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
 	bool remote = rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
 	sfy_routes_free(rt);
-	/* Local-DNS chains hand out fake addresses too, for .onion/.exit/.i2p
-	 * names (never resolved here): the tree shares them as well. */
-	if (remote || cfg->nproxies || cfg->nchains) {
+	/* Local-DNS chains hand out fake addresses only for .onion/.exit/.i2p
+	 * names: a process that looks one up makes its table then, and shares
+	 * it with its children (fakedns.h), as without the launcher. */
+	if (remote) {
 		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
 		if (sfy_fakedns_export_fd() < 0)
 			fprintf(stderr, "socksify: warning: cannot create the shared fake-DNS "

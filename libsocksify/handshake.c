@@ -311,7 +311,8 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 		uint8_t method = rp->byte;
 		if (method == SFY_S5_AUTH_NO_ACCEPTABLE)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
-				    auth ? " (username/password)" : " (no authentication)");
+				    auth ? " (username/password)"
+				    : h->iso ? " (none, username/password)" : " (no authentication)");
 		if (h->iso && method == SFY_S5_AUTH_NONE)
 			drop_auth(h);
 		else if (method != (auth || h->iso ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
