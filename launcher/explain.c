@@ -43,6 +43,17 @@ static void print_route(const struct sfy_config *top, const struct sfy_routes *r
 	printf("\n  dns:   %s\n", dns_name(c->dns));
 }
 
+/* A .onion/.exit/.i2p name is never resolved here (route.h), in local-DNS
+ * chains neither: say where it goes. */
+static void print_special(const char *host, const struct sfy_route *r)
+{
+	if (r->kind != SFY_ROUTE_CHAIN || !sfy_route_special_tld(host))
+		return;
+	printf("  name:  never resolved on this machine: %s\n",
+	       sfy_route_carries_names(r->cfg) ? "the last hop gets it by name"
+					       : "the lookup fails (the last hop cannot take a name)");
+}
+
 /* HOST, HOST:PORT, [V6], [V6]:PORT or a bare IPv6 address into host and
  * port (-1: none). */
 static int split(const char *t, char host[SFY_NAME_MAX + 1], long *port)
@@ -122,6 +133,8 @@ int sfy_explain(const struct sfy_config *cfg, const char *target)
 	if (port >= 0) {
 		sfy_route_match(rt, sa ? NULL : host, sa, (uint16_t)port, &r);
 		print_route(cfg, rt, &r);
+		if (!sa)
+			print_special(host, &r);
 		rc = r.kind == SFY_ROUTE_BLOCK;
 	} else if (sa) {
 		sfy_route_match(rt, NULL, sa, 0, &r);

@@ -21,6 +21,7 @@
 #include "config_rules.h"
 #include "dnsmem.h"
 #include "explain.h"
+#include "isolate.h"
 #include "launcher.h"
 #include "log.h"
 #include "preload_list.h"
@@ -511,6 +512,9 @@ static void prepare_dns_tables(const struct sfy_config *cfg)
 	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
 	bool remote = rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
 	sfy_routes_free(rt);
+	/* Local-DNS chains hand out fake addresses only for .onion/.exit/.i2p
+	 * names: a process that looks one up makes its table then, and shares
+	 * it with its children (fakedns.h), as without the launcher. */
 	if (remote) {
 		sfy_fakedns_configure(cfg->fake_net, cfg->fake_prefix);
 		if (sfy_fakedns_export_fd() < 0)
@@ -548,6 +552,15 @@ static void prepare_tree(const struct sfy_config *cfg)
 			"each process will read it again\n", strerror(-cfd));
 	}
 	prepare_dns_tables(cfg);
+	/* isolate: a fresh token: this tree's processes share it, and no
+	 * other tree has it (a nested socksify is a tree of its own). */
+	if (cfg->isolate != SFY_ISOLATE_NONE) {
+		if (sfy_isolate_export() < 0)
+			fprintf(stderr, "socksify: warning: cannot pass the isolation token down; "
+				"each process will use its own\n");
+	} else {
+		unsetenv(SFY_ISOLATE_ENV);
+	}
 	/* Left by an older socksify around us: its bits indexed that config's
 	 * proxies, and nothing reads it any more. */
 	unsetenv("SOCKSIFY_STEPWISE");

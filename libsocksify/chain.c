@@ -41,6 +41,7 @@
 #include "handshake.h"
 #include "hop_addr.h"
 #include "io.h"
+#include "isolate.h"
 #include "log.h"
 #include "probe_race.h"
 #include "ready.h"
@@ -126,6 +127,8 @@ struct sfy_chain_sm {
 	bool resolve_dst;               /* dst is a name to resolve here first */
 	bool dns_failed;                /* ...and it did not resolve */
 	char note[SFY_CHAIN_NOTE_MAX];  /* for the log lines: the route's rule */
+	const char *iso;                /* isolation password, NULL: none */
+	char iso_buf[SFY_ISOLATE_PASS_MAX];
 	enum sfy_s5_cmd cmd;
 	size_t idx[SFY_MAX_PROXIES];
 	size_t n, upto;                 /* hops in the chain; walk hops [0, upto) */
@@ -357,7 +360,7 @@ static int init_hop(struct sfy_chain_sm *sm, size_t i)
 	mode_of(sm, i, &pipe, &probe);
 	bool last = i + 1 == sm->n;
 	r = sfy_hop_init(&sm->hops[i], proxy_at(sm, i), last ? sm->cmd : SFY_S5_CONNECT, &next,
-			 pipe, probe, dl);
+			 pipe, probe, dl, sm->iso);
 	if (r < 0)
 		return blame(sm, i, r);
 	sm->inited = i + 1;
@@ -422,7 +425,7 @@ static int flush_flight(struct sfy_chain_sm *sm)
 					return r;
 				r = sfy_hop_init(nx, proxy_at(sm, i + 1),
 						 i + 2 == sm->n ? sm->cmd : SFY_S5_CONNECT, &next,
-						 false, false, nx->deadline);
+						 false, false, nx->deadline, sm->iso);
 				if (r < 0)
 					return blame(sm, i + 1, r);
 			}
@@ -503,7 +506,8 @@ static int race(struct sfy_chain_sm *sm, size_t k)
 					 .may_block = true, .dst = sm->dst, .cmd = sm->cmd,
 					 .n = sm->n, .upto = k + 1, .step_at = k,
 					 .stepwise_now = sm->stepwise_now, .deadline = sm->deadline,
-					 .has_bound = sm->has_bound, .bound = sm->bound };
+					 .has_bound = sm->has_bound, .bound = sm->bound,
+					 .iso = sm->iso };
 	memcpy(second->idx, sm->idx, sizeof(sm->idx));
 	struct race_ctx c = { .sm = sm, .second = second, .k = k };
 	struct sfy_race rc = { .finish_first = race_first, .second = race_second, .arg = &c,
@@ -612,7 +616,7 @@ static int aprobe_start(struct sfy_chain_sm *sm, size_t k)
 					 .partial = true, .may_block = true, .dst = sm->dst,
 					 .cmd = sm->cmd, .n = sm->n, .upto = k + 1, .step_at = k,
 					 .stepwise_now = sm->stepwise_now,
-					 .deadline = sm->hops[k].deadline };
+					 .deadline = sm->hops[k].deadline, .iso = sm->iso };
 	memcpy(second->idx, sm->idx, sizeof(sm->idx));
 	ap->second = second;
 	ap->k = k;
@@ -972,6 +976,9 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	 * .onion/.exit/.i2p name, which is never resolved here (resolve_dst). */
 	sm->resolve_dst = dst->type == SFY_ATYP_DOMAIN && (!sm->n || cfg->dns == SFY_DNS_LOCAL);
 	sm->step_at = NO_STEP;
+	/* One password for the whole set-up, retries included: a connection
+	 * (isolate: connection) is this set-up, whatever it takes. */
+	sm->iso = sm->n ? sfy_isolate_pass(cfg->isolate, sm->iso_buf) : NULL;
 	sm->deadline = sfy_now_ms() + cfg->handshake_timeout_ms;
 	sm->has_bound = sfy_sock_bound(fd, &sm->bound);
 	if (sm->n)

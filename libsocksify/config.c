@@ -64,6 +64,10 @@ static const char *const io_uring_names[] = {
 static const char *const unproxyable_names[] = {
 	[SFY_UNPROXYABLE_REFUSE] = "refuse", [SFY_UNPROXYABLE_ALLOW] = "allow",
 };
+static const char *const isolate_names[] = {
+	[SFY_ISOLATE_NONE] = "none", [SFY_ISOLATE_PROCESS] = "process",
+	[SFY_ISOLATE_CONNECTION] = "connection",
+};
 static const char *const pipeline_names[] = {
 	[SFY_PIPELINE_AUTO] = "auto", [SFY_PIPELINE_ON] = "on", [SFY_PIPELINE_OFF] = "off",
 };
@@ -90,6 +94,16 @@ int sfy_log_level_parse(const char *s)
 int sfy_unproxyable_parse(const char *s)
 {
 	return word(s, unproxyable_names, SFY_ARRAY_LEN(unproxyable_names));
+}
+
+int sfy_isolate_parse(const char *s)
+{
+	return word(s, isolate_names, SFY_ARRAY_LEN(isolate_names));
+}
+
+const char *sfy_isolate_name(enum sfy_isolate m)
+{
+	return (unsigned)m < SFY_ARRAY_LEN(isolate_names) ? isolate_names[m] : "?";
 }
 
 const char *sfy_log_level_name(enum sfy_log_level l)
@@ -374,6 +388,17 @@ static int k_dns_responder(struct load *l, yaml_node_t *v, const char *path, voi
 	return 0;
 }
 
+static int k_isolate(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	int m;
+
+	(void)arg;
+	if (sfy_cfg_enum_value(l, v, path, sfy_isolate_parse, "none, process, connection", &m))
+		return -1;
+	l->c->isolate = (enum sfy_isolate)m;
+	return 0;
+}
+
 static const struct key_def top_keys[] = {
 	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
@@ -382,6 +407,7 @@ static const struct key_def top_keys[] = {
 	{ "unproxyable", k_unproxyable }, { "chains", sfy_cfg_k_chains },
 	{ "rules", sfy_cfg_k_rules }, { "default", sfy_cfg_k_default },
 	{ "no_proxy", sfy_cfg_k_no_proxy }, { "dns_responder", k_dns_responder },
+	{ "isolate", k_isolate },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)

@@ -80,6 +80,16 @@ enum sfy_unproxyable {
 	SFY_UNPROXYABLE_ALLOW,
 };
 
+/* isolate: SOCKS5 username/password credentials a hop without its own
+ * gets (isolate.h), so that Tor (IsolateSOCKSAuth) keeps streams of
+ * different process trees, or of different connections, on different
+ * circuits. none sends no credentials. */
+enum sfy_isolate {
+	SFY_ISOLATE_NONE,
+	SFY_ISOLATE_PROCESS,
+	SFY_ISOLATE_CONNECTION,
+};
+
 /* Where a rule's verdict sends a connection: a named chain (index into
  * sfy_config.chains, >= 0) or one of these. */
 enum {
@@ -185,6 +195,8 @@ struct sfy_config {
 	 * prefix. Configuration code never logs; the launcher prints them
 	 * once for the tree (the library only when run without it). */
 	char warnings[SFY_ERR_MAX];
+	/* isolate: -- none (zero) by default. */
+	enum sfy_isolate isolate;
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,
@@ -223,6 +235,8 @@ int sfy_chain_mode_parse(const char *s);
 int sfy_dns_mode_parse(const char *s);
 int sfy_log_level_parse(const char *s);
 int sfy_unproxyable_parse(const char *s);
+int sfy_isolate_parse(const char *s);
+const char *sfy_isolate_name(enum sfy_isolate m);
 const char *sfy_chain_mode_name(enum sfy_chain_mode m);
 const char *sfy_log_level_name(enum sfy_log_level l);
 /* "8s", "500ms", "1m", "2" (seconds) -> milliseconds. -1 if bad. */

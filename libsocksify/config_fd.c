@@ -199,6 +199,7 @@ static bool fields_ok(const struct sfy_config *c)
 	       (unsigned)c->log_level <= SFY_LOG_DEBUG && (unsigned)c->pipeline <= SFY_PIPELINE_OFF &&
 	       (unsigned)c->io_uring <= SFY_IO_URING_ALLOW &&
 	       (unsigned)c->unproxyable <= SFY_UNPROXYABLE_ALLOW &&
+	       (unsigned)c->isolate <= SFY_ISOLATE_CONNECTION &&
 	       memchr(c->log_file, 0, sizeof(c->log_file)) && memchr(c->source, 0, sizeof(c->source)) &&
 	       memchr(c->proxies_file, 0, sizeof(c->proxies_file)) &&
 	       b[2] <= 1;

@@ -361,8 +361,10 @@ static enum sfy_verdict routed(int fd, enum sfy_op op, const struct sfy_routes *
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&d->sa;
 	uint16_t port = sfy_sockaddr_port(sa);
-	/* A fake address is its name (only remote routes hand them out). */
-	d->named = sfy_routes_remote(rt) && sfy_fakedns_reverse(sa, d->len, &d->name);
+	/* A fake address is its name (remote routes hand them out; in local
+	 * mode only .onion/.exit/.i2p names get one: hooks_dns.c). */
+	d->named = sfy_fakedns_reverse(sa, d->len, &d->name) &&
+		   (sfy_routes_remote(rt) || sfy_route_special_tld(d->name.name));
 	sfy_route_match(rt, d->named ? d->name.name : NULL, d->named ? NULL : sa, port, &d->route);
 	bool other = d->si.proto == SFY_SOCK_OTHER;
 	if (other) {

@@ -25,8 +25,10 @@ static enum sfy_name_plan plan_one(const struct sfy_routes *rt, const char *name
 {
 	bool remote = sfy_dns_rules_remote(rt);
 	enum sfy_name_plan p = sfy_route_name_plan(rt, name, port);
-	if (p == SFY_PLAN_FAKE && !remote)
-		p = SFY_PLAN_LOCAL;     /* no fake table to hand one out from */
+	/* Local-DNS routes only hand out fake addresses for .onion/.exit/.i2p
+	 * names, which must never reach this machine's resolver. */
+	if (p == SFY_PLAN_FAKE && !remote && !sfy_route_special_tld(name))
+		p = SFY_PLAN_LOCAL;
 	if (p == SFY_PLAN_BLOCK) {
 		char key[SFY_NAME_MAX + 1], txt[4 * SFY_NAME_MAX + 1], via[4 * SFY_NAME_MAX + 64] = "";
 		if (sfy_fakedns_normalize(asked, key) < 0)

@@ -10,6 +10,19 @@
  *          6 TTL expired         ETIMEDOUT     the connect attempt timed out
  *          7 cmd not supported   EOPNOTSUPP
  *          8 atyp not supported  EAFNOSUPPORT
+ *          Tor's extended errors (SocksPort ExtendedErrors, tor's
+ *          socks-extensions.txt), all about onion services:
+ *          F0 descriptor not found  EHOSTUNREACH  no such service (now)
+ *          F1 descriptor invalid    EHOSTUNREACH  unreachable as published;
+ *                                                 EPROTO would blame our
+ *                                                 SOCKS framing, which is fine
+ *          F2 introduction failed   ECONNREFUSED  the service did not take us
+ *          F3 rendezvous failed     ECONNREFUSED
+ *          F4 client auth missing   EACCES        credentials needed
+ *          F5 client auth wrong     EACCES
+ *          F6 invalid address       EHOSTUNREACH  as a name that does not
+ *                                                 resolve (chain.c)
+ *          F7 introduction timeout  ETIMEDOUT
  *          other                 ECONNREFUSED
  *  SOCKS4  91 rejected/failed    ECONNREFUSED
  *          92, 93 identd         EACCES        refused because of who we are
@@ -47,6 +60,14 @@ static const struct {
 	{ P_S5, 6, ETIMEDOUT, "TTL expired" },
 	{ P_S5, 7, EOPNOTSUPP, "command not supported" },
 	{ P_S5, 8, EAFNOSUPPORT, "address type not supported" },
+	{ P_S5, 0xf0, EHOSTUNREACH, "Tor: onion service descriptor can not be found" },
+	{ P_S5, 0xf1, EHOSTUNREACH, "Tor: onion service descriptor is invalid" },
+	{ P_S5, 0xf2, ECONNREFUSED, "Tor: onion service introduction failed" },
+	{ P_S5, 0xf3, ECONNREFUSED, "Tor: onion service rendezvous failed" },
+	{ P_S5, 0xf4, EACCES, "Tor: onion service missing client authorization" },
+	{ P_S5, 0xf5, EACCES, "Tor: onion service wrong client authorization" },
+	{ P_S5, 0xf6, EHOSTUNREACH, "Tor: onion service invalid address" },
+	{ P_S5, 0xf7, ETIMEDOUT, "Tor: onion service introduction timed out" },
 	{ P_S4, 90, 0, "request granted" },
 	{ P_S4, 91, ECONNREFUSED, "request rejected or failed" },
 	{ P_S4, 92, EACCES, "rejected: proxy cannot reach client identd" },

@@ -10,6 +10,7 @@
 #include "errmap.h"
 #include "handshake.h"
 #include "io.h"
+#include "isolate.h"
 #include "real.h"
 #include "socks4.h"
 
@@ -53,33 +54,45 @@ static void add_reply(struct sfy_hop *h, enum kind k)
 	h->kind[h->nreplies++] = (uint8_t)k;
 }
 
-/* Part k of the messages ends at end (step by step); pipelined: one part. */
+/* Part k of the messages ends at end (step by step); pipelined: the last
+ * part grows (one part, or two with isolation: init_socks5). */
 static void add_part(struct sfy_hop *h, size_t end)
 {
 	if (h->pipelined && h->nparts)
-		h->part_end[0] = end;
+		h->part_end[h->nparts - 1] = end;
 	else
 		h->part_end[h->nparts++] = end;
 }
 
-static int init_socks5(struct sfy_hop *h, enum sfy_s5_cmd cmd, const struct sfy_addr *dst)
+static int init_socks5(struct sfy_hop *h, enum sfy_s5_cmd cmd, const struct sfy_addr *dst,
+		       const char *iso)
 {
 	const struct sfy_proxy *p = h->p;
 	bool auth = p->has_user;
+	h->iso = !auth && iso;
 	/* Auth is pipelined only when it is the only method offered, so the
 	 * server cannot pick another and misread our auth bytes. */
-	ssize_t g = sfy_s5_build_greeting(h->out, sizeof(h->out), !auth, auth);
+	ssize_t g = sfy_s5_build_greeting(h->out, sizeof(h->out), !auth, auth || h->iso);
 	if (g < 0)
 		return fail(&h->e, SFY_BLAME_HOP, (int)g, "cannot build greeting");
 	size_t len = (size_t)g;
 	add_part(h, len);
 	add_reply(h, K_METHOD);
-	if (auth) {
-		ssize_t a = sfy_s5_build_auth(h->out + len, sizeof(h->out) - len, p->user, p->pass);
+	if (auth || h->iso) {
+		ssize_t a = sfy_s5_build_auth(h->out + len, sizeof(h->out) - len,
+					      auth ? p->user : SFY_ISOLATE_USER, auth ? p->pass : iso);
 		if (a < 0)
 			return fail(&h->e, SFY_BLAME_HOP, (int)a, "bad credentials");
+		h->auth_at = len;
+		h->auth_len = (size_t)a;
 		len += (size_t)a;
-		add_part(h, len);
+		/* Two methods offered: the greeting is a part of its own, the
+		 * rest waits for the server's choice (judge() drops the auth
+		 * when it picks none). */
+		if (h->iso && h->pipelined)
+			h->part_end[h->nparts++] = len;
+		else
+			add_part(h, len);
 		add_reply(h, K_AUTH);
 	}
 	ssize_t q = sfy_s5_build_request(h->out + len, sizeof(h->out) - len, cmd, dst);
@@ -128,7 +141,8 @@ static int init_http(struct sfy_hop *h, const struct sfy_addr *dst)
 }
 
 int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
-		 const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline)
+		 const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline,
+		 const char *iso)
 {
 	memset(h, 0, offsetof(struct sfy_hop, out));
 	h->p = p;
@@ -139,7 +153,7 @@ int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd c
 	switch (p->proto) {
 	case SFY_PROTO_SOCKS5:
 	case SFY_PROTO_SOCKS5H:
-		return init_socks5(h, cmd, dst);
+		return init_socks5(h, cmd, dst, iso);
 	case SFY_PROTO_SOCKS4:
 	case SFY_PROTO_SOCKS4A:
 		if (cmd != SFY_S5_CONNECT)
@@ -269,6 +283,24 @@ struct reply {
 	struct sfy_s4_reply s4;
 };
 
+/* The server picked no authentication over our isolation credentials:
+ * they never go out. The request moves over them; the messages after the
+ * greeting are one part, nothing of which was sent early, so there is no
+ * pipelining to probe. */
+static void drop_auth(struct sfy_hop *h)
+{
+	size_t at = h->auth_at, n = h->auth_len;
+	memmove(h->out + at, h->out + at + n, h->out_len - at - n);
+	memset(h->out + h->out_len - n, 0, n);
+	h->out_len -= n;
+	h->nparts = 2;
+	h->part_end[1] = h->out_len;
+	h->kind[1] = K_FINAL;
+	h->nreplies = 2;
+	h->probe = false;
+	h->auth_len = 0;
+}
+
 /* A complete reply of kind k: what it says. 0 to go on, or -errno. */
 static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 {
@@ -279,8 +311,11 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 		uint8_t method = rp->byte;
 		if (method == SFY_S5_AUTH_NO_ACCEPTABLE)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "proxy accepts none of our methods%s",
-				    auth ? " (username/password)" : " (no authentication)");
-		if (method != (auth ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
+				    auth ? " (username/password)"
+				    : h->iso ? " (none, username/password)" : " (no authentication)");
+		if (h->iso && method == SFY_S5_AUTH_NONE)
+			drop_auth(h);
+		else if (method != (auth || h->iso ? SFY_S5_AUTH_USERPASS : SFY_S5_AUTH_NONE))
 			return fail(e, SFY_BLAME_HOP, -EPROTO,
 				    "proxy chose method 0x%02x, which we did not offer", method);
 		/* The method reply's round trip scales the window: on a slow
@@ -299,9 +334,12 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 		return 0;
 	case K_FINAL:
+		/* Codes past RFC 1928's (Tor's 0xF0-0xF7, others') carry their
+		 * number too: the name alone does not say which code came. */
 		if (rp->s5.rep != SFY_S5_SUCCEEDED)
-			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep), "%s",
-				    sfy_s5_rep_str(rp->s5.rep));
+			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep),
+				    rp->s5.rep > SFY_S5_ATYP_NOT_SUPPORTED ? "%s (0x%02x)" : "%s",
+				    sfy_s5_rep_str(rp->s5.rep), rp->s5.rep);
 		h->bnd = rp->s5.bnd;
 		return 0;
 	case K_S4:
@@ -418,7 +456,7 @@ int sfy_hop_request(int fd, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
 {
 	static _Thread_local uint8_t in[SFY_HOP_IN_MAX];
 	static _Thread_local struct sfy_hop h;
-	int r = sfy_hop_init(&h, p, cmd, dst, pipelined, probe, deadline);
+	int r = sfy_hop_init(&h, p, cmd, dst, pipelined, probe, deadline, NULL);
 	while (r == 0) {
 		r = sfy_hop_step(&h, fd, in);
 		if (r <= 0)

@@ -64,6 +64,8 @@ struct sfy_hop {
 	const struct sfy_proxy *p;
 	bool pipelined;
 	bool probe;             /* tell a hop that drops early bytes apart */
+	bool iso;               /* offers NONE and USERPASS (isolation) */
+	size_t auth_at, auth_len;       /* where the isolation auth sits in out */
 	uint8_t nparts, nreplies, reply;        /* reply: the one being read */
 	uint8_t kind[3];        /* what each reply is (handshake.c) */
 	size_t part_end[3];     /* where part k ends in out */
@@ -82,9 +84,17 @@ struct sfy_hop {
  * hop reads at a time). */
 #define SFY_HOP_IN_MAX SFY_HTTP_REPLY_MAX
 
-/* Builds the hop's messages. 0, or a negative errno with h->e filled. */
+/* Builds the hop's messages. 0, or a negative errno with h->e filled.
+ * iso (NULL: none) is an isolation password (isolate.h) for a SOCKS5 hop
+ * without credentials of its own: its greeting offers no authentication
+ * and username/password, and goes alone (the server's choice decides
+ * what follows); if the server picks username/password it gets
+ * SFY_ISOLATE_USER and iso, pipelined with the request as pipelined says;
+ * if it picks no authentication it sees no credentials. Other hops ignore
+ * it. */
 int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd cmd,
-		 const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline);
+		 const struct sfy_addr *dst, bool pipelined, bool probe, int64_t deadline,
+		 const char *iso);
 
 /* Sends what is due before the first reply. 0 when all of it is with the
  * kernel, SFY_HOP_OUT to wait, or a negative errno. */

@@ -64,6 +64,28 @@ static enum dns_mode dns_mode(void)
 	return DNS_REMOTE;
 }
 
+/* A .onion/.exit/.i2p name in local-DNS mode: never the real functions
+ * (their query would tell the network the name). It takes the fake-address
+ * path of remote mode -- the rules, if any, decide between a fake address
+ * and EAI_NONAME there (route.h: FAKE only when a route carries the name)
+ * -- so connect() hands the name to the last hop (chain.c). Without rules
+ * the top-level chain must carry names, else the lookup fails here, as a
+ * connect could not reach the name anyway. The mode to go on in, or
+ * DNS_BROKEN for "fails". */
+static enum dns_mode special_mode(enum dns_mode m, const char *name)
+{
+	if ((m != DNS_PASS && m != DNS_ROUTED) || !name || !sfy_route_special_tld(name))
+		return m;
+	const struct sfy_config *c = sfy_config_get();
+	if (m == DNS_PASS && !sfy_route_carries_names(c)) {
+		sfy_debug("%s: never resolved locally, and the chain's last hop cannot take "
+			  "a name", name);
+		return DNS_BROKEN;
+	}
+	sfy_fakedns_configure(c->fake_net, c->fake_prefix);
+	return DNS_REMOTE;
+}
+
 /* Reverse lookups are the real functions' unless fake addresses exist. */
 static bool reverse_real(enum dns_mode m)
 {
@@ -298,7 +320,16 @@ SFY_EXPORT int getaddrinfo(const char *node, const char *service, const struct a
 	const struct addrinfo dflt = { .ai_flags = AI_V4MAPPED | AI_ADDRCONFIG };
 	enum dns_mode m;
 
-	if (!node || (hints && (hints->ai_flags & AI_NUMERICHOST)) || (m = dns_mode()) == DNS_PASS)
+	if (!node || (hints && (hints->ai_flags & AI_NUMERICHOST)))
+		return r->getaddrinfo(node, service, hints, res);
+	m = dns_mode();
+	enum dns_mode sm = special_mode(m, node);
+	if (sm != m) {
+		if (sm == DNS_BROKEN)
+			return EAI_NONAME;
+		m = sm;
+	}
+	if (m == DNS_PASS)
 		return r->getaddrinfo(node, service, hints, res);
 	const struct addrinfo *h = hints ? hints : &dflt;
 	int rc;
@@ -367,9 +398,16 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 	static const uint8_t lo6[16] = { [15] = 1 };
 	uint32_t v4, lo4 = htonl(INADDR_LOOPBACK);
 	uint8_t v6[16];
-	enum dns_mode m = dns_mode();
+	enum dns_mode m = dns_mode(), sm = special_mode(m, name);
 
 	*result = NULL;
+	if (sm != m) {
+		if (sm == DNS_BROKEN) {
+			*herr = HOST_NOT_FOUND;
+			return ENOENT;
+		}
+		m = sm;
+	}
 	if (m == DNS_PASS)
 		return ASK_REAL;
 	if (m == DNS_ROUTED) {

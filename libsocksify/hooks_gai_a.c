@@ -75,8 +75,13 @@ SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigev
 {
 	const struct sfy_config *cfg = sfy_config_get();
 	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
-	if (cfg && !(rt ? sfy_routes_remote(rt) || sfy_routes_active(rt)
-			: cfg->dns == SFY_DNS_REMOTE)) {
+	/* Local DNS: the real function, unless a .onion/.exit/.i2p name is
+	 * asked for, which only our getaddrinfo() keeps off the network. */
+	bool special = false;
+	for (int i = 0; list && i < n; i++)
+		special |= list[i] && list[i]->ar_name && sfy_route_special_tld(list[i]->ar_name);
+	if (cfg && !special && !(rt ? sfy_routes_remote(rt) || sfy_routes_active(rt)
+				    : cfg->dns == SFY_DNS_REMOTE)) {
 		if (!sfy_real()->getaddrinfo_a)
 			return EAI_SYSTEM;
 		return sfy_real()->getaddrinfo_a(mode, list, n, sev);

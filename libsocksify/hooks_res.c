@@ -117,6 +117,31 @@ static enum sfy_name_plan msg_plan(const struct sfy_routes *rt, const unsigned c
 	return p;
 }
 
+/* Does the call ask about a .onion/.exit/.i2p name (in a ready message:
+ * in any question; a message we cannot read is judged elsewhere)? Such a
+ * query never leaves, in any mode: a res_search's expansions would carry
+ * the name too. */
+static bool special_query(enum res_kind kind, const char *dname, const unsigned char *msg,
+			  int len)
+{
+	if (kind != RES_MSG)
+		return dname && sfy_route_special_tld(dname);
+	char name[NS_MAXDNAME];
+	if (!msg || len < HFIXEDSZ)
+		return false;
+	unsigned qd = (unsigned)msg[4] << 8 | msg[5];
+	const unsigned char *q = msg + HFIXEDSZ, *end = msg + len;
+	for (unsigned i = 0; i < qd; i++) {
+		int n = dn_expand(msg, end, q, name, sizeof(name));
+		if (n < 0 || end - (q + n) < QFIXEDSZ)
+			return false;
+		if (sfy_route_special_tld(name))
+			return true;
+		q += n + QFIXEDSZ;
+	}
+	return false;
+}
+
 /* What a call does. */
 enum res_way {
 	RES_REAL,       /* the real function (local mode, a local name) */
@@ -134,6 +159,12 @@ static enum res_way res_way(res_state statp, const char *what, enum res_kind kin
 	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
 	bool remote = rt ? sfy_routes_remote(rt) : c && c->dns == SFY_DNS_REMOTE;
 	bool responder = remote && sfy_dnsresp_enabled(c);
+	if (c && !remote && special_query(kind, dname, msg, msglen)) {
+		/* remote mode's responder answers these with fake addresses */
+		sfy_debug("%s: a query for a .onion/.exit/.i2p name is never sent", what);
+		res_fail(statp, HOST_NOT_FOUND);
+		return RES_FAIL;
+	}
 	if (kind == RES_MSG && c && !remote && rt && sfy_routes_active(rt)) {
 		/* local mode: what the message asks for decides, as for a name */
 		if (msg_plan(rt, msg, msglen) != SFY_PLAN_BLOCK)

@@ -101,7 +101,7 @@ int sfy_route_severity(const struct sfy_route *r)
 /* Can chain configuration c hand a name to its last hop as a name? Every
  * protocol but socks4 carries one; with random or round-robin any hop
  * may end up last. */
-static bool chain_carries_names(const struct sfy_config *c)
+bool sfy_route_carries_names(const struct sfy_config *c)
 {
 	size_t n = c->nproxies;
 	size_t i = c->chain == SFY_CHAIN_RANDOM || c->chain == SFY_CHAIN_ROUND_ROBIN ? 0 : n - 1;
@@ -119,21 +119,22 @@ void sfy_route_plan_note(const struct sfy_routes *rt, int via, struct sfy_plan_a
 		acc->all_block = false;
 	if (r.kind == SFY_ROUTE_BLOCK || (r.kind == SFY_ROUTE_CHAIN && r.cfg->dns != SFY_DNS_LOCAL))
 		acc->all_local = false;
-	if (r.kind == SFY_ROUTE_CHAIN && chain_carries_names(r.cfg))
+	if (r.kind == SFY_ROUTE_CHAIN && sfy_route_carries_names(r.cfg))
 		acc->any_name = true;
 }
 
-/* Without any remote route there is no fake table to hand out from: a
- * name that is not blocked is resolved here (design: FAKE cannot happen).
- * A .onion/.exit/.i2p name never is: it needs a fake address (a remote
- * route) and a chain that takes it by name, else the lookup fails. */
+/* Without any remote route a name that is not blocked is resolved here
+ * (FAKE cannot happen). A .onion/.exit/.i2p name never is, in any mode: it
+ * gets a fake address when a chain it can take carries it by name (a
+ * chain in local-DNS mode passes such a name on: chain.c), else the
+ * lookup fails. */
 enum sfy_name_plan sfy_route_plan_end(const struct sfy_routes *rt, const char *name,
 				      const struct sfy_plan_acc *acc)
 {
 	if (acc->all_block)
 		return SFY_PLAN_BLOCK;
 	if (sfy_route_special_tld(name))
-		return rt->remote && acc->any_name ? SFY_PLAN_FAKE : SFY_PLAN_BLOCK;
+		return acc->any_name ? SFY_PLAN_FAKE : SFY_PLAN_BLOCK;
 	if (!rt->remote || acc->all_local)
 		return SFY_PLAN_LOCAL;
 	return SFY_PLAN_FAKE;

@@ -78,8 +78,8 @@ void sfy_route_match(const struct sfy_routes *rt, const char *name, const struct
 /* What a resolver call does with name before any port is known (port -1)
  * or with the port of its service argument. */
 /* A .onion/.exit/.i2p name is never LOCAL: FAKE when some route it can
- * take carries the name to a proxy (a chain whose last hop takes names,
- * routes remote), else BLOCK. */
+ * take carries the name to a proxy (a chain whose last hop takes names, in
+ * either DNS mode), else BLOCK. */
 enum sfy_name_plan {
 	SFY_PLAN_BLOCK,         /* every rule that can match says block: EAI_NONAME */
 	SFY_PLAN_LOCAL,         /* every route it can take resolves locally
@@ -107,6 +107,11 @@ int sfy_route_name_restrictive(const struct sfy_routes *rt, const char *name,
  * a name is never resolved on this machine: it goes by name to a proxy
  * that can carry names, or nowhere. */
 bool sfy_route_special_tld(const char *name);
+
+/* Can chain configuration c hand a name to its last hop as a name? Every
+ * protocol but socks4 carries one; with random or round-robin any hop may
+ * end up last. False for a configuration without hops. */
+bool sfy_route_carries_names(const struct sfy_config *c);
 
 /* The no-rules path (sfy_routes_active() false): is sa a bypass:
  * destination? In remote-DNS mode port 53 only when the entry names

@@ -16,7 +16,7 @@ golang-go:go
 nginx-light:nginx g++:g++ pkg-config:pkg-config default-jdk-headless:javac
 libboost-dev:/usr/include/boost/asio.hpp libglib2.0-dev:/usr/include/glib-2.0/gio/gio.h
 libevent-dev:/usr/include/event2/bufferevent.h aria2:aria2c
-python3-dnspython:/usr/lib/python3/dist-packages/dns/resolver.py"
+python3-dnspython:/usr/lib/python3/dist-packages/dns/resolver.py tor:tor"
 # clang alone (--no-install-recommends) lacks compiler-rt, which holds the
 # libFuzzer and sanitizer runtimes; libclang-rt-dev pulls the default one.
 fuzz_pkgs="clang:clang libclang-rt-dev:/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a"

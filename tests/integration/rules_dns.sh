@@ -235,8 +235,12 @@ no_packets local "local DNS, blocked name: zero packets to port 53"
 
 echo "--- .onion/.exit/.i2p: never resolved locally"
 sfy_capture_start onion "$C" any port 53
-fails_with "local DNS and rules: getaddrinfo of an onion name fails (EAI_NONAME)" \
-	"error: EAI_NONAME" sfy_run "$C" "${L[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai abcdef.onion
+# Issue 14: in every DNS mode -- a fake address, the name goes to the
+# chain's last hop (socks5 takes names) at connect().
+expect_out "local DNS and rules: getaddrinfo of an onion name: a fake address" "addr: 224." \
+	sfy_run "$C" "${L[@]}" -- "$SFY_PY" "$SFY_TMP/look.py" gai abcdef.onion
+expect_out "...and the name reaches the local-DNS top chain by name (TCP)" "$SFY_TOKEN" \
+	sfy_run "$C" "${L[@]}" -- curl -sS --max-time 20 http://hidden.onion:8080/
 expect_out "a local-DNS chain (socks5) takes an onion name by name (TCP)" "$SFY_TOKEN" \
 	sfy_run "$C" -f "$SFY_TMP/onion.yaml" -- curl -sS --max-time 20 http://hidden.onion:8080/
 expect_out "...and by name through its UDP relay" "reply: ping|$REL" \

@@ -88,6 +88,8 @@ static const struct bad {
 	{ "proxies: [socks5://h]\nio_uring: yes\n", "t.yaml:2: io_uring:", "bad value" },
 	{ "proxies: [socks5://h]\nio_uring: [allow]\n", "t.yaml:2: io_uring:", "expected a value" },
 	{ "proxies: [socks5://h]\nunproxyable: maybe\n", "t.yaml:2: unproxyable:", "bad value" },
+	{ "proxies: [socks5://h]\nisolate: tree\n", "t.yaml:2: isolate:", "bad value" },
+	{ "proxies: [socks5://h]\nisolate: [process]\n", "t.yaml:2: isolate:", "expected a value" },
 	{ "- socks5://h\n", "t.yaml:1: (top level):", "expected a mapping" },
 	{ "proxies: [socks5://h]\n[a]: 1\n", "t.yaml:2: (top level):", "keys must be words" },
 	{ "proxies: [socks5://h\n", "t.yaml:2: yaml:", "" },
@@ -256,6 +258,21 @@ static void test_words(void **state)
 	if (load(c, "proxies: [socks5://h]\n", err))
 		fail_msg("%s", err);
 	assert_int_equal(c->unproxyable, SFY_UNPROXYABLE_REFUSE);
+	/* isolate: none by default (a zeroed configuration sends no
+	 * credentials), any case. */
+	assert_int_equal(c->isolate, SFY_ISOLATE_NONE);
+	assert_int_equal(SFY_ISOLATE_NONE, 0);
+	assert_int_equal(sfy_isolate_parse("none"), SFY_ISOLATE_NONE);
+	assert_int_equal(sfy_isolate_parse("Process"), SFY_ISOLATE_PROCESS);
+	assert_int_equal(sfy_isolate_parse("connection"), SFY_ISOLATE_CONNECTION);
+	assert_int_equal(sfy_isolate_parse("stream"), -1);
+	assert_string_equal(sfy_isolate_name(SFY_ISOLATE_CONNECTION), "connection");
+	if (load(c, "proxies: [socks5://h]\nisolate: process\n", err))
+		fail_msg("%s", err);
+	assert_int_equal(c->isolate, SFY_ISOLATE_PROCESS);
+	if (load(c, "proxies: [socks5://h]\nisolate: connection\n", err))
+		fail_msg("%s", err);
+	assert_int_equal(c->isolate, SFY_ISOLATE_CONNECTION);
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_ROUND_ROBIN), "round_robin");
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_STRICT), "strict");
 }

@@ -802,6 +802,7 @@ static void test_rules_memfd_forged(void **state)
 		{ CFG(default_via), 5, 2, "default past the chains", false },
 		{ CFG(nproxies), 0, 8, "no proxies without default", false },
 		{ CFG(no_proxy_env), 3, 1, "no_proxy_env", false },
+		{ CFG(isolate), 3, 4, "isolate past connection", false },
 		{ 0, 'X', 1, "upper case in the pool", true },
 		{ 5, '.', 1, "an empty label in the pool", true },
 	};

@@ -26,6 +26,17 @@ static void test_s5(void **state)
 		{ 8, EAFNOSUPPORT, "address type not supported" },
 		{ 9, ECONNREFUSED, "unknown SOCKS5 reply code" },
 		{ 90, ECONNREFUSED, "unknown SOCKS5 reply code" },
+		/* Tor's ExtendedErrors */
+		{ 0xef, ECONNREFUSED, "unknown SOCKS5 reply code" },
+		{ 0xf0, EHOSTUNREACH, "Tor: onion service descriptor can not be found" },
+		{ 0xf1, EHOSTUNREACH, "Tor: onion service descriptor is invalid" },
+		{ 0xf2, ECONNREFUSED, "Tor: onion service introduction failed" },
+		{ 0xf3, ECONNREFUSED, "Tor: onion service rendezvous failed" },
+		{ 0xf4, EACCES, "Tor: onion service missing client authorization" },
+		{ 0xf5, EACCES, "Tor: onion service wrong client authorization" },
+		{ 0xf6, EHOSTUNREACH, "Tor: onion service invalid address" },
+		{ 0xf7, ETIMEDOUT, "Tor: onion service introduction timed out" },
+		{ 0xf8, ECONNREFUSED, "unknown SOCKS5 reply code" },
 		{ 255, ECONNREFUSED, "unknown SOCKS5 reply code" },
 	};
 

@@ -369,8 +369,8 @@ static void test_special_tlds(void **state)
 /* Review finding 2: a .onion/.exit/.i2p name is never resolved locally,
  * whatever the DNS mode of the routes it can take: FAKE when some chain
  * can carry the name to its last hop (any protocol but socks4; then chain.c
- * hands it over by name even in local-DNS mode), BLOCK otherwise, and
- * BLOCK whenever no route is remote (no fake table). */
+ * hands it over by name even in local-DNS mode), BLOCK otherwise -- also
+ * when no route is remote (issue 14: in any mode). */
 static void test_special_never_local(void **state)
 {
 	(void)state;
@@ -400,8 +400,8 @@ static void test_special_never_local(void **state)
 	assert_true(rb_rule(c, SFY_RO_FILE, "ads.example", 0, 0, BLOCK));
 	rt = build(c);
 	EQ(sfy_routes_remote(rt), 0, "not remote");
-	EQ(plan(rt, "abcdef.onion", -1), SFY_PLAN_BLOCK, "local mode: onion");
-	EQ(plan(rt, "abcdef.onion", 443), SFY_PLAN_BLOCK, "local mode: onion, port");
+	EQ(plan(rt, "abcdef.onion", -1), SFY_PLAN_FAKE, "local mode: onion");
+	EQ(plan(rt, "abcdef.onion", 443), SFY_PLAN_FAKE, "local mode: onion, port");
 	EQ(plan(rt, "www.example", -1), SFY_PLAN_LOCAL, "local mode: others resolve");
 	sfy_routes_free(rt);
 	rb_free(c);
@@ -457,9 +457,10 @@ static void test_name_plan(void **state)
 	rt = build(c);
 	EQ(sfy_routes_remote(rt), 0, "not remote");
 	EQ(plan(rt, "a.half", -1), SFY_PLAN_LOCAL, "local only");
-	/* Never to the real resolver, and no fake table to hand one out. */
-	EQ(plan(rt, "x.onion", -1), SFY_PLAN_BLOCK, "local only: an onion name cannot be looked up");
-	EQ(plan(rt, "x.exit", 80), SFY_PLAN_BLOCK, "nor an exit name");
+	/* Never to the real resolver: a fake address, the socks5 chain takes
+	 * the name. */
+	EQ(plan(rt, "x.onion", -1), SFY_PLAN_FAKE, "local only: an onion name goes by name");
+	EQ(plan(rt, "x.exit", 80), SFY_PLAN_FAKE, "and an exit name");
 	EQ(plan(rt, "ads.example", -1), SFY_PLAN_BLOCK, "blocked");
 	sfy_routes_free(rt);
 	rb_free(c);
