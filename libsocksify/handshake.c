@@ -136,6 +136,9 @@ int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd c
 	h->probe = pipelined && probe;
 	h->deadline = deadline;
 	h->e.blame = SFY_BLAME_HOP;
+	if ((cmd == SFY_S5_RESOLVE || cmd == SFY_S5_RESOLVE_PTR) &&
+	    p->proto != SFY_PROTO_SOCKS5 && p->proto != SFY_PROTO_SOCKS5H)
+		return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP, "RESOLVE needs a SOCKS5 hop");
 	switch (p->proto) {
 	case SFY_PROTO_SOCKS5:
 	case SFY_PROTO_SOCKS5H:
@@ -299,6 +302,8 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 		return 0;
 	case K_FINAL:
+		h->has_rep = true;
+		h->rep = rp->s5.rep;
 		if (rp->s5.rep != SFY_S5_SUCCEEDED)
 			return fail(e, SFY_BLAME_TARGET, -sfy_errno_from_s5(rp->s5.rep), "%s",
 				    sfy_s5_rep_str(rp->s5.rep));

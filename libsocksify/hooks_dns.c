@@ -57,7 +57,7 @@ static enum dns_mode dns_mode(void)
 	if (!c)
 		return DNS_BROKEN;
 	const struct sfy_routes *rt = sfy_routes_get();
-	bool remote = rt ? sfy_routes_remote(rt) : c->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : sfy_dns_fakes(c->dns);
 	if (!remote)
 		return rt && sfy_routes_active(rt) ? DNS_ROUTED : DNS_PASS;
 	sfy_fakedns_configure(c->fake_net, c->fake_prefix);

@@ -76,7 +76,7 @@ SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigev
 	const struct sfy_config *cfg = sfy_config_get();
 	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
 	if (cfg && !(rt ? sfy_routes_remote(rt) || sfy_routes_active(rt)
-			: cfg->dns == SFY_DNS_REMOTE)) {
+			: sfy_dns_fakes(cfg->dns))) {
 		if (!sfy_real()->getaddrinfo_a)
 			return EAI_SYSTEM;
 		return sfy_real()->getaddrinfo_a(mode, list, n, sev);

@@ -622,9 +622,9 @@ struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, siz
 			goto oom;
 	if (rt->active && !(rt->direct_cfg = derive(cfg, NULL)))
 		goto oom;
-	rt->remote = cfg->dns == SFY_DNS_REMOTE;
+	rt->remote = sfy_dns_fakes(cfg->dns);
 	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
-		rt->remote |= rt->chain_cfg[i]->dns == SFY_DNS_REMOTE;
+		rt->remote |= sfy_dns_fakes(rt->chain_cfg[i]->dns);
 	return rt;
 oom:
 	sfy_routes_free(rt);
@@ -707,7 +707,7 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
  * (sfy_routes_active() false): the bypass: list alone, as before rules. */
 bool sfy_route_bypass(const struct sfy_config *cfg, const struct sockaddr *sa)
 {
-	bool dns = cfg->dns == SFY_DNS_REMOTE && sfy_sockaddr_port(sa) == 53;
+	bool dns = sfy_dns_fakes(cfg->dns) && sfy_sockaddr_port(sa) == 53;
 	for (size_t i = 0; i < cfg->nbypass; i++)
 		if (sfy_cidr_match(&cfg->bypass[i], sa) && (!dns || cfg->bypass[i].port == 53))
 			return true;
