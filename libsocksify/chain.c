@@ -1094,8 +1094,8 @@ int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sf
 	int r = run_blocking(sm);
 	if (r == 0 && rep)
 		sfy_chain_sm_report(sm, rep);
-	else if (rep)
-		rep->rep = sm->rep;
+	else if (rep && (rep->rep = sm->rep) >= 0)
+		rep->last = sm->idx[sm->n - 1];
 	sfy_chain_sm_free(sm);
 	return r;
 }

@@ -22,8 +22,9 @@ struct sfy_chain_report {
 	struct sfy_addr last_addr;
 	struct sfy_addr bnd;            /* the last hop's BND */
 	/* The last hop's SOCKS5 REP, -1 when none came (or it is not SOCKS5).
-	 * The one field sfy_chain_connect() also fills when it fails: the
-	 * resolver (dns_proxy.c) maps a RESOLVE's reply code itself. */
+	 * sfy_chain_connect() also fills it when it fails, and then `last`
+	 * when it is not -1: the resolver (dns_proxy.c) maps a RESOLVE's
+	 * reply code itself. */
 	int rep;
 };
 

@@ -373,6 +373,29 @@ enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *
 	return sfy_route_plan_end(rt, name, &acc);
 }
 
+/* The chain a lookup of name goes through with dns: proxy (dns_proxy.h):
+ * the verdict every rule that can match it (on port, -1: any) agrees on,
+ * else default:'s. */
+int sfy_route_name_via(const struct sfy_routes *rt, const char *name, int port)
+{
+	bool special = sfy_route_special_tld(name);
+	int via = 0;
+	bool any = false;
+	for (uint32_t i = first_match(rt, name, special, NULL, port, 0); i != NONE;
+	     i = first_match(rt, name, special, NULL, port, i + 1)) {
+		const struct sfy_eff *e = &rt->eff[i];
+		if (any && e->r.via != via)
+			return sfy_route_default_via(rt, special, port);
+		via = e->r.via;
+		any = true;
+		if (port >= 0 || !e->r.has_port)
+			return via;
+	}
+	/* Only port-bound rules matched (or none): default: decides the
+	 * ports they leave, and agrees with them or is the fallback anyway. */
+	return sfy_route_default_via(rt, special, port);
+}
+
 /* Every rule that can match (name, sa) on some port, in order, until one
  * that matches on every port, then default:. Port 53's remote-DNS rule is
  * left out: it judges the port, whatever names the address has. */
