@@ -515,12 +515,20 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 			 result, herr);
 }
 
+/* glibc's *_r functions also leave their h_errno in the global one (perl's
+ * gethostbyname reads it from there): ours do the same. */
+static int answered_r(int rc, const int *herr)
+{
+	h_errno = *herr;
+	return rc;
+}
+
 SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
 				size_t buflen, struct hostent **result, int *h_errnop)
 {
 	int rc = ghbn_remote(name, af, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL && rc != ASK_LOCAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	int r = sfy_real()->gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
 	if (rc == ASK_LOCAL && r == 0 && *result)
 		sfy_dns_remember_he(name, *result);
@@ -532,7 +540,7 @@ SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
 {
 	int rc = ghbn_remote(name, AF_INET, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL && rc != ASK_LOCAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	int r = sfy_real()->gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
 	if (rc == ASK_LOCAL && r == 0 && *result)
 		sfy_dns_remember_he(name, *result);
@@ -649,7 +657,7 @@ SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct
 {
 	int rc = ghba_remote(addr, len, type, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	return sfy_real()->gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
 }
 
