@@ -14,7 +14,9 @@
 
 static const char *dns_name(enum sfy_dns_mode d)
 {
-	return d == SFY_DNS_REMOTE ? "remote (names go to the last hop)" : "local";
+	return d == SFY_DNS_REMOTE ? "remote (names go to the last hop)"
+	       : d == SFY_DNS_PROXY ? "proxy (lookups ask the last hop with RESOLVE, through the chain)"
+	       : "local";
 }
 
 static void print_route(const struct sfy_config *top, const struct sfy_routes *rt,

@@ -92,8 +92,9 @@ static void usage(FILE *f)
 "                      socks4, socks4a, socks5, socks5h or http; repeat for\n"
 "                      a chain, in order; replaces the file's proxies\n"
 "  -c, --chain MODE    strict (default), dynamic, random, round_robin\n"
-"  -d, --dns MODE      remote or local (default: remote if the last hop\n"
-"                      resolves names: socks5h, socks4a, http)\n"
+"  -d, --dns MODE      remote, local or proxy (default: remote if the last\n"
+"                      hop resolves names: socks5h, socks4a, http; proxy:\n"
+"                      lookups ask a socks5 last hop, e.g. Tor, with RESOLVE)\n"
 "  -r, --rule MATCH=VIA  a routing rule tried before SOCKSIFY_RULES, the\n"
 "                      file's bypass: and rules:; repeat for more, in order.\n"
 "                      MATCH: *, host, *.domain, IP or CIDR ([IPv6]), each\n"
@@ -225,7 +226,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
 			break;
 		case 'd':
 			if (sfy_dns_mode_parse(optarg) < 0)
-				die_usage("bad DNS mode '%s' (remote, local)", optarg);
+				die_usage("bad DNS mode '%s' (remote, local, proxy)", optarg);
 			o->dns = optarg;
 			break;
 		case 'r': add_rule(o, optarg); break;
@@ -494,13 +495,15 @@ static _Noreturn void run(const struct sfy_config *cfg, char **argv)
  * (the top-level one included) in local-DNS mode. */
 static bool names_resolved_locally(const struct sfy_config *cfg)
 {
-	bool names = false, local = cfg->default_via == SFY_VIA_DIRECT || cfg->dns == SFY_DNS_LOCAL;
+	/* dns: proxy answers with real addresses too (dns_proxy.h). */
+	bool names = false, local = cfg->default_via == SFY_VIA_DIRECT || cfg->dns == SFY_DNS_LOCAL ||
+				    cfg->dns == SFY_DNS_PROXY;
 	for (size_t i = 0; i < cfg->nrules; i++) {
 		names |= cfg->rules[i].kind == SFY_RM_NAME || cfg->rules[i].kind == SFY_RM_SUFFIX;
 		local |= cfg->rules[i].via == SFY_VIA_DIRECT;
 	}
 	for (size_t i = 0; i < cfg->nchains; i++)
-		local |= cfg->chains[i].dns == SFY_DNS_LOCAL;
+		local |= cfg->chains[i].dns == SFY_DNS_LOCAL || cfg->chains[i].dns == SFY_DNS_PROXY;
 	return names && local;
 }
 
@@ -510,7 +513,7 @@ static void prepare_dns_tables(const struct sfy_config *cfg)
 {
 	char err[SFY_ERR_MAX];
 	struct sfy_routes *rt = sfy_routes_build(cfg, err, sizeof(err));
-	bool remote = rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : sfy_dns_fakes(cfg->dns);
 	sfy_routes_free(rt);
 	/* Local-DNS chains hand out fake addresses only for .onion/.exit/.i2p
 	 * names: a process that looks one up makes its table then, and shares

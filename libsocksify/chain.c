@@ -154,6 +154,7 @@ struct sfy_chain_sm {
 	struct sfy_hop_error he;
 	struct sfy_addr first;          /* hop 1's connected address */
 	struct sfy_addr bnd;            /* the last hop's BND */
+	int rep;                        /* ...and its REP (SOCKS5), -1: none */
 	uint8_t in[SFY_HOP_IN_MAX];
 	struct sfy_hop hops[SFY_MAX_PROXIES];
 };
@@ -172,6 +173,8 @@ static int blame(struct sfy_chain_sm *sm, size_t i, int err)
 {
 	sm->failed = i;
 	sm->he = sm->hops[i].e;
+	if (i + 1 == sm->n && sm->hops[i].has_rep)
+		sm->rep = sm->hops[i].rep;
 	if (err != -SFY_ESTEPWISE && sm->he.blame == SFY_BLAME_TARGET) {
 		if (i + 1 == sm->n)
 			sm->at_dst = true;
@@ -453,6 +456,7 @@ static int restart(struct sfy_chain_sm *sm)
 	sm->err = 0;
 	sm->failed = 0;
 	sm->at_dst = false;
+	sm->rep = -1;
 	memset(&sm->he, 0, sizeof(sm->he));
 	return 0;
 }
@@ -727,8 +731,10 @@ static void hop_done(struct sfy_chain_sm *sm)
 	if (h->probe)
 		/* A reply to a pipelined request: it takes early bytes. */
 		sfy_stepwise_set(sm->cfg, p, SFY_PIPE_OK);
-	if (k + 1 == sm->n)
+	if (k + 1 == sm->n) {
 		sm->bnd = h->bnd;
+		sm->rep = h->has_rep ? h->rep : -1;
+	}
 	if (sm->fwd_probe && k + 1 == sm->fwd_hop) {
 		/* Hop k+1's greeting went early through hop k: its answer is
 		 * immediate unless hop k dropped it. */
@@ -792,6 +798,17 @@ static int step_hops(struct sfy_chain_sm *sm)
 		hop_done(sm);
 	}
 	return 0;
+}
+
+/* Tor's RESOLVE / RESOLVE_PTR: a lookup, not a connection. */
+static bool is_lookup(enum sfy_s5_cmd cmd)
+{
+	return cmd == SFY_S5_RESOLVE || cmd == SFY_S5_RESOLVE_PTR;
+}
+
+static const char *sep_of(const struct sfy_chain_sm *sm)
+{
+	return sm->note[0] ? ", " : "";
 }
 
 /* connect() must not report what no program expects of it. */
@@ -867,7 +884,12 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 		sfy_warn("connect to %s failed: %s%s: %s (%s)%s%s", dsts,
 			 sm->n ? "resolving for the chain" : "direct", at, why,
 			 strerrorname_np(-err), sep, sm->note);
-	} else if (sm->at_dst)
+	} else if (sm->at_dst && is_lookup(sm->cmd))
+		/* The name's answer, not a failure of the chain: the resolver
+		 * (dns_proxy.c) logs what it means. */
+		sfy_debug("%s %s: last hop %s: %s%s%s", sm->cmd == SFY_S5_RESOLVE ? "RESOLVE"
+			  : "RESOLVE_PTR", dsts, hop, why, sep, sm->note);
+	else if (sm->at_dst)
 		sfy_warn("connect to %s failed: last hop %s: %s (%s)%s%s", dsts, hop, why,
 			 strerrorname_np(-err), sep, sm->note);
 	else
@@ -881,6 +903,16 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 static int finished(struct sfy_chain_sm *sm)
 {
 	sm->st = ST_DONE;
+	if (is_lookup(sm->cmd)) {
+		if (!sm->partial && sfy_log_level_get() >= SFY_LOG_DEBUG) {
+			char dsts[300];
+			sfy_addr_format(&sm->asked, dsts, sizeof(dsts));
+			sfy_debug("%s %s via %zu hop%s%s%s", sm->cmd == SFY_S5_RESOLVE ? "RESOLVE"
+				  : "RESOLVE_PTR", dsts, sm->n, sm->n == 1 ? "" : "s", sep_of(sm),
+				  sm->note);
+		}
+		return sm->result = 0;
+	}
 	if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
 		char dsts[300], at[300] = "";
 		const char *sep = sm->note[0] ? ", " : "";
@@ -970,6 +1002,7 @@ struct sfy_chain_sm *sfy_chain_sm_new(const struct sfy_config *cfg, int fd,
 	sm->may_block = !async;
 	sm->dst = sm->asked = *dst;
 	sm->cmd = cmd;
+	sm->rep = -1;
 	sm->n = sm->upto = pick(cfg, sm->idx);
 	/* A name reaches the last hop as a name only when the chain resolves
 	 * names remotely; a direct route always resolves it here -- except a
@@ -1020,6 +1053,7 @@ void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report 
 	rep->nhops = sm->n;
 	rep->last = sm->n ? sm->idx[sm->n - 1] : 0;
 	rep->bnd = sm->bnd;
+	rep->rep = sm->rep;
 	if (sm->n <= 1) {       /* no hops: the destination's own address */
 		rep->last_addr = sm->first;
 	} else {
@@ -1067,6 +1101,8 @@ int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sf
 	int r = run_blocking(sm);
 	if (r == 0 && rep)
 		sfy_chain_sm_report(sm, rep);
+	else if (rep && (rep->rep = sm->rep) >= 0)
+		rep->last = sm->idx[sm->n - 1];
 	sfy_chain_sm_free(sm);
 	return r;
 }

@@ -21,13 +21,21 @@ struct sfy_chain_report {
 	bool last_addr_known;
 	struct sfy_addr last_addr;
 	struct sfy_addr bnd;            /* the last hop's BND */
+	/* The last hop's SOCKS5 REP, -1 when none came (or it is not SOCKS5).
+	 * sfy_chain_connect() also fills it when it fails, and then `last`
+	 * when it is not -1: the resolver (dns_proxy.c) maps a RESOLVE's
+	 * reply code itself. */
+	int rep;
 };
 
 /* Connects fd (an unconnected AF_INET/AF_INET6 stream socket) through the
  * configured chain to dst, with SOCKS5 command cmd on the last hop
- * (SFY_S5_CONNECT or SFY_S5_UDP_ASSOCIATE; the latter needs a SOCKS5 last
- * hop). On success returns 0 and, if rep is not NULL, fills it. On failure
- * returns a negative errno and has logged one line. */
+ * (SFY_S5_CONNECT, or SFY_S5_UDP_ASSOCIATE / SFY_S5_RESOLVE /
+ * SFY_S5_RESOLVE_PTR, which need a SOCKS5 last hop). On success returns 0
+ * and, if rep is not NULL, fills it. On failure returns a negative errno,
+ * sets rep->rep, and has logged one line -- at debug level when the last
+ * hop answered a RESOLVE / RESOLVE_PTR with an error (its caller says what
+ * that means), and a lookup's success is logged at debug too. */
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep);
 

@@ -48,7 +48,7 @@ static const char *const chain_names[] = {
 	[SFY_CHAIN_RANDOM] = "random", [SFY_CHAIN_ROUND_ROBIN] = "round_robin",
 };
 static const char *const dns_names[] = {
-	[SFY_DNS_REMOTE] = "remote", [SFY_DNS_LOCAL] = "local",
+	[SFY_DNS_REMOTE] = "remote", [SFY_DNS_LOCAL] = "local", [SFY_DNS_PROXY] = "proxy",
 };
 static const char *const log_names[] = {
 	[SFY_LOG_ERROR] = "error", [SFY_LOG_WARN] = "warn",
@@ -195,7 +195,7 @@ static int k_dns(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	int m;
 
 	(void)arg;
-	if (sfy_cfg_enum_value(l, v, path, sfy_dns_mode_parse, "remote, local", &m))
+	if (sfy_cfg_enum_value(l, v, path, sfy_dns_mode_parse, "remote, local, proxy", &m))
 		return -1;
 	l->c->dns = (enum sfy_dns_mode)m;
 	return 0;

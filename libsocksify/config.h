@@ -39,7 +39,21 @@ enum sfy_dns_mode {
 	SFY_DNS_AUTO,           /* not set: remote if the last hop resolves names */
 	SFY_DNS_REMOTE,
 	SFY_DNS_LOCAL,
+	/* Lookups ask the chain's last hop, through the chain, with SOCKS5
+	 * RESOLVE / RESOLVE_PTR (Tor's extension) and return its real
+	 * addresses (dns_proxy.h); a hop that has no RESOLVE, and .onion,
+	 * .exit, .i2p names, get fake addresses as in remote mode. At
+	 * connect() names go to the last hop by name like remote: the fake
+	 * table is in use, nothing is resolved on this machine. */
+	SFY_DNS_PROXY,
 };
+
+/* Does mode m hand out fake addresses and pass names to the last hop
+ * (remote, and proxy for what RESOLVE does not answer)? */
+static inline bool sfy_dns_fakes(enum sfy_dns_mode m)
+{
+	return m == SFY_DNS_REMOTE || m == SFY_DNS_PROXY;
+}
 
 enum sfy_udp_mode {
 	SFY_UDP_ASSOCIATE,

@@ -82,7 +82,7 @@ static int c_dns(struct load *l, yaml_node_t *v, const char *path, void *arg)
 	struct chain_ctx *x = arg;
 	int m;
 
-	if (sfy_cfg_enum_value(l, v, path, sfy_dns_mode_parse, "remote, local", &m))
+	if (sfy_cfg_enum_value(l, v, path, sfy_dns_mode_parse, "remote, local, proxy", &m))
 		return -1;
 	x->d->dns = (enum sfy_dns_mode)m;
 	return 0;

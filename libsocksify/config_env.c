@@ -300,6 +300,30 @@ static int rules_check(struct sfy_config *c, bool remote, const char *np_var, ch
 	return shadows(c, remote, np_var, err, errcap);
 }
 
+/* dns: proxy sends RESOLVE / RESOLVE_PTR, SOCKS5 commands, to the last
+ * hop: every hop that can end up last must be SOCKS5 (strict, dynamic:
+ * the last one -- a dynamic chain whose last hop is down fails the lookup
+ * rather than ask another; random, round_robin: every one). file NULL:
+ * the hops came from SOCKSIFY_PROXY / -x. */
+static int proxy_mode_hops(const struct sfy_proxy *p, const unsigned *line, size_t n,
+			   enum sfy_chain_mode mode, const char *key, const char *file, char *err,
+			   size_t errcap)
+{
+	size_t i = mode == SFY_CHAIN_RANDOM || mode == SFY_CHAIN_ROUND_ROBIN ? 0 : n - 1;
+	for (; n && i < n; i++) {
+		if (p[i].proto == SFY_PROTO_SOCKS5 || p[i].proto == SFY_PROTO_SOCKS5H)
+			continue;
+		char hop[600];
+		sfy_proxy_format(&p[i], hop, sizeof(hop));
+		if (file && line[i])
+			return sfy_errf(err, errcap, "%s:%u: %s: dns: proxy needs a socks5 last hop "
+					"(it asks it with RESOLVE), not %s", file, line[i], key, hop);
+		return sfy_errf(err, errcap, "%s: dns: proxy needs a socks5 last hop (it asks it "
+				"with RESOLVE), not %s", key, hop);
+	}
+	return 0;
+}
+
 static enum sfy_dns_mode by_last_hop(const struct sfy_proxy *last)
 {
 	return sfy_proto_remote_dns(last->proto) ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
@@ -325,9 +349,13 @@ static int chains_finish(struct sfy_config *c, enum sfy_dns_mode global, char *e
 		if (d->dns == SFY_DNS_AUTO)
 			d->dns = global != SFY_DNS_AUTO ? global
 			       : by_last_hop(&c->chain_proxies[d->first + d->n - 1]);
-		if (d->dns != SFY_DNS_REMOTE)
+		if (!sfy_dns_fakes(d->dns))
 			continue;
 		snprintf(key, sizeof key, "chains.%s", d->name);
+		if (d->dns == SFY_DNS_PROXY &&
+		    proxy_mode_hops(c->chain_proxies + d->first, c->chain_proxy_line + d->first, d->n,
+				    d->chain, key, source_name(c), err, errcap))
+			return -1;
 		struct chain_view v = {
 			.p = c->chain_proxies + d->first, .line = c->chain_proxy_line + d->first,
 			.n = d->n, .mode = d->chain, .chain_length = d->chain_length,
@@ -362,9 +390,9 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 	 * chain is (the fake-DNS table is then in use). */
 	if (c->nproxies && c->dns == SFY_DNS_AUTO)
 		c->dns = by_last_hop(&c->proxies[c->nproxies - 1]);
-	remote = c->nproxies && c->dns == SFY_DNS_REMOTE;
+	remote = c->nproxies && sfy_dns_fakes(c->dns);
 	for (size_t i = 0; i < c->nchains; i++)
-		remote |= c->chains[i].dns == SFY_DNS_REMOTE;
+		remote |= sfy_dns_fakes(c->chains[i].dns);
 	if (!c->nproxies)
 		c->dns = remote ? SFY_DNS_REMOTE : SFY_DNS_LOCAL;
 	if (sfy_config_multihop(c) && !c->udp_explicit && c->udp == SFY_UDP_ASSOCIATE)
@@ -380,7 +408,11 @@ int sfy_config_finish(struct sfy_config *c, char *err, size_t errcap)
 			add_warning(c, w);
 			break;
 		}
-	if (c->nproxies && c->dns == SFY_DNS_REMOTE) {
+	if (c->nproxies && c->dns == SFY_DNS_PROXY &&
+	    proxy_mode_hops(c->proxies, c->proxy_line, c->nproxies, c->chain, "proxies",
+			    c->proxies_file[0] ? c->proxies_file : NULL, err, errcap))
+		return -1;
+	if (c->nproxies && sfy_dns_fakes(c->dns)) {
 		struct chain_view v = {
 			.p = c->proxies, .line = c->proxy_line, .n = c->nproxies, .mode = c->chain,
 			.chain_length = c->chain_length, .file = c->proxies_file, .key = "proxies",
@@ -504,7 +536,7 @@ static int from_env(struct sfy_config *c, const char *explicit_file, char *err, 
 		return -1;
 	if (r)
 		c->chain = (enum sfy_chain_mode)v;
-	if ((r = env_word("SOCKSIFY_DNS", sfy_dns_mode_parse, "remote, local", &v, err, errcap)) < 0)
+	if ((r = env_word("SOCKSIFY_DNS", sfy_dns_mode_parse, "remote, local, proxy", &v, err, errcap)) < 0)
 		return -1;
 	if (r)
 		c->dns = (enum sfy_dns_mode)v;

@@ -126,7 +126,7 @@ static bool chains_ok(const struct sfy_config *c)
 		if (!memchr(d->name, 0, sizeof(d->name)) || !sfy_chain_name_ok(d->name) ||
 		    d->n < 1 || (size_t)d->first + d->n > c->nchain_proxies ||
 		    (unsigned)d->chain > SFY_CHAIN_ROUND_ROBIN || d->chain_length > d->n ||
-		    (d->dns != SFY_DNS_REMOTE && d->dns != SFY_DNS_LOCAL))
+		    (d->dns != SFY_DNS_REMOTE && d->dns != SFY_DNS_LOCAL && d->dns != SFY_DNS_PROXY))
 			return false;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(c->chains[j].name, d->name))
@@ -193,7 +193,7 @@ static bool fields_ok(const struct sfy_config *c)
 		return false;
 	return (unsigned)c->chain <= SFY_CHAIN_ROUND_ROBIN &&
 	       c->chain_length <= c->nproxies &&
-	       (c->dns == SFY_DNS_REMOTE || c->dns == SFY_DNS_LOCAL) &&
+	       (c->dns == SFY_DNS_REMOTE || c->dns == SFY_DNS_LOCAL || c->dns == SFY_DNS_PROXY) &&
 	       c->fake_prefix <= 32 && (unsigned)c->udp <= SFY_UDP_DIRECT &&
 	       c->connect_timeout_ms > 0 && c->handshake_timeout_ms > 0 &&
 	       (unsigned)c->log_level <= SFY_LOG_DEBUG && (unsigned)c->pipeline <= SFY_PIPELINE_OFF &&

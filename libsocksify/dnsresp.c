@@ -46,7 +46,7 @@ bool sfy_dnsresp_enabled(const struct sfy_config *cfg)
 	if (!cfg || cfg->dns_responder_off)
 		return false;
 	const struct sfy_routes *rt = cfg == sfy_config_peek() ? sfy_routes_get() : NULL;
-	return rt ? sfy_routes_remote(rt) : cfg->dns == SFY_DNS_REMOTE;
+	return rt ? sfy_routes_remote(rt) : sfy_dns_fakes(cfg->dns);
 }
 
 struct result {

@@ -150,6 +150,9 @@ int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd c
 	h->probe = pipelined && probe;
 	h->deadline = deadline;
 	h->e.blame = SFY_BLAME_HOP;
+	if ((cmd == SFY_S5_RESOLVE || cmd == SFY_S5_RESOLVE_PTR) &&
+	    p->proto != SFY_PROTO_SOCKS5 && p->proto != SFY_PROTO_SOCKS5H)
+		return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP, "RESOLVE needs a SOCKS5 hop");
 	switch (p->proto) {
 	case SFY_PROTO_SOCKS5:
 	case SFY_PROTO_SOCKS5H:
@@ -334,6 +337,8 @@ static int judge(struct sfy_hop *h, enum kind k, const struct reply *rp)
 			return fail(e, SFY_BLAME_HOP, -EACCES, "username/password rejected");
 		return 0;
 	case K_FINAL:
+		h->has_rep = true;
+		h->rep = rp->s5.rep;
 		/* Codes past RFC 1928's (Tor's 0xF0-0xF7, others') carry their
 		 * number too: the name alone does not say which code came. */
 		if (rp->s5.rep != SFY_S5_SUCCEEDED)

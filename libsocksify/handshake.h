@@ -76,6 +76,8 @@ struct sfy_hop {
 	int64_t probe_until;    /* first byte of the reply after the method's */
 	int64_t req_sent;       /* when the last part was handed to the kernel */
 	struct sfy_addr bnd;    /* the final reply's BND */
+	bool has_rep;           /* a SOCKS5 final reply came: its REP, also a */
+	uint8_t rep;            /* failed one (dns_proxy.c maps RESOLVE's) */
 	struct sfy_hop_error e;
 	uint8_t out[SFY_HOP_OUT_MAX];
 };

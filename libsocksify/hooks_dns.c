@@ -10,6 +10,12 @@
  * Without a usable configuration, names that would be faked fail: a
  * direct lookup would leak, and no connection could be made anyway.
  *
+ * dns: proxy (dns_proxy.h) is remote mode whose names, instead of a fake
+ * address, get the real one the chain's last hop answers to RESOLVE (and
+ * reverse lookups of real addresses its RESOLVE_PTR answer); the answers
+ * are remembered like local ones (dnsmem.h), so name rules apply at
+ * connect. .onion/.exit/.i2p names are never asked: fake addresses.
+ *
  * Routing rules (dns_rules.h) decide per name before any of that: a name
  * they block fails with no packet, a name whose every route resolves
  * locally goes to the real functions and their answers are remembered
@@ -26,6 +32,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include "dns_proxy.h"
 #include "dns_rules.h"
 #include "fakedns.h"
 #include "log.h"
@@ -57,7 +64,7 @@ static enum dns_mode dns_mode(void)
 	if (!c)
 		return DNS_BROKEN;
 	const struct sfy_routes *rt = sfy_routes_get();
-	bool remote = rt ? sfy_routes_remote(rt) : c->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : sfy_dns_fakes(c->dns);
 	if (!remote)
 		return rt && sfy_routes_active(rt) ? DNS_ROUTED : DNS_PASS;
 	sfy_fakedns_configure(c->fake_net, c->fake_prefix);
@@ -262,6 +269,53 @@ fail:
 	return err;
 }
 
+/* An address the proxy answered as (family, bytes) for a caller that asked
+ * for want (AF_UNSPEC, AF_INET, AF_INET6; mapped: AI_V4MAPPED with
+ * AF_INET6): false when it has none of that family, as libc. */
+static bool proxy_fit(const struct sfy_addr *a, int want, bool mapped, int *fam, uint8_t out[16])
+{
+	if (a->type == SFY_ATYP_IPV6) {
+		if (want == AF_INET)
+			return false;
+		*fam = AF_INET6;
+		memcpy(out, a->ip, 16);
+		return true;
+	}
+	if (want != AF_INET6) {
+		*fam = AF_INET;
+		memcpy(out, a->ip, 4);
+		return true;
+	}
+	if (!mapped)
+		return false;
+	*fam = AF_INET6;                /* ::ffff:a.b.c.d */
+	memset(out, 0, 10);
+	memset(out + 10, 0xff, 2);
+	memcpy(out + 12, a->ip, 4);
+	return true;
+}
+
+/* dns: proxy for a name remote mode would fake: the answer (remembered for
+ * the rules), an EAI_* code, or SFY_DNSPROXY_FAKE to fake it after all. */
+static int gai_proxy(const char *node, const char *service, const struct addrinfo *h, int port,
+		     struct addrinfo **res)
+{
+	const struct sfy_config *chain;
+	struct sfy_addr a;
+	uint8_t ip[16];
+	int fam, rc;
+	if (sfy_route_special_tld(node) || !(chain = sfy_dnsproxy_chain_for(node, port)))
+		return SFY_DNSPROXY_FAKE;
+	if ((rc = sfy_dnsproxy_resolve(chain, node, &a)) != 0)
+		return rc;
+	if (!proxy_fit(&a, h->ai_family, h->ai_family == AF_INET6 && (h->ai_flags & AI_V4MAPPED),
+		       &fam, ip))
+		return EAI_NONAME;
+	if ((rc = gai_build(node, service, h, fam, ip, res)) == 0)
+		sfy_dns_remember_ai(node, *res);
+	return rc;
+}
+
 static int gai_remote(enum dns_mode m, const char *node, const char *service,
 		      const struct addrinfo *h, struct addrinfo **res)
 {
@@ -298,6 +352,8 @@ static int gai_remote(enum dns_mode m, const char *node, const char *service,
 	default:
 		break;
 	}
+	if ((rc = gai_proxy(node, service, h, port, res)) != SFY_DNSPROXY_FAKE)
+		return rc;
 	if ((rc = fake_v4(m, node, &v4)) != 0)
 		return rc;
 	if (!v6out)
@@ -391,6 +447,32 @@ static int he_result(int rc, struct hostent *he, struct hostent **result, int *h
 	return 0;
 }
 
+/* dns: proxy for gethostbyname*: 0 (filled), an errno with *herr, or
+ * SFY_DNSPROXY_FAKE. */
+static int ghbn_proxy(const char *name, int af, struct hostent *he, char *buf, size_t buflen,
+		      struct hostent **result, int *herr)
+{
+	const struct sfy_config *chain;
+	struct sfy_addr a;
+	uint8_t ip[16];
+	int fam, rc;
+	if (sfy_route_special_tld(name) || !(chain = sfy_dnsproxy_chain_for(name, -1)))
+		return SFY_DNSPROXY_FAKE;
+	if ((rc = sfy_dnsproxy_resolve(chain, name, &a)) == SFY_DNSPROXY_FAKE)
+		return rc;
+	if (rc == 0 && !proxy_fit(&a, af, false, &fam, ip)) {
+		*herr = NO_DATA;
+		return ENOENT;
+	}
+	if (rc != 0) {
+		*herr = sfy_dnsproxy_herr(rc);
+		return rc == EAI_AGAIN ? EAGAIN : ENOENT;
+	}
+	if ((rc = he_fill(he, buf, buflen, name, fam, ip)) == 0)
+		sfy_dns_remember_he(name, he);
+	return he_result(rc, he, result, herr);
+}
+
 /* gethostbyname2_r in remote mode, or ASK_REAL. */
 static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, size_t buflen,
 		       struct hostent **result, int *herr)
@@ -450,6 +532,8 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 	default:
 		break;
 	}
+	if ((p = ghbn_proxy(name, af, he, buf, buflen, result, herr)) != SFY_DNSPROXY_FAKE)
+		return p;
 	switch (fake_v4(m, name, &v4)) {
 	case 0:
 		break;
@@ -469,12 +553,20 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 			 result, herr);
 }
 
+/* glibc's *_r functions also leave their h_errno in the global one (perl's
+ * gethostbyname reads it from there): ours do the same. */
+static int answered_r(int rc, const int *herr)
+{
+	h_errno = *herr;
+	return rc;
+}
+
 SFY_EXPORT int gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf,
 				size_t buflen, struct hostent **result, int *h_errnop)
 {
 	int rc = ghbn_remote(name, af, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL && rc != ASK_LOCAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	int r = sfy_real()->gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop);
 	if (rc == ASK_LOCAL && r == 0 && *result)
 		sfy_dns_remember_he(name, *result);
@@ -486,7 +578,7 @@ SFY_EXPORT int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
 {
 	int rc = ghbn_remote(name, AF_INET, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL && rc != ASK_LOCAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	int r = sfy_real()->gethostbyname_r(name, ret, buf, buflen, result, h_errnop);
 	if (rc == ASK_LOCAL && r == 0 && *result)
 		sfy_dns_remember_he(name, *result);
@@ -549,6 +641,30 @@ static int fake_name_of(int af, const void *addr, char name[static SFY_NAME_MAX 
 	return sfy_fakedns_name(v4, name) == 0;
 }
 
+/* dns: proxy: RESOLVE_PTR of a real address (af: 4 / 16 bytes) when its
+ * route is a chain in proxy mode: 0 with name, or an EAI_* code
+ * (EAI_NONAME when there is no such route). */
+static int ptr_proxy(int af, const void *addr, char name[static SFY_NAME_MAX + 1])
+{
+	struct sockaddr_storage ss = { 0 };
+	socklen_t len;
+	if (af == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		len = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		len = sizeof(*s6);
+	}
+	const struct sfy_config *chain = sfy_dnsproxy_chain_for_addr((struct sockaddr *)&ss, len);
+	if (!chain)
+		return EAI_NONAME;
+	return sfy_dnsproxy_reverse(chain, af, addr, name);
+}
+
 static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent *he, char *buf,
 		       size_t buflen, struct hostent **result, int *herr)
 {
@@ -567,8 +683,11 @@ static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent
 	}
 	if (sfy_hosts_has_addr(type, addr))
 		return ASK_REAL;        /* answered from /etc/hosts */
-	*herr = HOST_NOT_FOUND;         /* a PTR query would leave the machine */
-	return ENOENT;
+	int rc = ptr_proxy(type, addr, name);
+	if (rc == 0)
+		return he_result(he_fill(he, buf, buflen, name, type, addr), he, result, herr);
+	*herr = sfy_dnsproxy_herr(rc);  /* a PTR query would leave the machine */
+	return rc == EAI_AGAIN ? EAGAIN : ENOENT;
 }
 
 SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,
@@ -576,7 +695,7 @@ SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct
 {
 	int rc = ghba_remote(addr, len, type, ret, buf, buflen, result, h_errnop);
 	if (rc != ASK_REAL)
-		return rc;
+		return answered_r(rc, h_errnop);
 	return sfy_real()->gethostbyaddr_r(addr, len, type, ret, buf, buflen, result, h_errnop);
 }
 
@@ -609,7 +728,8 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	else
 		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 
-	switch (fake_name_of(sa->sa_family, addr, name)) {
+	int fk = fake_name_of(sa->sa_family, addr, name);
+	switch (fk) {
 	case 1:
 		/* the service part is a local file lookup (or a number) */
 		if (serv && servlen &&
@@ -624,8 +744,19 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 			return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 		break;
 	}
-	/* no name we may look up: a PTR query would leave the machine */
+	/* no name we may look up: a PTR query would leave the machine --
+	 * except through the chain (dns: proxy) */
+	rc = fk < 0 ? ptr_proxy(sa->sa_family, addr, name) : EAI_NONAME;
+	if (rc == 0) {
+		if (serv && servlen &&
+		    (rc = r->getnameinfo(sa, salen, NULL, 0, serv, servlen, flags)) != 0)
+			return rc;
+		if (strlen(name) >= hostlen)
+			return EAI_OVERFLOW;
+		memcpy(host, name, strlen(name) + 1);
+		return 0;
+	}
 	if (flags & NI_NAMEREQD)
-		return EAI_NONAME;
+		return rc == EAI_AGAIN ? EAI_AGAIN : EAI_NONAME;
 	return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
 }

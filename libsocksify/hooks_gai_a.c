@@ -81,7 +81,7 @@ SFY_EXPORT int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigev
 	for (int i = 0; list && i < n; i++)
 		special |= list[i] && list[i]->ar_name && sfy_route_special_tld(list[i]->ar_name);
 	if (cfg && !special && !(rt ? sfy_routes_remote(rt) || sfy_routes_active(rt)
-				    : cfg->dns == SFY_DNS_REMOTE)) {
+				    : sfy_dns_fakes(cfg->dns))) {
 		if (!sfy_real()->getaddrinfo_a)
 			return EAI_SYSTEM;
 		return sfy_real()->getaddrinfo_a(mode, list, n, sev);

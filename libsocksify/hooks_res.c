@@ -157,7 +157,7 @@ static enum res_way res_way(res_state statp, const char *what, enum res_kind kin
 	static atomic_flag logged = ATOMIC_FLAG_INIT;
 	const struct sfy_config *c = sfy_config_get();
 	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
-	bool remote = rt ? sfy_routes_remote(rt) : c && c->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : c && sfy_dns_fakes(c->dns);
 	bool responder = remote && sfy_dnsresp_enabled(c);
 	if (c && !remote && special_query(kind, dname, msg, msglen)) {
 		/* remote mode's responder answers these with fake addresses */

@@ -77,7 +77,7 @@ static int tunnel(int fd, const struct sfy_dest *d, bool may_async)
 		/* A fake address no name stands behind (stale, or made up) must
 		 * not reach the proxy as if it were real. */
 		const struct sfy_routes *rt = d->route.cfg ? sfy_routes_get() : NULL;
-		bool fake_dns = cfg->dns == SFY_DNS_REMOTE || (rt && sfy_routes_remote(rt));
+		bool fake_dns = sfy_dns_fakes(cfg->dns) || (rt && sfy_routes_remote(rt));
 		if (fake_dns && sfy_fakedns_is_fake(sa, d->len)) {
 			sfy_addr_from_sockaddr(&dst, sa, d->len);
 			char a[300];

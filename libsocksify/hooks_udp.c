@@ -256,7 +256,7 @@ static int route(int fd, const struct sfy_dest *d, struct sfy_udp_sess *s,
 	const struct sfy_config *cfg = d->cfg;
 	/* Fake addresses exist when any route resolves remotely. */
 	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
-	bool remote = rt ? sfy_routes_remote(rt) : cfg && cfg->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : cfg && sfy_dns_fakes(cfg->dns);
 	bool dns = remote && sfy_sockaddr_port(sa) == 53;
 	bool fake = remote && !dns && sfy_fakedns_is_fake(sa, d->len);
 	if (cfg && cfg->udp == SFY_UDP_DIRECT && !dns && !fake) {

@@ -113,7 +113,7 @@ static ssize_t recv_relay(int fd, struct sfy_udp_sess *s, struct msghdr *um, int
 	const struct sfy_config *cfg = sfy_config_get();
 	const struct sfy_routes *rt = cfg ? sfy_routes_get() : NULL;
 	/* A name as the source maps back to its fake address if any exist. */
-	bool remote = rt ? sfy_routes_remote(rt) : cfg && cfg->dns == SFY_DNS_REMOTE;
+	bool remote = rt ? sfy_routes_remote(rt) : cfg && sfy_dns_fakes(cfg->dns);
 	struct sfy_addr dst;
 	struct sockaddr_storage peer;
 	socklen_t peer_len = 0;

@@ -374,6 +374,29 @@ enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *
 	return sfy_route_plan_end(rt, name, &acc);
 }
 
+/* The chain a lookup of name goes through with dns: proxy (dns_proxy.h):
+ * the verdict every rule that can match it (on port, -1: any) agrees on,
+ * else default:'s. */
+int sfy_route_name_via(const struct sfy_routes *rt, const char *name, int port)
+{
+	bool special = sfy_route_special_tld(name);
+	int via = 0;
+	bool any = false;
+	for (uint32_t i = first_match(rt, name, special, NULL, port, 0); i != NONE;
+	     i = first_match(rt, name, special, NULL, port, i + 1)) {
+		const struct sfy_eff *e = &rt->eff[i];
+		if (any && e->r.via != via)
+			return sfy_route_default_via(rt, special, port);
+		via = e->r.via;
+		any = true;
+		if (port >= 0 || !e->r.has_port)
+			return via;
+	}
+	/* Only port-bound rules matched (or none): default: decides the
+	 * ports they leave, and agrees with them or is the fallback anyway. */
+	return sfy_route_default_via(rt, special, port);
+}
+
 /* Every rule that can match (name, sa) on some port, in order, until one
  * that matches on every port, then default:. Port 53's remote-DNS rule is
  * left out: it judges the port, whatever names the address has. */
@@ -623,9 +646,9 @@ struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, siz
 			goto oom;
 	if (rt->active && !(rt->direct_cfg = derive(cfg, NULL)))
 		goto oom;
-	rt->remote = cfg->dns == SFY_DNS_REMOTE;
+	rt->remote = sfy_dns_fakes(cfg->dns);
 	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
-		rt->remote |= rt->chain_cfg[i]->dns == SFY_DNS_REMOTE;
+		rt->remote |= sfy_dns_fakes(rt->chain_cfg[i]->dns);
 	return rt;
 oom:
 	sfy_routes_free(rt);
@@ -708,7 +731,7 @@ void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, 
  * (sfy_routes_active() false): the bypass: list alone, as before rules. */
 bool sfy_route_bypass(const struct sfy_config *cfg, const struct sockaddr *sa)
 {
-	bool dns = cfg->dns == SFY_DNS_REMOTE && sfy_sockaddr_port(sa) == 53;
+	bool dns = sfy_dns_fakes(cfg->dns) && sfy_sockaddr_port(sa) == 53;
 	for (size_t i = 0; i < cfg->nbypass; i++)
 		if (sfy_cidr_match(&cfg->bypass[i], sa) && (!dns || cfg->bypass[i].port == 53))
 			return true;

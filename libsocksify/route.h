@@ -90,6 +90,11 @@ enum sfy_name_plan {
 };
 enum sfy_name_plan sfy_route_name_plan(const struct sfy_routes *rt, const char *name, int port);
 
+/* The verdict (a chain index or SFY_VIA_*) a lookup of name (for port, -1:
+ * none known) goes by under dns: proxy: the one every rule that can match
+ * the name agrees on, else default:'s. */
+int sfy_route_name_via(const struct sfy_routes *rt, const char *name, int port);
+
 /* For log lines and --explain: "rule 3 (/etc/socksify.yaml:12: *.onion -> tor)",
  * "rule 1 (-r 1: *:25 -> block)", "default (direct)". */
 void sfy_route_describe(const struct sfy_routes *rt, const struct sfy_route *r, char *buf,

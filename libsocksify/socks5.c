@@ -220,7 +220,8 @@ static ssize_t head_and_addr(uint8_t *buf, size_t cap, uint8_t b0, uint8_t b1, u
 ssize_t sfy_s5_build_request(uint8_t *buf, size_t cap, enum sfy_s5_cmd cmd,
 			     const struct sfy_addr *dst)
 {
-	if (!buf || !dst || cmd < SFY_S5_CONNECT || cmd > SFY_S5_UDP_ASSOCIATE)
+	if (!buf || !dst || ((cmd < SFY_S5_CONNECT || cmd > SFY_S5_UDP_ASSOCIATE) &&
+			     cmd != SFY_S5_RESOLVE && cmd != SFY_S5_RESOLVE_PTR))
 		return -EINVAL;
 	return head_and_addr(buf, cap, S5_VERSION, (uint8_t)cmd, 0, dst);
 }

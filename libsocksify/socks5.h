@@ -22,6 +22,11 @@ enum sfy_s5_cmd {
 	SFY_S5_CONNECT = 1,
 	SFY_S5_BIND = 2,
 	SFY_S5_UDP_ASSOCIATE = 3,
+	/* Tor's extensions (tor-spec socks-extensions.txt): DST is a name
+	 * (port 0), the reply's BND its address; DST an address, BND a name
+	 * (ATYP 3). */
+	SFY_S5_RESOLVE = 0xF0,
+	SFY_S5_RESOLVE_PTR = 0xF1,
 };
 enum sfy_s5_rep {
 	SFY_S5_SUCCEEDED = 0,
@@ -57,7 +62,7 @@ enum sfy_parse sfy_s5_parse_auth(const uint8_t *buf, size_t len, size_t *need,
 				 uint8_t *status);
 
 /* Request: VER=5 CMD RSV=0 ATYP DST.ADDR DST.PORT. Name > 255 -> -ENAMETOOLONG,
- * empty name -> -EINVAL. */
+ * empty name -> -EINVAL, a cmd not in enum sfy_s5_cmd -> -EINVAL. */
 ssize_t sfy_s5_build_request(uint8_t *buf, size_t cap, enum sfy_s5_cmd cmd,
 			     const struct sfy_addr *dst);
 

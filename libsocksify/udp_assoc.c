@@ -197,7 +197,7 @@ static int relay_addr(const struct sfy_config *cfg, const struct sfy_chain_repor
 	const struct sfy_addr *bnd = &rep->bnd;
 	*out = *bnd;
 	if (bnd->type == SFY_ATYP_DOMAIN) {
-		if (cfg->dns != SFY_DNS_REMOTE)
+		if (!sfy_dns_fakes(cfg->dns))
 			return resolve(cfg, bnd->name, bnd->port, out);
 		char txt[300];
 		sfy_addr_format(bnd, txt, sizeof(txt));
@@ -213,7 +213,7 @@ static int relay_addr(const struct sfy_config *cfg, const struct sfy_chain_repor
 		return 0;
 	}
 	const struct sfy_proxy *p = &cfg->proxies[rep->last];
-	if (cfg->dns == SFY_DNS_REMOTE) {
+	if (sfy_dns_fakes(cfg->dns)) {
 		char hop[600];
 		sfy_proxy_format(p, hop, sizeof(hop));
 		sfy_warn("udp: relay of %s answered 0.0.0.0 (\"where you reached me\"), but that hop "

@@ -29,7 +29,7 @@ static void check_loaded(const struct sfy_config *c)
 		CHECK((b->family == AF_INET && b->prefix <= 32)
 		      || (b->family == AF_INET6 && b->prefix <= 128));
 	}
-	CHECK(c->chain <= SFY_CHAIN_ROUND_ROBIN && c->dns <= SFY_DNS_LOCAL);
+	CHECK(c->chain <= SFY_CHAIN_ROUND_ROBIN && c->dns <= SFY_DNS_PROXY);
 	CHECK(c->udp <= SFY_UDP_DIRECT && c->log_level <= SFY_LOG_DEBUG);
 	CHECK(c->pipeline <= SFY_PIPELINE_OFF);
 	CHECK(c->fake_prefix <= 32);

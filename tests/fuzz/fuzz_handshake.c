@@ -257,7 +257,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *reply = data + 3;
 	size_t len = size - 3;
 	bool pipelined = h0 & 8, probe = h0 & 16, sent = h0 & 32;
-	enum sfy_s5_cmd cmd = h0 & 64 ? SFY_S5_UDP_ASSOCIATE : SFY_S5_CONNECT;
+	/* bit 128: Tor's RESOLVE / RESOLVE_PTR (SOCKS5 only, like UDP) */
+	enum sfy_s5_cmd cmd = h0 & 128 ? (h0 & 64 ? SFY_S5_RESOLVE_PTR : SFY_S5_RESOLVE)
+			      : h0 & 64 ? SFY_S5_UDP_ASSOCIATE : SFY_S5_CONNECT;
 
 	if (!longname[0]) {
 		memset(longname, 'a', SFY_NAME_MAX);

@@ -34,7 +34,7 @@ static void check_rules(const struct sfy_config *c)
 		const struct sfy_chaindef *d = &c->chains[i];
 		CHECK(sfy_chain_name_ok(d->name) && d->n >= 1);
 		CHECK((size_t)d->first + d->n <= c->nchain_proxies && d->chain_length <= d->n);
-		CHECK(d->dns == SFY_DNS_REMOTE || d->dns == SFY_DNS_LOCAL);
+		CHECK(d->dns == SFY_DNS_REMOTE || d->dns == SFY_DNS_LOCAL || d->dns == SFY_DNS_PROXY);
 	}
 	CHECK(c->default_via == SFY_VIA_TOP || c->default_via == SFY_VIA_DIRECT ||
 	      c->default_via == SFY_VIA_BLOCK || (c->default_via >= 0 && (size_t)c->default_via < c->nchains));

@@ -43,6 +43,10 @@ static void roundtrip(const struct sfy_addr *a, uint8_t frag)
 	same_addr(a, &b);
 	n = sfy_s5_build_request(buf, sizeof buf, SFY_S5_CONNECT, a);
 	CHECK(n > 0 && (size_t)n <= SFY_S5_REQ_MAX);
+	n = sfy_s5_build_request(buf, sizeof buf, SFY_S5_RESOLVE, a);
+	CHECK(n > 0 && (size_t)n <= SFY_S5_REQ_MAX && buf[1] == 0xF0);
+	n = sfy_s5_build_request(buf, sizeof buf, SFY_S5_RESOLVE_PTR, a);
+	CHECK(n > 0 && (size_t)n <= SFY_S5_REQ_MAX && buf[1] == 0xF1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

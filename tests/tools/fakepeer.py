@@ -31,6 +31,13 @@ Steps:
                  closes it
   echo           from now on echo everything back until EOF
   relay HOST:PORT  connect there and relay both ways until EOF
+  answer SPEC    reply to the SOCKS5 request just read by what it asked:
+                 SPEC is KEY=VALUE words, KEY the name of a RESOLVE (0xF0),
+                 the address of a RESOLVE_PTR (0xF1), or * for any; VALUE an
+                 IPv4/IPv6 address (BND ATYP 1/4), name:HOST (ATYP 3), or
+                 !XX to fail with reply code XX (hex). Other commands, and
+                 a key not in SPEC without a *, get 05 00 (BND 0.0.0.0:0)
+                 resp. reply code 04.
 A script that runs out of steps closes the connection like `close`.
 
 --mode step emulates microsocks, which reads the greeting with a single
@@ -44,6 +51,8 @@ Log (--log, appended, one line per event, flushed at once):
   C accept
   C greeting|auth|request|socks4|http|read HEX   bytes a read step consumed
   C host NAME:PORT          destination of a request (SOCKS4a/5, HTTP)
+  C resolve NAME / C resolve_ptr ADDR   a SOCKS5 RESOLVE / RESOLVE_PTR
+  C answer HEX              the reply an `answer` step sent
   C recv HEX / C dropped N  (step mode) each recv() and the bytes dropped
   C ignored HEX             bytes that arrived during a stall
   C close / C eof / C error TEXT
@@ -81,6 +90,8 @@ class Conn:
         self.sock = sock
         self.num = num
         self.s5_seen_greeting = False
+        self.last_cmd = None
+        self.last_host = None
 
     def read_exact(self, n):
         buf = b""
@@ -145,6 +156,12 @@ class Conn:
         port = self.read_exact(2)
         log(self.num, "request", (head + addr + port).hex())
         log(self.num, "host", f"{host}:{struct.unpack('!H', port)[0]}")
+        self.last_cmd = head[1]
+        self.last_host = host.strip("[]")
+        if head[1] == 0xF0:
+            log(self.num, "resolve", self.last_host)
+        elif head[1] == 0xF1:
+            log(self.num, "resolve_ptr", self.last_host)
 
     def read_socks4(self):
         # VN CD DSTPORT(2) DSTIP(4) USERID NUL [HOSTNAME NUL if 0.0.0.x]
@@ -240,6 +257,26 @@ class Conn:
         self.sock.sendall(bytes.fromhex("05000001000000000000"))
 
 
+def answer(conn, spec):
+    """The reply to the request just read, by what it asked (see answer)."""
+    table = dict(w.split("=", 1) for w in spec.split())
+    ok_empty = bytes.fromhex("05000001000000000000")
+    if conn.last_cmd not in (0xF0, 0xF1):
+        msg = ok_empty
+    else:
+        val = table.get(conn.last_host, table.get("*", "!04"))
+        if val.startswith("!"):
+            msg = bytes([5, int(val[1:], 16), 0, 1]) + bytes(6)
+        elif val.startswith("name:"):
+            name = val[5:].encode("latin-1")
+            msg = bytes([5, 0, 0, 3, len(name)]) + name + bytes(2)
+        else:
+            ip = ipaddress.ip_address(val)
+            msg = bytes([5, 0, 0, 1 if ip.version == 4 else 4]) + ip.packed + bytes(2)
+    conn.sock.sendall(msg)
+    log(conn.num, "answer", msg.hex())
+
+
 def unescape(text):
     return text.encode("latin-1").decode("unicode_escape").encode("latin-1")
 
@@ -305,6 +342,8 @@ def run_script(conn, steps, mode):
         elif op == "relay":
             conn.relay(arg)
             break
+        elif op == "answer":
+            answer(conn, arg)
         else:
             raise ValueError(f"unknown step {op!r}")
     conn.drain()
@@ -328,7 +367,8 @@ def parse_steps(args, script_file):
     for a in args:
         steps += [s.strip() for s in a.split(";") if s.strip()]
     known = {"read", "readsocks5", "readsocks4", "readhttp", "send", "sendtext",
-             "trickle", "sleep", "discard", "close", "rst", "stall", "echo", "relay"}
+             "trickle", "sleep", "discard", "close", "rst", "stall", "echo", "relay",
+             "answer"}
     for s in steps:
         if s.split(" ", 1)[0] not in known:
             sys.exit(f"fakepeer: unknown step: {s}")

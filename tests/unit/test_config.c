@@ -246,6 +246,8 @@ static void test_words(void **state)
 	assert_int_equal(sfy_dns_mode_parse("remote"), SFY_DNS_REMOTE);
 	assert_int_equal(sfy_dns_mode_parse("LOCAL"), SFY_DNS_LOCAL);
 	assert_int_equal(sfy_dns_mode_parse("auto"), -1);
+	assert_int_equal(sfy_dns_mode_parse("proxy"), SFY_DNS_PROXY);
+	assert_int_equal(sfy_dns_mode_parse("Proxy"), SFY_DNS_PROXY);
 	assert_int_equal(sfy_log_level_parse("error"), SFY_LOG_ERROR);
 	assert_int_equal(sfy_log_level_parse("warning"), SFY_LOG_WARN);
 	assert_int_equal(sfy_log_level_parse("trace"), -1);
@@ -339,6 +341,21 @@ static void test_finish(void **state)
 		{ "proxies: [socks4://a, socks5h://b, socks5h://c]\nchain: dynamic\n", -1, 0,
 		  "proxies[1]: socks4" },
 		{ "proxies: [socks5h://b, socks4://a, http://1.2.3.4]\n", SFY_DNS_REMOTE, 0, NULL },
+		/* dns: proxy asks the last hop with RESOLVE, a SOCKS5 command */
+		{ "proxies: [socks5://h]\ndns: proxy\n", SFY_DNS_PROXY, 0, NULL },
+		{ "proxies: [http://a, socks5h://h]\ndns: proxy\n", SFY_DNS_PROXY, 0, NULL },
+		{ "proxies: [socks5://a, socks4a://h]\ndns: proxy\n", -1, 0,
+		  "t.yaml:1: proxies: dns: proxy needs a socks5 last hop (it asks it with RESOLVE), "
+		  "not socks4a://h" },
+		{ "proxies:\n  - socks5://a\n  - http://h\ndns: proxy\n", -1, 0,
+		  "t.yaml:3: proxies: dns: proxy needs a socks5 last hop" },
+		{ "proxies: [socks4://a, socks5://b]\nchain: random\ndns: proxy\n", -1, 0,
+		  "not socks4://a" },
+		{ "proxies: [socks4://a, socks5://b]\nchain: dynamic\ndns: proxy\n", -1, 0,
+		  "proxies[1]: socks4 cannot pass the name of proxy 2" },
+		{ "proxies: [socks5://a, socks5://b]\nchain: round_robin\ndns: proxy\n",
+		  SFY_DNS_PROXY, 1, NULL },
+		{ "proxies: [socks5h://h]\ndns: proxy\nbypass: [0.0.0.0/0]\n", -1, 0, "overlaps" },
 	};
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX];

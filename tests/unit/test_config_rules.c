@@ -325,6 +325,10 @@ static const struct bad {
 	  "    chain_length: 2\n", "t.yaml:6: chains.a.chain_length:", "more than the 1 proxies" },
 	{ "proxies: [socks5://h]\nchains:\n  a: {proxies: [socks5://a], dns: maybe}\n", "t.yaml:3: chains.a.dns:",
 	  "bad value" },
+	{ "proxies: [socks5://h]\nchains:\n  a: {proxies: [socks5://a, http://b], dns: proxy}\n",
+	  "t.yaml:3: chains.a:", "dns: proxy needs a socks5 last hop (it asks it with RESOLVE), not http://b" },
+	{ "proxies: [socks5://h]\ndns: proxy\nchains:\n  a:\n    - socks5://a\n    - socks4a://b\n",
+	  "t.yaml:6: chains.a:", "dns: proxy needs a socks5 last hop" },
 	{ "proxies: [socks5://h]\nchains:\n  a: {proxies: [socks5://a], chain: zigzag}\n",
 	  "t.yaml:3: chains.a.chain:", "bad value" },
 	{ "proxies: [socks5://h]\nchains:\n  c1: [socks5://a]\n  c2: [socks5://a]\n  c3: [socks5://a]\n"
@@ -520,6 +524,13 @@ static void test_chain_dns(void **state)
 		  SFY_DNS_REMOTE, SFY_DNS_LOCAL, SFY_DNS_REMOTE },
 		{ "default: direct\nchains:\n  a: [socks5://x]\n  b: [socks4://x]\n",
 		  SFY_DNS_LOCAL, SFY_DNS_LOCAL, SFY_DNS_LOCAL },
+		/* dns: proxy, global or per chain */
+		{ "proxies: [socks5://h]\ndns: proxy\nchains:\n  a: [socks5://x]\n"
+		  "  b: {dns: remote, proxies: [http://x]}\n", SFY_DNS_PROXY, SFY_DNS_PROXY, SFY_DNS_REMOTE },
+		{ "proxies: [socks5://h]\nchains:\n  a: {dns: proxy, proxies: [socks5://x]}\n"
+		  "  b: [socks5://x]\n", SFY_DNS_LOCAL, SFY_DNS_PROXY, SFY_DNS_LOCAL },
+		{ "default: a\nchains:\n  a: {dns: proxy, proxies: [socks5://x]}\n  b: [socks5://x]\n",
+		  SFY_DNS_REMOTE, SFY_DNS_PROXY, SFY_DNS_LOCAL },
 	};
 	struct sfy_config *c = *state;
 	char err[SFY_ERR_MAX];

@@ -1,0 +1,194 @@
+#!/bin/bash
+# dns: proxy -- lookups ask the chain's LAST hop, through the chain, with
+# Tor's SOCKS5 RESOLVE (0xF0) / RESOLVE_PTR (0xF1), and return its real
+# answers. The proxies are tests/tools/fakepeer.py scripted to answer by
+# what was asked (`answer`), and to relay (hop 1 of a two-hop chain, whose
+# log must show only the CONNECT to hop 2). Checked: forward and reverse
+# answers (getent, Python's getaddrinfo/gethostbyname/gethostbyaddr/
+# getnameinfo), the reply codes (0x04 and Tor's F0 -> EAI_NONAME, never a
+# fake address; F7 -> EAI_AGAIN), the cache (a second lookup sends
+# nothing), the 0x07 fallback to fake addresses with one info line, a
+# connect() to the answer going by address through the chain, .onion never
+# asked, --explain, the socks5-last-hop config error -- and no DNS packet
+# from the client namespace during all of it (tcpdump, with a control run
+# that shows the capture sees a direct lookup).
+. "$(dirname "$0")/lib/common.sh"
+need_root
+need_cmd getent tcpdump ss
+sfy_begin
+[ -x "$SOCKSIFY_BIN" ] || { echo "FAIL: $SOCKSIFY_BIN not built"; exit 1; }
+
+C=$(sfy_ns cli) N=$(sfy_ns net) || exit 1
+sfy_link "$C" "$N" 10.204.1 || exit 1
+# The client's nameserver sits behind a static neighbour entry, so a query
+# that escaped would really go out on the wire (the control run shows it).
+ip -n "$C" neigh replace 10.204.1.53 lladdr 02:00:0a:cc:01:35 dev "$(sfy_ifname "$C" "$N")" nud permanent
+ip -n "$C" route add default via 10.204.1.2
+printf 'nameserver 10.204.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
+printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
+
+peer=$SFY_TOP/tests/tools/fakepeer.py
+# start_peer NAME STEPS: a fakepeer in the client namespace (127.0.0.1),
+# its port in $port, its log in $SFY_TMP/NAME.peer.
+start_peer() {
+	local name=$1 i
+	sfy_bg "$name" "$C" "$SFY_PY" "$peer" --port-file "$SFY_TMP/$name.port" \
+		--log "$SFY_TMP/$name.peer" "$2"
+	for ((i = 0; i < 100; i++)); do [ -s "$SFY_TMP/$name.port" ] && break; sleep 0.05; done
+	port=$(cat "$SFY_TMP/$name.port" 2>/dev/null) || { echo "FAIL: setup: fakepeer $name"; exit 1; }
+}
+conf() {  # NAME URL...: a config in proxy mode with these hops
+	local name=$1 u
+	shift
+	{
+		echo "proxies:"
+		for u in "$@"; do echo "  - $u"; done
+		echo "dns: proxy"
+		echo "timeouts: {connect: 2s, handshake: 4s}"
+	} >"$SFY_TMP/$name.yaml"
+}
+count() { grep -c -- "$2" "$SFY_TMP/$1.peer" 2>/dev/null; }
+
+answers='ok.test=10.1.2.3 two.test=10.1.2.4 v6.test=2001:db8::5 cache.test=10.1.2.9'
+answers+=' nx.test=!04 f0.test=!f0 f7.test=!f7 10.1.2.3=name:back.test 10.1.2.99=!04'
+S5='readsocks5; send 0500; readsocks5'
+start_peer res "$S5; answer $answers"
+res=$port
+start_peer relay "$S5; send 05000001000000000000; relay 127.0.0.1:$res"
+relay=$port
+start_peer nores "$S5; answer *=!07"
+nores=$port
+conf one "socks5://127.0.0.1:$res"
+conf two "socks5://127.0.0.1:$relay" "socks5://127.0.0.1:$res"
+conf fallback "socks5h://127.0.0.1:$nores"
+one=(-f "$SFY_TMP/one.yaml")
+
+gai() {  # NAME [FAMILY]: Python's getaddrinfo, the addresses or the EAI code
+	"$SFY_PY" -c '
+import socket, sys
+fam = {"4": socket.AF_INET, "6": socket.AF_INET6}.get(sys.argv[2] if len(sys.argv) > 2 else "", 0)
+try:
+    print(" ".join(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[1], 80, fam)})))
+except socket.gaierror as e:
+    print("EAI", e.errno); sys.exit(3)' "$@"
+}
+export -f gai
+export SFY_PY
+
+echo "--- control: the capture sees a direct lookup"
+sfy_capture_start ctl "$C" any port 53
+fails "direct lookup (no socksify) fails" sfy_direct "$C" getent hosts ok.test
+n=$(sfy_capture_stop ctl)
+check "control capture saw DNS queries ($n packets)" test "$n" -gt 0
+
+sfy_capture_start leak "$C" any port 53
+
+echo "--- one hop: RESOLVE to the proxy"
+expect_out "getent ahosts ok.test: the proxy's answer" "10.1.2.3" \
+	sfy_run "$C" "${one[@]}" -- getent ahosts ok.test
+check "the proxy saw RESOLVE ok.test" test "$(count res 'resolve ok.test$')" -ge 1
+check "...as command F0 with the name, port 0" \
+	grep -q " request 05f0000307$(printf ok.test | od -An -tx1 | tr -d ' \n')0000$" "$SFY_TMP/res.peer"
+expect_out "IPv6 answer (AF_UNSPEC)" "2001:db8::5" sfy_run "$C" "${one[@]}" -- bash -c 'gai v6.test'
+fails_with "IPv4 answer for AF_INET6 without AI_V4MAPPED: EAI_NONAME" "EAI -2" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai ok.test 6'
+# perl's gethostbyname is libc's (Python's goes through getaddrinfo);
+# $? holds h_errno after a failure.
+ghbn='my @a = gethostbyname($ARGV[0]); print @a ? join(".", unpack("C4", $a[4])) . "\n" : "h_errno=$?\n"; exit !@a'
+expect_out "gethostbyname" "10.1.2.3" sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" ok.test
+
+echo "--- reverse: RESOLVE_PTR"
+expect_out "gethostbyaddr(10.1.2.3) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
+	"$SFY_PY" -c 'import socket; print(socket.gethostbyaddr("10.1.2.3")[0])'
+check "the proxy saw RESOLVE_PTR 10.1.2.3" test "$(count res 'resolve_ptr 10.1.2.3$')" -ge 1
+expect_out "getnameinfo(NI_NAMEREQD) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
+	"$SFY_PY" -c 'import socket; print(socket.getnameinfo(("10.1.2.3", 80), socket.NI_NAMEREQD)[0])'
+expect_out "getnameinfo of an address without a name: numeric" "10.1.2.99" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
+	'import socket; print(socket.getnameinfo(("10.1.2.99", 80), 0)[0])'
+
+echo "--- reply codes"
+fails_with "0x04 host unreachable: EAI_NONAME (-2)" "EAI -2" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai nx.test'
+fails "0x04: getent fails (no fake address)" sfy_run "$C" "${one[@]}" -- getent ahosts nx.test
+fails_with "Tor F0 (descriptor not found): EAI_NONAME" "EAI -2" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai f0.test'
+fails_with "Tor F7 (timed out): EAI_AGAIN (-3)" "EAI -3" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai f7.test'
+fails_with "gethostbyname of 0x04: HOST_NOT_FOUND (1)" "h_errno=1" \
+	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" nx.test
+fails_with "gethostbyname of F7: TRY_AGAIN (2)" "h_errno=2" \
+	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" f7.test
+
+echo "--- cache"
+before=$(count res 'resolve cache.test$')
+expect_out "three lookups of one name in one process" "10.1.2.9 10.1.2.9 10.1.2.9" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c '
+import socket
+a = socket.getaddrinfo("cache.test", 80, socket.AF_INET)[0][4][0]
+b = socket.gethostbyname("cache.test")
+c = socket.getaddrinfo("CACHE.test.", 443, socket.AF_INET)[0][4][0]
+print(a, b, c)'
+check "...sent one RESOLVE" test "$(($(count res 'resolve cache.test$') - before))" -eq 1
+before=$(count res 'resolve nx.test$')
+expect_out "two lookups of a name that does not exist, one process" "-2 -2" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c '
+import socket
+e = []
+for _ in range(2):
+    try:
+        socket.getaddrinfo("nx.test", 80)
+    except socket.gaierror as x:
+        e.append(str(x.errno))
+print(" ".join(e))'
+check "...sent one RESOLVE (negative answers are cached)" \
+	test "$(($(count res 'resolve nx.test$') - before))" -eq 1
+
+echo "--- two hops: the name goes to the LAST hop, through the first"
+expect_out "getent ahosts two.test through 2 hops" "10.1.2.4" \
+	sfy_run "$C" -f "$SFY_TMP/two.yaml" -- getent ahosts two.test
+check "hop 2 saw RESOLVE two.test" test "$(count res 'resolve two.test$')" -ge 1
+check "hop 1 saw a CONNECT to hop 2" test "$(count relay "host 127.0.0.1:$res$")" -ge 1
+check "hop 1 never saw the name" test "$(count relay 'two.test')" -eq 0
+check "hop 1 saw no RESOLVE at all" test "$(count relay 'resolve')" -eq 0
+
+echo "--- connect() to the answer goes by address through the chain"
+ok "create_connection(ok.test:8080)" sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c '
+import socket
+socket.create_connection(("ok.test", 8080), timeout=10).close()'
+check "the proxy saw CONNECT 10.1.2.3:8080" test "$(count res 'host 10.1.2.3:8080$')" -ge 1
+
+echo "--- .onion is never asked"
+expect_out ".onion gets a fake address" "224." sfy_run "$C" "${one[@]}" -- \
+	bash -c 'gai abcdefghijklmnop.onion 4'
+check "...and no RESOLVE for it" test "$(count res 'resolve abcdefghijklmnop.onion')" -eq 0
+
+echo "--- 0x07 (no RESOLVE): fake addresses, one info line"
+expect_out "two names through a hop without RESOLVE: fake addresses" "224." \
+	sfy_run "$C" -v -f "$SFY_TMP/fallback.yaml" -- bash -c 'gai a.test 4 && gai b.test 4'
+grep -c 'has no RESOLVE; names go by fake addresses' "$SFY_LAST_OUT" >"$SFY_TMP/n07"
+check "one info line per process (2 processes: 2 lines, got $(cat "$SFY_TMP/n07"))" \
+	test "$(cat "$SFY_TMP/n07")" -eq 2
+expect_out "in one process: both names fake" "OK" \
+	sfy_run "$C" -v -f "$SFY_TMP/fallback.yaml" -- "$SFY_PY" -c '
+import socket
+a = socket.gethostbyname("c.test"); b = socket.gethostbyname("d.test")
+print("OK" if a.startswith("224.") and b.startswith("224.") and a != b else "BAD", a, b)'
+check "...one info line" test "$(grep -c 'has no RESOLVE' "$SFY_LAST_OUT")" -eq 1
+check "...one RESOLVE sent (the chain is marked)" test "$(count nores 'resolve d.test')" -eq 0
+
+n=$(sfy_capture_stop leak)
+check "no DNS packet left the client namespace ($n)" test "$n" -eq 0 || sfy_capture_show leak
+
+echo "--- configuration"
+expect_out "--explain shows dns proxy" "proxy (lookups ask the last hop" \
+	sfy_run "$C" "${one[@]}" --explain ok.test:443
+printf 'proxies: [socks5://127.0.0.1:1, socks4://127.0.0.1:2]\ndns: proxy\n' >"$SFY_TMP/bad.yaml"
+fails_with "dns: proxy with a socks4 last hop is a config error" \
+	"dns: proxy needs a socks5 last hop" sfy_run "$C" -f "$SFY_TMP/bad.yaml" -- true
+fails_with "SOCKSIFY_DNS=proxy with an http last hop too" "dns: proxy needs a socks5 last hop" \
+	sfy_direct "$C" env SOCKSIFY_DNS=proxy "$SOCKSIFY_BIN" -x http://127.0.0.1:3 -- true
+expect_out "-d proxy" "10.1.2.3" \
+	sfy_run "$C" -d proxy -x "socks5://127.0.0.1:$res" -- getent ahosts ok.test
+
+finish
