@@ -54,7 +54,7 @@ ctl = socket.create_connection((host, port), timeout=10)
 me = ctl.getsockname()[0]
 print("control local", ctl.getsockname())
 d = socket.socket()
-if mode in ("bindaddr", "nonblock", "twice"):
+if mode in ("bindaddr", "nonblock", "twice", "fork"):
     d.bind((me, 0))             # curl: the control connection's address
 elif mode == "wild":
     d.bind(("0.0.0.0", 0))
@@ -152,7 +152,6 @@ expect_out "socks5: getsockname of the control connection is the proxy's side" \
 expect_out "socks5: the accepted socket's peer is the server" "peer ('10.213.2.2'" run s5 bindaddr
 expect_out "socks4 BIND" "data hello-from-server" run s4 bindaddr
 expect_out "a listener closed before its peer: no fd or thread left" "fds" run s5 closeearly
-ok "danted saw the 20 BINDs end" sh -c "sleep 1; test \$(grep -c 'tcp/bind \\]' '$(sfy_logfile dante-dante)') -ge 20"
 expect_out "loopback listener stays local" "local accept from ('127.0.0.1'" run lo loop
 fails_with "fixed port stays local (the server cannot reach it)" "accept failed" run s5 fixed
 fails_with "fixed port stays local: getsockname is the kernel's" "advertise 0.0.0.0 2199" run s5 fixed
