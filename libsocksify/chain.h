@@ -26,16 +26,21 @@ struct sfy_chain_report {
 	 * when it is not -1: the resolver (dns_proxy.c) maps a RESOLVE's
 	 * reply code itself. */
 	int rep;
+	struct sfy_addr dst;            /* what the last hop was asked for (a
+					   name resolved here: its address) */
+	bool bound;                     /* the program bound fd itself first */
 };
 
 /* Connects fd (an unconnected AF_INET/AF_INET6 stream socket) through the
  * configured chain to dst, with SOCKS5 command cmd on the last hop
- * (SFY_S5_CONNECT, or SFY_S5_UDP_ASSOCIATE / SFY_S5_RESOLVE /
- * SFY_S5_RESOLVE_PTR, which need a SOCKS5 last hop). On success returns 0
- * and, if rep is not NULL, fills it. On failure returns a negative errno,
- * sets rep->rep, and has logged one line -- at debug level when the last
- * hop answered a RESOLVE / RESOLVE_PTR with an error (its caller says what
- * that means), and a lookup's success is logged at debug too. */
+ * (SFY_S5_CONNECT; SFY_S5_UDP_ASSOCIATE / SFY_S5_RESOLVE /
+ * SFY_S5_RESOLVE_PTR, which need a SOCKS5 last hop; SFY_S5_BIND, a SOCKS4
+ * or SOCKS5 last hop -- rep->bnd is then BIND's first reply and the second
+ * is the caller's to read). On success returns 0 and, if rep is not NULL,
+ * fills it. On failure returns a negative errno, sets rep->rep, and has
+ * logged one line -- at debug level when the last hop answered a RESOLVE /
+ * RESOLVE_PTR with an error (its caller says what that means), and a
+ * lookup's success is logged at debug too. */
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep);
 
@@ -45,5 +50,12 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 #define SFY_CHAIN_NOTE_MAX 320
 int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 			   enum sfy_s5_cmd cmd, struct sfy_chain_report *rep, const char *note);
+
+/* The same over exactly the hops hops[0..nhops) (indexes into
+ * cfg->proxies, as a report lists them) instead of picking: a BIND must
+ * reach the proxy that carried the connection it belongs to. */
+int sfy_chain_connect_hops(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
+			   enum sfy_s5_cmd cmd, const size_t *hops, size_t nhops,
+			   struct sfy_chain_report *rep, const char *note);
 
 #endif

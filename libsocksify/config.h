@@ -211,6 +211,10 @@ struct sfy_config {
 	char warnings[SFY_ERR_MAX];
 	/* isolate: -- none (zero) by default. */
 	enum sfy_isolate isolate;
+	/* bind: off -- no SOCKS BIND for programs' listening sockets, and
+	 * getsockname() of a proxied socket is the kernel's (bind.h). false,
+	 * the default, means auto: a zeroed configuration binds. */
+	bool bind_off;
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,
