@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "bind.h"
 #include "async_slot.h"
 #include "chainsm.h"
 #include "fdreg.h"
@@ -52,6 +53,8 @@
 struct job {
 	struct job *next;
 	struct sfy_chain_sm *sm;
+	const struct sfy_config *cfg;
+	int pfd;                /* the program's descriptor (for bind.h) */
 	struct sfy_aslot *slot;
 	uint32_t gen;
 	int fd;                 /* the private copy */
@@ -100,6 +103,18 @@ static void disconnect(int fd)
 	errno = e;
 }
 
+/* The set-up of pfd succeeded (idfd: a descriptor of the same socket): a
+ * BIND may follow for it (bind.h). */
+static void note_proxied(int pfd, int idfd, const struct sfy_config *cfg,
+			 const struct sfy_chain_sm *sm, const struct sfy_aslot *slot)
+{
+	struct sfy_chain_report rep;
+	struct sockaddr_in6 peer;
+	sfy_chain_sm_report(sm, &rep);
+	unsigned n = sfy_aslot_peer(slot, (struct sockaddr *)&peer, sizeof(peer));
+	sfy_bind_note_proxied(pfd, idfd, cfg, n ? (struct sockaddr *)&peer : NULL, n, &rep);
+}
+
 /* The set-up ended (r: 0 up, -errno failed). */
 static void job_end(struct job *j, int r)
 {
@@ -107,6 +122,8 @@ static void job_end(struct job *j, int r)
 		raw_epoll_ctl(ep, EPOLL_CTL_DEL, j->fd, NULL);
 	if (r < 0)
 		disconnect(j->fd);
+	else
+		note_proxied(j->pfd, j->fd, j->cfg, j->sm, j->slot);
 	/* An abort by close(): nobody left to report the error to. */
 	bool orphan = sfy_aslot_orphan(j->slot, j->gen);
 	atomic_store(&privfd[sfy_aslot_index(j->slot)], 0);
@@ -435,6 +452,8 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	if (r > 0 && (copy = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN)) >= 0) {
 		sfy_chain_sm_set_fd(sm, copy);
 		j->sm = sm;
+		j->cfg = cfg;
+		j->pfd = fd;
 		j->slot = s;
 		j->gen = gen;
 		j->fd = copy;
@@ -450,6 +469,8 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	r = run_here(sm, fd, r);
 	if (r < 0)
 		disconnect(fd);
+	else
+		note_proxied(fd, fd, cfg, sm, s);
 	/* Up or failed already (loopback hops can answer, or refuse, within
 	 * the eager steps): still EINPROGRESS, as the kernel says for every
 	 * non-blocking TCP connect however fast. The socket is writable at

@@ -1013,6 +1013,7 @@ void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report 
 	rep->nhops = sm->n;
 	rep->last = sm->n ? sm->idx[sm->n - 1] : 0;
 	rep->bnd = sm->bnd;
+	rep->dst = sm->dst;
 	if (sm->n <= 1) {       /* no hops: the destination's own address */
 		rep->last_addr = sm->first;
 	} else {
@@ -1053,9 +1054,25 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 			   enum sfy_s5_cmd cmd, struct sfy_chain_report *rep, const char *note)
 {
+	return sfy_chain_connect_hops(cfg, fd, dst, cmd, NULL, 0, rep, note);
+}
+
+int sfy_chain_connect_hops(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
+			   enum sfy_s5_cmd cmd, const size_t *hops, size_t nhops,
+			   struct sfy_chain_report *rep, const char *note)
+{
 	struct sfy_chain_sm *sm = sfy_chain_sm_new(cfg, fd, dst, cmd, false);
 	if (!sm)
 		return -ENOMEM;
+	if (hops && nhops && nhops <= SFY_MAX_PROXIES) {
+		for (size_t i = 0; i < nhops; i++)
+			if (hops[i] >= cfg->nproxies) {
+				sfy_chain_sm_free(sm);
+				return -EINVAL;
+			}
+		memcpy(sm->idx, hops, nhops * sizeof(hops[0]));
+		sm->n = sm->upto = nhops;
+	}
 	sfy_chain_sm_set_note(sm, note);
 	int r = run_blocking(sm);
 	if (r == 0 && rep)

@@ -21,12 +21,15 @@ struct sfy_chain_report {
 	bool last_addr_known;
 	struct sfy_addr last_addr;
 	struct sfy_addr bnd;            /* the last hop's BND */
+	struct sfy_addr dst;            /* what the last hop was asked for (a
+					   name resolved here: its address) */
 };
 
 /* Connects fd (an unconnected AF_INET/AF_INET6 stream socket) through the
  * configured chain to dst, with SOCKS5 command cmd on the last hop
- * (SFY_S5_CONNECT or SFY_S5_UDP_ASSOCIATE; the latter needs a SOCKS5 last
- * hop). On success returns 0 and, if rep is not NULL, fills it. On failure
+ * (SFY_S5_CONNECT, SFY_S5_UDP_ASSOCIATE: a SOCKS5 last hop, SFY_S5_BIND: a
+ * SOCKS4 or SOCKS5 last hop -- rep->bnd is then BIND's first reply and the
+ * second is the caller's to read). On success returns 0 and, if rep is not NULL, fills it. On failure
  * returns a negative errno and has logged one line. */
 int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 		      enum sfy_s5_cmd cmd, struct sfy_chain_report *rep);
@@ -37,5 +40,12 @@ int sfy_chain_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 #define SFY_CHAIN_NOTE_MAX 320
 int sfy_chain_connect_note(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
 			   enum sfy_s5_cmd cmd, struct sfy_chain_report *rep, const char *note);
+
+/* The same over exactly the hops hops[0..nhops) (indexes into
+ * cfg->proxies, as a report lists them) instead of picking: a BIND must
+ * reach the proxy that carried the connection it belongs to. */
+int sfy_chain_connect_hops(const struct sfy_config *cfg, int fd, const struct sfy_addr *dst,
+			   enum sfy_s5_cmd cmd, const size_t *hops, size_t nhops,
+			   struct sfy_chain_report *rep, const char *note);
 
 #endif

@@ -374,6 +374,27 @@ static int k_dns_responder(struct load *l, yaml_node_t *v, const char *path, voi
 	return 0;
 }
 
+/* auto | off. */
+static int auto_off_parse(const char *s)
+{
+	if (!strcasecmp(s, "auto"))
+		return 1;
+	if (!strcasecmp(s, "off"))
+		return 0;
+	return -1;
+}
+
+static int k_bind(struct load *l, yaml_node_t *v, const char *path, void *arg)
+{
+	int m;
+
+	(void)arg;
+	if (sfy_cfg_enum_value(l, v, path, auto_off_parse, "auto, off", &m))
+		return -1;
+	l->c->bind_off = m == 0;
+	return 0;
+}
+
 static const struct key_def top_keys[] = {
 	{ "proxies", sfy_cfg_k_proxies }, { "chain", k_chain }, { "chain_length", k_chain_length },
 	{ "dns", k_dns }, { "fake_ip_range", k_fake }, { "bypass", k_bypass },
@@ -382,6 +403,7 @@ static const struct key_def top_keys[] = {
 	{ "unproxyable", k_unproxyable }, { "chains", sfy_cfg_k_chains },
 	{ "rules", sfy_cfg_k_rules }, { "default", sfy_cfg_k_default },
 	{ "no_proxy", sfy_cfg_k_no_proxy }, { "dns_responder", k_dns_responder },
+	{ "bind", k_bind },
 };
 
 static int syntax_error(struct load *l, const yaml_parser_t *p)

@@ -185,6 +185,10 @@ struct sfy_config {
 	 * prefix. Configuration code never logs; the launcher prints them
 	 * once for the tree (the library only when run without it). */
 	char warnings[SFY_ERR_MAX];
+	/* bind: off -- no SOCKS BIND for programs' listening sockets, and
+	 * getsockname() of a proxied socket is the kernel's (bind.h). false,
+	 * the default, means auto: a zeroed configuration binds. */
+	bool bind_off;
 };
 
 /* Defaults: strict, udp associate, connect 8s, handshake 15s, warn,

@@ -178,6 +178,7 @@ static bool fields_ok(const struct sfy_config *c)
 	    !chains_ok(c) || (c->default_via != SFY_VIA_TOP && !via_ok(c, c->default_via)) ||
 	    (c->nproxies < 1 && c->default_via == SFY_VIA_TOP) ||
 	    !bool_ok(&c->no_proxy_env) || !bool_ok(&c->dns_responder_off) ||
+	    !bool_ok(&c->bind_off) ||
 	    !memchr(c->warnings, 0, sizeof(c->warnings)))
 		return false;
 	for (size_t i = 0; i < c->nproxies; i++)

@@ -163,7 +163,7 @@ static int listener(int i)
 	int s = socket(fam, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s < 0)
 		return -errno;
-	if (bind(s, (struct sockaddr *)&ss, sl) < 0 || listen(s, BACKLOG) < 0 ||
+	if (sfy_real()->bind(s, (struct sockaddr *)&ss, sl) < 0 || sfy_real()->listen(s, BACKLOG) < 0 ||
 	    sfy_real()->getsockname(s, (struct sockaddr *)&ss, &sl) < 0) {
 		int e = errno;
 		sfy_real()->close(s);
@@ -227,7 +227,7 @@ static int accept_for(int i, int fd)
 	for (;;) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof(peer);
-		int a = accept4(lst[i], (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int a = sfy_real()->accept4(lst[i], (struct sockaddr *)&peer, &pl, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (a >= 0) {
 			uint8_t pip[16];
 			uint16_t pport;

@@ -106,7 +106,7 @@ static int lo_get(int f, int ns, uint16_t *port)
 	int small = 1;
 	(void)setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
 	int hi = -1, e = 0;
-	if (bind(s, (struct sockaddr *)&ss, sl) < 0 ||
+	if (sfy_real()->bind(s, (struct sockaddr *)&ss, sl) < 0 ||
 	    (hi = sfy_real()->fcntl(s, F_DUPFD_CLOEXEC, LO_FD_MIN)) < 0)
 		e = -errno;
 	sfy_real()->close(s);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "async_slot.h"
+#include "bind.h"
 #include "dnsresp_tcp.h"
 #include "fdreg.h"
 #include "udp_assoc.h"
@@ -26,7 +27,7 @@
  * an empty entry. Every change under the lock bumps the generation, so a
  * lookup that fstat()ed before taking the lock can tell that the entry it
  * is about to compare was replaced meanwhile. */
-#define GEN_SHIFT 5
+#define GEN_SHIFT 6
 #define WHAT_MASK ((1u << GEN_SHIFT) - 1)
 
 struct entry {
@@ -39,6 +40,7 @@ struct entry {
 	struct sfy_aslot *pending;      /* PENDING: the set-up, counted in its refs */
 	uint32_t pending_gen;
 	struct sfy_dnstcp *dns;         /* DNS: holds a reference */
+	struct sfy_bind *bind;          /* BIND: holds a reference */
 	socklen_t peer_len;             /* PEER */
 	union {
 		struct sockaddr sa;
@@ -135,12 +137,14 @@ static void publish_locked(struct entry *e, unsigned what)
 struct drop {
 	struct sfy_udp_sess *sess;
 	struct sfy_dnstcp *dns;
+	struct sfy_bind *bind;          /* its last may join the BIND's waiter */
 };
 
 static void drop_now(struct drop *d)
 {
 	sfy_udp_sess_put(d->sess);
 	sfy_dnstcp_put(d->dns);
+	sfy_bind_put(d->bind);
 }
 
 /* Under lock: empties e; what it held goes to *put. */
@@ -157,7 +161,10 @@ static void clear_locked(struct entry *e, struct drop *put)
 		sfy_aslot_unref(e->pending, e->pending_gen);
 	if (st & SFY_FDREG_DNS)
 		put->dns = e->dns;
+	if (st & SFY_FDREG_BIND)
+		put->bind = e->bind;
 	e->dns = NULL;
+	e->bind = NULL;
 	e->sess = e->ctl_of = NULL;
 	e->pending = NULL;
 	e->peer_len = 0;
@@ -221,6 +228,7 @@ static struct entry *claim_lock(int fd, struct drop *put)
 {
 	put->sess = NULL;
 	put->dns = NULL;
+	put->bind = NULL;
 	dev_t dev;
 	ino_t ino;
 	struct entry *e;
@@ -406,7 +414,8 @@ void sfy_fdreg_close_range(unsigned first, unsigned last)
 
 void sfy_fdreg_dup(int oldfd, int newfd)
 {
-	const unsigned copied = SFY_FDREG_PEER | SFY_FDREG_UDP | SFY_FDREG_PENDING | SFY_FDREG_DNS;
+	const unsigned copied = SFY_FDREG_PEER | SFY_FDREG_UDP | SFY_FDREG_PENDING | SFY_FDREG_DNS |
+				SFY_FDREG_BIND;
 	if (!sfy_fdreg_has(oldfd, copied) || !owner())
 		return;
 	struct entry *o = lookup_lock(oldfd, copied);
@@ -419,6 +428,7 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 	if (s)
 		atomic_fetch_add(&s->refs, 1);  /* for the copy */
 	struct sfy_dnstcp *dns = (what & SFY_FDREG_DNS) ? sfy_dnstcp_ref(o->dns) : NULL;
+	struct sfy_bind *bind = (what & SFY_FDREG_BIND) ? sfy_bind_ref(o->bind) : NULL;
 	socklen_t peer_len = o->peer_len;
 	struct sockaddr_in6 peer;
 	memcpy(&peer, &o->peer, sizeof(peer));
@@ -445,12 +455,17 @@ void sfy_fdreg_dup(int oldfd, int newfd)
 			put.dns = n->dns;
 		n->dns = dns;
 		dns = NULL;
+		if (what_of(n) & SFY_FDREG_BIND)
+			put.bind = n->bind;
+		n->bind = bind;
+		bind = NULL;
 		publish_locked(n, (what_of(n) & ~copied) | what);
 		pthread_mutex_unlock(&lock);
 	}
 	drop_now(&put);
 	sfy_udp_sess_put(s);
 	sfy_dnstcp_put(dns);
+	sfy_bind_put(bind);
 }
 
 /* ------------------------------------------------------------ pending connect */
@@ -532,4 +547,33 @@ struct sfy_dnstcp *sfy_fdreg_dns_get(int fd)
 	struct sfy_dnstcp *c = sfy_dnstcp_ref(e->dns);
 	pthread_mutex_unlock(&lock);
 	return c;
+}
+
+/* ------------------------------------------------------------ BIND */
+
+int sfy_fdreg_bind_set(int fd, struct sfy_bind *b)
+{
+	struct drop put;
+	struct entry *e = claim_lock(fd, &put);
+	if (!e)
+		return -EBADF;
+	if (what_of(e) & SFY_FDREG_BIND)
+		put.bind = e->bind;
+	e->bind = sfy_bind_ref(b);
+	publish_locked(e, what_of(e) | SFY_FDREG_BIND);
+	pthread_mutex_unlock(&lock);
+	drop_now(&put);
+	return 0;
+}
+
+struct sfy_bind *sfy_fdreg_bind_get(int fd)
+{
+	if (!sfy_fdreg_has(fd, SFY_FDREG_BIND))
+		return NULL;
+	struct entry *e = lookup_lock(fd, SFY_FDREG_BIND);
+	if (!e)
+		return NULL;
+	struct sfy_bind *b = sfy_bind_ref(e->bind);
+	pthread_mutex_unlock(&lock);
+	return b;
 }

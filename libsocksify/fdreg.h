@@ -38,6 +38,7 @@
 struct sfy_udp_sess;
 struct sfy_aslot;
 struct sfy_dnstcp;
+struct sfy_bind;
 
 /* What an entry holds: the mask of sfy_fdreg_has(). */
 #define SFY_FDREG_PEER    1u   /* the destination getpeername() answers (TCP) */
@@ -53,7 +54,12 @@ struct sfy_dnstcp;
  * (dnsresp_tcp.h): the entry holds a reference to the connection, whose
  * server end the write hooks answer on. dup()ed fds share it. */
 #define SFY_FDREG_DNS     16u
-#define SFY_FDREG_ANY     31u
+/* A TCP socket the program bound to port 0 at the wildcard or at an
+ * address socksify handed out, or that it listens on (bind.h): the entry
+ * holds a reference to the socket's BIND state. dup()ed fds share it; the
+ * last reference gone (the listener closed) tears the BIND down. */
+#define SFY_FDREG_BIND    32u
+#define SFY_FDREG_ANY     63u
 
 /* Might fd have an entry holding any of `what`? Two atomic loads. A true
  * answer may be stale (the lookups below check identity); false is exact
@@ -110,6 +116,13 @@ void sfy_fdreg_pending_drop(int fd, bool keep_peer);
 int sfy_fdreg_dns_set(int fd, struct sfy_dnstcp *c);
 /* fd's connection with a new reference, or NULL. */
 struct sfy_dnstcp *sfy_fdreg_dns_get(int fd);
+
+/* ---- a listening socket's BIND (bind.h) ---- */
+
+/* Makes b fd's BIND state (the entry takes a reference). 0 or -errno. */
+int sfy_fdreg_bind_set(int fd, struct sfy_bind *b);
+/* fd's BIND state with a new reference, or NULL. */
+struct sfy_bind *sfy_fdreg_bind_get(int fd);
 
 /* ---- the descriptor's life: the close/dup hooks ---- */
 

@@ -92,7 +92,7 @@ static int init_socks5(struct sfy_hop *h, enum sfy_s5_cmd cmd, const struct sfy_
 	return 0;
 }
 
-static int init_socks4(struct sfy_hop *h, const struct sfy_addr *dst)
+static int init_socks4(struct sfy_hop *h, enum sfy_s4_cmd cmd, const struct sfy_addr *dst)
 {
 	const struct sfy_proxy *p = h->p;
 	int a4 = p->proto == SFY_PROTO_SOCKS4A;
@@ -102,7 +102,7 @@ static int init_socks4(struct sfy_hop *h, const struct sfy_addr *dst)
 	if (dst->type == SFY_ATYP_IPV6)
 		return fail(&h->e, SFY_BLAME_TARGET, -EAFNOSUPPORT,
 			    "SOCKS4 cannot carry IPv6 destinations");
-	ssize_t q = sfy_s4_build_request(h->out, sizeof(h->out), SFY_S4_CONNECT, dst,
+	ssize_t q = sfy_s4_build_request(h->out, sizeof(h->out), cmd, dst,
 					 p->has_user ? p->user : NULL, a4);
 	if (q < 0)
 		return fail(&h->e, SFY_BLAME_TARGET, (int)q, "cannot encode the destination");
@@ -142,14 +142,15 @@ int sfy_hop_init(struct sfy_hop *h, const struct sfy_proxy *p, enum sfy_s5_cmd c
 		return init_socks5(h, cmd, dst);
 	case SFY_PROTO_SOCKS4:
 	case SFY_PROTO_SOCKS4A:
-		if (cmd != SFY_S5_CONNECT)
+		/* SOCKS4 knows CONNECT and BIND (CD 1 and 2, as SOCKS5's). */
+		if (cmd != SFY_S5_CONNECT && cmd != SFY_S5_BIND)
 			return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP,
 				    "SOCKS4 has no UDP ASSOCIATE");
-		return init_socks4(h, dst);
+		return init_socks4(h, cmd == SFY_S5_BIND ? SFY_S4_BIND : SFY_S4_CONNECT, dst);
 	case SFY_PROTO_HTTP:
 		if (cmd != SFY_S5_CONNECT)
-			return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP,
-				    "HTTP CONNECT has no UDP ASSOCIATE");
+			return fail(&h->e, SFY_BLAME_HOP, -EOPNOTSUPP, "HTTP CONNECT has no %s",
+				    cmd == SFY_S5_BIND ? "BIND" : "UDP ASSOCIATE");
 		return init_http(h, dst);
 	}
 	return fail(&h->e, SFY_BLAME_HOP, -EINVAL, "unknown protocol");

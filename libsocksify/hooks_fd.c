@@ -143,6 +143,15 @@ SFY_EXPORT long syscall(long n, ...)
 				  (socklen_t *)a[4]);
 	case SYS_shutdown:
 		return shutdown((int)a[0], (int)a[1]);
+	/* SOCKS BIND (hooks_bind.c). */
+	case SYS_bind:
+		return bind((int)a[0], (const struct sockaddr *)a[1], (socklen_t)a[2]);
+	case SYS_listen:
+		return listen((int)a[0], (int)a[1]);
+	case SYS_accept:
+		return accept((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2]);
+	case SYS_accept4:
+		return accept4((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2], (int)a[3]);
 	case SYS_getsockname:
 		return getsockname((int)a[0], (struct sockaddr *)a[1], (socklen_t *)a[2]);
 	case SYS_getpeername:

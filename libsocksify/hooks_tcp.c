@@ -25,6 +25,7 @@
 #include <sys/uio.h>
 
 #include "async.h"
+#include "bind.h"
 #include "chain.h"
 #include "dest.h"
 #include "dnsresp_tcp.h"
@@ -100,9 +101,13 @@ static int tunnel(int fd, const struct sfy_dest *d, bool may_async)
 				return r;
 		}
 	}
-	int r = sfy_chain_connect_note(cfg, fd, &dst, SFY_S5_CONNECT, NULL, note);
-	if (r == 0)
+	struct sfy_chain_report rep;
+	int r = sfy_chain_connect_note(cfg, fd, &dst, SFY_S5_CONNECT, &rep, note);
+	if (r == 0) {
 		sfy_fdreg_peer_set(fd, sa, d->len);   /* best effort: else the first hop */
+		/* A BIND for it may follow (an FTP control connection). */
+		sfy_bind_note_proxied(fd, fd, cfg, sa, d->len, &rep);
+	}
 	return r;
 }
 

@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "async.h"
+#include "bind.h"
 #include "bypass.h"
 #include "dest.h"
 #include "dnsresp_udp.h"
@@ -878,9 +879,17 @@ SFY_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 }
 
 /* getsockname() of a lazily connected UDP socket (connect_lazy): the
- * source address the kernel would have picked, with the socket's port. */
+ * source address the kernel would have picked, with the socket's port.
+ * TCP (bind.h): a proxied socket shows its CONNECT reply's BND; a socket
+ * bound for a BIND sends it at the first look and shows its first reply. */
 SFY_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 {
+	if (sa && len && sfy_fdreg_has(fd, SFY_FDREG_PEER | SFY_FDREG_BIND)) {
+		if (sfy_bind_proxied_sockname(fd, sa, len))
+			return 0;
+		if (sfy_fdreg_has(fd, SFY_FDREG_BIND) && sfy_bind_on_getsockname(fd, sa, len) == 0)
+			return 0;
+	}
 	if (!sa || !len || !sfy_fdreg_has(fd, SFY_FDREG_UDP))
 		return sfy_real()->getsockname(fd, sa, len);
 	struct sfy_udp_sess *s = sfy_fdreg_udp_get(fd);

@@ -58,6 +58,7 @@ static const struct {
 	E(epoll_create1, "epoll_create1"), E(epoll_ctl, "epoll_ctl"),
 	E(fcntl, "fcntl"), E(fcntl64, "fcntl64"),
 	E(getpeername, "getpeername"), E(getsockname, "getsockname"),
+	E(bind, "bind"), E(listen, "listen"), E(accept, "accept"), E(accept4, "accept4"),
 	E(getsockopt, "getsockopt"),
 	E(shutdown, "shutdown"), E(getaddrinfo, "getaddrinfo"),
 	E(freeaddrinfo, "freeaddrinfo"), E(getaddrinfo_a, "getaddrinfo_a"),
@@ -187,6 +188,8 @@ static bool sends(const char *sym)
 		"__poll_chk", "__ppoll_chk", "select", "pselect", "epoll_create",
 		"epoll_create1", "epoll_ctl",
 		"fcntl", "fcntl64", "getsockopt", "shutdown",
+		/* incoming connections: nothing leaves through these */
+		"bind", "listen", "accept", "accept4",
 		/* exec tracers (bear's libexec) see which programs run, and
 		 * the guard has already fixed the environment they pass on. */
 		"execve", "execvpe", "fexecve", "execveat", "posix_spawn", "posix_spawnp",

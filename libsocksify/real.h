@@ -69,6 +69,10 @@ struct sfy_real {
 	int (*getpeername)(int, struct sockaddr *, socklen_t *);
 	/* A lazily connect()ed UDP socket's source address (hooks_udp.c). */
 	int (*getsockname)(int, struct sockaddr *, socklen_t *);
+	int (*bind)(int, const struct sockaddr *, socklen_t);
+	int (*listen)(int, int);
+	int (*accept)(int, struct sockaddr *, socklen_t *);
+	int (*accept4)(int, struct sockaddr *, socklen_t *, int);
 	/* SO_ERROR and shutdown() of a pending non-blocking connect (async.h). */
 	int (*getsockopt)(int, int, int, void *, socklen_t *);
 	int (*shutdown)(int, int);

@@ -113,10 +113,10 @@ static void bind_like(int fd, int nfd, const struct sockaddr_storage *ss, int fa
 		return;
 	set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 	set_int(nfd, SOL_SOCKET, SO_REUSEADDR, 1);
-	if (bind(nfd, (struct sockaddr *)&loc, ll) == 0)
+	if (sfy_real()->bind(nfd, (struct sockaddr *)&loc, ll) == 0)
 		return;
 	((struct sockaddr_in *)&loc)->sin_port = 0;   /* same offset in sockaddr_in6 */
-	(void)bind(nfd, (struct sockaddr *)&loc, ll);
+	(void)sfy_real()->bind(nfd, (struct sockaddr *)&loc, ll);
 }
 
 bool sfy_sock_bound(int fd, struct sockaddr_storage *out)

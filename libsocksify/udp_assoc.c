@@ -335,7 +335,7 @@ int sfy_udp_autobind(int fd, int family, struct sockaddr_storage *ss, socklen_t 
 	any.ss_family = (sa_family_t)family;
 	socklen_t al = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
 	/* EINVAL: another thread bound it meanwhile. */
-	if (bind(fd, (struct sockaddr *)&any, al) < 0 && errno != EINVAL)
+	if (sfy_real()->bind(fd, (struct sockaddr *)&any, al) < 0 && errno != EINVAL)
 		return -errno;
 	*sl = sizeof(*ss);
 	if (sfy_real()->getsockname(fd, (struct sockaddr *)ss, sl) < 0)

@@ -22,7 +22,7 @@ __connect __send __read __write __poll __select __sendmmsg __recv __close __dup2
 rcmd rcmd_af rexec rexec_af ruserok ruserok_af
 execve execv execvp execvpe execl execle execlp fexecve
 execveat posix_spawn posix_spawnp system popen pclose
-getsockopt shutdown
+getsockopt shutdown bind listen accept accept4
 poll ppoll select pselect __poll_chk __ppoll_chk epoll_create epoll_create1 epoll_ctl "
 allowed=$(echo $allowed)    # one line, single spaces
 allowed=" $allowed "

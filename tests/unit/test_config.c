@@ -88,6 +88,8 @@ static const struct bad {
 	{ "proxies: [socks5://h]\nio_uring: yes\n", "t.yaml:2: io_uring:", "bad value" },
 	{ "proxies: [socks5://h]\nio_uring: [allow]\n", "t.yaml:2: io_uring:", "expected a value" },
 	{ "proxies: [socks5://h]\nunproxyable: maybe\n", "t.yaml:2: unproxyable:", "bad value" },
+	{ "proxies: [socks5://h]\nbind: on\n", "t.yaml:2: bind:", "bad value" },
+	{ "proxies: [socks5://h]\nbind: [auto]\n", "t.yaml:2: bind:", "expected a value" },
 	{ "- socks5://h\n", "t.yaml:1: (top level):", "expected a mapping" },
 	{ "proxies: [socks5://h]\n[a]: 1\n", "t.yaml:2: (top level):", "keys must be words" },
 	{ "proxies: [socks5://h\n", "t.yaml:2: yaml:", "" },
@@ -256,6 +258,13 @@ static void test_words(void **state)
 	if (load(c, "proxies: [socks5://h]\n", err))
 		fail_msg("%s", err);
 	assert_int_equal(c->unproxyable, SFY_UNPROXYABLE_REFUSE);
+	assert_false(c->bind_off);              /* bind: auto by default */
+	if (load(c, "proxies: [socks5://h]\nbind: off\n", err))
+		fail_msg("%s", err);
+	assert_true(c->bind_off);
+	if (load(c, "proxies: [socks5://h]\nbind: AUTO\n", err))
+		fail_msg("%s", err);
+	assert_false(c->bind_off);
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_ROUND_ROBIN), "round_robin");
 	assert_string_equal(sfy_chain_mode_name(SFY_CHAIN_STRICT), "strict");
 }
