@@ -269,8 +269,14 @@ echo "--- no BIND possible"
 fails_with "HTTP last hop: bindclient's listen fails with EOPNOTSUPP" "listen: EOPNOTSUPP" \
 	sfy_run "$C" -f "$SFY_TMP/http.yaml" -- "$BC" --ctrl "$SRV:7000"
 expect_out "HTTP last hop: the warn line names the hop" "hop 1 is http" cat "$SFY_LAST_OUT"
+m=$(proto_mark)
 fails "HTTP last hop: curl -P - fails" \
 	sfy_run "$C" -f "$SFY_TMP/http.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
+# curl binds the data socket to getsockname() of the control connection:
+# through an HTTP proxy that must not become a local listener whose address
+# (the client's own) goes to the server.
+check "HTTP last hop: curl -P - never advertised the client's address" \
+	sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
 
 n=$(sfy_capture_stop syn)
 check "bind: auto: no SYN from the server towards the client's subnet ($n SYNs in all)" \
@@ -287,10 +293,10 @@ sfy_bg bindsrv_l "$C" "$SFY_PY" -u "$TOOLS_SRC/bindserver.py" --listen "127.0.0.
 sfy__served bindsrv_l "$C" 7001
 # BND 10.241.2.1:8000 for the CONNECT
 CONNECT_OK='readsocks5; send 0500; readsocks5; oncmd 1; send 05000001 0af10201 1f40; relay 127.0.0.1:7001'
-fp() {  # name bind-steps: starts a fakepeer, writes $SFY_TMP/NAME.yaml
+fp() {  # name bind-steps [connect-steps]: starts a fakepeer, writes $SFY_TMP/NAME.yaml
 	local name=$1 port i
 	sfy_bg "$name" "$C" "$SFY_PY" -u "$TOOLS_SRC/fakepeer.py" --port-file "$SFY_TMP/$name.port" \
-		--log "$(sfy_logfile "$name-log")" "$CONNECT_OK; oncmd 2; $2"
+		--log "$(sfy_logfile "$name-log")" "${3:-$CONNECT_OK}; oncmd 2; $2"
 	for i in $(seq 100); do [ -s "$SFY_TMP/$name.port" ] && break; sleep 0.05; done
 	port=$(cat "$SFY_TMP/$name.port") || { echo "FAIL: setup: fakepeer $name"; exit 1; }
 	sfy_conf "$name" strict - "socks5://127.0.0.1:$port"
@@ -302,6 +308,9 @@ fp fp_fail2 'send 05000001 0af10201 9c40; sleep 0.3; send 05050001 00000000 0000
 fp fp_eof2 'send 05000001 0af10201 9c40; sleep 0.3; close'
 # first reply all-zero (the proxy's own address), second reply from 10.10.10.10:1234
 fp fp_ok 'send 05000001 00000000 9c41; sleep 0.3; send 05000001 0a0a0a0a 04d2; sendtext fake-line\n; stall'
+# the same after a CONNECT reply with an all-zero BND too (microsocks)
+fp fp_okz 'send 05000001 00000000 9c41; sleep 0.3; send 05000001 0a0a0a0a 04d2; sendtext fake-line\n; stall' \
+	"${CONNECT_OK/0af10201 1f40/00000000 0000}"
 # second reply all-zero: the peer is the expected one
 fp fp_ok0 'send 05000001 0af10201 9c42; sleep 0.3; send 05000001 00000000 0000; sendtext fake-line\n; stall'
 FPR=(sfy_run "$C" -f)
@@ -314,17 +323,26 @@ fails_with "command not supported (0x07, Tor): listen fails with EOPNOTSUPP" "li
 	"${FPR[@]}" "$SFY_TMP/fp_tor.yaml" -- "$BC" --ctrl "$SRV:7000"
 fails_with "failed second reply: blocking accept fails with ECONNABORTED" "accept: ECONNABORTED" \
 	"${FPR[@]}" "$SFY_TMP/fp_fail2.yaml" -- "$BC" --ctrl "$SRV:7000"
-check "failed second reply: no hang (under 5 s)" test "$SFY_LAST_MS" -lt 5000
+out=$SFY_LAST_OUT ms=$SFY_LAST_MS
+check "failed second reply: no hang (${ms} ms < 5 s)" test "$ms" -lt 5000
 expect_out "failed second reply: the listener showed the first reply's address" \
-	"listen-addr: $PRX_S:40000" cat "$SFY_LAST_OUT"
+	"listen-addr: $PRX_S:40000" cat "$out"
+expect_out "failed second reply: one warn line says why" "the second reply failed" cat "$out"
 fails_with "failed second reply: epoll + accept4 fails with ECONNABORTED" "accept4: ECONNABORTED" \
 	"${FPR[@]}" "$SFY_TMP/fp_fail2.yaml" -- "$BC" --ctrl "$SRV:7000" --nonblock
-check "failed second reply (epoll): no hang (under 5 s)" test "$SFY_LAST_MS" -lt 5000
+ms=$SFY_LAST_MS
+check "failed second reply (epoll): no hang (${ms} ms < 5 s)" test "$ms" -lt 5000
 fails_with "EOF instead of the second reply: accept fails with ECONNABORTED" "accept: ECONNABORTED" \
 	"${FPR[@]}" "$SFY_TMP/fp_eof2.yaml" -- "$BC" --ctrl "$SRV:7000"
-expect_out "all-zero first reply: the listener shows the proxy's own address" \
-	"listen-addr: 127.0.0.1:40001" \
+# "The proxy's own address": the CONNECT reply's BND (its side facing the
+# peer) or the last hop's address; never a wildcard or the client's own.
+ok "all-zero first reply: the exchange completes" \
 	"${FPR[@]}" "$SFY_TMP/fp_ok.yaml" -- "$BC" --ctrl "$SRV:7000" --timeout-ms 8000
+check "all-zero first reply: the listener shows the proxy's own address (127.0.0.1 or $PRX_S)" \
+	grep -qE "^listen-addr: (127\.0\.0\.1|${PRX_S//./\\.}):40001\$" "$SFY_LAST_OUT"
+expect_out "all-zero first and CONNECT replies: the listener shows the last hop's address" \
+	"listen-addr: 127.0.0.1:40001" \
+	"${FPR[@]}" "$SFY_TMP/fp_okz.yaml" -- "$BC" --ctrl "$SRV:7000" --timeout-ms 8000
 expect_out "second reply: getpeername is the address it names" \
 	"accepted: 10.10.10.10:1234" cat "$SFY_LAST_OUT"
 expect_out "second reply: the BIND connection's bytes arrive on the accepted fd" \
