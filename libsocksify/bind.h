@@ -82,7 +82,8 @@ void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 
 /* getsockname() of a proxied TCP socket (fd has a recorded peer): its
  * CONNECT reply's BND in the socket's family. False: the kernel's answer
- * (not proxied, bind: off, BND all zero or not showable). */
+ * (not proxied, bind: off, BND all zero or not showable, or a socket the
+ * program bound to an address or port of its choice before connect()). */
 bool sfy_bind_proxied_sockname(int fd, struct sockaddr *sa, socklen_t *len);
 
 /* Has the process ever set up a proxied TCP connection? One atomic load:

@@ -68,10 +68,11 @@ void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 		memcpy(&p.peer, peer, peer_len);
 		p.peer_len = peer_len;
 	}
-	/* An all-zero BND (microsocks says 0.0.0.0:0) says nothing. */
+	/* An all-zero BND (microsocks says 0.0.0.0:0) says nothing; a socket
+	 * the program bound itself keeps the address it chose. */
 	static const uint8_t zero[16];
 	size_t n = rep->bnd.type == SFY_ATYP_IPV4 ? 4 : rep->bnd.type == SFY_ATYP_IPV6 ? 16 : 0;
-	if (n && memcmp(rep->bnd.ip, zero, n)) {
+	if (n && memcmp(rep->bnd.ip, zero, n) && !rep->bound) {
 		int l = sfy_addr_to_sockaddr(&rep->bnd, n == 4 ? AF_INET : AF_INET6, &p.bnd);
 		p.bnd_len = l > 0 ? (socklen_t)l : 0;
 	}

@@ -1014,6 +1014,7 @@ void sfy_chain_sm_report(const struct sfy_chain_sm *sm, struct sfy_chain_report 
 	rep->last = sm->n ? sm->idx[sm->n - 1] : 0;
 	rep->bnd = sm->bnd;
 	rep->dst = sm->dst;
+	rep->bound = sm->has_bound;
 	if (sm->n <= 1) {       /* no hops: the destination's own address */
 		rep->last_addr = sm->first;
 	} else {

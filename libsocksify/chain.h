@@ -23,6 +23,7 @@ struct sfy_chain_report {
 	struct sfy_addr bnd;            /* the last hop's BND */
 	struct sfy_addr dst;            /* what the last hop was asked for (a
 					   name resolved here: its address) */
+	bool bound;                     /* the program bound fd itself first */
 };
 
 /* Connects fd (an unconnected AF_INET/AF_INET6 stream socket) through the
