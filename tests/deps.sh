@@ -8,6 +8,7 @@ what=${1:-build}
 # package:probe pairs -- the probe is a file or command the package provides.
 build_pkgs="gcc:gcc make:make libyaml-dev:/usr/include/yaml.h"
 test_pkgs="libcmocka-dev:/usr/include/cmocka.h dante-server:danted microsocks:microsocks
+vsftpd:vsftpd lftp:lftp
 curl:curl wget:wget python3:python3 socat:socat tcpdump:tcpdump iproute2:ip
 dnsutils:dig openssh-server:/usr/sbin/sshd openssh-client:ssh git:git
 nodejs:node binutils:nm man-db:man proxychains4:proxychains4 busybox-static:/bin/busybox

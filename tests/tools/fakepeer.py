@@ -38,6 +38,11 @@ Steps:
                  !XX to fail with reply code XX (hex). Other commands, and
                  a key not in SPEC without a *, get 05 00 (BND 0.0.0.0:0)
                  resp. reply code 04.
+  oncmd N        starts a section for connections whose last SOCKS request
+                 (SOCKS4 or SOCKS5) had command N (1 CONNECT, 2 BIND, 3 UDP
+                 ASSOCIATE, 0xF0 ...): other connections skip to the next
+                 `oncmd`; a connection that ran a section stops at the next
+                 `oncmd` as if the script ended there
 A script that runs out of steps closes the connection like `close`.
 
 --mode step emulates microsocks, which reads the greeting with a single
@@ -92,6 +97,7 @@ class Conn:
         self.s5_seen_greeting = False
         self.last_cmd = None
         self.last_host = None
+        self.cmd = None  # command of the last SOCKS request read
 
     def read_exact(self, n):
         buf = b""
@@ -138,6 +144,7 @@ class Conn:
             return
         # VER CMD RSV ATYP DST.ADDR DST.PORT
         head = self.read_exact(4)
+        self.cmd = head[1]
         atyp = head[3]
         if atyp == 1:
             addr = self.read_exact(4)
@@ -166,6 +173,7 @@ class Conn:
     def read_socks4(self):
         # VN CD DSTPORT(2) DSTIP(4) USERID NUL [HOSTNAME NUL if 0.0.0.x]
         head = self.read_exact(8)
+        self.cmd = head[1]
         msg = head + self.read_until(b"\0", 512)
         ip = head[4:8]
         port = struct.unpack("!H", head[2:4])[0]
@@ -284,9 +292,21 @@ def unescape(text):
 def run_script(conn, steps, mode):
     if mode == "step":
         conn.step_mode()
-    for step in steps:
-        op, _, arg = step.partition(" ")
+    i = 0
+    in_section = False
+    while i < len(steps):
+        op, _, arg = steps[i].partition(" ")
         arg = arg.strip()
+        i += 1
+        if op == "oncmd":
+            if in_section:
+                break
+            if conn.cmd == int(arg, 0):
+                in_section = True
+                continue
+            while i < len(steps) and steps[i].partition(" ")[0] != "oncmd":
+                i += 1
+            continue
         if op == "read":
             log(conn.num, "read", conn.read_exact(int(arg)).hex())
         elif op == "readsocks5":
@@ -368,7 +388,7 @@ def parse_steps(args, script_file):
         steps += [s.strip() for s in a.split(";") if s.strip()]
     known = {"read", "readsocks5", "readsocks4", "readhttp", "send", "sendtext",
              "trickle", "sleep", "discard", "close", "rst", "stall", "echo", "relay",
-             "answer"}
+             "answer", "oncmd"}
     for s in steps:
         if s.split(" ", 1)[0] not in known:
             sys.exit(f"fakepeer: unknown step: {s}")
