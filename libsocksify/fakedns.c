@@ -644,6 +644,12 @@ bool sfy_fakedns_reverse(const struct sockaddr *sa, socklen_t len, struct sfy_ad
 	return true;
 }
 
+bool sfy_fakedns_exists(void)
+{
+	int err;
+	return tab_get(false, &err) || err == -EAGAIN;
+}
+
 bool sfy_fakedns_is_fake(const struct sockaddr *sa, socklen_t len)
 {
 	uint32_t a;

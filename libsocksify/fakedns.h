@@ -53,6 +53,11 @@ bool sfy_fakedns_sockaddr_v4(const struct sockaddr *sa, socklen_t len, uint32_t 
 /* Is addr_be inside the range of the table (or, with no table yet, of the
  * configured range)? Such an address never reaches the network as itself. */
 bool sfy_fakedns_in_range(uint32_t addr_be);
+/* Does this process tree hand out fake addresses: a table is attached, or
+ * the environment names one (reachable or not)? In local-DNS mode only
+ * .onion/.exit/.i2p names (and names the rules fake) make one. Never
+ * creates a table. */
+bool sfy_fakedns_exists(void);
 /* sa (v4, v4-mapped or the v6 range) is inside the fake range, whether or
  * not a name stands behind it. */
 bool sfy_fakedns_is_fake(const struct sockaddr *sa, socklen_t len);

@@ -5,8 +5,10 @@
  * a fake address (fakedns.c) without any network traffic, except names the
  * policy exempts (numeric, /etc/hosts, localhost, own hostname), which the
  * real functions answer from the file or we answer with the loopback
- * address. Reverse lookups of fake addresses give the name back; other
- * reverse lookups answer from /etc/hosts or numerically, never by PTR query.
+ * address. Reverse lookups of fake addresses give the name back (in every
+ * mode: local-DNS mode hands them out too, for .onion names and names the
+ * rules fake, and their PTR query must not leave); other reverse lookups
+ * answer from /etc/hosts or numerically, never by PTR query.
  * Without a usable configuration, names that would be faked fail: a
  * direct lookup would leak, and no connection could be made anyway.
  *
@@ -641,6 +643,18 @@ static int fake_name_of(int af, const void *addr, char name[static SFY_NAME_MAX 
 	return sfy_fakedns_name(v4, name) == 0;
 }
 
+/* fake_name_of() for mode m. In local-DNS mode (the real functions answer
+ * reverse lookups) only where this tree hands out fake addresses: without
+ * a table nothing in the range is ours, and such an address may be a real
+ * one the network knows a name for. */
+static int fake_name_in(enum dns_mode m, int af, const void *addr,
+			char name[static SFY_NAME_MAX + 1])
+{
+	if (reverse_real(m) && !sfy_fakedns_exists())
+		return -1;
+	return fake_name_of(af, addr, name);
+}
+
 /* dns: proxy: RESOLVE_PTR of a real address (af: 4 / 16 bytes) when its
  * route is a chain in proxy mode: 0 with name, or an EAI_* code
  * (EAI_NONAME when there is no such route). */
@@ -669,19 +683,20 @@ static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent
 		       size_t buflen, struct hostent **result, int *herr)
 {
 	char name[SFY_NAME_MAX + 1];
+	enum dns_mode m = dns_mode();
 	*result = NULL;
-	if (reverse_real(dns_mode()) || !addr)
+	if (!addr)
 		return ASK_REAL;
 	if (!((type == AF_INET && len == 4) || (type == AF_INET6 && len == 16)))
 		return ASK_REAL;        /* glibc rejects these itself, without a query */
-	switch (fake_name_of(type, addr, name)) {
+	switch (fake_name_in(m, type, addr, name)) {
 	case 1:
 		return he_result(he_fill(he, buf, buflen, name, type, addr), he, result, herr);
 	case 0:
 		*herr = HOST_NOT_FOUND;
 		return ENOENT;
 	}
-	if (sfy_hosts_has_addr(type, addr))
+	if (reverse_real(m) || sfy_hosts_has_addr(type, addr))
 		return ASK_REAL;        /* answered from /etc/hosts */
 	int rc = ptr_proxy(type, addr, name);
 	if (rc == 0)
@@ -719,7 +734,7 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	const void *addr;
 	int rc;
 
-	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sa || reverse_real(dns_mode()))
+	if (!host || !hostlen || (flags & NI_NUMERICHOST) || !sa)
 		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 	if (sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in))
 		addr = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
@@ -728,7 +743,10 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	else
 		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 
-	int fk = fake_name_of(sa->sa_family, addr, name);
+	enum dns_mode m = dns_mode();
+	int fk = fake_name_in(m, sa->sa_family, addr, name);
+	if (fk < 0 && reverse_real(m))
+		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 	switch (fk) {
 	case 1:
 		/* the service part is a local file lookup (or a number) */

@@ -37,6 +37,7 @@
 #include <arpa/nameser.h>
 #include <resolv.h>
 
+#include "dns_msg.h"
 #include "dns_rules.h"
 #include "dns_search.h"
 #include "dnsresp.h"
@@ -117,15 +118,44 @@ static enum sfy_name_plan msg_plan(const struct sfy_routes *rt, const unsigned c
 	return p;
 }
 
-/* Does the call ask about a .onion/.exit/.i2p name (in a ready message:
- * in any question; a message we cannot read is judged elsewhere)? Such a
- * query never leaves, in any mode: a res_search's expansions would carry
- * the name too. */
+/* Is name the reverse-lookup name (in-addr.arpa, ip6.arpa) of an address
+ * in the range of this tree's fake-address table? Local-DNS mode hands
+ * such addresses out for .onion names; their PTR query would tell the
+ * network one is in use, and no server knows the name behind it. */
+static bool fake_ptr_name(const char *name)
+{
+	char norm[SFY_NAME_MAX + 1];
+	uint8_t ip[16];
+	uint32_t v4;
+	if (sfy_fakedns_normalize(name, norm) <= 0 || !sfy_fakedns_exists())
+		return false;
+	if (sfy_dns_ptr_v4(norm, ip)) {
+		memcpy(&v4, ip, 4);
+	} else if (sfy_dns_ptr_v6(norm, ip)) {
+		struct sockaddr_in6 s6 = { .sin6_family = AF_INET6 };
+		memcpy(&s6.sin6_addr, ip, 16);
+		if (!sfy_fakedns_sockaddr_v4((struct sockaddr *)&s6, sizeof(s6), &v4))
+			return false;
+	} else {
+		return false;
+	}
+	return sfy_fakedns_in_range(v4);
+}
+
+static bool special_name(const char *name)
+{
+	return sfy_route_special_tld(name) || fake_ptr_name(name);
+}
+
+/* Does the call ask about a .onion/.exit/.i2p name or a fake address's
+ * PTR name (in a ready message: in any question; a message we cannot read
+ * is judged elsewhere)? Such a query never leaves, in any mode: a
+ * res_search's expansions would carry the name too. */
 static bool special_query(enum res_kind kind, const char *dname, const unsigned char *msg,
 			  int len)
 {
 	if (kind != RES_MSG)
-		return dname && sfy_route_special_tld(dname);
+		return dname && special_name(dname);
 	char name[NS_MAXDNAME];
 	if (!msg || len < HFIXEDSZ)
 		return false;
@@ -135,7 +165,7 @@ static bool special_query(enum res_kind kind, const char *dname, const unsigned 
 		int n = dn_expand(msg, end, q, name, sizeof(name));
 		if (n < 0 || end - (q + n) < QFIXEDSZ)
 			return false;
-		if (sfy_route_special_tld(name))
+		if (special_name(name))
 			return true;
 		q += n + QFIXEDSZ;
 	}
@@ -160,8 +190,9 @@ static enum res_way res_way(res_state statp, const char *what, enum res_kind kin
 	bool remote = rt ? sfy_routes_remote(rt) : c && sfy_dns_fakes(c->dns);
 	bool responder = remote && sfy_dnsresp_enabled(c);
 	if (c && !remote && special_query(kind, dname, msg, msglen)) {
-		/* remote mode's responder answers these with fake addresses */
-		sfy_debug("%s: a query for a .onion/.exit/.i2p name is never sent", what);
+		/* remote mode's responder answers these from the fake table */
+		sfy_debug("%s: a query for a .onion/.exit/.i2p name or a fake address is never "
+			  "sent", what);
 		res_fail(statp, HOST_NOT_FOUND);
 		return RES_FAIL;
 	}

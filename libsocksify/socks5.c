@@ -2,7 +2,10 @@
  *
  * Reply tolerance, decided once for every parser here:
  *  - a wrong VER or an unknown ATYP is MALFORMED, reported as soon as the
- *    byte is visible;
+ *    byte is visible -- except ATYP 0 in a failure reply (REP != 0), which
+ *    is read as IPv4 0.0.0.0:0 (10 bytes): Tor answers a failed RESOLVE /
+ *    RESOLVE_PTR so (it zeroes everything after REP), and a failure's
+ *    BND is never used;
  *  - RSV is ignored (RFC 1928 only says "reserved"; refusing a working
  *    connection over it helps nobody);
  *  - a reply's domain BND.ADDR of length 0 is accepted (bnd.name = ""):
@@ -242,7 +245,8 @@ enum sfy_parse sfy_s5_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 		return SFY_PARSE_MALFORMED;
 	if (len < S5_HEAD)
 		return SFY_PARSE_NEED;
-	an = addr_len(buf[3], buf + S5_HEAD, len - S5_HEAD);
+	uint8_t atyp = buf[3] == 0 && buf[1] != 0 ? SFY_ATYP_IPV4 : buf[3];
+	an = addr_len(atyp, buf + S5_HEAD, len - S5_HEAD);
 	if (!an)
 		return SFY_PARSE_MALFORMED;
 	*need = S5_HEAD + an;
@@ -250,7 +254,7 @@ enum sfy_parse sfy_s5_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 		return SFY_PARSE_NEED;
 	if (out) {
 		out->rep = buf[1];
-		addr_get(&out->bnd, buf[3], buf + S5_HEAD);
+		addr_get(&out->bnd, atyp, buf + S5_HEAD);
 	}
 	return SFY_PARSE_COMPLETE;
 }

@@ -72,8 +72,9 @@ struct sfy_s5_reply {
 };
 /* Reply: VER=5 REP RSV ATYP BND.ADDR BND.PORT. Reads the fixed head first,
  * then asks for the length ATYP implies (domain: 5 bytes, then 7 + LEN).
- * Wrong VER or unknown ATYP: MALFORMED. Nonzero RSV and a zero-length
- * domain BND.ADDR are tolerated (see socks5.c). out may be NULL. */
+ * Wrong VER or unknown ATYP: MALFORMED. Nonzero RSV, a zero-length
+ * domain BND.ADDR and ATYP 0 in a failure reply (Tor's failed RESOLVE,
+ * read as 0.0.0.0:0) are tolerated (see socks5.c). out may be NULL. */
 enum sfy_parse sfy_s5_parse_reply(const uint8_t *buf, size_t len, size_t *need,
 				  struct sfy_s5_reply *out);
 

@@ -51,6 +51,7 @@ count() { grep -c -- "$2" "$SFY_TMP/$1.peer" 2>/dev/null; }
 
 answers='ok.test=10.1.2.3 two.test=10.1.2.4 v6.test=2001:db8::5 cache.test=10.1.2.9'
 answers+=' nx.test=!04 f0.test=!f0 f7.test=!f7 10.1.2.3=name:back.test 10.1.2.99=!04'
+answers+=' tornx.test=tor!04 torf7.test=tor!f7 10.1.2.98=tor!04'
 S5='readsocks5; send 0500; readsocks5'
 start_peer res "$S5; answer $answers"
 res=$port
@@ -115,6 +116,13 @@ fails_with "Tor F0 (descriptor not found): EAI_NONAME" "EAI -2" \
 	sfy_run "$C" "${one[@]}" -- bash -c 'gai f0.test'
 fails_with "Tor F7 (timed out): EAI_AGAIN (-3)" "EAI -3" \
 	sfy_run "$C" "${one[@]}" -- bash -c 'gai f7.test'
+fails_with "0x04 as Tor sends it (ATYP 0): EAI_NONAME" "EAI -2" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai tornx.test'
+fails_with "F7 as Tor sends it: EAI_AGAIN" "EAI -3" \
+	sfy_run "$C" "${one[@]}" -- bash -c 'gai torf7.test'
+fails_with "RESOLVE_PTR's 0x04 as Tor sends it: no name (NI_NAMEREQD)" "Name or service not known" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
+	'import socket; print(socket.getnameinfo(("10.1.2.98", 80), socket.NI_NAMEREQD)[0])'
 fails_with "gethostbyname of 0x04: HOST_NOT_FOUND (1)" "h_errno=1" \
 	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" nx.test
 fails_with "gethostbyname of F7: TRY_AGAIN (2)" "h_errno=2" \

@@ -15,7 +15,18 @@
 #   on the client's only link sees no query; the control run (getent
 #   without socksify) proves it sees one. Before issue 14 the local-mode
 #   lookup went to the real resolver.
-# RESOLVE (0xF0) framing against tor belongs to `dns: proxy` (tested there).
+# - dns: proxy (-d proxy): RESOLVE (0xF0) and RESOLVE_PTR (0xF1) framing.
+#   tor answers a RESOLVE of a name its MapAddress maps at once (so our
+#   request and its reply parse both ways, with isolation credentials too);
+#   a name it cannot resolve without network waits for a circuit until its
+#   SocksTimeout (3 s), then 0x04 -> EAI_NONAME; socksify's own handshake
+#   timeout bounds the wait when shorter (EAI_AGAIN). A reverse lookup of a
+#   public address waits the same way, of a private one tor refuses at once
+#   (ClientDNSRejectInternalAddresses). tor's info log (SafeLogging 0) names
+#   each waiting request "NAME:0"; a control run of raw requests shows that
+#   only a resolve request can leave such a line: tor answers a RESOLVE of
+#   an address literal at once and refuses a CONNECT to port 0 with its own
+#   line -- so "9.9.9.9:0" waiting is our RESOLVE_PTR.
 #
 #   cli 10.204.1.1 ---- 10.204.1.2 dns   (resolv.conf -> 10.204.1.53, a
 #   tor on 127.0.0.1:9050                static neighbour: queries go out)
@@ -39,6 +50,10 @@ DataDirectory $SFY_TMP/tor-data
 ClientOnly 1
 AvoidDiskWrites 1
 Log notice stdout
+Log info file $SFY_TMP/tor-info.log
+SafeLogging 0
+SocksTimeout 3
+MapAddress mapped.tortest 192.0.2.7
 EOT
 sfy_bg tor "$C" tor -f "$SFY_TMP/torrc" --defaults-torrc /dev/null
 sfy_wait_port tor "$C" 9050 30 || { echo "FAIL: setup: tor did not start"; exit 1; }
@@ -56,6 +71,12 @@ conf s4 socks4://127.0.0.1:9050 none
 conf iso_p socks5h://127.0.0.1:9050 process
 conf iso_c socks5h://127.0.0.1:9050 connection
 conf iso_bad 'socks5h://%3CtorS0X%3E9:x@127.0.0.1:9050' none
+# dns: proxy: the last hop's reply is awaited for at most the connect
+# timeout (each hop's handshake step is bounded by it), so it stays above
+# tor's SocksTimeout here; fast: our own bound below it.
+printf 'proxies:\n  - socks5h://127.0.0.1:9050\ntimeouts:\n  connect: 8s\n  handshake: 10s\n' \
+	>"$SFY_TMP/slow.yaml"
+printf 'proxies:\n  - socks5h://127.0.0.1:9050\ntimeouts:\n  handshake: 1s\n' >"$SFY_TMP/fast.yaml"
 # 56 characters of base32 with a wrong checksum: syntactically an onion
 # (v3) name, which tor refuses itself (invalid checksum) with 0xF6.
 ONION=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaad.onion
@@ -109,6 +130,68 @@ fails_with "without the launcher, too" "$F6" \
 fails "socks4 last hop: the lookup fails (the hop cannot take a name)" \
 	sfy_run "$C" -f "$SFY_TMP/s4.yaml" -- getent ahosts "$ONION"
 check "...quickly, without asking anyone (${SFY_LAST_MS}ms)" test "$SFY_LAST_MS" -lt 500
+echo "--- dns: proxy: RESOLVE / RESOLVE_PTR against tor"
+P=(-f "$SFY_TMP/slow.yaml" -d proxy)
+TLOG=$SFY_TMP/tor-info.log
+GAI='import socket, sys
+try:
+    print(socket.getaddrinfo(sys.argv[1], 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0])
+except socket.gaierror as e:
+    sys.exit("gaierror: %s" % e)'
+waited() { grep -c "Tried for [0-9]* seconds to get a connection to $1:0\." "$TLOG"; }
+expect_out "getent ahosts mapped.tortest: tor's own answer (MapAddress)" "192.0.2.7" \
+	sfy_run "$C" "${P[@]}" -- getent ahosts mapped.tortest
+check "...at once (${SFY_LAST_MS}ms < 2000ms)" test "$SFY_LAST_MS" -lt 2000
+expect_out "isolate: process: credentials and RESOLVE accepted" "192.0.2.7" \
+	sfy_run "$C" -f "$SFY_TMP/iso_p.yaml" -d proxy -- "$SFY_PY" -c "$GAI" mapped.tortest
+expect_out "isolate: connection: the same" "192.0.2.7" \
+	sfy_run "$C" -f "$SFY_TMP/iso_c.yaml" -d proxy -- "$SFY_PY" -c "$GAI" mapped.tortest
+expect_out "without the launcher (SOCKSIFY_DNS=proxy), isolate: process" "192.0.2.7" \
+	sfy_preload "$C" SOCKSIFY_CONFIG="$SFY_TMP/iso_p.yaml" SOCKSIFY_DNS=proxy -- \
+	"$SFY_PY" -c "$GAI" mapped.tortest
+fails_with "a name tor cannot resolve here: EAI_NONAME (its 0x04)" "Name or service not known" \
+	sfy_run "$C" "${P[@]}" -- "$SFY_PY" -c "$GAI" nowhere.tortest
+check "...after tor's SocksTimeout (3 s), before our timeouts (8 s): ${SFY_LAST_MS}ms" \
+	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 6000
+check "tor's log: the request for nowhere.tortest:0 waited for a circuit" \
+	test "$(waited nowhere.tortest)" -eq 1
+fails_with "handshake: 1s: our own bound ends it first (EAI_AGAIN)" "Temporary failure" \
+	sfy_run "$C" -f "$SFY_TMP/fast.yaml" -d proxy -- "$SFY_PY" -c "$GAI" slow.tortest
+check "...in ${SFY_LAST_MS}ms < 2500ms" test "$SFY_LAST_MS" -lt 2500
+fails "getent hosts 9.9.9.9 (RESOLVE_PTR): not found, tor's 0x04" \
+	sfy_run "$C" "${P[@]}" -- getent hosts 9.9.9.9
+check "...after tor's SocksTimeout: ${SFY_LAST_MS}ms" \
+	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 6000
+check "tor's log: the request for 9.9.9.9:0 waited for a circuit" test "$(waited 9.9.9.9)" -eq 1
+expect_out "getnameinfo 9.9.9.9: NI_NAMEREQD fails, then numeric (cached, one request)" \
+	"numeric 9.9.9.9" sfy_run "$C" "${P[@]}" -- "$SFY_PY" -c '
+import socket
+try:
+    print(socket.getnameinfo(("9.9.9.9", 80), socket.NI_NAMEREQD))
+except socket.gaierror as e:
+    print("NAMEREQD:", e)
+    print("numeric", socket.getnameinfo(("9.9.9.9", 80), 0)[0])'
+check "...NI_NAMEREQD said no name" grep -q "NAMEREQD:.*Name or service not known" "$SFY_LAST_OUT"
+check "tor's log: one more request for 9.9.9.9:0" test "$(waited 9.9.9.9)" -eq 2
+fails "getent hosts 10.9.8.7: tor refuses a private address's RESOLVE_PTR" \
+	sfy_run "$C" "${P[@]}" -- getent hosts 10.9.8.7
+check "...at once (${SFY_LAST_MS}ms < 2000ms)" test "$SFY_LAST_MS" -lt 2000
+check "tor's log: no CONNECT to port 0 came from us" \
+	test "$(grep -c 'asked to connect to port 0' "$TLOG")" -eq 0
+# The control: raw requests straight to tor (not through socksify).
+RAW='import socket, sys
+cmd, host = int(sys.argv[1], 0), sys.argv[2].encode()
+s = socket.create_connection(("127.0.0.1", 9050), timeout=10)
+s.sendall(b"\x05\x01\x00"); s.recv(2)
+s.sendall(bytes([5, cmd, 0, 3, len(host)]) + host + b"\x00\x00")
+print(s.recv(64).hex())'
+expect_out "control: tor answers a RESOLVE of \"9.9.9.9\" at once, with itself" "0500000109090909" \
+	sfy_direct "$C" "$SFY_PY" -c "$RAW" 0xf0 9.9.9.9
+check "...without a line of waiting" test "$(waited 9.9.9.9)" -eq 2
+expect_out "control: a CONNECT to 9.9.9.9:0 is refused (0x01)" "0501" \
+	sfy_direct "$C" "$SFY_PY" -c "$RAW" 1 9.9.9.9
+check "...with its own log line" grep -q "asked to connect to port 0" "$TLOG"
+
 n=$(sfy_capture_stop dns)
 check "no DNS packet left the client in all of the above ($n)" test "$n" -eq 0 ||
 	sfy_capture_show dns

@@ -10,7 +10,8 @@
 # picks "no authentication" over the offer sees no credentials and the
 # connection works.
 #
-# Runs on loopback only.
+# Runs on loopback only. Under SANITIZE=1 the launcher runs with the ASan
+# runtime preloaded (it puts libsocksify after it for the tree).
 set -u
 . "$(dirname "$0")/lib/loopback.sh" tor_isolate
 peer_py=$top/tests/tools/fakepeer.py
@@ -58,7 +59,7 @@ echo "# isolate: process, with the launcher: two trees of two connections"
 start_peer proc "$auth_script"
 conf proc "socks5h://127.0.0.1:$port" process
 for tree in 1 2; do
-	"$SOCKSIFY_BIN" -f "$tmp/proc.yaml" -- sh -c \
+	${SFY_ASAN_RT:+env LD_PRELOAD=$SFY_ASAN_RT} "$SOCKSIFY_BIN" -f "$tmp/proc.yaml" -- sh -c \
 		'"$1" --port "$2" --quiet && "$1" --port "$2" --quiet' sh "$client" "$dst_port" \
 		>"$tmp/proc.out$tree" 2>&1 || bad "proc tree $tree" "client failed: $(cat "$tmp/proc.out$tree")" proc
 done
@@ -106,7 +107,7 @@ LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/given.yaml SOCKSIFY_ISOLATE_TOKEN=$tok 
 echo "# isolate: connection: every connection its own password"
 start_peer conn "$auth_script"
 conf conn "socks5h://127.0.0.1:$port" connection
-"$SOCKSIFY_BIN" -f "$tmp/conn.yaml" -- sh -c \
+${SFY_ASAN_RT:+env LD_PRELOAD=$SFY_ASAN_RT} "$SOCKSIFY_BIN" -f "$tmp/conn.yaml" -- sh -c \
 	'"$1" --port "$2" --quiet && "$1" --port "$2" --count 2 --quiet' sh "$client" "$dst_port" \
 	>"$tmp/conn.out" 2>&1 || bad conn "client failed: $(cat "$tmp/conn.out")" conn
 mapfile -t pw < <(passwords conn)

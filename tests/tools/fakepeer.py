@@ -35,7 +35,9 @@ Steps:
                  SPEC is KEY=VALUE words, KEY the name of a RESOLVE (0xF0),
                  the address of a RESOLVE_PTR (0xF1), or * for any; VALUE an
                  IPv4/IPv6 address (BND ATYP 1/4), name:HOST (ATYP 3), or
-                 !XX to fail with reply code XX (hex). Other commands, and
+                 !XX to fail with reply code XX (hex), or tor!XX to fail
+                 as Tor does (ATYP 0, eight zero bytes after REP). Other
+                 commands, and
                  a key not in SPEC without a *, get 05 00 (BND 0.0.0.0:0)
                  resp. reply code 04.
   oncmd N        starts a section for connections whose last SOCKS request
@@ -275,6 +277,8 @@ def answer(conn, spec):
         val = table.get(conn.last_host, table.get("*", "!04"))
         if val.startswith("!"):
             msg = bytes([5, int(val[1:], 16), 0, 1]) + bytes(6)
+        elif val.startswith("tor!"):
+            msg = bytes([5, int(val[4:], 16)]) + bytes(8)
         elif val.startswith("name:"):
             name = val[5:].encode("latin-1")
             msg = bytes([5, 0, 0, 3, len(name)]) + name + bytes(2)

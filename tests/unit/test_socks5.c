@@ -202,6 +202,7 @@ static size_t want_need(const uint8_t *r, size_t len)
 	if (len < 4)
 		return 4;
 	switch (r[3]) {
+	case 0: return r[1] ? 10 : 0;   /* a failure's ATYP 0 reads as IPv4 */
 	case 1: return 10;
 	case 4: return 22;
 	default: return len < 5 ? 5 : 7 + (size_t)r[4];
@@ -303,6 +304,18 @@ static void test_reply_atyps(void **state)
 	memset(&w, 0, sizeof w);
 	w.bnd = v4(1, 2, 3, 4, 0);
 	check_reply("nonzero rsv tolerated", rsv, sizeof rsv, SFY_PARSE_COMPLETE, &w);
+
+	/* Tor's reply to a RESOLVE / RESOLVE_PTR it cannot answer: REP, then
+	 * eight zero bytes (ATYP 0); read as 0.0.0.0:0 so the code counts */
+	for (unsigned rep = 1; rep <= 255; rep++) {
+		uint8_t tor[] = { 5, (uint8_t)rep, 0, 0, 0, 0, 0, 0, 0, 0 };
+		char what[32];
+		memset(&w, 0, sizeof w);
+		w.rep = (uint8_t)rep;
+		w.bnd = v4(0, 0, 0, 0, 0);
+		snprintf(what, sizeof what, "atyp 0, rep %u", rep);
+		check_reply(what, tor, sizeof tor, SFY_PARSE_COMPLETE, &w);
+	}
 }
 
 static void test_reply_malformed(void **state)
@@ -315,7 +328,7 @@ static void test_reply_malformed(void **state)
 		{ "ver 0", { 0, 0, 0, 1, 1, 2, 3, 4, 0, 80 } },
 		{ "ver 1 (auth reply)", { 1, 0, 0, 1, 1, 2, 3, 4, 0, 80 } },
 		{ "http", { 'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', '2' } },
-		{ "atyp 0", { 5, 0, 0, 0, 1, 2, 3, 4, 0, 80 } },
+		{ "atyp 0", { 5, 0, 0, 0, 1, 2, 3, 4, 0, 80 } },  /* only in a failure */
 		{ "atyp 2", { 5, 0, 0, 2, 1, 2, 3, 4, 0, 80 } },
 		{ "atyp 5", { 5, 0, 0, 5, 1, 2, 3, 4, 0, 80 } },
 		{ "atyp 255", { 5, 0, 0, 255, 1, 2, 3, 4, 0, 80 } },
