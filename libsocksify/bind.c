@@ -73,7 +73,8 @@ struct sfy_bind {
 	int bfd, cfd, wake;             /* BIND connection, connector, wake-up; -1 */
 	bool thread;
 	pthread_t thr;
-	uint16_t lport;                 /* the real listener's port */
+	struct sockaddr_storage lsn;    /* the real listener's address */
+	socklen_t lsn_len;
 	struct sockaddr_storage first;  /* the first reply, listener's family */
 	socklen_t first_len;
 	struct sockaddr_storage cloc;   /* the connector's own address */
@@ -369,16 +370,35 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 /* ------------------------------------------------------------ the waiter */
 
 /* The connector: a non-blocking socket bound to loopback in the listener's
- * family (::1, else ::ffff:127.0.0.1 for a dual-stack listener), its own
- * address in *loc and the listener's loopback address in *to. */
-static int connector(int family, uint16_t lport, struct sockaddr_storage *to, socklen_t *tl,
+ * family (::1, else ::ffff:127.0.0.1 for a dual-stack listener), or, for a
+ * listener bound to one local address (a proxied connection's, rule
+ * PROXIED), to that address; its own address in *loc and the listener's
+ * address (lsn: the real listener's getsockname()) in *to. */
+static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
+		     struct sockaddr_storage *to, socklen_t *tl,
 		     struct sockaddr_storage *loc, socklen_t *ll)
 {
+	int family = lsn->ss_family;
+	uint16_t lport = sfy_sockaddr_port((const struct sockaddr *)lsn);
 	int s = private_fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 	if (s < 0)
 		return -errno;
+	bool wild = sfy_bind_at_of((const struct sockaddr *)lsn, lsn_len, NULL, 0, NULL, 0) ==
+		    SFY_BIND_AT_WILDCARD;
 	memset(to, 0, sizeof(*to));
-	if (family == AF_INET) {
+	if (!wild) {
+		memcpy(to, lsn, lsn_len);
+		*tl = lsn_len;
+		if (family == AF_INET)
+			((struct sockaddr_in *)to)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)to)->sin6_port = 0;
+		if (sfy_real()->bind(s, (struct sockaddr *)to, *tl) < 0) {
+			int r = -errno;
+			sfy_real()->close(s);
+			return r;
+		}
+	} else if (family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)to;
 		in->sin_family = AF_INET;
 		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -389,7 +409,7 @@ static int connector(int family, uint16_t lport, struct sockaddr_storage *to, so
 		in6->sin6_addr = in6addr_loopback;
 		*tl = sizeof(*in6);
 	}
-	if (sfy_real()->bind(s, (struct sockaddr *)to, *tl) < 0 && family == AF_INET6) {
+	if (wild && sfy_real()->bind(s, (struct sockaddr *)to, *tl) < 0 && family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)to;
 		memcpy(in6->sin6_addr.s6_addr, sfy_v4mapped_prefix, 12);
 		uint32_t lo = htonl(INADDR_LOOPBACK);
@@ -474,7 +494,8 @@ static void *waiter(void *arg)
 	pthread_mutex_lock(&mu);
 	int bfd = b->bfd, wake = b->wake, family = b->family;
 	bool s4 = b->s4;
-	uint16_t lport = b->lport;
+	struct sockaddr_storage lsn = b->lsn;
+	socklen_t lsn_len = b->lsn_len;
 	pthread_mutex_unlock(&mu);
 
 	struct sfy_addr peer;
@@ -485,7 +506,7 @@ static void *waiter(void *arg)
 	struct sockaddr_storage to, loc, pss;
 	socklen_t tl = 0, ll = 0, pl = err == 0 && !zero_ip(&peer) ? in_family(&peer, family, &pss)
 								   : 0;
-	int c = connector(family, lport, &to, &tl, &loc, &ll);
+	int c = connector(&lsn, lsn_len, &to, &tl, &loc, &ll);
 	pthread_mutex_lock(&mu);
 	if (c >= 0) {
 		b->cfd = c;
@@ -523,15 +544,17 @@ static void *waiter(void *arg)
 	return NULL;
 }
 
-/* Listening for real: starts the waiter. 0 or -errno. */
-static int start_waiter(struct sfy_bind *b, uint16_t lport)
+/* Listening for real at lsn (the real listener's address): starts the
+ * waiter. 0 or -errno. */
+static int start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn, socklen_t lsn_len)
 {
 	int w = private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (w < 0)
 		return -errno;
 	pthread_mutex_lock(&mu);
 	b->wake = w;
-	b->lport = lport;
+	b->lsn = *lsn;
+	b->lsn_len = lsn_len;
 	b->st = B_LISTENING;
 	pthread_mutex_unlock(&mu);
 	sigset_t allsig, old;
@@ -568,11 +591,15 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	int fam = tcp_family(fd);
 	if (!fam || bind_off())
 		return 1;
-	struct sockaddr_storage handed[HANDED_MAX];
+	struct sockaddr_storage handed[HANDED_MAX], locals[HANDED_MAX];
 	size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
-	enum sfy_bind_at at = sfy_bind_at_of(sa, len, handed, nh);
+	size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
+	enum sfy_bind_at at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
 	uint16_t port = sfy_sockaddr_port(sa);
-	if (!(at == SFY_BIND_AT_WILDCARD && port == 0) && at != SFY_BIND_AT_HANDED)
+	/* A proxied connection's own local address is a real one: the real
+	 * socket binds it as asked (the connector finds it there). */
+	if (!((at == SFY_BIND_AT_WILDCARD || at == SFY_BIND_AT_PROXIED) && port == 0) &&
+	    at != SFY_BIND_AT_HANDED)
 		return 1;
 	int r;
 	if (at == SFY_BIND_AT_HANDED) {
@@ -687,7 +714,7 @@ int sfy_bind_on_listen(int fd, int backlog)
 	if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) < 0)
 		r = -errno;
 	else
-		r = start_waiter(b, sfy_sockaddr_port((struct sockaddr *)&own));
+		r = start_waiter(b, &own, ol);
 	if (r < 0)
 		sfy_warn("listen: %s: cannot wait for the peer: %s", b->what, strerror(-r));
 	sfy_bind_put(b);
