@@ -26,7 +26,7 @@
 #include "socks5.h"
 
 /* Ends the waiter (a wake-up, then a join: it never blocks on anything
- * else) and closes the connector. Not under mu. */
+ * else) and closes the connector. Not under sfy_bind_mu. */
 void sfy_bind_stop_waiter(struct sfy_bind *b)
 {
 	pthread_mutex_lock(&sfy_bind_mu);

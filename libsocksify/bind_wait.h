@@ -19,7 +19,7 @@ enum bstate { B_ASKED, B_TRIGGERING, B_FAILED, B_BOUND, B_LISTENING, B_READY, B_
 struct sfy_bind {
 	struct sfy_bind *prev, *next;   /* every record of the process (fork) */
 	atomic_int refs;
-	/* The rest under mu. */
+	/* The rest under sfy_bind_mu. */
 	enum bstate st;
 	int err;                        /* FAILED: listen()'s -errno */
 	int family;                     /* the listening socket's */
