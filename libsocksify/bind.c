@@ -209,7 +209,7 @@ void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct so
 
 /* Sends the BIND for p's connection and reads the first reply: 0 with
  * b->bfd, b->first, b->peer (the expected peer) set, or -errno (one line
- * logged). Not under mu. */
+ * logged). Not under sfy_bind_mu. */
 static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 {
 	const struct sfy_config *cfg = p->cfg;
