@@ -10,8 +10,11 @@
  * 2. bind() of a TCP socket to a BND address handed out that way is
  *    accepted: the real socket binds the wildcard.
  * 3. The first getsockname() or listen() of a TCP socket bound to port 0
- *    at the wildcard or at a handed-out address (or, for listen(), never
- *    bound), never at loopback, while a proxied connection is alive,
+ *    at the wildcard, at a handed-out address or at the kernel's local
+ *    address of a live proxied connection (what getsockname() of it
+ *    shows when the proxy gave no BND: an HTTP hop, microsocks), or (for
+ *    listen()) never bound, never at loopback, while a proxied connection
+ *    is alive,
  *    sends a BIND request through that connection's hops for its
  *    destination, inside the call, bounded by the handshake timeout. The
  *    first reply is the listening socket's getsockname() from then on.
@@ -44,15 +47,22 @@ enum sfy_bind_at {
 	SFY_BIND_AT_NONE,       /* never bound: listen() autobinds the wildcard */
 	SFY_BIND_AT_WILDCARD,   /* 0.0.0.0 or :: */
 	SFY_BIND_AT_HANDED,     /* a BND address socksify handed out (rule 2) */
+	SFY_BIND_AT_PROXIED,    /* the kernel's local address of a live proxied
+				   connection: what a program advertises when
+				   getsockname() of it shows no BND */
 	SFY_BIND_AT_LOOPBACK,   /* 127/8, ::1, ::ffff:127/104 */
 	SFY_BIND_AT_OTHER,      /* any other local address */
 };
 
 /* The address's kind. handed: the BND addresses handed out (sockaddrs of
- * either family, nhanded of them); an address of the wildcard or loopback
- * kind is that kind even if a proxy said it as its BND. */
+ * either family, nhanded of them); locals: the kernel's local addresses of
+ * the live proxied connections (nlocals). An address of the wildcard or
+ * loopback kind is that kind even if it is in a list (a local proxy's
+ * connections are on loopback: they never make a loopback listener a BIND);
+ * handed-out comes before local. */
 enum sfy_bind_at sfy_bind_at_of(const struct sockaddr *sa, socklen_t len,
-				const struct sockaddr_storage *handed, size_t nhanded);
+				const struct sockaddr_storage *handed, size_t nhanded,
+				const struct sockaddr_storage *locals, size_t nlocals);
 
 /* What the trigger looks at. */
 struct sfy_bind_ask {
@@ -64,8 +74,9 @@ struct sfy_bind_ask {
 	bool off;               /* bind: off */
 };
 
-/* Does this call send a BIND? Only for a wildcard or handed-out address
- * asked with port 0 (or, at listen(), a socket never bound), never for
+/* Does this call send a BIND? Only for a wildcard, handed-out or proxied
+ * connection's local address asked with port 0 (or, at listen(), a socket
+ * never bound), never for
  * loopback, other local addresses or fixed ports, only while a proxied
  * connection is alive, never with bind: off. */
 bool sfy_bind_triggers(const struct sfy_bind_ask *a);

@@ -76,6 +76,12 @@ void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 		int l = sfy_addr_to_sockaddr(&rep->bnd, n == 4 ? AF_INET : AF_INET6, &p.bnd);
 		p.bnd_len = l > 0 ? (socklen_t)l : 0;
 	}
+	socklen_t ll = sizeof(p.loc);
+	int e = errno;
+	if (sfy_real()->getsockname(idfd, (struct sockaddr *)&p.loc, &ll) == 0 &&
+	    ll <= sizeof(p.loc))
+		p.loc_len = ll;
+	errno = e;
 	pthread_once(&once, setup);
 	pthread_mutex_lock(&mu);
 	/* The same socket again (a reconnect of one descriptor): its slot. */
@@ -186,5 +192,24 @@ size_t sfy_bind_rec_handed(struct sockaddr_storage *out, size_t cap)
 		if (seq_of[i] && ring[i].bnd_len)
 			out[n++] = ring[i].bnd;
 	pthread_mutex_unlock(&mu);
+	return n;
+}
+
+size_t sfy_bind_rec_locals(struct sockaddr_storage *out, size_t cap)
+{
+	if (!sfy_bind_any_proxied())
+		return 0;
+	/* Copies first: the liveness checks (fstat) run outside the lock. */
+	struct sfy_bind_proxied c;
+	size_t n = 0;
+	for (size_t i = 0; i < SFY_BIND_REC_N && n < cap; i++) {
+		pthread_mutex_lock(&mu);
+		bool have = seq_of[i] && ring[i].loc_len;
+		if (have)
+			c = ring[i];
+		pthread_mutex_unlock(&mu);
+		if (have && alive(&c))
+			out[n++] = c.loc;
+	}
 	return n;
 }

@@ -28,6 +28,9 @@ struct sfy_bind_proxied {
 	struct sockaddr_storage bnd;    /* the CONNECT reply's BND; bnd_len 0:
 					   all zero or a name */
 	socklen_t bnd_len;
+	struct sockaddr_storage loc;    /* the kernel's getsockname(): this
+					   machine's side of the first hop */
+	socklen_t loc_len;
 };
 
 /* The latest proxied connection still alive (its descriptor still holds
@@ -37,6 +40,10 @@ bool sfy_bind_rec_latest(struct sfy_bind_proxied *out);
 
 /* The BND addresses handed out (alive or not), at most cap; how many. */
 size_t sfy_bind_rec_handed(struct sockaddr_storage *out, size_t cap);
+
+/* The kernel's local addresses of the live proxied connections, at most
+ * cap; how many. */
+size_t sfy_bind_rec_locals(struct sockaddr_storage *out, size_t cap);
 
 /* How many proxied connections are remembered: a program keeps a few
  * control connections at a time; the oldest are forgotten first. */

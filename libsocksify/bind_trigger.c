@@ -38,8 +38,19 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
 		       &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
 }
 
+/* Is sa's IP one of the n addresses in list? */
+static bool in_list(const struct sockaddr *sa, const struct sockaddr_storage *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (inet_ok((const struct sockaddr *)&list[i], sizeof(list[i])) &&
+		    same_ip(sa, (const struct sockaddr *)&list[i]))
+			return true;
+	return false;
+}
+
 enum sfy_bind_at sfy_bind_at_of(const struct sockaddr *sa, socklen_t len,
-				const struct sockaddr_storage *handed, size_t nhanded)
+				const struct sockaddr_storage *handed, size_t nhanded,
+				const struct sockaddr_storage *locals, size_t nlocals)
 {
 	if (!inet_ok(sa, len))
 		return SFY_BIND_AT_OTHER;
@@ -57,10 +68,13 @@ enum sfy_bind_at sfy_bind_at_of(const struct sockaddr *sa, socklen_t len,
 		if (IN6_IS_ADDR_LOOPBACK(a))
 			return SFY_BIND_AT_LOOPBACK;
 	}
-	for (size_t i = 0; i < nhanded; i++)
-		if (inet_ok((const struct sockaddr *)&handed[i], sizeof(handed[i])) &&
-		    same_ip(sa, (const struct sockaddr *)&handed[i]))
-			return SFY_BIND_AT_HANDED;
+	if (in_list(sa, handed, nhanded))
+		return SFY_BIND_AT_HANDED;
+	/* curl -P - binds getsockname() of its control connection; when the
+	 * proxy gave no BND to show (an HTTP hop, an all-zero reply) that is
+	 * this machine's own address, which must never be advertised. */
+	if (in_list(sa, locals, nlocals))
+		return SFY_BIND_AT_PROXIED;
 	return SFY_BIND_AT_OTHER;
 }
 
@@ -75,6 +89,7 @@ bool sfy_bind_triggers(const struct sfy_bind_ask *a)
 		return a->listen_call;
 	case SFY_BIND_AT_WILDCARD:
 	case SFY_BIND_AT_HANDED:
+	case SFY_BIND_AT_PROXIED:
 		return a->port == 0;
 	case SFY_BIND_AT_LOOPBACK:
 	case SFY_BIND_AT_OTHER:

@@ -25,14 +25,16 @@ if [ "$SANITIZE" = 1 ]; then
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 	# curl, wget and git's HTTP helper deadlock in glibc's setlocale() at
 	# start-up whenever an ASan runtime is preloaded, with or without
-	# socksify (llvm/llvm-project#49223). Shims first in PATH run them with
-	# the uninstrumented library instead, so their checks still run; every
-	# other program keeps the instrumented one.
+	# socksify (llvm/llvm-project#49223); lftp hangs at start-up the same
+	# way (`LD_PRELOAD=libasan.so lftp -c 'echo hi'` never returns). Shims
+	# first in PATH run them with the uninstrumented library instead, so
+	# their checks still run; every other program keeps the instrumented
+	# one.
 	SFY_PLAIN_LIB=$top/build/libsocksify.so
 	[ -f "$SFY_PLAIN_LIB" ] || { echo "run.sh: SANITIZE=1 needs the plain build ($SFY_PLAIN_LIB)" >&2; exit 1; }
 	shims=$BUILD/asan-shims
 	mkdir -p "$shims"
-	for prog in curl wget git; do
+	for prog in curl wget git lftp; do
 		real=$(command -v "$prog") || continue
 		cat >"$shims/$prog" <<SHIM
 #!/bin/sh

@@ -6,6 +6,8 @@
 #   fakepeer, bindserver  danted :1080 (SOCKS4+5,         vsftpd :21 (anonymous,
 #   on 127.0.0.1,         connect, bind, bindreply)        active and passive)
 #   nginx 127.0.0.1:8089  tinyproxy :8888 (HTTP CONNECT)   bindserver :7000
+#                         microsocks :1081 (no BIND,
+#                         all-zero CONNECT BND)
 #
 # No forwarding anywhere. The client has no route to the server. The server
 # has a route to the client's subnet through the proxy namespace, which does
@@ -16,7 +18,7 @@
 # shellcheck source=tests/integration/lib/common.sh
 . "$(dirname "$0")/lib/common.sh"
 need_root
-need_cmd danted vsftpd lftp nginx tinyproxy curl tcpdump ss
+need_cmd danted microsocks vsftpd lftp nginx tinyproxy curl tcpdump ss
 sfy_begin
 if [ "$SFY_VIA" = socksify ] && [ ! -x "$SOCKSIFY_BIN" ]; then
 	echo "FAIL: $SOCKSIFY_BIN not built"
@@ -90,6 +92,7 @@ sfy_danted dante "$P" "$PRX" 1080 none
 } >"$SFY_TMP/tinyproxy.conf"
 sfy_bg tiny "$P" tinyproxy -d -c "$SFY_TMP/tinyproxy.conf"
 sfy__served tiny "$P" 8888
+sfy_microsocks ms "$P" "$PRX" 1081 || exit 1
 
 sfy_bg bindsrv "$S" "$SFY_PY" -u "$TOOLS_SRC/bindserver.py" --listen "$SRV:7000" \
 	--token "$SFY_TOKEN" --log "$(sfy_logfile bindsrv-log)"
@@ -99,7 +102,8 @@ sfy__served bindsrv "$S" 7000
 sfy_conf s5 strict - "socks5://$PRX:1080"
 sfy_conf s4 strict - "socks4://$PRX:1080"
 sfy_conf http strict - "http://$PRX:8888"
-for n in s5 s4 http; do
+sfy_conf ms strict - "socks5://$PRX:1081"
+for n in s5 s4 http ms; do
 	printf 'bypass:\n  - 127.0.0.0/8\n  - "::1/128"\n' >>"$SFY_TMP/$n.yaml"
 done
 cp "$SFY_TMP/s5.yaml" "$SFY_TMP/s5off.yaml"
@@ -272,10 +276,25 @@ expect_out "HTTP last hop: the warn line names the hop" "hop 1 is http" cat "$SF
 m=$(proto_mark)
 fails "HTTP last hop: curl -P - fails" \
 	sfy_run "$C" -f "$SFY_TMP/http.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
+out=$SFY_LAST_OUT
+check "HTTP last hop: curl -P - got one warn line naming the hop" \
+	sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: .*hop 1 is http' $out) -eq 1"
 # curl binds the data socket to getsockname() of the control connection:
 # through an HTTP proxy that must not become a local listener whose address
 # (the client's own) goes to the server.
 check "HTTP last hop: curl -P - never advertised the client's address" \
+	sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
+
+# microsocks says 0.0.0.0:0 as the CONNECT BND: getsockname() of the
+# control connection is the client's own address again, and microsocks
+# has no BIND (reply 7).
+m=$(proto_mark)
+fails "microsocks: curl -P - fails" \
+	sfy_run "$C" -f "$SFY_TMP/ms.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
+out=$SFY_LAST_OUT
+check "microsocks: curl -P - got one warn line" \
+	sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: ' $out) -eq 1"
+check "microsocks: curl -P - never advertised the client's address" \
 	sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
 
 n=$(sfy_capture_stop syn)

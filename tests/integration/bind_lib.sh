@@ -32,6 +32,9 @@ def serve(c):
     try:
         f = c.makefile("rb")
         w = f.readline().split()
+        print("got", b" ".join(w).decode(), flush=True)
+        if len(w) < 3:
+            return              # the client gave up before its PORT
         try:
             d = socket.create_connection((w[1].decode(), int(w[2])), timeout=5)
             d.sendall(b"hello-from-server\n")
@@ -156,4 +159,18 @@ expect_out "loopback listener stays local" "local accept from ('127.0.0.1'" run 
 fails_with "fixed port stays local (the server cannot reach it)" "accept failed" run s5 fixed
 fails_with "fixed port stays local: getsockname is the kernel's" "advertise 0.0.0.0 2199" run s5 fixed
 fails_with "microsocks (no BIND, 0x07): listen fails" "listen failed (EOPNOTSUPP|ENOTSUP)" run ms wild
+# microsocks answers CONNECT with an all-zero BND: getsockname() of the
+# control connection is the client's own address, and curl -P - binds its
+# data socket there. That is a BIND too (it fails here), never a local
+# listener whose address goes to the server.
+m=$(wc -l <"$(sfy_logfile srv)")
+fails_with "microsocks, bound to the control's local address (curl -P -): listen fails" \
+	"listen failed (EOPNOTSUPP|ENOTSUP)" run ms bindaddr
+out=$SFY_LAST_OUT
+check "microsocks, control's local address: getsockname of the control is the client's own" \
+	grep -q "control local ('10.213.1.1'" "$out"
+check "microsocks, control's local address: one warn line" \
+	sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: ' $out) -eq 1"
+check "microsocks, control's local address: the server never got a PORT" \
+	sh -c "! tail -n +$((m + 1)) $(sfy_logfile srv) | grep -q '^got PORT'"
 finish

@@ -42,9 +42,14 @@ static socklen_t v6(struct sockaddr_storage *ss, const char *ip, uint16_t port)
 static void test_address_kinds(void **state)
 {
 	(void)state;
-	struct sockaddr_storage handed[2], a;
+	struct sockaddr_storage handed[2], locals[3], a;
 	v4(&handed[0], "10.9.2.1", 34567);      /* a CONNECT reply's BND */
 	v6(&handed[1], "fd00::1", 1);
+	/* The kernel's local addresses of proxied connections: an HTTP hop's
+	 * or microsocks' (no BND to show), and a local proxy's (loopback). */
+	v4(&locals[0], "10.9.1.1", 40000);
+	v6(&locals[1], "fd00::7", 40001);
+	v4(&locals[2], "127.0.0.1", 40002);
 	socklen_t l;
 	static const struct {
 		bool six;
@@ -61,27 +66,48 @@ static void test_address_kinds(void **state)
 		{ false, "10.9.2.1", SFY_BIND_AT_HANDED },          /* any port */
 		{ true, "::ffff:10.9.2.1", SFY_BIND_AT_HANDED },    /* v4-mapped */
 		{ true, "fd00::1", SFY_BIND_AT_HANDED },
-		{ false, "10.9.1.1", SFY_BIND_AT_OTHER },           /* a local address */
+		{ false, "10.9.1.1", SFY_BIND_AT_PROXIED },         /* curl -P - via HTTP */
+		{ true, "::ffff:10.9.1.1", SFY_BIND_AT_PROXIED },
+		{ true, "fd00::7", SFY_BIND_AT_PROXIED },
+		{ false, "10.9.1.2", SFY_BIND_AT_OTHER },           /* a local address */
 		{ true, "fd00::2", SFY_BIND_AT_OTHER },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		l = t[i].six ? v6(&a, t[i].ip, 0) : v4(&a, t[i].ip, 0);
-		if (sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2) != t[i].want)
-			fail_msg("%s: got %d, want %d", t[i].ip,
-				 sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2), t[i].want);
+		enum sfy_bind_at got = sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2, locals, 3);
+		if (got != t[i].want)
+			fail_msg("%s: got %d, want %d", t[i].ip, got, t[i].want);
 	}
 	/* Nothing handed out: the proxy's address is just another address. */
 	l = v4(&a, "10.9.2.1", 0);
-	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0), SFY_BIND_AT_OTHER);
-	/* A loopback BND (ssh -D, Tor on 127.0.0.1) stays loopback. */
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, NULL, 0),
+			 SFY_BIND_AT_OTHER);
+	/* No proxied connection alive: its local address is just local. */
+	l = v4(&a, "10.9.1.1", 0);
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2, NULL, 0),
+			 SFY_BIND_AT_OTHER);
+	/* An address both handed out and local counts as handed out (bind()
+	 * then binds the wildcard). */
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, locals, 1, locals, 1),
+			 SFY_BIND_AT_HANDED);
+	/* A loopback BND (ssh -D, Tor on 127.0.0.1) stays loopback, and so
+	 * does a local proxy's connection's own loopback address. */
 	struct sockaddr_storage lo;
 	v4(&lo, "127.0.0.1", 9050);
 	l = v4(&a, "127.0.0.1", 0);
-	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, &lo, 1), SFY_BIND_AT_LOOPBACK);
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, &lo, 1, NULL, 0),
+			 SFY_BIND_AT_LOOPBACK);
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, locals, 3),
+			 SFY_BIND_AT_LOOPBACK);
+	l = v6(&a, "::1", 0);
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, &lo, 1),
+			 SFY_BIND_AT_LOOPBACK);
 	/* Short or foreign addresses are never ours. */
-	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, 4, handed, 2), SFY_BIND_AT_OTHER);
+	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, 4, handed, 2, locals, 3),
+			 SFY_BIND_AT_OTHER);
 	struct sockaddr un = { .sa_family = AF_UNIX };
-	assert_int_equal(sfy_bind_at_of(&un, sizeof(un), handed, 2), SFY_BIND_AT_OTHER);
+	assert_int_equal(sfy_bind_at_of(&un, sizeof(un), handed, 2, locals, 3),
+			 SFY_BIND_AT_OTHER);
 }
 
 static void test_trigger(void **state)
@@ -101,6 +127,16 @@ static void test_trigger(void **state)
 		{ "nginx 127.0.0.1:8089", { SFY_BIND_AT_LOOPBACK, 8089, true, false, true, false }, false },
 		{ "OAuth 127.0.0.1:0", { SFY_BIND_AT_LOOPBACK, 0, true, false, true, false }, false },
 		{ "other local addr:0", { SFY_BIND_AT_OTHER, 0, true, false, true, false }, false },
+		{ "proxied conn's local addr:0, getsockname (curl via HTTP)",
+		  { SFY_BIND_AT_PROXIED, 0, false, false, true, false }, true },
+		{ "proxied conn's local addr:0, listen",
+		  { SFY_BIND_AT_PROXIED, 0, true, false, true, false }, true },
+		{ "proxied conn's local addr, fixed port",
+		  { SFY_BIND_AT_PROXIED, 2121, true, false, true, false }, false },
+		{ "proxied conn's local addr:0, bind: off",
+		  { SFY_BIND_AT_PROXIED, 0, true, false, true, true }, false },
+		{ "proxied conn's local addr:0, connected",
+		  { SFY_BIND_AT_PROXIED, 0, false, true, true, false }, false },
 		{ "handed-out fixed port", { SFY_BIND_AT_HANDED, 2121, true, false, true, false }, false },
 		{ "no proxied connection", { SFY_BIND_AT_WILDCARD, 0, true, false, false, false }, false },
 		{ "bind: off", { SFY_BIND_AT_WILDCARD, 0, true, false, true, true }, false },
