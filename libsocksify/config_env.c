@@ -562,3 +562,48 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 		sfy_config_free(c);
 	return rc;
 }
+
+/* Whether the file at path has the word anywhere: a file without it
+ * cannot set that key, and saying so costs one read, no parse. */
+static bool mentions(const char *path, const char *word)
+{
+	char buf[4096 + 64];
+	size_t wl = strlen(word), keep = 0;
+	bool found = false;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	for (size_t n; !found && (n = fread(buf + keep, 1, sizeof(buf) - 1 - keep, f)) > 0;) {
+		n += keep;
+		buf[n] = '\0';
+		found = memmem(buf, n, word, wl) != NULL;
+		keep = n >= wl ? wl - 1 : n;
+		memmove(buf, buf + n - keep, keep);
+	}
+	fclose(f);
+	return found;
+}
+
+bool sfy_config_env_isolates(void)
+{
+	const char *file = env("SOCKSIFY_CONFIG");
+	char found[PATH_MAX], err[SFY_ERR_MAX];
+	if (!file) {
+		/* Only a file can say isolate: (there is no variable). */
+		if (env("SOCKSIFY_PROXY") || !search(found, err, sizeof(err)))
+			return false;
+		file = found;
+	}
+	if (!mentions(file, "isolate"))
+		return false;
+	struct sfy_config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return false;
+	bool iso = false;
+	if (sfy_config_from_env(c, NULL, err, sizeof(err)) == 0) {
+		iso = c->isolate != SFY_ISOLATE_NONE;
+		sfy_config_free(c);
+	}
+	free(c);
+	return iso;
+}
