@@ -303,7 +303,7 @@ static int rules_check(struct sfy_config *c, bool remote, const char *np_var, ch
 /* dns: proxy sends RESOLVE / RESOLVE_PTR, SOCKS5 commands, to the last
  * hop: every hop that can end up last must be SOCKS5 (strict, dynamic:
  * the last one -- a dynamic chain whose last hop is down fails the lookup
- * rather than ask another; random, round_robin: every one). file NULL:
+ * rather than ask another (chain.c: may_skip); random, round_robin: every one). file NULL:
  * the hops came from SOCKSIFY_PROXY / -x. */
 static int proxy_mode_hops(const struct sfy_proxy *p, const unsigned *line, size_t n,
 			   enum sfy_chain_mode mode, const char *key, const char *file, char *err,

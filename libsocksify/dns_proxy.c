@@ -5,7 +5,9 @@
  * of our own, with the last hop's command RESOLVE or RESOLVE_PTR: every
  * earlier hop only sees a CONNECT to the next hop, so the name reaches the
  * last hop alone, as a connection by name would. The set-up is bounded by
- * the handshake timeout; the socket is closed right after the reply.
+ * the handshake timeout, the last hop's answer (like each hop's part) by
+ * the connect timeout; the socket is closed right after the reply. A
+ * dynamic chain never drops its last hop for it (chain.c).
  *
  * The cache is set-associative (SFY_DNSPROXY_SETS sets of
  * SFY_DNSPROXY_WAYS entries, least recently used out), in static memory,
