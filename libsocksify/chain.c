@@ -351,6 +351,15 @@ static void mode_of(const struct sfy_chain_sm *sm, size_t i, bool *pipe, bool *p
 	*probe = s5 && *pipe && known == SFY_PIPE_UNKNOWN && sm->step_at == NO_STEP;
 }
 
+/* Isolation credentials go to hop 1 only: the hop this machine talks to,
+ * where a local Tor SocksPort is. A later hop is reached through it (a Tor
+ * exit, in plaintext, sees that handshake): a token there would be a
+ * stable tag on the connections isolation is to keep apart. */
+static const char *iso_for(const struct sfy_chain_sm *sm, size_t i)
+{
+	return i == 0 ? sm->iso : NULL;
+}
+
 /* Builds hop i's messages. 0 or -errno (recorded). */
 static int init_hop(struct sfy_chain_sm *sm, size_t i)
 {
@@ -363,7 +372,7 @@ static int init_hop(struct sfy_chain_sm *sm, size_t i)
 	mode_of(sm, i, &pipe, &probe);
 	bool last = i + 1 == sm->n;
 	r = sfy_hop_init(&sm->hops[i], proxy_at(sm, i), last ? sm->cmd : SFY_S5_CONNECT, &next,
-			 pipe, probe, dl, sm->iso);
+			 pipe, probe, dl, iso_for(sm, i));
 	if (r < 0)
 		return blame(sm, i, r);
 	sm->inited = i + 1;
@@ -428,7 +437,7 @@ static int flush_flight(struct sfy_chain_sm *sm)
 					return r;
 				r = sfy_hop_init(nx, proxy_at(sm, i + 1),
 						 i + 2 == sm->n ? sm->cmd : SFY_S5_CONNECT, &next,
-						 false, false, nx->deadline, sm->iso);
+						 false, false, nx->deadline, iso_for(sm, i + 1));
 				if (r < 0)
 					return blame(sm, i + 1, r);
 			}
@@ -806,6 +815,15 @@ static bool is_lookup(enum sfy_s5_cmd cmd)
 	return cmd == SFY_S5_RESOLVE || cmd == SFY_S5_RESOLVE_PTR;
 }
 
+/* A dynamic chain may go on without a dead hop -- but never without its
+ * last one for a lookup (the hop before it would get the name it must not
+ * see) or a BIND (it must reach the proxy that carried the connection). */
+static bool may_skip(const struct sfy_chain_sm *sm)
+{
+	return sm->failed + 1 < sm->n ||
+	       !(is_lookup(sm->cmd) || sm->cmd == SFY_S5_BIND);
+}
+
 static const char *sep_of(const struct sfy_chain_sm *sm)
 {
 	return sm->note[0] ? ", " : "";
@@ -848,7 +866,7 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 			}
 			retry = true;
 		} else if (cfg->chain == SFY_CHAIN_DYNAMIC && !sm->at_dst && sm->n > 1 &&
-			   sfy_now_ms() < sm->deadline) {
+			   may_skip(sm) && sfy_now_ms() < sm->deadline) {
 			sfy_proxy_format(proxy_at(sm, sm->failed), hop, sizeof(hop));
 			sfy_info("skipping dead hop %s: %s", hop, sm->he.why);
 			memmove(&sm->idx[sm->failed], &sm->idx[sm->failed + 1],

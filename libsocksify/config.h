@@ -278,6 +278,10 @@ bool sfy_config_multihop(const struct sfy_config *c);
  * rules (new, or sfy_config_free'd); on error it holds none either. */
 int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 			char *err, size_t errcap);
+/* Whether the configuration sfy_config_from_env() would load sets
+ * isolate: process or connection (false on any error). Reads the file only
+ * when it has the word "isolate" at all. */
+bool sfy_config_env_isolates(void);
 
 /* The launcher's validated configuration as a sealed memfd (config_fd.c):
  * the number travels in this variable to the whole process tree. */

@@ -303,7 +303,7 @@ static int rules_check(struct sfy_config *c, bool remote, const char *np_var, ch
 /* dns: proxy sends RESOLVE / RESOLVE_PTR, SOCKS5 commands, to the last
  * hop: every hop that can end up last must be SOCKS5 (strict, dynamic:
  * the last one -- a dynamic chain whose last hop is down fails the lookup
- * rather than ask another; random, round_robin: every one). file NULL:
+ * rather than ask another (chain.c: may_skip); random, round_robin: every one). file NULL:
  * the hops came from SOCKSIFY_PROXY / -x. */
 static int proxy_mode_hops(const struct sfy_proxy *p, const unsigned *line, size_t n,
 			   enum sfy_chain_mode mode, const char *key, const char *file, char *err,
@@ -561,4 +561,49 @@ int sfy_config_from_env(struct sfy_config *c, const char *explicit_file,
 	if (rc)
 		sfy_config_free(c);
 	return rc;
+}
+
+/* Whether the file at path has the word anywhere: a file without it
+ * cannot set that key, and saying so costs one read, no parse. */
+static bool mentions(const char *path, const char *word)
+{
+	char buf[4096 + 64];
+	size_t wl = strlen(word), keep = 0;
+	bool found = false;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	for (size_t n; !found && (n = fread(buf + keep, 1, sizeof(buf) - 1 - keep, f)) > 0;) {
+		n += keep;
+		buf[n] = '\0';
+		found = memmem(buf, n, word, wl) != NULL;
+		keep = n >= wl ? wl - 1 : n;
+		memmove(buf, buf + n - keep, keep);
+	}
+	fclose(f);
+	return found;
+}
+
+bool sfy_config_env_isolates(void)
+{
+	const char *file = env("SOCKSIFY_CONFIG");
+	char found[PATH_MAX], err[SFY_ERR_MAX];
+	if (!file) {
+		/* Only a file can say isolate: (there is no variable). */
+		if (env("SOCKSIFY_PROXY") || !search(found, err, sizeof(err)))
+			return false;
+		file = found;
+	}
+	if (!mentions(file, "isolate"))
+		return false;
+	struct sfy_config *c = calloc(1, sizeof(*c));
+	if (!c)
+		return false;
+	bool iso = false;
+	if (sfy_config_from_env(c, NULL, err, sizeof(err)) == 0) {
+		iso = c->isolate != SFY_ISOLATE_NONE;
+		sfy_config_free(c);
+	}
+	free(c);
+	return iso;
 }

@@ -5,7 +5,9 @@
  * of our own, with the last hop's command RESOLVE or RESOLVE_PTR: every
  * earlier hop only sees a CONNECT to the next hop, so the name reaches the
  * last hop alone, as a connection by name would. The set-up is bounded by
- * the handshake timeout; the socket is closed right after the reply.
+ * the handshake timeout, the last hop's answer (like each hop's part) by
+ * the connect timeout; the socket is closed right after the reply. A
+ * dynamic chain never drops its last hop for it (chain.c).
  *
  * The cache is set-associative (SFY_DNSPROXY_SETS sets of
  * SFY_DNSPROXY_WAYS entries, least recently used out), in static memory,
@@ -353,6 +355,47 @@ int sfy_dnsproxy_resolve(const struct sfy_config *chain, const char *name, struc
 	return a.rc;
 }
 
+bool sfy_dnsproxy_hostname_ok(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	if (n && s[n - 1] == '.')
+		n--;
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;   /* an empty label */
+			label = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_') || ++label > 63)
+			return false;
+	}
+	return label > 0;
+}
+
+bool sfy_dnsproxy_local_addr(int af, const void *addr)
+{
+	static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff }, zero[15];
+	const uint8_t *a = addr;
+	if (af == AF_INET6) {
+		if (!memcmp(a, mapped, sizeof(mapped)))
+			return sfy_dnsproxy_local_addr(AF_INET, a + 12);
+		if (!memcmp(a, zero, sizeof(zero)) && a[15] <= 1)
+			return true;                            /* ::1, :: */
+		return (a[0] & 0xfe) == 0xfc ||                 /* fc00::/7 ULA */
+		       (a[0] == 0xfe && (a[1] & 0xc0) == 0x80); /* fe80::/10 */
+	}
+	return a[0] == 0 || a[0] == 127 || a[0] == 10 ||        /* this net, loopback */
+	       (a[0] == 172 && (a[1] & 0xf0) == 16) ||          /* RFC 1918 */
+	       (a[0] == 192 && a[1] == 168) ||
+	       (a[0] == 169 && a[1] == 254) ||                  /* link-local */
+	       (a[0] == 100 && (a[1] & 0xc0) == 64);            /* CGNAT 100.64/10 */
+}
+
 int sfy_dnsproxy_reverse(const struct sfy_config *chain, int af, const void *addr,
 			 char out[static SFY_NAME_MAX + 1])
 {
@@ -361,6 +404,13 @@ int sfy_dnsproxy_reverse(const struct sfy_config *chain, int af, const void *add
 	size_t alen = af == AF_INET ? 4 : 16;
 	if ((af != AF_INET && af != AF_INET6) || (marked(chain) & 2))
 		return EAI_NONAME;
+	if (sfy_dnsproxy_local_addr(af, addr)) {
+		/* This machine's or its LAN's address: no business of the last
+		 * hop (a server logging its clients' names would hand it every
+		 * LAN address). Numeric, as without a name. */
+		sfy_debug("dns: proxy: no RESOLVE_PTR for a local address");
+		return EAI_NONAME;
+	}
 	if (sfy_dnsproxy_cache_get(chain, SFY_DNSPROXY_PTR, addr, alen, sfy_now_ms(), &a)) {
 		if (a.rc == 0)
 			memcpy(out, a.addr.name, SFY_NAME_MAX + 1);
@@ -371,11 +421,16 @@ int sfy_dnsproxy_reverse(const struct sfy_config *chain, int af, const void *add
 	int r = ask(chain, &dst, SFY_S5_RESOLVE_PTR, &rep);
 	memset(&a, 0, sizeof(a));
 	if (r == 0) {
-		/* A name from the network: only a well-formed one reaches the
-		 * program (no control bytes, not empty). */
-		if (rep.bnd.type != SFY_ATYP_DOMAIN ||
+		/* A name from the network: only a host name (res_hnok's
+		 * rule) reaches the program, which may paste it into a log, a
+		 * shell command or an access check -- as glibc's resolver
+		 * drops PTR answers that fail res_hnok(). */
+		if (rep.bnd.type != SFY_ATYP_DOMAIN || !sfy_dnsproxy_hostname_ok(rep.bnd.name) ||
 		    sfy_fakedns_normalize(rep.bnd.name, a.addr.name) <= 0) {
-			sfy_debug("dns: proxy: RESOLVE_PTR answered no usable name");
+			sfy_debug("dns: proxy: RESOLVE_PTR answered no usable host name%s%s",
+				  rep.bnd.type == SFY_ATYP_DOMAIN ? ": " : "",
+				  rep.bnd.type == SFY_ATYP_DOMAIN ? rep.bnd.name : "");
+			memset(&a, 0, sizeof(a));
 			a.rc = EAI_NONAME;
 		}
 	} else if (rep.rep > 0) {

@@ -50,6 +50,16 @@ int sfy_dnsproxy_resolve(const struct sfy_config *chain, const char *name, struc
 int sfy_dnsproxy_reverse(const struct sfy_config *chain, int af, const void *addr,
 			 char out[static SFY_NAME_MAX + 1]);
 
+/* A name RESOLVE_PTR may hand a program: res_hnok()'s rule (letters,
+ * digits, '-', and '_' too; dot-separated labels, none empty, at most 63
+ * characters each; at most 253 characters; a trailing dot allowed).
+ * Anything else is EAI_NONAME, cached like a name that does not exist. */
+bool sfy_dnsproxy_hostname_ok(const char *s);
+/* Addresses never sent as RESOLVE_PTR (af: 4 / 16 bytes, v4-mapped ones as
+ * IPv4): loopback, 0/8, RFC 1918, link-local (169.254/16, fe80::/10),
+ * CGNAT 100.64/10, ULA fc00::/7, ::1 and ::. */
+bool sfy_dnsproxy_local_addr(int af, const void *addr);
+
 /* A RESOLVE reply code -> 0, SFY_DNSPROXY_FAKE (0x07) or an EAI_* code. */
 int sfy_dnsproxy_eai(uint8_t rep);
 /* An EAI_* code -> the h_errno gethostbyname* report (HOST_NOT_FOUND,

@@ -73,12 +73,12 @@ const char *sfy_isolate_pass(enum sfy_isolate m, char buf[static SFY_ISOLATE_PAS
 {
 	if (m != SFY_ISOLATE_PROCESS && m != SFY_ISOLATE_CONNECTION)
 		return NULL;
-	memcpy(buf, sfy_isolate_tree_token(), SFY_ISOLATE_TOKEN_LEN);
-	buf[SFY_ISOLATE_TOKEN_LEN] = '\0';
-	if (m == SFY_ISOLATE_CONNECTION) {
-		buf[SFY_ISOLATE_TOKEN_LEN] = '-';
-		random_hex(buf + SFY_ISOLATE_TOKEN_LEN + 1, 8);
-	}
+	/* connection: fresh random bytes, nothing of the tree's token, so no
+	 * two connections' passwords have anything in common. */
+	if (m == SFY_ISOLATE_CONNECTION)
+		random_hex(buf, SFY_ISOLATE_TOKEN_LEN / 2);
+	else
+		memcpy(buf, sfy_isolate_tree_token(), SFY_ISOLATE_TOKEN_LEN + 1);
 	return buf;
 }
 
@@ -86,10 +86,12 @@ const char *sfy_isolate_pass(enum sfy_isolate m, char buf[static SFY_ISOLATE_PAS
  * constructor takes its snapshot of the SOCKSIFY_* variables: the
  * priority orders it first): the only moment setenv() cannot race the
  * program's threads. Outside the launcher's tree (no sealed configuration)
- * a process without a token makes the tree's and exports it, so its
- * fork()ed and exec'd children share it. In the launcher's tree the
- * launcher exported one when the configuration isolates; none there means
- * isolate: none, or a program that dropped it: a private token then. */
+ * a process without a token whose configuration isolates makes the tree's
+ * and exports it, so its fork()ed and exec'd children share it; with
+ * isolate: none the environment gets nothing (it would only be a tag for
+ * anyone who reads it). In the launcher's tree the launcher exported one
+ * when the configuration isolates; none there means isolate: none, or a
+ * program that dropped it: a private token then. */
 __attribute__((constructor(150))) static void isolate_init(void)
 {
 	const char *v = getenv(SFY_ISOLATE_ENV);
@@ -98,5 +100,6 @@ __attribute__((constructor(150))) static void isolate_init(void)
 	const char *cfd = getenv(SFY_CONFIG_FD_ENV);
 	if (cfd && *cfd)
 		return;
-	setenv(SFY_ISOLATE_ENV, sfy_isolate_tree_token(), 1);
+	if (sfy_config_env_isolates())
+		setenv(SFY_ISOLATE_ENV, sfy_isolate_tree_token(), 1);
 }

@@ -10,10 +10,13 @@
  *  - process: the process tree's token, 32 hex characters from 16 random
  *    bytes. The launcher makes a fresh one for its tree (a nested socksify
  *    is a new tree); without the launcher the library makes one at load
- *    and exports it to its children. It travels in SOCKSIFY_ISOLATE_TOKEN,
+ *    and, when its configuration isolates, exports it to its children. It travels in SOCKSIFY_ISOLATE_TOKEN,
  *    which the exec guard restores into children whose environment lost it.
- *  - connection: the tree's token, "-", 16 random hex characters per
- *    connection set-up. */
+ *  - connection: 32 hex characters from 16 random bytes of their own per
+ *    connection set-up (retries of one set-up keep them), nothing of the
+ *    tree's token.
+ * Only hop 1 gets them (chain.c): the hop this machine talks to directly,
+ * where a local Tor SocksPort is; later hops are reached through it. */
 #ifndef SFY_ISOLATE_H
 #define SFY_ISOLATE_H
 
@@ -24,8 +27,8 @@
 #define SFY_ISOLATE_ENV "SOCKSIFY_ISOLATE_TOKEN"
 #define SFY_ISOLATE_USER "<torS0X>0"
 #define SFY_ISOLATE_TOKEN_LEN 32
-/* token "-" 16 hex, NUL */
-#define SFY_ISOLATE_PASS_MAX (SFY_ISOLATE_TOKEN_LEN + 1 + 16 + 1)
+/* a token, NUL */
+#define SFY_ISOLATE_PASS_MAX (SFY_ISOLATE_TOKEN_LEN + 1)
 
 /* Is s a token as this file makes them (32 lower-case hex digits)? */
 bool sfy_isolate_token_ok(const char *s);

@@ -9,7 +9,10 @@
 # fake address; F7 -> EAI_AGAIN), the cache (a second lookup sends
 # nothing), the 0x07 fallback to fake addresses with one info line, a
 # connect() to the answer going by address through the chain, .onion never
-# asked, --explain, the socks5-last-hop config error -- and no DNS packet
+# asked, --explain, the socks5-last-hop config error, a dynamic chain whose
+# last hop is dead (the lookup fails, hop 1 never gets the RESOLVE), a
+# hostile RESOLVE_PTR name (not a host name: no name, cached), local
+# addresses never asked about (numeric or /etc/hosts) -- and no DNS packet
 # from the client namespace during all of it (tcpdump, with a control run
 # that shows the capture sees a direct lookup).
 . "$(dirname "$0")/lib/common.sh"
@@ -49,9 +52,17 @@ conf() {  # NAME URL...: a config in proxy mode with these hops
 }
 count() { grep -c -- "$2" "$SFY_TMP/$1.peer" 2>/dev/null; }
 
+hexs() { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
+# Reverse lookups ask about public addresses (198.51.100.0/24): local ones
+# are never sent (below).
 answers='ok.test=10.1.2.3 two.test=10.1.2.4 v6.test=2001:db8::5 cache.test=10.1.2.9'
-answers+=' nx.test=!04 f0.test=!f0 f7.test=!f7 10.1.2.3=name:back.test 10.1.2.99=!04'
-answers+=' tornx.test=tor!04 torf7.test=tor!f7 10.1.2.98=tor!04'
+answers+=' nx.test=!04 f0.test=!f0 f7.test=!f7 198.51.100.3=name:back.test 198.51.100.99=!04'
+answers+=' tornx.test=tor!04 torf7.test=tor!f7 198.51.100.98=tor!04'
+answers+=" 198.51.100.66=namehex:$(hexs 'x$(id).evil;rm') 198.51.100.67=name:a..b.test"
+answers+=" 198.51.100.68=namehex:$(hexs 'caf')c3a9$(hexs .test)"
+answers+=' 10.9.9.9=name:leak.test 192.168.7.7=name:leak.test 127.0.0.2=name:leak.test'
+answers+=' 100.64.1.1=name:leak.test 169.254.1.1=name:leak.test fd00::7=name:leak.test'
+answers+=' fe80::7=name:leak.test ::1=name:leak.test 172.20.0.1=name:leak.test'
 S5='readsocks5; send 0500; readsocks5'
 start_peer res "$S5; answer $answers"
 res=$port
@@ -99,14 +110,51 @@ ghbn='my @a = gethostbyname($ARGV[0]); print @a ? join(".", unpack("C4", $a[4]))
 expect_out "gethostbyname" "10.1.2.3" sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" ok.test
 
 echo "--- reverse: RESOLVE_PTR"
-expect_out "gethostbyaddr(10.1.2.3) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
-	"$SFY_PY" -c 'import socket; print(socket.gethostbyaddr("10.1.2.3")[0])'
-check "the proxy saw RESOLVE_PTR 10.1.2.3" test "$(count res 'resolve_ptr 10.1.2.3$')" -ge 1
+expect_out "gethostbyaddr(198.51.100.3) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
+	"$SFY_PY" -c 'import socket; print(socket.gethostbyaddr("198.51.100.3")[0])'
+check "the proxy saw RESOLVE_PTR 198.51.100.3" test "$(count res 'resolve_ptr 198.51.100.3$')" -ge 1
 expect_out "getnameinfo(NI_NAMEREQD) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
-	"$SFY_PY" -c 'import socket; print(socket.getnameinfo(("10.1.2.3", 80), socket.NI_NAMEREQD)[0])'
-expect_out "getnameinfo of an address without a name: numeric" "10.1.2.99" \
+	"$SFY_PY" -c 'import socket; print(socket.getnameinfo(("198.51.100.3", 80), socket.NI_NAMEREQD)[0])'
+expect_out "getnameinfo of an address without a name: numeric" "198.51.100.99" \
 	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
-	'import socket; print(socket.getnameinfo(("10.1.2.99", 80), 0)[0])'
+	'import socket; print(socket.getnameinfo(("198.51.100.99", 80), 0)[0])'
+
+echo "--- reverse: a name that is not a host name never reaches the program"
+# getnameinfo, then gethostbyaddr, twice each, in one process: no name
+# (numeric / HOST_NOT_FOUND), one RESOLVE_PTR (cached like "no such name").
+hostile='
+import socket, sys
+a = sys.argv[1]
+out = [socket.getnameinfo((a, 80), 0)[0]]
+for _ in range(2):
+    try:
+        out.append(socket.gethostbyaddr(a)[0])
+    except socket.herror as e:
+        out.append("herror%d" % e.errno)
+print(" ".join(out))'
+for a in 198.51.100.66 198.51.100.67 198.51.100.68; do
+	expect_out "hostile PTR answer of $a: numeric, HOST_NOT_FOUND" "$a herror1 herror1" \
+		sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c "$hostile" "$a"
+	check "...one RESOLVE_PTR for $a (cached)" test "$(count res "resolve_ptr $a\$")" -eq 1
+done
+fails_with "NI_NAMEREQD of a hostile name: EAI_NONAME" "Name or service not known" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
+	'import socket; print(socket.getnameinfo(("198.51.100.66", 80), socket.NI_NAMEREQD)[0])'
+check "...never printed" sh -c "! grep -q 'evil' '$SFY_LAST_OUT'"
+
+echo "--- reverse: local addresses are never sent to the proxy"
+for a in 10.9.9.9 192.168.7.7 172.20.0.1 127.0.0.2 100.64.1.1 169.254.1.1 fd00::7 fe80::7; do
+	expect_out "getnameinfo($a): numeric, gethostbyaddr: HOST_NOT_FOUND" "$a herror1 herror1" \
+		sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c "$hostile" "$a"
+done
+fails_with "getnameinfo(192.168.7.7, NI_NAMEREQD): EAI_NONAME" "Name or service not known" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
+	'import socket; print(socket.getnameinfo(("192.168.7.7", 80), socket.NI_NAMEREQD)[0])'
+expect_out "127.0.0.1 from /etc/hosts" "localhost" sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
+	'import socket; print(socket.getnameinfo(("127.0.0.1", 80), socket.NI_NAMEREQD)[0])'
+check "the proxy saw no RESOLVE_PTR for a local address" test "$(count res 'leak.test')" -eq 0
+check "...nor any resolve_ptr of one" \
+	test "$(grep -cE 'resolve_ptr (10\.|192\.168|172\.20|127\.|100\.64|169\.254|f[de])' "$SFY_TMP/res.peer")" -eq 0
 
 echo "--- reply codes"
 fails_with "0x04 host unreachable: EAI_NONAME (-2)" "EAI -2" \
@@ -122,7 +170,7 @@ fails_with "F7 as Tor sends it: EAI_AGAIN" "EAI -3" \
 	sfy_run "$C" "${one[@]}" -- bash -c 'gai torf7.test'
 fails_with "RESOLVE_PTR's 0x04 as Tor sends it: no name (NI_NAMEREQD)" "Name or service not known" \
 	sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c \
-	'import socket; print(socket.getnameinfo(("10.1.2.98", 80), socket.NI_NAMEREQD)[0])'
+	'import socket; print(socket.getnameinfo(("198.51.100.98", 80), socket.NI_NAMEREQD)[0])'
 fails_with "gethostbyname of 0x04: HOST_NOT_FOUND (1)" "h_errno=1" \
 	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" nx.test
 fails_with "gethostbyname of F7: TRY_AGAIN (2)" "h_errno=2" \
@@ -159,6 +207,25 @@ check "hop 2 saw RESOLVE two.test" test "$(count res 'resolve two.test$')" -ge 1
 check "hop 1 saw a CONNECT to hop 2" test "$(count relay "host 127.0.0.1:$res$")" -ge 1
 check "hop 1 never saw the name" test "$(count relay 'two.test')" -eq 0
 check "hop 1 saw no RESOLVE at all" test "$(count relay 'resolve')" -eq 0
+
+echo "--- dynamic chain, last hop dead: the lookup fails, hop 1 never gets the name"
+# Hop 1 accepts the CONNECT to hop 2 and fails to reach it (closes); were
+# hop 2 skipped, hop 1 would get RESOLVE dyn.test and answer it.
+start_peer dyn1 "$S5; answer dyn.test=10.1.2.77 *=10.1.2.78; relay 127.0.0.1:1"
+printf 'proxies:\n  - socks5://127.0.0.1:%s\n  - socks5://127.0.0.1:1\nchain: dynamic\ndns: proxy\ntimeouts: {connect: 2s, handshake: 4s}\n' \
+	"$port" >"$SFY_TMP/dyn.yaml"
+fails_with "getaddrinfo(dyn.test): EAI_AGAIN (-3)" "EAI -3" \
+	sfy_run "$C" -f "$SFY_TMP/dyn.yaml" -- bash -c 'gai dyn.test'
+fails_with "gethostbyname(dyn.test): TRY_AGAIN (2)" "h_errno=2" \
+	sfy_run "$C" -f "$SFY_TMP/dyn.yaml" -- perl -e "$ghbn" dyn.test
+fails "getnameinfo(198.51.100.3, NI_NAMEREQD) fails" sfy_run "$C" -f "$SFY_TMP/dyn.yaml" -- \
+	"$SFY_PY" -c 'import socket; print(socket.getnameinfo(("198.51.100.3", 80), socket.NI_NAMEREQD)[0])'
+check "hop 1 saw the CONNECTs to hop 2" test "$(count dyn1 'host 127.0.0.1:1$')" -ge 1
+check "hop 1 saw no RESOLVE / RESOLVE_PTR" test "$(count dyn1 'resolve')" -eq 0
+check "hop 1 never saw the name" test "$(count dyn1 'dyn.test')" -eq 0
+ok "a connection through the same chain still skips the dead hop" sfy_run "$C" -f "$SFY_TMP/dyn.yaml" -- \
+	"$SFY_PY" -c 'import socket; socket.create_connection(("10.1.2.3", 8080), timeout=10).close()'
+check "...(hop 1 got the CONNECT to 10.1.2.3:8080 itself)" test "$(count dyn1 'host 10.1.2.3:8080$')" -ge 1
 
 echo "--- connect() to the answer goes by address through the chain"
 ok "create_connection(ok.test:8080)" sfy_run "$C" "${one[@]}" -- "$SFY_PY" -c '

@@ -4,11 +4,15 @@
 # connection: the credentials are "<torS0X>0" and a token that is the same
 # for every connection of one process tree (isolate: process) -- with the
 # launcher and without it, across exec and fork -- and differs between two
-# trees; isolate: connection gives every connection its own password (the
-# tree's token, "-", a per-connection part). isolate: none offers only "no
-# authentication"; a hop with its own user:pass sends those; a server that
-# picks "no authentication" over the offer sees no credentials and the
-# connection works.
+# trees; isolate: connection gives every connection its own password (32
+# hex of its own, nothing of the tree's token). Only hop 1 gets them: hop 2
+# of a chain (reached through hop 1, a Tor exit in real life) is offered
+# "no authentication" alone. isolate: none offers only "no
+# authentication", and adds no SOCKSIFY_ISOLATE_TOKEN to the environment
+# (with isolate: process the library exports one to its children); a hop
+# with its own user:pass sends those; a server that picks "no
+# authentication" over the offer sees no credentials and the connection
+# works.
 #
 # Runs on loopback only. Under SANITIZE=1 the launcher runs with the ASan
 # runtime preloaded (it puts libsocksify after it for the tree).
@@ -111,14 +115,41 @@ ${SFY_ASAN_RT:+env LD_PRELOAD=$SFY_ASAN_RT} "$SOCKSIFY_BIN" -f "$tmp/conn.yaml" 
 	'"$1" --port "$2" --quiet && "$1" --port "$2" --count 2 --quiet' sh "$client" "$dst_port" \
 	>"$tmp/conn.out" 2>&1 || bad conn "client failed: $(cat "$tmp/conn.out")" conn
 mapfile -t pw < <(passwords conn)
-if [ "${#pw[@]}" -eq 3 ] && [[ ${pw[0]} =~ ^[0-9a-f]{32}-[0-9a-f]{16}$ ]]; then
+if [ "${#pw[@]}" -eq 3 ] && [[ ${pw[0]} =~ ^[0-9a-f]{32}$ ]]; then
 	[ "$(printf '%s\n' "${pw[@]}" | sort -u | wc -l)" = 3 ] && pass "three connections, three passwords" ||
 		bad conn "passwords repeat: ${pw[*]}" conn
-	[ "$(printf '%s\n' "${pw[@]}" | cut -d- -f1 | sort -u | wc -l)" = 1 ] &&
-		pass "...all under the tree's token" || bad conn "tree tokens differ: ${pw[*]}" conn
+	[ "$(printf '%s\n' "${pw[@]}" | cut -c1-8 | sort -u | wc -l)" = 3 ] &&
+		pass "...with no common prefix" || bad conn "passwords share a prefix: ${pw[*]}" conn
 else
-	bad conn "expected 3 passwords TOKEN-PART, got: ${pw[*]:-none}" conn
+	bad conn "expected 3 passwords of 32 hex, got: ${pw[*]:-none}" conn
 fi
+# With a known tree token: no connection password carries it.
+start_peer conntok "$auth_script"
+conf conntok "socks5h://127.0.0.1:$port" connection
+tok=0123456789abcdef0123456789abcdef
+LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/conntok.yaml SOCKSIFY_ISOLATE_TOKEN=$tok \
+	"$client" --port "$dst_port" --count 2 --quiet >"$tmp/conntok.out" 2>&1 ||
+	bad conntok "client failed: $(cat "$tmp/conntok.out")" conntok
+mapfile -t pw < <(passwords conntok)
+[ "${#pw[@]}" -eq 2 ] && ! printf '%s\n' "${pw[@]}" | grep -q "$tok" &&
+	! printf '%s\n' "${pw[@]}" | grep -q "${tok:0:8}" &&
+	pass "connection passwords do not carry the tree's token (${pw[*]})" ||
+	bad conntok "got: ${pw[*]:-none} (tree token $tok)" conntok
+
+echo "# isolation credentials go to hop 1 only"
+start_peer hop2 "readsocks5; send 0500; readsocks5; send $ok_reply; echo"
+hop2=$port
+start_peer hop1 "readsocks5; send 0502; readsocks5; send 0100; readsocks5; send $ok_reply; relay 127.0.0.1:$hop2"
+printf 'proxies:\n  - socks5://127.0.0.1:%s\n  - socks5h://127.0.0.1:%s\nisolate: %s\ntimeouts:\n  connect: 2s\n  handshake: 3s\n' \
+	"$port" "$hop2" connection >"$tmp/hops.yaml"
+LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/hops.yaml "$client" --port "$dst_port" --quiet \
+	>"$tmp/hops.out" 2>&1 || bad hop1 "client failed: $(cat "$tmp/hops.out")" hop1
+[ "$(passwords hop1 | grep -c '^[0-9a-f]\{32\}$')" = 1 ] &&
+	pass "hop 1 gets the isolation credentials" || bad hop1 "no isolation auth at hop 1" hop1
+grep -q '^1 greeting 050100$' "$tmp/hop2.log" && ! grep -q ' auth ' "$tmp/hop2.log" &&
+	grep -q "^1 host 127.0.0.1:$dst_port$" "$tmp/hop2.log" &&
+	pass "hop 2 is offered 'no authentication' only, sees no credentials" ||
+	bad hop2 "hop 2 greeting/auth" hop2
 
 echo "# isolate: none, a hop with its own credentials, a server that picks none"
 start_peer none "readsocks5; send 0500; readsocks5; send $ok_reply; echo"
@@ -127,6 +158,17 @@ LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/none.yaml "$client" --port "$dst_port" 
 	>"$tmp/none.out" 2>&1 || bad none "client failed: $(cat "$tmp/none.out")" none
 grep -q '^1 greeting 050100$' "$tmp/none.log" && ! grep -q ' auth ' "$tmp/none.log" &&
 	pass "none: only 'no authentication' offered, no auth message" || bad none "greeting/auth" none
+# No token in the environment without isolation (library only; the
+# launcher drops it itself), one with isolate: process (the control).
+tokvar() { env -u SOCKSIFY_ISOLATE_TOKEN LD_PRELOAD=$preload "$@" sh -c 'env' | grep -c '^SOCKSIFY_ISOLATE_TOKEN='; }
+n=$(tokvar SOCKSIFY_CONFIG=$tmp/none.yaml)
+[ "$n" = 0 ] && pass "isolate: none: no SOCKSIFY_ISOLATE_TOKEN in the environment" ||
+	bad none "isolate: none exported a token ($n)" none
+n=$(tokvar SOCKSIFY_PROXY=socks5h://127.0.0.1:1)
+[ "$n" = 0 ] && pass "SOCKSIFY_PROXY only: no SOCKSIFY_ISOLATE_TOKEN" || bad none "exported a token ($n)" none
+n=$(tokvar SOCKSIFY_CONFIG=$tmp/pre.yaml)
+[ "$n" = 1 ] && pass "isolate: process: the token is exported (control)" ||
+	bad pre "isolate: process exported no token ($n)" pre
 start_peer own "$auth_script"
 conf own "socks5h://alice:s3cret@127.0.0.1:$port" process
 LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/own.yaml "$client" --port "$dst_port" --quiet \

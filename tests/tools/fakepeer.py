@@ -34,7 +34,8 @@ Steps:
   answer SPEC    reply to the SOCKS5 request just read by what it asked:
                  SPEC is KEY=VALUE words, KEY the name of a RESOLVE (0xF0),
                  the address of a RESOLVE_PTR (0xF1), or * for any; VALUE an
-                 IPv4/IPv6 address (BND ATYP 1/4), name:HOST (ATYP 3), or
+                 IPv4/IPv6 address (BND ATYP 1/4), name:HOST (ATYP 3;
+                 namehex:HEX for bytes a script cannot spell), or
                  !XX to fail with reply code XX (hex), or tor!XX to fail
                  as Tor does (ATYP 0, eight zero bytes after REP). Other
                  commands, and
@@ -279,8 +280,9 @@ def answer(conn, spec):
             msg = bytes([5, int(val[1:], 16), 0, 1]) + bytes(6)
         elif val.startswith("tor!"):
             msg = bytes([5, int(val[4:], 16)]) + bytes(8)
-        elif val.startswith("name:"):
-            name = val[5:].encode("latin-1")
+        elif val.startswith("name:") or val.startswith("namehex:"):
+            name = (bytes.fromhex(val[8:]) if val.startswith("namehex:")
+                    else val[5:].encode("latin-1"))
             msg = bytes([5, 0, 0, 3, len(name)]) + name + bytes(2)
         else:
             ip = ipaddress.ip_address(val)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <cmocka.h>
 
 #include "dns_proxy.h"
@@ -225,6 +226,80 @@ static void test_cache_lru(void **state)
 	assert_false(sfy_dnsproxy_cache_get(&chain, SFY_DNSPROXY_FWD, "drop.test", 9, t, &got));
 }
 
+/* RESOLVE_PTR names: only host names (res_hnok's rule) reach a program. */
+static void test_hostname_ok(void **state)
+{
+	(void)state;
+	char big[300];
+	assert_true(sfy_dnsproxy_hostname_ok("back.test"));
+	assert_true(sfy_dnsproxy_hostname_ok("back.test."));
+	assert_true(sfy_dnsproxy_hostname_ok("_srv-1.Example.ORG"));
+	assert_true(sfy_dnsproxy_hostname_ok("localhost"));
+	assert_false(sfy_dnsproxy_hostname_ok(""));
+	assert_false(sfy_dnsproxy_hostname_ok("."));
+	assert_false(sfy_dnsproxy_hostname_ok("a..b"));
+	assert_false(sfy_dnsproxy_hostname_ok(".a"));
+	assert_false(sfy_dnsproxy_hostname_ok("x$(id).evil;rm"));
+	assert_false(sfy_dnsproxy_hostname_ok("a b.test"));
+	assert_false(sfy_dnsproxy_hostname_ok("a/b.test"));
+	assert_false(sfy_dnsproxy_hostname_ok("it's.test"));
+	assert_false(sfy_dnsproxy_hostname_ok("caf\xc3\xa9.test"));
+	assert_false(sfy_dnsproxy_hostname_ok("a\x1b[31m.test"));
+	/* labels <= 63, names <= 253 */
+	memset(big, 'a', 63);
+	strcpy(big + 63, ".t");
+	assert_true(sfy_dnsproxy_hostname_ok(big));
+	memset(big, 'a', 64);
+	strcpy(big + 64, ".t");
+	assert_false(sfy_dnsproxy_hostname_ok(big));
+	for (int i = 0; i < 4; i++) {
+		memset(big + 50 * i, 'a', 49);
+		big[50 * i + 49] = '.';
+	}
+	memset(big + 200, 'b', 53);
+	big[253] = '\0';
+	assert_true(sfy_dnsproxy_hostname_ok(big));
+	big[253] = 'b';
+	big[254] = '\0';
+	assert_false(sfy_dnsproxy_hostname_ok(big));
+}
+
+static bool local4(const char *s)
+{
+	uint8_t a[4];
+	assert_int_equal(inet_pton(AF_INET, s, a), 1);
+	return sfy_dnsproxy_local_addr(AF_INET, a);
+}
+
+static bool local6(const char *s)
+{
+	uint8_t a[16];
+	assert_int_equal(inet_pton(AF_INET6, s, a), 1);
+	return sfy_dnsproxy_local_addr(AF_INET6, a);
+}
+
+/* Local addresses are never asked about (RESOLVE_PTR). */
+static void test_local_addr(void **state)
+{
+	(void)state;
+	const char *yes4[] = { "127.0.0.1", "127.9.9.9", "10.0.0.1", "172.16.0.1", "172.31.255.255",
+			       "192.168.1.5", "169.254.1.1", "100.64.0.1", "100.127.255.255",
+			       "0.0.0.0" };
+	const char *no4[] = { "8.8.8.8", "172.15.255.255", "172.32.0.0", "192.169.0.1",
+			      "100.63.255.255", "100.128.0.0", "198.51.100.3", "11.0.0.1" };
+	const char *yes6[] = { "::1", "::", "fc00::1", "fd12:3456::1", "fe80::1", "febf::1",
+			       "::ffff:192.168.0.1", "::ffff:127.0.0.1" };
+	const char *no6[] = { "2001:db8::5", "fec0::1", "::2", "::ffff:8.8.8.8", "2606:4700::1" };
+	for (size_t i = 0; i < sizeof(yes4) / sizeof(*yes4); i++)
+		assert_true(local4(yes4[i]));
+	for (size_t i = 0; i < sizeof(no4) / sizeof(*no4); i++)
+		assert_false(local4(no4[i]));
+	for (size_t i = 0; i < sizeof(yes6) / sizeof(*yes6); i++)
+		assert_true(local6(yes6[i]));
+	for (size_t i = 0; i < sizeof(no6) / sizeof(*no6); i++)
+		assert_false(local6(no6[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -234,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_cache_basics),
 		cmocka_unit_test(test_cache_bounds),
 		cmocka_unit_test(test_cache_lru),
+		cmocka_unit_test(test_hostname_ok),
+		cmocka_unit_test(test_local_addr),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
