@@ -289,12 +289,14 @@ static void *waiter(void *arg)
 	/* Into the listener's queue: readable for poll/epoll/select/accept. */
 	int c = cerr ? cerr : connect_connector(b);
 	sfy_bind_lock();
-	if (c < 0 && c != -ECANCELED)
+	/* -ECANCELED without stop: the connector's number was lost. */
+	bool lost = c < 0 && !(c == -ECANCELED && b->stop);
+	if (lost)
 		no_connector(b, err ? err : -ECONNABORTED);
 	b->running = false;
 	pthread_cond_broadcast(&sfy_bind_cv);
 	sfy_bind_unlock();
-	if (c < 0 && c != -ECANCELED)
+	if (lost)
 		sfy_warn("%s: cannot connect to the listener from loopback: %s; the next accept() "
 			 "reports ECONNABORTED", b->what, strerror(-c));
 	return NULL;
@@ -339,6 +341,7 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 		b->thread = true;
 	} else {
 		b->running = false;
+		pthread_cond_broadcast(&sfy_bind_cv);
 		b->st = B_FAILED;
 		b->err = -e;
 		sfy_bind_close_priv(&b->wake);
