@@ -6,8 +6,9 @@
  * bind_wait.c.
  *
  * States (under sfy_bind_mu; the record is in bind_wait.h):
- *   ASKED       bound to port 0 at the wildcard or a handed-out address
- *               (or a never-bound socket at listen()); nothing sent
+ *   ASKED       bound to port 0 at the wildcard, a handed-out address or
+ *               a proxied connection's local one (or a never-bound socket
+ *               at listen()); nothing sent
  *   TRIGGERING  a thread is sending the BIND request; others wait on cv
  *   FAILED      the BIND could not be had: listen() fails with err,
  *               getsockname() is the kernel's
@@ -16,7 +17,9 @@
  *   READY       the second reply said the peer connected: the connector
  *               (cloc) is on its way into the listener's queue
  *   BROKEN      the second reply failed: likewise, for accept() to report
- *               ECONNABORTED
+ *               ECONNABORTED; without a connector (cloc_len 0: it could
+ *               not be made or connect, or the program closed our
+ *               numbers) the next accept() reports it before waiting
  *   DONE        a plain listener (accepted, or a fork()ed child's copy, or
  *               no BIND was due at listen())
  *
@@ -55,14 +58,34 @@
 #define HANDED_MAX SFY_BIND_REC_N
 
 pthread_mutex_t sfy_bind_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+pthread_cond_t sfy_bind_cv = PTHREAD_COND_INITIALIZER;
+#define cv sfy_bind_cv
 static struct sfy_bind *all;
+static atomic_int nrec;                 /* records in all: close()'s fast path */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* This thread holds sfy_bind_mu (or waits on cv with it): a signal
+ * handler's close() here must not take it again. */
+static __thread bool holding;
+/* The record whose BIND request this thread is sending (its rfd is in the
+ * chain's hands): a signal handler's close() must not wait for it. */
+static __thread struct sfy_bind *requesting;
+
+void sfy_bind_lock(void)
+{
+	pthread_mutex_lock(&sfy_bind_mu);
+	holding = true;
+}
+
+void sfy_bind_unlock(void)
+{
+	holding = false;
+	pthread_mutex_unlock(&sfy_bind_mu);
+}
 
 /* ------------------------------------------------------------ fork */
 
-static void at_prepare(void) { pthread_mutex_lock(&sfy_bind_mu); }
-static void at_parent(void) { pthread_mutex_unlock(&sfy_bind_mu); }
+static void at_prepare(void) { sfy_bind_lock(); }
+static void at_parent(void) { sfy_bind_unlock(); }
 
 void sfy_bind_close_priv(int *fd)
 {
@@ -74,13 +97,15 @@ void sfy_bind_close_priv(int *fd)
 /* The parent's BINDs stay the parent's (see the top of the file). */
 static void at_child(void)
 {
+	holding = false;
 	pthread_mutex_init(&sfy_bind_mu, NULL);
 	pthread_cond_init(&cv, NULL);
 	for (struct sfy_bind *b = all; b; b = b->next) {
+		sfy_bind_close_priv(&b->rfd);
 		sfy_bind_close_priv(&b->bfd);
 		sfy_bind_close_priv(&b->cfd);
 		sfy_bind_close_priv(&b->wake);
-		b->thread = false;
+		b->thread = b->running = false;
 		if (b->st != B_ASKED && b->st != B_FAILED)
 			b->st = B_DONE;
 	}
@@ -104,13 +129,14 @@ static struct sfy_bind *bind_new(int family, enum sfy_bind_at at, uint16_t port)
 	b->family = family;
 	b->at = at;
 	b->port = port;
-	b->bfd = b->cfd = b->wake = -1;
-	pthread_mutex_lock(&sfy_bind_mu);
+	b->rfd = b->bfd = b->cfd = b->wake = -1;
+	sfy_bind_lock();
 	b->next = all;
 	if (all)
 		all->prev = b;
 	all = b;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	atomic_fetch_add(&nrec, 1);
+	sfy_bind_unlock();
 	return b;
 }
 
@@ -127,18 +153,161 @@ void sfy_bind_put(struct sfy_bind *b)
 		return;
 	int e = errno;
 	sfy_bind_stop_waiter(b);
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	if (b->prev)
 		b->prev->next = b->next;
 	else
 		all = b->next;
 	if (b->next)
 		b->next->prev = b->prev;
-	int bfd = b->bfd;
-	pthread_mutex_unlock(&sfy_bind_mu);
-	sfy_bind_close_priv(&bfd);
+	atomic_fetch_sub(&nrec, 1);
+	sfy_bind_close_priv(&b->bfd);
+	sfy_bind_close_priv(&b->rfd);
+	sfy_bind_unlock();
 	free(b);
 	errno = e;
+}
+
+/* ------------------------------------------------------------ our numbers */
+
+/* Is b still a record (after a wait on cv: it may have been freed)? */
+static bool listed(const struct sfy_bind *b)
+{
+	for (const struct sfy_bind *x = all; x; x = x->next)
+		if (x == b)
+			return true;
+	return false;
+}
+
+/* Under the lock: until b's waiter has taken new numbers (or returned).
+ * False when b went away meanwhile. */
+static bool wait_ack(struct sfy_bind *b)
+{
+	while (b->running && b->seen != b->gen) {
+		pthread_cond_wait(&cv, &sfy_bind_mu);
+		if (!listed(b))
+			return false;
+	}
+	return true;
+}
+
+/* Under the lock: b's BIND request has its socket (rfd) in the chain's
+ * hands on another thread: wait for it to end (bounded by the handshake
+ * timeout); its socket is then bfd, or closed. */
+static bool request_busy(const struct sfy_bind *b, int fd)
+{
+	return b->rfd >= 0 && b->st == B_TRIGGERING && requesting != b &&
+	       (fd < 0 || b->rfd == fd);
+}
+
+/* Under the lock: b's descriptors numbered fd move to a new number (the
+ * old stays open for the program's close()/dup2() to end); the waiter is
+ * told and acknowledges before the old number goes. Whether any did. */
+static bool move_locked(struct sfy_bind *b, int fd)
+{
+	int *slot[] = { &b->bfd, &b->cfd, &b->wake };
+	int w = b->wake;        /* the eventfd, at its old number if it moves */
+	bool hit = false;
+	for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++) {
+		if (*slot[i] != fd)
+			continue;
+		int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
+		*slot[i] = n;   /* -1: lost with the old number; the waiter gives up */
+		hit = true;
+	}
+	if (hit && b->running) {
+		uint64_t one = 1;
+		b->gen++;
+		(void)sfy_real()->write(b->wake >= 0 ? b->wake : w, &one, sizeof(one));
+		(void)wait_ack(b);
+	}
+	return hit;
+}
+
+void sfy_bind_evict(int fd)
+{
+	if (fd < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	    holding || !sfy_fdreg_owner())
+		return;
+	int e = errno;
+	sfy_bind_lock();
+	/* Every wait may change the list: look again from the start. A move
+	 * leaves no descriptor of that number, so this ends. */
+	for (struct sfy_bind *b = all; b;) {
+		if (request_busy(b, fd)) {
+			pthread_cond_wait(&cv, &sfy_bind_mu);
+			b = all;
+		} else if (move_locked(b, fd)) {
+			b = all;
+		} else {
+			b = b->next;
+		}
+	}
+	sfy_bind_unlock();
+	errno = e;
+}
+
+static bool in_range(int fd, unsigned first, unsigned last)
+{
+	return fd >= 0 && (unsigned)fd >= first && (unsigned)fd <= last;
+}
+
+/* Under the lock: b's waiter returns (without a word: the program closes
+ * its numbers) and accept() reports ECONNABORTED. True if it had to wait
+ * (the list may have changed). */
+static bool halt_locked(struct sfy_bind *b)
+{
+	if (b->running) {
+		uint64_t one = 1;
+		b->stop = true;
+		(void)sfy_real()->write(b->wake, &one, sizeof(one));
+		while (b->running && listed(b))
+			pthread_cond_wait(&cv, &sfy_bind_mu);
+		return true;
+	}
+	if (b->st >= B_BOUND && b->st <= B_READY) {
+		b->st = B_BROKEN;
+		b->err = -ECONNABORTED;
+	}
+	b->cloc_len = 0;        /* no connector on its way: accept() says so */
+	return false;
+}
+
+int sfy_bind_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing)
+{
+	if (last < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	    holding || !sfy_fdreg_owner())
+		return 0;
+	int e = errno, n = 0;
+	sfy_bind_lock();
+again:
+	n = 0;
+	for (struct sfy_bind *b = all; b; b = b->next) {
+		if (request_busy(b, -1) && in_range(b->rfd, first, last)) {
+			pthread_cond_wait(&cv, &sfy_bind_mu);
+			goto again;
+		}
+		int *slot[] = { &b->rfd, &b->bfd, &b->cfd, &b->wake }, k = 0;
+		for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++)
+			k += in_range(*slot[i], first, last);
+		if (!k)
+			continue;
+		if (n + k <= max) {
+			for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++)
+				if (in_range(*slot[i], first, last))
+					out[n++] = *slot[i];
+		} else if (closing) {
+			/* Past what we keep: they close with the program's range. */
+			if (halt_locked(b))
+				goto again;     /* once more, the waiter gone */
+			for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++)
+				if (in_range(*slot[i], first, last))
+					*slot[i] = -1;
+		}
+	}
+	sfy_bind_unlock();
+	errno = e;
+	return n;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -207,9 +376,17 @@ void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct so
 
 /* ------------------------------------------------------------ the request */
 
+/* Under the lock: the request's socket closed (a failed request). */
+static void drop_rfd(struct sfy_bind *b)
+{
+	sfy_bind_lock();
+	sfy_bind_close_priv(&b->rfd);
+	sfy_bind_unlock();
+}
+
 /* Sends the BIND for p's connection and reads the first reply: 0 with
- * b->bfd, b->first, b->peer (the expected peer) set, or -errno (one line
- * logged). Not under sfy_bind_mu. */
+ * b->rfd (the BIND connection), b->first, b->peer (the expected peer)
+ * set, or -errno (one line logged). Not under sfy_bind_mu. */
 static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 {
 	const struct sfy_config *cfg = p->cfg;
@@ -224,17 +401,28 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 			 "hop %zu is http (%s) (EOPNOTSUPP)", p->nhops, hop);
 		return -EOPNOTSUPP;
 	}
-	int s = sfy_bind_private_fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	/* In the listener's family: accept() puts this connection under the
+	 * descriptor of a connection to the listener, and the program expects
+	 * that family of it (getsockname(), IPV6_* options). A dual-stack
+	 * AF_INET6 socket reaches an IPv4 hop v4-mapped (the chain does it). */
+	int s = sfy_bind_private_fd(socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (s < 0) {
 		int r = -errno;
 		sfy_warn("listen: BIND for %s: cannot open a socket: %s", dst, strerror(-r));
 		return r;
 	}
+	if (b->family == AF_INET6) {
+		int off = 0;
+		(void)setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	}
+	sfy_bind_lock();
+	b->rfd = s;     /* from now on the number is guarded (sfy_bind_evict) */
+	sfy_bind_unlock();
 	struct sfy_chain_report rep;
 	int r = sfy_chain_connect_hops(cfg, s, &d, SFY_S5_BIND, p->hops, p->nhops, &rep,
 				       "BIND for an incoming connection");
 	if (r < 0) {
-		sfy_real()->close(s);
+		drop_rfd(b);
 		return r;       /* the chain logged the line */
 	}
 	/* An all-zero BND is "the proxy's own address": the one its CONNECT
@@ -256,7 +444,7 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 		sfy_addr_format(&rep.bnd, a, sizeof(a));
 		sfy_warn("listen: BIND for %s via %s: the proxy's address %s cannot be advertised "
 			 "on this socket (EADDRNOTAVAIL)", dst, hop, a);
-		sfy_real()->close(s);
+		drop_rfd(b);
 		return -EADDRNOTAVAIL;
 	}
 	b->first_len = fl;
@@ -268,7 +456,6 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 						  p->peer_len) == 0)
 		b->peer_len = sfy_bind_in_family(&pa, b->family, &b->peer);
 	b->s4 = last->proto == SFY_PROTO_SOCKS4 || last->proto == SFY_PROTO_SOCKS4A;
-	b->bfd = s;
 	snprintf(b->what, sizeof(b->what), "BIND for %s via %s", dst, hop);
 	if (sfy_log_level_get() >= SFY_LOG_INFO) {
 		char a[300];
@@ -283,16 +470,18 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
  * -errno: it failed (FAILED). */
 static int settle(struct sfy_bind *b, int fd, bool listen_call)
 {
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	while (b->st == B_TRIGGERING)
 		pthread_cond_wait(&cv, &sfy_bind_mu);
 	enum bstate st = b->st;
 	int err = b->err;
 	enum sfy_bind_at at = b->at;
 	uint16_t port = b->port;
+	struct sockaddr_storage asked = b->asked;
+	socklen_t asked_len = b->asked_len;
 	if (st == B_ASKED)
 		b->st = B_TRIGGERING;   /* ours to decide; undone below if not due */
-	pthread_mutex_unlock(&sfy_bind_mu);
+	sfy_bind_unlock();
 	if (st == B_FAILED)
 		return err;
 	if (st == B_DONE)
@@ -302,13 +491,23 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 	struct sfy_bind_proxied p;
 	struct sfy_bind_ask ask = { .at = at, .port = port, .listen_call = listen_call,
 				    .connected = connected(fd), .off = bind_off() };
-	ask.have_proxied = !ask.off && !ask.connected && sfy_bind_rec_latest(&p);
-	int r = sfy_bind_triggers(&ask) ? request(b, &p) : 1;
-	pthread_mutex_lock(&sfy_bind_mu);
+	ask.have_proxied = !ask.off && !ask.connected &&
+			   sfy_bind_rec_pick(at, (struct sockaddr *)&asked, asked_len, &p);
+	int r = 1;
+	if (sfy_bind_triggers(&ask)) {
+		requesting = b;
+		r = request(b, &p);
+		requesting = NULL;
+	}
+	sfy_bind_lock();
+	if (r == 0) {
+		b->bfd = b->rfd;
+		b->rfd = -1;
+	}
 	b->st = r == 1 ? B_ASKED : r == 0 ? B_BOUND : B_FAILED;
 	b->err = r < 0 ? r : 0;
 	pthread_cond_broadcast(&cv);
-	pthread_mutex_unlock(&sfy_bind_mu);
+	sfy_bind_unlock();
 	return r;
 }
 
@@ -319,6 +518,12 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	if (!sa || len < sizeof(struct sockaddr_in) ||
 	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
 		return 1;
+	/* Only port 0 is a BIND's: a fixed port is a server's, whatever the
+	 * address (the kernel's bind, which says EADDRNOTAVAIL for an address
+	 * that is not this machine's, as without socksify). */
+	uint16_t port = sfy_sockaddr_port(sa);
+	if (port != 0)
+		return 1;
 	int fam = tcp_family(fd);
 	if (!fam || bind_off())
 		return 1;
@@ -326,42 +531,36 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
 	size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
 	enum sfy_bind_at at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
-	uint16_t port = sfy_sockaddr_port(sa);
-	/* A proxied connection's own local address is a real one: the real
-	 * socket binds it as asked (the connector finds it there). */
-	if (!((at == SFY_BIND_AT_WILDCARD || at == SFY_BIND_AT_PROXIED) && port == 0) &&
-	    at != SFY_BIND_AT_HANDED)
+	if (at != SFY_BIND_AT_WILDCARD && at != SFY_BIND_AT_HANDED && at != SFY_BIND_AT_PROXIED)
 		return 1;
-	int r;
-	if (at == SFY_BIND_AT_HANDED) {
+	/* The address asked for when it is this machine's (a proxied
+	 * connection's own local address; a handed-out one when the proxy
+	 * runs here): the connector finds the listener there. */
+	bool moved = false;
+	int r = sfy_real()->bind(fd, sa, len);
+	if (r < 0 && errno == EADDRNOTAVAIL && at == SFY_BIND_AT_HANDED) {
 		/* The proxy's address is not this machine's: the real socket
-		 * binds the wildcard of its family, with the port asked for. */
+		 * binds the wildcard of its family, port 0. */
 		struct sockaddr_storage any;
 		memset(&any, 0, sizeof(any));
-		socklen_t al;
-		if (sa->sa_family == AF_INET) {
-			struct sockaddr_in *in = (struct sockaddr_in *)&any;
-			in->sin_family = AF_INET;
-			in->sin_port = htons(port);
-			al = sizeof(*in);
-		} else {
-			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&any;
-			in6->sin6_family = AF_INET6;
-			in6->sin6_port = htons(port);
-			al = sizeof(*in6);
-		}
-		r = sfy_real()->bind(fd, (struct sockaddr *)&any, al);
-	} else {
-		r = sfy_real()->bind(fd, sa, len);
+		any.ss_family = sa->sa_family;
+		r = sfy_real()->bind(fd, (struct sockaddr *)&any,
+				     sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+							      : sizeof(struct sockaddr_in6));
+		moved = true;
 	}
 	if (r < 0)
 		return -errno;
 	struct sfy_bind *b = bind_new(fam, at, port);
 	if (b) {
-		if (at == SFY_BIND_AT_HANDED) {
-			socklen_t n = len < sizeof(b->asked) ? len : sizeof(b->asked);
+		if (at != SFY_BIND_AT_WILDCARD) {
+			/* By family, as the kernel would say it: the caller's
+			 * length may be a sockaddr_storage's. */
+			socklen_t n = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+							       : sizeof(struct sockaddr_in6);
 			memcpy(&b->asked, sa, n);
 			b->asked_len = n;
+			b->moved = moved;
 		}
 		sfy_fdreg_bind_set(fd, b);
 		sfy_bind_put(b);
@@ -376,11 +575,11 @@ int sfy_bind_on_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 		return 1;
 	(void)settle(b, fd, false);
 	int r = 1;
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	if (b->st >= B_BOUND && b->st <= B_BROKEN) {
 		sfy_bind_copy_out(&b->first, b->first_len, sa, len);
 		r = 0;
-	} else if (b->st == B_ASKED && b->asked_len) {
+	} else if (b->st == B_ASKED && b->moved) {
 		/* Rule 3: the address asked for, until a BIND runs. */
 		struct sockaddr_storage own, out = b->asked;
 		socklen_t ol = sizeof(own);
@@ -395,7 +594,7 @@ int sfy_bind_on_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 			r = 0;
 		}
 	}
-	pthread_mutex_unlock(&sfy_bind_mu);
+	sfy_bind_unlock();
 	sfy_bind_put(b);
 	return r;
 }
@@ -423,14 +622,14 @@ int sfy_bind_on_listen(int fd, int backlog)
 	int r = settle(b, fd, true);
 	if (r == 1) {
 		/* No BIND due now: a plain listener for good. */
-		pthread_mutex_lock(&sfy_bind_mu);
+		sfy_bind_lock();
 		if (b->st == B_ASKED)
 			b->st = B_DONE;
-		pthread_mutex_unlock(&sfy_bind_mu);
+		sfy_bind_unlock();
 	}
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	bool bound = b->st == B_BOUND;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	sfy_bind_unlock();
 	if (r != 0 || !bound) {
 		sfy_bind_put(b);
 		return r < 0 ? r : 1;   /* listening again, or plain: the kernel's */

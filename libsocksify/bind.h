@@ -7,8 +7,9 @@
  *    it, what its last hop was asked for, its peer as the program sees it,
  *    and the CONNECT reply's BND. getsockname() of such a socket answers
  *    BND (the proxy's side): what curl and lftp advertise.
- * 2. bind() of a TCP socket to a BND address handed out that way is
- *    accepted: the real socket binds the wildcard.
+ * 2. bind() of a TCP socket to a BND address handed out that way, port 0,
+ *    is accepted: the real socket binds it if it is this machine's, else
+ *    the wildcard (a fixed port is always the kernel's bind).
  * 3. The first getsockname() or listen() of a TCP socket bound to port 0
  *    at the wildcard, at a handed-out address or at the kernel's local
  *    address of a live proxied connection (what getsockname() of it
@@ -16,7 +17,7 @@
  *    listen()) never bound, never at loopback, while a proxied connection
  *    is alive,
  *    sends a BIND request through that connection's hops for its
- *    destination, inside the call, bounded by the handshake timeout. The
+ *    destination (the connection whose address it is, else the latest), inside the call, bounded by the handshake timeout. The
  *    first reply is the listening socket's getsockname() from then on.
  * 4. listen() listens for real and a thread waits for the second reply;
  *    when it comes, the thread connects a private loopback socket to the
@@ -81,6 +82,12 @@ struct sfy_bind_ask {
  * connection is alive, never with bind: off. */
 bool sfy_bind_triggers(const struct sfy_bind_ask *a);
 
+/* Do a and b name the same IP (ports aside; an IPv4 address and its
+ * v4-mapped form are the same)? False unless both are AF_INET/AF_INET6 of
+ * their full length. */
+bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
+		      socklen_t blen);
+
 /* ---- proxied connections (bind_rec.c) ---- */
 
 /* The chain set-up of fd's socket succeeded. idfd: a descriptor of the same
@@ -115,5 +122,18 @@ int sfy_bind_on_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags);
  * tears the BIND down: its connection closed, its waiter joined. */
 struct sfy_bind *sfy_bind_ref(struct sfy_bind *b);
 void sfy_bind_put(struct sfy_bind *b);
+
+/* The BINDs' own descriptors (>= 100), like the other modules' (hooks_fd.c):
+ * the program's close() or dup2()/dup3() of a number that is one of them
+ * moves ours to another number first (after waiting for a BIND request in
+ * flight on it), so we never read, write or close a number the program has
+ * put something else on. */
+void sfy_bind_evict(int fd);
+/* Ours within [first, last], for close_range()/closefrom() to close around:
+ * at most max into out (unsorted); how many. closing: a BIND whose
+ * descriptors do not fit is stopped and left to the program's range (its
+ * accept() reports ECONNABORTED). */
+#define SFY_BIND_KEEP 48
+int sfy_bind_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing);
 
 #endif

@@ -157,10 +157,25 @@ static bool alive(const struct sfy_bind_proxied *p)
 	       dev == p->dev && ino == p->ino;
 }
 
-bool sfy_bind_rec_latest(struct sfy_bind_proxied *out)
+/* Does p's connection hand out the address a program bound with at? */
+static bool matches(const struct sfy_bind_proxied *p, enum sfy_bind_at at,
+		    const struct sockaddr *asked, socklen_t asked_len)
+{
+	if (at == SFY_BIND_AT_HANDED)
+		return p->bnd_len && sfy_bind_same_ip((const struct sockaddr *)&p->bnd, p->bnd_len,
+						      asked, asked_len);
+	return p->loc_len && sfy_bind_same_ip((const struct sockaddr *)&p->loc, p->loc_len,
+					      asked, asked_len);
+}
+
+bool sfy_bind_rec_pick(enum sfy_bind_at at, const struct sockaddr *asked, socklen_t asked_len,
+		       struct sfy_bind_proxied *out)
 {
 	if (!sfy_bind_any_proxied())
 		return false;
+	bool want = asked && asked_len && (at == SFY_BIND_AT_HANDED || at == SFY_BIND_AT_PROXIED);
+	bool have_any = false;
+	struct sfy_bind_proxied c;
 	/* Newest first; the checks (fstat) run outside the lock. */
 	for (uint64_t below = UINT64_MAX;;) {
 		size_t best = SFY_BIND_REC_N;
@@ -172,13 +187,21 @@ bool sfy_bind_rec_latest(struct sfy_bind_proxied *out)
 				best = i;
 			}
 		if (best < SFY_BIND_REC_N)
-			*out = ring[best];
+			c = ring[best];
 		pthread_mutex_unlock(&mu);
 		if (best == SFY_BIND_REC_N)
-			return false;
-		if (alive(out))
-			return true;
+			return have_any;
 		below = bs;
+		if (!alive(&c))
+			continue;
+		if (!want || matches(&c, at, asked, asked_len)) {
+			*out = c;
+			return true;
+		}
+		if (!have_any) {        /* the latest alive, should none match */
+			*out = c;
+			have_any = true;
+		}
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "addr.h"
+#include "bind.h"
 #include "config.h"
 
 /* One proxied connection, as the BIND for it needs it. */
@@ -33,10 +34,14 @@ struct sfy_bind_proxied {
 	socklen_t loc_len;
 };
 
-/* The latest proxied connection still alive (its descriptor still holds
- * the same socket, with its peer recorded), else any other alive one.
- * False when there is none. */
-bool sfy_bind_rec_latest(struct sfy_bind_proxied *out);
+/* The proxied connection a BIND is for: the latest still alive (its
+ * descriptor still holds the same socket, with its peer recorded) whose
+ * BND (a handed-out address) or kernel's local address (a proxied one)
+ * is the address the program bound -- curl and lftp bind to getsockname()
+ * of their control connection; with at NONE/WILDCARD, or when none of
+ * them matches, the latest alive. False when none is alive. */
+bool sfy_bind_rec_pick(enum sfy_bind_at at, const struct sockaddr *asked, socklen_t asked_len,
+		       struct sfy_bind_proxied *out);
 
 /* The BND addresses handed out (alive or not), at most cap; how many. */
 size_t sfy_bind_rec_handed(struct sockaddr_storage *out, size_t cap);

@@ -48,6 +48,12 @@ static bool in_list(const struct sockaddr *sa, const struct sockaddr_storage *li
 	return false;
 }
 
+bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
+		      socklen_t blen)
+{
+	return inet_ok(a, alen) && inet_ok(b, blen) && same_ip(a, b);
+}
+
 enum sfy_bind_at sfy_bind_at_of(const struct sockaddr *sa, socklen_t len,
 				const struct sockaddr_storage *handed, size_t nhanded,
 				const struct sockaddr_storage *locals, size_t nlocals)

@@ -29,32 +29,32 @@
  * else) and closes the connector. Not under sfy_bind_mu. */
 void sfy_bind_stop_waiter(struct sfy_bind *b)
 {
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	bool th = b->thread;
 	pthread_t t = b->thr;
 	b->thread = false;
-	int wake = b->wake;
-	pthread_mutex_unlock(&sfy_bind_mu);
-	if (th) {
+	if (b->running) {
 		uint64_t one = 1;
 		int e = errno;
-		(void)sfy_real()->write(wake, &one, sizeof(one));
-		pthread_join(t, NULL);
+		b->stop = true;
+		(void)sfy_real()->write(b->wake, &one, sizeof(one));
 		errno = e;
 	}
-	pthread_mutex_lock(&sfy_bind_mu);
-	int c = b->cfd, w = b->wake;
-	b->cfd = b->wake = -1;
-	pthread_mutex_unlock(&sfy_bind_mu);
-	sfy_bind_close_priv(&c);
-	sfy_bind_close_priv(&w);
+	sfy_bind_unlock();
+	if (th)
+		pthread_join(t, NULL);
+	sfy_bind_lock();
+	sfy_bind_close_priv(&b->cfd);
+	sfy_bind_close_priv(&b->wake);
+	sfy_bind_unlock();
 }
 
 /* The connector: a non-blocking socket bound to loopback in the listener's
  * family (::1, else ::ffff:127.0.0.1 for a dual-stack listener), or, for a
  * listener bound to one local address (a proxied connection's, rule
  * PROXIED), to that address; its own address in *loc and the listener's
- * address (lsn: the real listener's getsockname()) in *to. */
+ * address (lsn: the real listener's getsockname()) in *to. Made at
+ * listen(), connected when the second reply is in. */
 static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 		     struct sockaddr_storage *to, socklen_t *tl,
 		     struct sockaddr_storage *loc, socklen_t *ll)
@@ -114,23 +114,60 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 	return s;
 }
 
-/* Reads the second reply, exactly (the peer's data follows it). 0 with
- * *peer, or -errno with *why. */
-static int second_reply(int bfd, int wake, bool s4, struct sfy_addr *peer, const char **why)
+/* Waits until our descriptor (the BIND connection, or the connector when
+ * conn) has events: 1 with *fdp its number now, -ECANCELED when the waiter
+ * is to return (or the descriptor is gone), -errno. The numbers are read
+ * under the lock every time: when the program closes or dup2()s over one
+ * of them, sfy_bind_evict() moves ours, bumps gen and wakes us, and waits
+ * for this ack before the old number goes -- so the number *fdp stays ours
+ * until the next call. */
+static int await(struct sfy_bind *b, bool conn, short events, int *fdp)
 {
-	uint8_t in[SFY_S5_REPLY_MAX];
-	size_t have = 0, need = s4 ? SFY_S4_REPLY_LEN : 4;
 	for (;;) {
-		struct pollfd pf[2] = { { .fd = bfd, .events = POLLIN },
+		sfy_bind_lock();
+		int fd = conn ? b->cfd : b->bfd, wake = b->wake;
+		bool stop = b->stop;
+		sfy_bind_unlock();
+		if (stop || fd < 0 || wake < 0)
+			return -ECANCELED;
+		struct pollfd pf[2] = { { .fd = fd, .events = events },
 					{ .fd = wake, .events = POLLIN } };
 		if (sfy_real()->poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			*why = "poll failed";
 			return -errno;
 		}
-		if (pf[1].revents)
-			return -ECANCELED;      /* torn down */
+		if (pf[1].revents) {
+			sfy_bind_lock();
+			if (b->stop) {
+				sfy_bind_unlock();
+				return -ECANCELED;
+			}
+			uint64_t v;
+			if (b->wake >= 0)
+				(void)sfy_real()->read(b->wake, &v, sizeof(v));
+			b->seen = b->gen;
+			pthread_cond_broadcast(&sfy_bind_cv);
+			sfy_bind_unlock();
+			continue;
+		}
+		*fdp = fd;
+		return 1;
+	}
+}
+
+/* Reads the second reply, exactly (the peer's data follows it). 0 with
+ * *peer, or -errno with *why. */
+static int second_reply(struct sfy_bind *b, bool s4, struct sfy_addr *peer, const char **why)
+{
+	uint8_t in[SFY_S5_REPLY_MAX];
+	size_t have = 0, need = s4 ? SFY_S4_REPLY_LEN : 4;
+	for (;;) {
+		int bfd, w = await(b, false, POLLIN, &bfd);
+		if (w < 0) {
+			*why = "poll failed";
+			return w;
+		}
 		ssize_t n = sfy_real()->recv(bfd, in + have, need - have, MSG_DONTWAIT);
 		if (n == 0) {
 			*why = "the proxy closed the connection";
@@ -169,30 +206,66 @@ static int second_reply(int bfd, int wake, bool s4, struct sfy_addr *peer, const
 	}
 }
 
+/* Connects the connector to the listener: 0 once it is in the listener's
+ * queue, -ECANCELED, or -errno (it cannot reach the listener). */
+static int connect_connector(struct sfy_bind *b)
+{
+	sfy_bind_lock();
+	int c = b->cfd;
+	struct sockaddr_storage to = b->cto;
+	socklen_t tl = b->cto_len;
+	sfy_bind_unlock();
+	if (c < 0)
+		return -ECANCELED;
+	if (sfy_real()->connect(c, (struct sockaddr *)&to, tl) == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	int w = await(b, true, POLLOUT, &c);
+	if (w < 0)
+		return w;
+	int err = 0;
+	socklen_t el = sizeof(err);
+	if (sfy_real()->getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+		return -errno;
+	return -err;
+}
+
+/* Under the lock: no connector will come (accept() reports ECONNABORTED
+ * at once). */
+static void no_connector(struct sfy_bind *b, int err)
+{
+	sfy_bind_close_priv(&b->cfd);
+	b->cloc_len = 0;
+	b->st = B_BROKEN;
+	if (!b->err)
+		b->err = err;
+}
+
 static void *waiter(void *arg)
 {
 	struct sfy_bind *b = arg;       /* outlives us: sfy_bind_stop_waiter() joins */
-	pthread_mutex_lock(&sfy_bind_mu);
-	int bfd = b->bfd, wake = b->wake, family = b->family;
+	sfy_bind_lock();
+	int family = b->family;
 	bool s4 = b->s4;
-	struct sockaddr_storage lsn = b->lsn;
-	socklen_t lsn_len = b->lsn_len;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	sfy_bind_unlock();
 
 	struct sfy_addr peer;
 	const char *why = "";
-	int err = second_reply(bfd, wake, s4, &peer, &why);
-	if (err == -ECANCELED)
+	int err = second_reply(b, s4, &peer, &why);
+	struct sockaddr_storage pss;
+	socklen_t pl = err == 0 && !sfy_bind_zero_ip(&peer) ? sfy_bind_in_family(&peer, family, &pss)
+							    : 0;
+	sfy_bind_lock();
+	if (err == -ECANCELED) {
+		/* Told to stop (close, fork, the program's close_range), or our
+		 * descriptor was lost to the program's close(). */
+		if (!b->stop)
+			no_connector(b, -ECONNABORTED);
+		b->running = false;
+		pthread_cond_broadcast(&sfy_bind_cv);
+		sfy_bind_unlock();
 		return NULL;
-	struct sockaddr_storage to, loc, pss;
-	socklen_t tl = 0, ll = 0, pl = err == 0 && !sfy_bind_zero_ip(&peer) ? sfy_bind_in_family(&peer, family, &pss)
-								   : 0;
-	int c = connector(&lsn, lsn_len, &to, &tl, &loc, &ll);
-	pthread_mutex_lock(&sfy_bind_mu);
-	if (c >= 0) {
-		b->cfd = c;
-		b->cloc = loc;
-		b->cloc_len = ll;
 	}
 	if (pl) {
 		b->peer = pss;
@@ -200,7 +273,10 @@ static void *waiter(void *arg)
 	}
 	b->st = err == 0 ? B_READY : B_BROKEN;
 	b->err = err;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	int cerr = b->cfd < 0 ? b->cerr : 0;
+	if (cerr)
+		no_connector(b, err ? err : -ECONNABORTED);
+	sfy_bind_unlock();
 
 	if (err < 0)
 		sfy_warn("%s: the second reply failed: %s (%s); accept() reports ECONNABORTED",
@@ -210,34 +286,48 @@ static void *waiter(void *arg)
 		sfy_addr_format(&peer, a, sizeof(a));
 		sfy_info("%s: %s connected", b->what, a);
 	}
-	if (c < 0) {
-		sfy_warn("%s: cannot connect to the listener from loopback: %s; accept() will not "
-			 "wake", b->what, strerror(-c));
-		return NULL;
-	}
 	/* Into the listener's queue: readable for poll/epoll/select/accept. */
-	if (sfy_real()->connect(c, (struct sockaddr *)&to, tl) < 0 && errno == EINPROGRESS) {
-		struct pollfd pf[2] = { { .fd = c, .events = POLLOUT },
-					{ .fd = wake, .events = POLLIN } };
-		while (sfy_real()->poll(pf, 2, -1) < 0 && errno == EINTR)
-			;
-	}
+	int c = cerr ? cerr : connect_connector(b);
+	sfy_bind_lock();
+	/* -ECANCELED without stop: the connector's number was lost. */
+	bool lost = c < 0 && !(c == -ECANCELED && b->stop);
+	if (lost)
+		no_connector(b, err ? err : -ECONNABORTED);
+	b->running = false;
+	pthread_cond_broadcast(&sfy_bind_cv);
+	sfy_bind_unlock();
+	if (lost)
+		sfy_warn("%s: cannot connect to the listener from loopback: %s; the next accept() "
+			 "reports ECONNABORTED", b->what, strerror(-c));
 	return NULL;
 }
 
-/* Listening for real at lsn (the real listener's address): starts the
- * waiter. 0 or -errno. */
+/* Listening for real at lsn (the real listener's address): makes the
+ * connector and starts the waiter. 0 or -errno. */
 int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn, socklen_t lsn_len)
 {
 	int w = sfy_bind_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (w < 0)
 		return -errno;
-	pthread_mutex_lock(&sfy_bind_mu);
+	struct sockaddr_storage to, loc;
+	socklen_t tl = 0, ll = 0;
+	int c = connector(lsn, lsn_len, &to, &tl, &loc, &ll);
+	sfy_bind_lock();
 	b->wake = w;
 	b->lsn = *lsn;
 	b->lsn_len = lsn_len;
+	if (c >= 0) {
+		b->cfd = c;
+		b->cto = to;
+		b->cto_len = tl;
+		b->cloc = loc;
+		b->cloc_len = ll;
+	} else {
+		b->cerr = c;    /* said when the second reply is in */
+	}
 	b->st = B_LISTENING;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	b->running = true;
+	sfy_bind_unlock();
 	sigset_t allsig, old;
 	sigfillset(&allsig);
 	/* The program's signal handlers must not run on our thread. */
@@ -245,21 +335,21 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	pthread_t t;
 	int e = pthread_create(&t, NULL, waiter, b);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	if (e == 0) {
 		b->thr = t;
 		b->thread = true;
 	} else {
+		b->running = false;
+		pthread_cond_broadcast(&sfy_bind_cv);
 		b->st = B_FAILED;
 		b->err = -e;
-		b->wake = -1;
+		sfy_bind_close_priv(&b->wake);
+		sfy_bind_close_priv(&b->cfd);
+		b->cloc_len = 0;
 	}
-	pthread_mutex_unlock(&sfy_bind_mu);
-	if (e) {
-		sfy_bind_close_priv(&w);
-		return -e;
-	}
-	return 0;
+	sfy_bind_unlock();
+	return -e;
 }
 
 /* Is the connection the kernel accepted from peer our connector's? */
@@ -289,17 +379,48 @@ static int move_under(int bfd, int nfd, int flags)
 	return 0;
 }
 
+/* The BIND is over (accepted, or reported): the waiter ended, the BIND
+ * connection either under nfd (>= 0: dup3 with the caller's flags) or
+ * closed. 0 or -errno. */
+static int finish(struct sfy_bind *b, int nfd, int flags)
+{
+	sfy_bind_stop_waiter(b);
+	int r = 0;
+	sfy_bind_lock();
+	/* Under the lock: the number is ours until closed (sfy_bind_evict). */
+	if (nfd >= 0)
+		r = b->bfd >= 0 ? move_under(b->bfd, nfd, flags) : -ECONNABORTED;
+	sfy_bind_close_priv(&b->bfd);
+	sfy_bind_unlock();
+	return r;
+}
+
 int sfy_bind_on_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
 	struct sfy_bind *b = sfy_fdreg_bind_get(fd);
 	if (!b)
 		return 1;
-	pthread_mutex_lock(&sfy_bind_mu);
+	sfy_bind_lock();
 	bool ours = b->st >= B_LISTENING && b->st <= B_BROKEN;
-	pthread_mutex_unlock(&sfy_bind_mu);
+	/* No connector will wake the listener: say so now rather than wait
+	 * for nothing. */
+	bool gone = b->st == B_BROKEN && !b->cloc_len;
+	if (gone)
+		b->st = B_DONE;
+	sfy_bind_unlock();
 	if (!ours) {
 		sfy_bind_put(b);
 		return 1;
+	}
+	if (gone) {
+		(void)finish(b, -1, 0);
+		sfy_bind_put(b);
+		return -ECONNABORTED;
+	}
+	if (sa && !len) {
+		/* The kernel's answer, before anything is taken off the queue. */
+		sfy_bind_put(b);
+		return -EFAULT;
 	}
 	for (;;) {
 		struct sockaddr_storage ss;
@@ -310,16 +431,12 @@ int sfy_bind_on_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 			sfy_bind_put(b);
 			return r;
 		}
-		pthread_mutex_lock(&sfy_bind_mu);
+		sfy_bind_lock();
 		enum bstate st = b->st;
 		bool mine = (st == B_READY || st == B_BROKEN) && is_connector(b, &ss, sl);
-		int bfd = -1;
-		if (mine) {
-			bfd = b->bfd;
-			b->bfd = -1;
+		if (mine)
 			b->st = B_DONE;         /* a plain listener from now on */
-		}
-		pthread_mutex_unlock(&sfy_bind_mu);
+		sfy_bind_unlock();
 		if (!mine) {
 			if (st == B_DONE) {     /* a plain listener now (fork, another thread) */
 				if (sa && len)
@@ -332,26 +449,27 @@ int sfy_bind_on_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 			sfy_real()->close(nfd);
 			continue;
 		}
-		sfy_bind_stop_waiter(b);
-		int r = st == B_BROKEN ? -ECONNABORTED : move_under(bfd, nfd, flags);
-		sfy_bind_close_priv(&bfd);
-		if (r < 0) {
+		int r = finish(b, st == B_BROKEN ? -1 : nfd, flags);
+		if (st == B_BROKEN || r < 0) {
 			sfy_real()->close(nfd);
 			sfy_bind_put(b);
-			return r;
+			return st == B_BROKEN ? -ECONNABORTED : r;
 		}
 		sfy_fdreg_close(nfd);   /* whatever an earlier socket left there */
-		pthread_mutex_lock(&sfy_bind_mu);
+		sfy_bind_lock();
 		struct sockaddr_storage peer = b->peer;
 		socklen_t pl = b->peer_len;
-		pthread_mutex_unlock(&sfy_bind_mu);
+		sfy_bind_unlock();
 		if (pl) {
 			sfy_fdreg_peer_set(nfd, (struct sockaddr *)&peer, pl);
-			if (sa && len)
-				sfy_bind_copy_out(&peer, pl, sa, len);
-		} else if (sa && len) {
-			*len = 0;
+		} else {
+			/* No peer known: the proxy's end, as the kernel has it. */
+			pl = sizeof(peer);
+			if (sfy_real()->getpeername(nfd, (struct sockaddr *)&peer, &pl) < 0)
+				pl = 0;
 		}
+		if (sa && len && pl)
+			sfy_bind_copy_out(&peer, pl, sa, len);
 		sfy_bind_put(b);
 		return nfd;
 	}

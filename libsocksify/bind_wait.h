@@ -25,12 +25,27 @@ struct sfy_bind {
 	int family;                     /* the listening socket's */
 	enum sfy_bind_at at;
 	uint16_t port;                  /* the port the program asked for */
-	struct sockaddr_storage asked;  /* AT_HANDED: the address it asked for */
-	socklen_t asked_len;
+	struct sockaddr_storage asked;  /* AT_HANDED/AT_PROXIED: the address it
+					   asked for (which connection the BIND
+					   belongs to), port 0 */
+	socklen_t asked_len;            /* by family, never bind()'s length */
+	bool moved;                     /* AT_HANDED bound to the wildcard instead:
+					   getsockname() shows asked until BIND */
 	bool s4;                        /* the last hop is SOCKS4: 8-byte replies */
-	int bfd, cfd, wake;             /* BIND connection, connector, wake-up; -1 */
-	bool thread;
+	/* Our descriptors (>= 100, close-on-exec; -1 when none). The program
+	 * does not know them, so it may close or dup2() over their numbers:
+	 * sfy_bind_evict() then moves them first, and the waiter, which polls
+	 * them, takes the new numbers (gen/seen) before the old ones go. */
+	int rfd;                        /* TRIGGERING: the request's socket */
+	int bfd, cfd, wake;             /* BIND connection, connector, wake-up */
+	unsigned gen, seen;             /* renumberings / the waiter's ack */
+	bool thread;                    /* thr is to be joined */
+	bool running;                   /* the waiter has not returned yet */
+	bool stop;                      /* the waiter is to return */
 	pthread_t thr;
+	int cerr;                       /* the connector could not be made: -errno */
+	struct sockaddr_storage cto;    /* where the connector connects */
+	socklen_t cto_len;
 	struct sockaddr_storage lsn;    /* the real listener's address */
 	socklen_t lsn_len;
 	struct sockaddr_storage first;  /* the first reply, listener's family */
@@ -43,11 +58,17 @@ struct sfy_bind {
 };
 
 /* Guards every record's fields after refs (bind.c; re-made in a fork()ed
- * child). */
+ * child); sfy_bind_cv: a record's state or gen/seen/running changed. Taken
+ * through sfy_bind_lock()/sfy_bind_unlock(), which note that this thread
+ * holds it (a signal handler's close() must not wait for it). */
 extern pthread_mutex_t sfy_bind_mu;
+extern pthread_cond_t sfy_bind_cv;
+void sfy_bind_lock(void);
+void sfy_bind_unlock(void);
 
 /* bind.c */
-/* Closes *fd if open (the real close) and sets it to -1. */
+/* Closes *fd if open (the real close) and sets it to -1. Under
+ * sfy_bind_mu for a record's descriptor (the number is ours until then). */
 void sfy_bind_close_priv(int *fd);
 /* fd moved to a number >= 100, close-on-exec (the old one closed). */
 int sfy_bind_private_fd(int fd);
@@ -60,8 +81,9 @@ void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct so
 		       socklen_t *len);
 
 /* bind_wait.c */
-/* Listening for real at lsn (the real listener's address): starts the
- * waiter thread (LISTENING). 0 or -errno. */
+/* Listening for real at lsn (the real listener's address): makes the
+ * connector (bound, not connected) and starts the waiter thread
+ * (LISTENING). 0 or -errno. */
 int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn,
 			  socklen_t lsn_len);
 /* Ends the waiter (a wake-up, then a join) and closes the connector. Not

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "bind.h"
 #include "dnsresp_tcp.h"
 #include "dnsresp_udp.h"
 #include "real.h"
@@ -186,6 +187,7 @@ SFY_EXPORT int close(int fd)
 	sfy_shm_evict(fd);
 	sfy_dnstcp_evict(fd);
 	sfy_dnsresp_udp_evict(fd);
+	sfy_bind_evict(fd);
 	sfy_fdreg_close(fd);
 	if (sfy_ready_watching())
 		sfy_ready_fd_closed(fd);
@@ -218,6 +220,7 @@ static void before_dup2(int oldfd, int newfd)
 		sfy_shm_evict(newfd);
 		sfy_dnstcp_evict(newfd);
 		sfy_dnsresp_udp_evict(newfd);
+		sfy_bind_evict(newfd);
 		if (sfy_ready_watching())
 			sfy_ready_fd_closed(newfd);
 	}
@@ -248,17 +251,19 @@ SFY_EXPORT int dup3(int oldfd, int newfd, int flags)
 
 /* The library's own descriptors within [first, last], ascending: the
  * shared tables', the DNS responder's loopback sockets (UDP) and its
- * listeners and server ends (TCP, dnsresp_tcp.h). Beyond DNS_TCP_KEEP of
- * the last in one range, the rest close with the program's range (those
- * connections end; the program closed their numbers, after all). */
+ * listeners and server ends (TCP, dnsresp_tcp.h), and the SOCKS BINDs'
+ * (bind.h). Beyond DNS_TCP_KEEP (SFY_BIND_KEEP) of the last in one range,
+ * the rest close with the program's range (those connections end; the
+ * program closed their numbers, after all). */
 #define DNS_TCP_KEEP 64
-#define NKEEP (SFY_SHM_NGUARD + SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP)
+#define NKEEP (SFY_SHM_NGUARD + SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP + SFY_BIND_KEEP)
 static int guarded_in(unsigned first, unsigned last, int keep[NKEEP], bool closing)
 {
 	int n = sfy_shm_guarded_in(first, last, keep, SFY_SHM_NGUARD);
-	int more[SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP];
+	int more[SFY_DNSRESP_UDP_NFD + DNS_TCP_KEEP + SFY_BIND_KEEP];
 	int m = sfy_dnsresp_udp_guarded_in(first, last, more, SFY_DNSRESP_UDP_NFD);
 	m += sfy_dnstcp_guarded_in(first, last, more + m, DNS_TCP_KEEP, closing);
+	m += sfy_bind_guarded_in(first, last, more + m, SFY_BIND_KEEP, closing);
 	for (int i = 0; i < m; i++) {
 		int j = n++;
 		for (; j > 0 && keep[j - 1] > more[i]; j--)

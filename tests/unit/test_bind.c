@@ -147,6 +147,28 @@ static void test_trigger(void **state)
 			fail_msg("%s: want %d", t[i].what, t[i].want);
 }
 
+/* Which proxied connection a bound address belongs to (bind_rec.c picks
+ * the connection whose BND or local address is the bound one). */
+static void test_same_ip(void **state)
+{
+	(void)state;
+	struct sockaddr_storage a, b;
+	socklen_t al = v4(&a, "10.9.2.1", 0), bl = v4(&b, "10.9.2.1", 34567);
+	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
+	bl = v6(&b, "::ffff:10.9.2.1", 1);     /* v4-mapped is the same */
+	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
+	bl = v4(&b, "10.9.2.2", 0);
+	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
+	al = v6(&a, "fd00::1", 0);
+	bl = v6(&b, "fd00::1", 9);
+	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
+	bl = v6(&b, "fd00::2", 0);
+	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
+	/* Short lengths never match (no read past them). */
+	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, 16, (struct sockaddr *)&a, al));
+	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&a, 0));
+}
+
 /* The request bytes a hop sends for a BIND. */
 static size_t bind_request(const struct sfy_proxy *p, const struct sfy_addr *dst, uint8_t *out,
 			   int *err)
@@ -230,6 +252,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_address_kinds),
 		cmocka_unit_test(test_trigger),
+		cmocka_unit_test(test_same_ip),
 		cmocka_unit_test(test_hop_messages),
 		cmocka_unit_test(test_s4_first_reply),
 	};
