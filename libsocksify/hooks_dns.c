@@ -726,6 +726,21 @@ SFY_EXPORT struct hostent *gethostbyaddr(const void *addr, socklen_t len, int ty
 	return res;
 }
 
+/* getnameinfo()'s answer for an address whose name we know: the name as
+ * the host part; the service part is a local file lookup (or a number). */
+static int ni_named(const struct sockaddr *sa, socklen_t salen, const char *name, char *host,
+		    socklen_t hostlen, char *serv, socklen_t servlen, int flags)
+{
+	int rc;
+	if (serv && servlen &&
+	    (rc = sfy_real()->getnameinfo(sa, salen, NULL, 0, serv, servlen, flags)) != 0)
+		return rc;
+	if (strlen(name) >= hostlen)
+		return EAI_OVERFLOW;
+	memcpy(host, name, strlen(name) + 1);
+	return 0;
+}
+
 SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
 			   socklen_t hostlen, char *serv, socklen_t servlen, int flags)
 {
@@ -749,14 +764,7 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 		return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
 	switch (fk) {
 	case 1:
-		/* the service part is a local file lookup (or a number) */
-		if (serv && servlen &&
-		    (rc = r->getnameinfo(sa, salen, NULL, 0, serv, servlen, flags)) != 0)
-			return rc;
-		if (strlen(name) >= hostlen)
-			return EAI_OVERFLOW;
-		memcpy(host, name, strlen(name) + 1);
-		return 0;
+		return ni_named(sa, salen, name, host, hostlen, serv, servlen, flags);
 	case -1:
 		if (sfy_hosts_has_addr(sa->sa_family, addr))
 			return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags);
@@ -765,15 +773,8 @@ SFY_EXPORT int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *hos
 	/* no name we may look up: a PTR query would leave the machine --
 	 * except through the chain (dns: proxy) */
 	rc = fk < 0 ? ptr_proxy(sa->sa_family, addr, name) : EAI_NONAME;
-	if (rc == 0) {
-		if (serv && servlen &&
-		    (rc = r->getnameinfo(sa, salen, NULL, 0, serv, servlen, flags)) != 0)
-			return rc;
-		if (strlen(name) >= hostlen)
-			return EAI_OVERFLOW;
-		memcpy(host, name, strlen(name) + 1);
-		return 0;
-	}
+	if (rc == 0)
+		return ni_named(sa, salen, name, host, hostlen, serv, servlen, flags);
 	if (flags & NI_NAMEREQD)
 		return rc == EAI_AGAIN ? EAI_AGAIN : EAI_NONAME;
 	return r->getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);

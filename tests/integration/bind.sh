@@ -223,27 +223,10 @@ expect_out "a loopback listener on [::1]:0 after a proxied connect is local" \
 check "danted saw no BIND for the local listeners" \
 	test "$(grep -c 'tcp/bind' "$(sfy_logfile dante-dante)")" -eq "$nb"
 
-mkdir -p "$SFY_TMP/nginx"
-cat >"$SFY_TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $SFY_TMP/nginx/error.log info;
-pid $SFY_TMP/nginx/nginx.pid;
-events { worker_connections 64; }
-http {
-	access_log $SFY_TMP/nginx/access.log;
-	client_body_temp_path $SFY_TMP/nginx/body;
-	proxy_temp_path $SFY_TMP/nginx/proxy;
-	fastcgi_temp_path $SFY_TMP/nginx/fastcgi;
-	uwsgi_temp_path $SFY_TMP/nginx/uwsgi;
-	scgi_temp_path $SFY_TMP/nginx/scgi;
-	server {
+sfy_nginx_conf 64 <<EOF
 		listen 127.0.0.1:8089;
 		listen 8090;
 		root $SFY_TMP/www;
-	}
-}
 EOF
 pre=()
 [ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && pre=(LD_PRELOAD="$SFY_ASAN_RT")

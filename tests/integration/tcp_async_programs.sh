@@ -173,26 +173,9 @@ echo "--- nginx reverse proxy under socksify"
 # fake address), registers each upstream socket with epoll (edge-triggered)
 # before connect(), and must never block its one event loop in connect().
 # curl is not under socksify: it talks to nginx on the client's loopback.
-mkdir -p "$SFY_TMP/nginx"
-cat >"$SFY_TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $SFY_TMP/nginx/error.log info;
-pid $SFY_TMP/nginx/nginx.pid;
-events { worker_connections 1024; }
-http {
-	access_log $SFY_TMP/nginx/access.log;
-	client_body_temp_path $SFY_TMP/nginx/body;
-	proxy_temp_path $SFY_TMP/nginx/proxy;
-	fastcgi_temp_path $SFY_TMP/nginx/fastcgi;
-	uwsgi_temp_path $SFY_TMP/nginx/uwsgi;
-	scgi_temp_path $SFY_TMP/nginx/scgi;
-	server {
+sfy_nginx_conf 1024 <<EOF
 		listen 127.0.0.1:8090;
 		location / { proxy_pass http://web.sfy.test:8080; }
-	}
-}
 EOF
 pre=()
 [ "${SANITIZE:-}" = 1 ] && [ -n "${SFY_ASAN_RT:-}" ] && pre=(LD_PRELOAD="$SFY_ASAN_RT")

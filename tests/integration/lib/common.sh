@@ -645,3 +645,30 @@ sfy_proxy_conns() {  # name (a sfy_danted or sfy_microsocks server)
 		grep -c 'connected to' "$f"
 	fi
 }
+
+# sfy_nginx_conf CONNECTIONS: writes $SFY_TMP/nginx/nginx.conf for a
+# foreground, single-process nginx keeping every file in $SFY_TMP/nginx,
+# with one server block whose lines come on stdin.
+sfy_nginx_conf() {
+	mkdir -p "$SFY_TMP/nginx"
+	{
+		cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+error_log $SFY_TMP/nginx/error.log info;
+pid $SFY_TMP/nginx/nginx.pid;
+events { worker_connections $1; }
+http {
+	access_log $SFY_TMP/nginx/access.log;
+	client_body_temp_path $SFY_TMP/nginx/body;
+	proxy_temp_path $SFY_TMP/nginx/proxy;
+	fastcgi_temp_path $SFY_TMP/nginx/fastcgi;
+	uwsgi_temp_path $SFY_TMP/nginx/uwsgi;
+	scgi_temp_path $SFY_TMP/nginx/scgi;
+	server {
+EOF
+		cat
+		printf '\t}\n}\n'
+	} >"$SFY_TMP/nginx/nginx.conf"
+}
