@@ -194,6 +194,13 @@ ftp_checks() {  # label run-array-name
 		"accept-addr: $SRV:" cat "$SFY_LAST_OUT"
 	expect_out "$l: bindclient, blocking: accepted fd is blocking, no cloexec" \
 		"flags: nonblock=0 cloexec=0" cat "$SFY_LAST_OUT"
+	# The same calls through syscall(SYS_bind/getsockname/listen/accept[4]).
+	expect_out "$l: bindclient --raw (syscall()), blocking: the line arrives" \
+		"data: $SFY_TOKEN from $SRV:" "${run[@]}" "$BC" --ctrl "$SRV:7000" --raw
+	expect_out "$l: bindclient --raw: listener shows danted's address" \
+		"listen-addr: $PRX_S:" cat "$SFY_LAST_OUT"
+	expect_out "$l: bindclient --raw (syscall()), epoll + accept4: the line arrives" \
+		"data: $SFY_TOKEN from $SRV:" "${run[@]}" "$BC" --ctrl "$SRV:7000" --raw --nonblock
 	expect_out "$l: bindclient, epoll + accept4(NONBLOCK|CLOEXEC): the line arrives" \
 		"data: $SFY_TOKEN from $SRV:" "${run[@]}" "$BC" --ctrl "$SRV:7000" --nonblock
 	expect_out "$l: bindclient, epoll: getpeername is the server" \

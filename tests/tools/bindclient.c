@@ -4,7 +4,7 @@
  * tells the server "PORT ADDR PORT" and waits for the server to connect back
  * and send a line.
  *
- *   bindclient --ctrl HOST:PORT [--bind wild|ctrl|none] [--listen-first]
+ *   bindclient --ctrl HOST:PORT [--bind wild|ctrl|none] [--listen-first] [--raw]
  *              [--nonblock] [--count N] [--timeout-ms MS]
  *   bindclient --ctrl HOST:PORT --local ADDR:PORT
  *
@@ -14,6 +14,8 @@
  *   autobinds).
  * --listen-first: listen() before the first getsockname() (default: read
  *   the port first, as curl and lftp do).
+ * --raw: bind, getsockname, listen and accept/accept4 of the data socket
+ *   go through syscall(SYS_*), not libc's names.
  * --nonblock: the listener is O_NONBLOCK in an epoll set; the accept is
  *   accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) after epoll says readable, and the
  *   line is read after epoll says the accepted fd is readable. Default:
@@ -52,14 +54,15 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static struct {
 	const char *ctrl, *bind, *local;
-	bool listen_first, nonblock;
+	bool listen_first, nonblock, raw;
 	long count;
 	int timeout_ms;
-} opt = { NULL, "wild", NULL, false, false, 1, 15000 };
+} opt = { .bind = "wild", .count = 1, .timeout_ms = 15000 };
 
 static void die(const char *what, int err)
 {
@@ -83,7 +86,7 @@ static void on_alarm(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: bindclient --ctrl HOST:PORT [--bind wild|ctrl|none] "
-			"[--listen-first] [--nonblock] [--count N] [--timeout-ms MS] "
+			"[--listen-first] [--raw] [--nonblock] [--count N] [--timeout-ms MS] "
 			"[--local ADDR:PORT]\n");
 	exit(2);
 }
@@ -180,11 +183,35 @@ static void read_line(int fd, int ep, char *buf, size_t cap, const char *what)
 	buf[n] = 0;
 }
 
+/* --raw: the data socket's calls through syscall(), past libc's names. */
+static int x_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	return opt.raw ? (int)syscall(SYS_bind, fd, sa, len) : bind(fd, sa, len);
+}
+
+static int x_listen(int fd, int n)
+{
+	return opt.raw ? (int)syscall(SYS_listen, fd, n) : listen(fd, n);
+}
+
+static int x_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+{
+	return opt.raw ? (int)syscall(SYS_getsockname, fd, sa, len) : getsockname(fd, sa, len);
+}
+
+static int x_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+	if (!opt.raw)
+		return flags ? accept4(fd, sa, len, flags) : accept(fd, sa, len);
+	return flags ? (int)syscall(SYS_accept4, fd, sa, len, flags)
+		     : (int)syscall(SYS_accept, fd, sa, len);
+}
+
 static void print_sockname(int fd, const char *label, struct sockaddr_storage *out)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+	if (x_getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		die("getsockname", errno);
 	printf("%s: %s\n", label, fmt(&ss));
 	fflush(stdout);
@@ -213,7 +240,7 @@ static int accept_one(int l, int ep, struct sockaddr_storage *peer)
 	if (!opt.nonblock) {
 		int fd;
 		do
-			fd = accept(l, (struct sockaddr *)peer, &len);
+			fd = x_accept4(l, (struct sockaddr *)peer, &len, 0);
 		while (fd < 0 && errno == EINTR);
 		if (fd < 0)
 			die("accept", errno);
@@ -231,7 +258,7 @@ static int accept_one(int l, int ep, struct sockaddr_storage *peer)
 		if (k <= 0)
 			continue;
 		len = sizeof(*peer);
-		int fd = accept4(l, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = x_accept4(l, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0)
 			return fd;
 		if (errno != EAGAIN && errno != EINTR)
@@ -262,17 +289,17 @@ static void exchange(int c, const struct sockaddr_storage *ctrl_local)
 			((struct sockaddr_in6 *)&b)->sin6_port = 0;
 			blen = sizeof(struct sockaddr_in6);
 		}
-		if (bind(l, (struct sockaddr *)&b, blen) < 0)
+		if (x_bind(l, (struct sockaddr *)&b, blen) < 0)
 			die("bind", errno);
 	}
 	struct sockaddr_storage adv;
 	if (opt.listen_first) {
-		if (listen(l, 4) < 0)
+		if (x_listen(l, 4) < 0)
 			die("listen", errno);
 		print_sockname(l, "listen-addr", &adv);
 	} else {
 		print_sockname(l, "listen-addr", &adv);
-		if (listen(l, 4) < 0)
+		if (x_listen(l, 4) < 0)
 			die("listen", errno);
 		struct sockaddr_storage again;
 		print_sockname(l, "listen-addr", &again);
@@ -393,6 +420,8 @@ int main(int argc, char **argv)
 			opt.timeout_ms = (int)strtol(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--listen-first"))
 			opt.listen_first = true;
+		else if (!strcmp(a, "--raw"))
+			opt.raw = true;
 		else if (!strcmp(a, "--nonblock"))
 			opt.nonblock = true;
 		else
