@@ -22,6 +22,10 @@
  *     [--peer-log F]                     fakepeer log: it must see the connection end
  *     [--send MSG]                       the echo payload (default: unique per run)
  *     [--threads T --count N [--window W]]  T threads x N connects, W in flight each
+ *     [--connect-max-us U]               threads mode: no connect() may take U us
+ *                                        (default: no bound; --connect-us is then
+ *                                        a target reported with the median, 95th
+ *                                        percentile and max, never a failure)
  *
  * A scenario: connect() must return -1/EINPROGRESS within U us. While the
  * set-up is pending: no readiness through the API (checked at once and by
@@ -113,7 +117,7 @@ static struct {
 	enum mode mode;
 	enum ewait wait;
 	bool before, dup, allow_immediate, connect_first, expect_ok, expect_pending;
-	int sets, min_ms, max_ms, connect_us, threads, count, window;
+	int sets, min_ms, max_ms, connect_us, connect_max_us, threads, count, window;
 	int errs[MAXERR], nerr;
 } opt = { .host = "127.0.0.1", .action = "none", .sets = 1, .max_ms = 5000,
 	  .connect_us = 1000, .expect_ok = true, .window = 4 };
@@ -994,6 +998,8 @@ wait_wake:
 
 static atomic_int t_ok, t_fail, t_einprog, t_slow_connect, t_reported;
 static atomic_llong t_max_us, t_max_total_ms;
+static long long *t_us;      /* every connect()'s duration, in the order started */
+static atomic_int t_nus;
 
 static void t_report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void t_report(const char *fmt, ...)
@@ -1045,6 +1051,9 @@ static bool tconn_start(struct tconn *c, int epfd, int slot)
 	atomic_max(&t_max_us, us);
 	if (us > opt.connect_us)
 		atomic_fetch_add(&t_slow_connect, 1);
+	int k = atomic_fetch_add(&t_nus, 1);
+	if (k < opt.threads * opt.count)
+		t_us[k] = us;
 	if (!(rc < 0 && e == EINPROGRESS)) {
 		t_report("connect: %s", rc == 0 ? "returned 0 (not EINPROGRESS)" : ename(e));
 		close(c->fd);
@@ -1157,6 +1166,12 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
 static int threads_mode(void)
 {
 	struct addrinfo *ai;
@@ -1166,6 +1181,9 @@ static int threads_mode(void)
 	dstlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	pthread_t *th = calloc((size_t)opt.threads, sizeof *th);
+	t_us = calloc((size_t)opt.threads * (size_t)opt.count + 1, sizeof *t_us);
+	if (!th || !t_us)
+		return 2;
 	int fds_base = count_fds();
 	int64_t t0 = now_us();
 	for (int i = 0; i < opt.threads; i++)
@@ -1179,11 +1197,23 @@ static int threads_mode(void)
 	       total);
 	report(atomic_load(&t_ok) == total, "threads-completed", "%d of %d in %lld ms (slowest %lld ms)",
 	       atomic_load(&t_ok), total, ms, (long long)atomic_load(&t_max_total_ms));
-	/* Two cores shared by 16 threads: a preempted connect() may exceed the
-	 * bound now and then; nearly all must not. */
-	int slow = atomic_load(&t_slow_connect);
-	report(slow * 100 <= total * 5, "threads-connect-time", "%d of %d over %d us, max %lld us", slow,
-	       total, opt.connect_us, (long long)atomic_load(&t_max_us));
+	/* How long connect() took is a measurement, not a verdict: on two shared
+	 * cores a preempted connect() exceeds any small bound now and then. The
+	 * verdict is structural: with --connect-max-us set below the time one
+	 * round trip to the proxy takes (a slow link), a connect() that waited
+	 * for the proxy even once exceeds it however idle the machine is. */
+	int slow = atomic_load(&t_slow_connect), nus = atomic_load(&t_nus);
+	if (nus > total)
+		nus = total;
+	qsort(t_us, (size_t)nus, sizeof *t_us, cmp_ll);
+	long long med = nus ? t_us[nus / 2] : 0, p95 = nus ? t_us[(nus * 95) / 100 < nus ? (nus * 95) / 100 : nus - 1] : 0;
+	printf("info connect-time median %lld us, p95 %lld us, max %lld us; %d of %d over the %d us target\n",
+	       med, p95, (long long)atomic_load(&t_max_us), slow, total, opt.connect_us);
+	if (opt.connect_max_us > 0)
+		report(atomic_load(&t_max_us) < opt.connect_max_us, "threads-connect-never-waits",
+		       "max %lld us, bound %d us (below one round trip to the proxy)",
+		       (long long)atomic_load(&t_max_us), opt.connect_max_us);
+	free(t_us);
 	int fds = settle_fds(fds_base, 3000);
 	report(fds == fds_base, "threads-no-fd-leak", "before=%d after=%d", fds_base, fds);
 	return failures ? 1 : 0;
@@ -1197,7 +1227,7 @@ static void usage(void)
 			"[--register before|after] [--sets N] [--dup] [--expect ok|pending|ERRNO,...] "
 			"[--min-ms N] [--max-ms M] [--connect-us U] [--allow-immediate] "
 			"[--connect-first] [--action A] [--peer-log F] [--send MSG] "
-			"[--threads T --count N [--window W]]  (see the source's header)\n");
+			"[--threads T --count N [--window W] [--connect-max-us U]]  (see the source's header)\n");
 	exit(2);
 }
 
@@ -1266,6 +1296,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--min-ms")) opt.min_ms = atoi(VAL());
 		else if (!strcmp(a, "--max-ms")) opt.max_ms = atoi(VAL());
 		else if (!strcmp(a, "--connect-us")) opt.connect_us = atoi(VAL());
+		else if (!strcmp(a, "--connect-max-us")) opt.connect_max_us = atoi(VAL());
 		else if (!strcmp(a, "--allow-immediate")) opt.allow_immediate = true;
 		else if (!strcmp(a, "--connect-first")) opt.connect_first = true;
 		else if (!strcmp(a, "--action")) opt.action = VAL();
