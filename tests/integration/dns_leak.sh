@@ -92,7 +92,7 @@ sfy_conf nores strict - "socks5h://$PRX:1080"
 echo "dns_responder: off" >>"$SFY_TMP/nores.yaml"
 sfy_capture_start dig "$C" any port 53
 expect_out "dig target.sfy.test is answered with a fake address" "224." \
-	sfy_run "$C" "${F[@]}" -- dig +short +tries=1 +time=1 target.sfy.test
+	sfy_run "$C" "${F[@]}" -- dig +short +tries=1 +time=5 target.sfy.test
 fails "dig target.sfy.test with dns_responder: off is refused" \
 	sfy_run "$C" -f "$SFY_TMP/nores.yaml" -- dig +tries=1 +time=1 target.sfy.test
 n=$(sfy_capture_stop dig)
@@ -120,9 +120,9 @@ fails "dig +tcp @nameserver, subnet bypassed" \
 sfy_conf bypres strict - "socks5h://$PRX:1080"
 echo "bypass: [10.203.1.0/24]" >>"$SFY_TMP/bypres.yaml"
 expect_out "dig @nameserver, subnet bypassed, responder on: the library answers" "224." \
-	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tries=1 +time=1 +short @10.203.1.53 target.sfy.test
+	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tries=1 +time=5 +short @10.203.1.53 target.sfy.test
 expect_out "dig +tcp @nameserver, subnet bypassed, responder on: the library answers" "224." \
-	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tcp +tries=1 +time=1 +short @10.203.1.53 target.sfy.test
+	sfy_run "$C" -f "$SFY_TMP/bypres.yaml" -- dig +tcp +tries=1 +time=5 +short @10.203.1.53 target.sfy.test
 n=$(sfy_capture_stop byp)
 if ! check "bypassed subnet: zero packets to port 53 ($n)" test "$n" -eq 0; then
 	sfy_capture_show byp

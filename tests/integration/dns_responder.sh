@@ -71,12 +71,12 @@ expect_out "host name" "web.sfy.test has address" \
 	run host -W 3 web.sfy.test
 expect_out "nslookup name" "Name:	web.sfy.test" \
 	run nslookup -timeout=3 web.sfy.test
-t0=$(date +%s%N)
 expect_out "dig SRV: an instant empty answer (NOERROR, no records)" "status: NOERROR" \
 	run dig +time=3 +tries=1 SRV _http._tcp.web.sfy.test
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# dig's own measure of the query (its start-up is not counted).
+ms=$(sed -n 's/^;; Query time: \([0-9]*\) msec.*/\1/p' "$SFY_LAST_OUT")
 check "...with ANSWER: 0" grep -q "ANSWER: 0," "$SFY_LAST_OUT"
-check "...in well under the resolver's timeout (${ms}ms)" test "$ms" -lt 2500
+check "...in well under dig's 3 s timeout (query time ${ms:-?} ms)" test "${ms:-9999}" -lt 1000
 
 mkdir -p "$SFY_TMP/dl"
 # aria2c deadlocks at start-up (a futex wait before main) with the ASan
@@ -196,7 +196,11 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.connect(("10.217.2.2", 7))
 s.send(b"x")
 time.sleep(0.3)'
-sleep 0.3
+# danted may write its log line a little later: wait for it (up to 5 s).
+for _ in $(seq 50); do
+	[ "$(grep -c udpassociate "$(sfy_logfile dante-dante)")" -gt "$after" ] && break
+	sleep 0.1
+done
 check "...danted logged it ($after -> $(grep -c udpassociate "$(sfy_logfile dante-dante)"))" \
 	test "$(grep -c udpassociate "$(sfy_logfile dante-dante)")" -gt "$after"
 
@@ -229,7 +233,7 @@ for how in ("unspec", "direct"):
         s.connect(("127.0.0.1", 9))
     s.setblocking(False)        # recvfrom itself, not a poll() first
     attempt(how + " recvfrom:", lambda: s.recvfrom(512))
-    s.settimeout(0.5)
+    s.settimeout(5)             # the sendto opens an association through the chain
     if how == "unspec":
         attempt(how + " sendto relayed:", lambda: s.sendto(b"x", ("10.217.2.2", 7)))
     else:

@@ -112,7 +112,7 @@ fails_with "res_query SRV _http._tcp.deb.debian.org: NO_DATA (apt's lookup)" \
 	"error: h_errno 4" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" query _http._tcp.deb.debian.org 33
 ms=$(sed -n 's/^ms: //p' "$SFY_LAST_OUT")
-check "...at once (${ms} ms)" test -n "$ms" -a "${ms:-999}" -lt 100
+check "...at once (${ms} ms; the resolver would wait 1 s)" test -n "$ms" -a "${ms:-999}" -lt 700
 expect_out "res_send SRV: the reply itself, NOERROR without records" "rcode: 0 answers: 0" \
 	sfy_run "$C" "${R[@]}" -- "$SFY_PY" "$SFY_TMP/res.py" send _http._tcp.deb.debian.org 33
 expect_out "res_search \"intranet\" (search corp.test): a fake address" "A: 224." \

@@ -293,7 +293,7 @@ sys.exit(os.waitstatus_to_exitcode(st))'
 # SFY_DNSFORK_LIMIT (ms) lengthens the wait, to attach a debugger.
 fork_limit=${SFY_DNSFORK_LIMIT:-5000} forks=200
 [ "${SANITIZE:-}" = 1 ] && fork_limit=${SFY_DNSFORK_LIMIT:-10000}
-expect_out "fork() while other threads query over TCP: no child hangs" "hung 0" \
+SFY_CMD_TIMEOUT=300 expect_out "fork() while other threads query over TCP: no child hangs" "hung 0" \
 	sfy_run "$C" "${R[@]}" -- timeout 300 "$SFY_TOOLS/dnsfork" --ns "$DNS" --forks "$forks" \
 	--limit-ms "$fork_limit"
 n=$(sfy_capture_stop remote)

@@ -44,8 +44,10 @@ sfy_danted dante2 "$P" "$PRX" 1081 none
 # The direct page is told apart from the proxied one by what it serves.
 mkdir -p "$SFY_TMP/wwwd"
 echo "direct-page-$SFY_ID" >"$SFY_TMP/wwwd/index.html"
-kill "$(cat "$SFY_TMP/web-d.pid")" 2>/dev/null
-sleep 0.2
+old=$(cat "$SFY_TMP/web-d.pid")
+kill "$old" 2>/dev/null; wait "$old" 2>/dev/null
+# the new server must not find the old one still on the port
+for _ in $(seq 100); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
 sfy_bg web-d "$D" "$SFY_PY" -u -m http.server --bind :: 8080 --directory "$SFY_TMP/wwwd"
 sfy__served web-d "$D" 8080
 DIRECT_TOKEN="direct-page-$SFY_ID"

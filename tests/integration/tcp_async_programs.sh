@@ -16,9 +16,12 @@
 # through a proxy. The relays add D ms to every chunk each way (no netem
 # here): a SOCKS round trip costs 2D. Each program first times one connect +
 # echo (after a warm-up that lets socksify learn the proxy), then N at once,
-# and prints "one_ms=A all_ms=B n=N"; the parallel check wants B < K x A and
-# A >= 4D (one echo and at least one SOCKS round trip, or the link was not
-# slow and the ratio means nothing). Serialised, B is about N x A.
+# and prints "one_ms=A all_ms=B n=N". A set-up costs at least one SOCKS
+# round trip (2D, even with the request pipelined), so set-ups serialised
+# inside connect() make B - A >= (N-1) x 2D however fast the machine is; the
+# parallel check wants B - A < (N-1) x 3D/2, and A >= 4D (or the link was not
+# slow and the check means nothing). Not a ratio of two wall times: a stall
+# of the machine during one run must not fail it (a 3x ratio did on CI).
 #
 # The C/C++ clients (Boost.Asio, GLib, libevent) are compiled here, into the
 # run's temp dir; the sources are in tests/integration/async_programs/.
@@ -42,14 +45,15 @@ done
 D=${SFY_ASYNC_DELAY_MS:-50}   # added per direction on the client-proxy link
 
 # Compile while the namespaces and servers come up (the 2 cores are shared).
+# nice: the timed checks below run while it compiles.
 (
 	set -e
 	cd "$SFY_TMP"
-	g++ -O1 -o asio_echo "$SRC/asio_echo.cpp" -pthread
+	nice -n 19 g++ -O1 -o asio_echo "$SRC/asio_echo.cpp" -pthread
 	# shellcheck disable=SC2046
-	cc -O1 -Wall -o gio_echo "$SRC/gio_echo.c" $(pkg-config --cflags --libs gio-2.0)
+	nice -n 19 cc -O1 -Wall -o gio_echo "$SRC/gio_echo.c" $(pkg-config --cflags --libs gio-2.0)
 	# shellcheck disable=SC2046
-	cc -O1 -Wall -o ev_echo "$SRC/ev_echo.c" $(pkg-config --cflags --libs libevent)
+	nice -n 19 cc -O1 -Wall -o ev_echo "$SRC/ev_echo.c" $(pkg-config --cflags --libs libevent)
 ) >"$SFY_TMP/compile.log" 2>&1 &
 COMPILE_PID=$!
 
@@ -105,17 +109,19 @@ ms = (time.monotonic() - t) * 1000
 print(r, round(ms)); sys.exit(0 if r == b"\5\0" and ms >= 2 * float(sys.argv[2]) else 1)' "$PRX" "$D"
 
 # The timing line of the last check (or of FILE): "N at once took less than
-# MAX x one connect, and one took >= 4D". Fails when there is none.
-parallel() {  # label max [file]
-	local l=$1 max=$2 f=${3:-$SFY_LAST_OUT} t one all n
+# one connect plus 3/4 of what N-1 serialised set-ups add at least, and one
+# took >= 4D". Fails when there is none.
+parallel() {  # label [file]
+	local l=$1 f=${2:-$SFY_LAST_OUT} t one all n
 	t=$(grep -o 'one_ms=[0-9]* all_ms=[0-9]* n=[0-9]*' "$f" | tail -n1)
 	if [ -z "$t" ]; then
 		SFY_LAST_MS=0 SFY_WATCH_LOGS=" " sfy__fail "$l: parallel" "no timings (the program failed)"
 		return 1
 	fi
 	eval "${t//_ms/}"  # one= all= n=
-	SFY_WATCH_LOGS=" " check "$l: $n at once in ${all}ms, under ${max}x one (${one}ms, >= 4D = $((4 * D))ms)" \
-		test "$one" -ge $((4 * D)) -a "$all" -lt $((max * one))
+	SFY_WATCH_LOGS=" " check "$l: $n at once in ${all}ms, one in ${one}ms (>= 4D = $((4 * D))ms): \
+less than $(((n - 1) * 3 * D / 2))ms more (serialised: >= $(((n - 1) * 2 * D))ms more)" \
+		test "$one" -ge $((4 * D)) -a $((all - one)) -lt $(((n - 1) * 3 * D / 2))
 }
 
 # Wall times of two runs (process start included in both) as a timing line.
@@ -126,31 +132,31 @@ timing() {  # name one-ms all-ms n
 echo "--- python"
 SFY_WATCH_LOGS="ms relay_ms echo" expect_out "asyncio: 64 open_connection + echo" "ok 64 echoes" \
 	sfy_run "$C" "${MS[@]}" -- "$SFY_PY" "$SRC/aio_echo.py" "$TGT" 7 64 &&
-	parallel "asyncio" 8
+	parallel "asyncio"
 SFY_WATCH_LOGS="ms relay_ms echo" expect_out "selectors.SelectSelector (select): 8 connects + echo" \
 	"ok 8 echoes" sfy_run "$C" "${MS[@]}" -- "$SFY_PY" "$SRC/sel_echo.py" "$TGT" 7 8 &&
-	parallel "selectors" 3
+	parallel "selectors"
 
 echo "--- node"
 SFY_WATCH_LOGS="ms relay_ms echo" expect_out "node: 64 net.connect + echo" "ok 64 echoes" \
 	sfy_run "$C" "${MS[@]}" -- node "$SRC/net_echo.js" "$TGT" 7 64 &&
-	parallel "node net" 8
+	parallel "node net"
 # libuv >= 1.45 batches epoll_ctl through io_uring when allowed; socksify
 # refuses io_uring (ENOSYS), so libuv must fall back to plain epoll_ctl --
 # which socksify sees -- and still overlap the connects.
 SFY_WATCH_LOGS="ms relay_ms echo" expect_out "node, UV_USE_IO_URING=1: 16 net.connect + echo" \
 	"ok 16 echoes" sfy_run "$C" "${MS[@]}" -- env UV_USE_IO_URING=1 \
 	node "$SRC/net_echo.js" "$TGT" 7 16 &&
-	parallel "node net, UV_USE_IO_URING=1" 4
+	parallel "node net, UV_USE_IO_URING=1"
 SFY_WATCH_LOGS="dante dante-dante relay_dante web" expect_out "node: 16 http.get by name" \
 	"ok 16 pages" sfy_run "$C" "${DANTE[@]}" -- node "$SRC/http_get.js" "$URL" "$SFY_TOKEN" 16 &&
-	parallel "node http.get" 4
+	parallel "node http.get"
 
 echo "--- curl --parallel"
 # One curl run per measurement (the process start counts in both): a
 # warm-up, one transfer, then N with --parallel-immediate.
-curl_par() {  # n max
-	local n=$1 max=$2 i one args=()
+curl_par() {  # n
+	local n=$1 i one args=()
 	for ((i = 0; i < n; i++)); do args+=(-o "$SFY_TMP/curl$n.$i" "$URL?i=$i"); done
 	ok "curl warm-up" sfy_run "$C" "${MS[@]}" -- curl -q -sS --max-time 20 -o /dev/null "$URL" ||
 		return 1
@@ -163,10 +169,10 @@ curl_par() {  # n max
 	timing "curl$n" "$one" "$SFY_LAST_MS" "$n"
 	check "curl --parallel $n: every transfer has the page" \
 		test "$(grep -lF "$SFY_TOKEN" "$SFY_TMP/curl$n".* | wc -l)" -eq "$n"
-	parallel "curl --parallel" "$max" "$SFY_TMP/timing.curl$n"
+	parallel "curl --parallel" "$SFY_TMP/timing.curl$n"
 }
-SFY_WATCH_LOGS="ms relay_ms web" curl_par 16 4
-SFY_WATCH_LOGS="ms relay_ms web" curl_par 64 8
+SFY_WATCH_LOGS="ms relay_ms web" curl_par 16
+SFY_WATCH_LOGS="ms relay_ms web" curl_par 64
 
 echo "--- nginx reverse proxy under socksify"
 # nginx resolves proxy_pass's name once at start (getaddrinfo: socksify's
@@ -197,7 +203,7 @@ if expect_out "nginx: proxy_pass to a remote name, 1 fetch" "$SFY_TOKEN" \
 	timing nginx "$one" "$SFY_LAST_MS" 16
 	check "nginx: every fetch has the page" \
 		test "$(grep -lF "$SFY_TOKEN" "$SFY_TMP"/ngx.* | wc -l)" -eq 16
-	parallel "nginx" 4 "$SFY_TMP/timing.nginx"
+	parallel "nginx" "$SFY_TMP/timing.nginx"
 fi
 # The name only exists at the proxy: nginx got socksify's fake address for it.
 check "nginx: every fetch went through nginx to the upstream (access log: 200s)" \
@@ -211,21 +217,21 @@ else
 	export SFY_WATCH_LOGS="ms relay_ms echo"
 	expect_out "Boost.Asio: 8 async_connect + echo (epoll ET)" "ok 8 echoes" \
 		sfy_run "$C" "${MS[@]}" -- "$SFY_TMP/asio_echo" "$TGT" 7 8 &&
-		parallel "Boost.Asio" 3
+		parallel "Boost.Asio"
 	expect_out "libevent: 8 bufferevent_socket_connect + echo" "ok 8 echoes" \
 		sfy_run "$C" "${MS[@]}" -- "$SFY_TMP/ev_echo" "$TGT" 7 8 &&
-		parallel "libevent ($(sed -n 's/^backend //p' "$SFY_LAST_OUT"))" 3
+		parallel "libevent ($(sed -n 's/^backend //p' "$SFY_LAST_OUT"))"
 	SFY_WATCH_LOGS="dante-dante relay_dante echo" \
 		expect_out "GLib: 8 g_socket_client_connect_to_host_async by name + echo" "ok 8 echoes" \
 		sfy_run "$C" "${DANTE[@]}" -- "$SFY_TMP/gio_echo" echo.sfy.test 7 8 &&
-		parallel "GLib" 3
+		parallel "GLib"
 	unset SFY_WATCH_LOGS
 fi
 
 echo "--- Java NIO"
 SFY_WATCH_LOGS="ms relay_ms echo" expect_out "Java NIO: 8 SocketChannel + Selector + echo" \
 	"ok 8 echoes" sfy_run "$C" "${MS[@]}" -- java "$SRC/NioEcho.java" "$TGT" 7 8 &&
-	parallel "Java NIO" 3
+	parallel "Java NIO"
 
 echo "--- and none of it went around the proxies"
 check "the echo server saw connections, all from the proxies' address" \

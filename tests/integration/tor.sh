@@ -129,7 +129,7 @@ fails_with "without the launcher, too" "$F6" \
 	sfy_preload "$C" SOCKSIFY_CONFIG="$SFY_TMP/local.yaml" -- "$SFY_TOOLS/tcpclient" --host "$ONION" --port 80
 fails "socks4 last hop: the lookup fails (the hop cannot take a name)" \
 	sfy_run "$C" -f "$SFY_TMP/s4.yaml" -- getent ahosts "$ONION"
-check "...quickly, without asking anyone (${SFY_LAST_MS}ms)" test "$SFY_LAST_MS" -lt 500
+check "...quickly, without asking anyone (${SFY_LAST_MS}ms; tor would take 3 s)" test "$SFY_LAST_MS" -lt 2000
 echo "--- dns: proxy: RESOLVE / RESOLVE_PTR against tor"
 P=(-f "$SFY_TMP/slow.yaml" -d proxy)
 TLOG=$SFY_TMP/tor-info.log
@@ -152,16 +152,16 @@ expect_out "without the launcher (SOCKSIFY_DNS=proxy), isolate: process" "192.0.
 fails_with "a name tor cannot resolve here: EAI_NONAME (its 0x04)" "Name or service not known" \
 	sfy_run "$C" "${P[@]}" -- "$SFY_PY" -c "$GAI" nowhere.tortest
 check "...after tor's SocksTimeout (3 s), before our timeouts (8 s): ${SFY_LAST_MS}ms" \
-	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 6000
+	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 7500
 check "tor's log: the request for nowhere.tortest:0 waited for a circuit" \
 	test "$(waited nowhere.tortest)" -eq 1
 fails_with "handshake: 1s: our own bound ends it first (EAI_AGAIN)" "Temporary failure" \
 	sfy_run "$C" -f "$SFY_TMP/fast.yaml" -d proxy -- "$SFY_PY" -c "$GAI" slow.tortest
-check "...in ${SFY_LAST_MS}ms < 2500ms" test "$SFY_LAST_MS" -lt 2500
+check "...in ${SFY_LAST_MS}ms < 2900ms (tor gives up at 3 s)" test "$SFY_LAST_MS" -lt 2900
 fails "getent hosts 9.9.9.9 (RESOLVE_PTR): not found, tor's 0x04" \
 	sfy_run "$C" "${P[@]}" -- getent hosts 9.9.9.9
 check "...after tor's SocksTimeout: ${SFY_LAST_MS}ms" \
-	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 6000
+	test "$SFY_LAST_MS" -ge 1900 -a "$SFY_LAST_MS" -lt 7500
 check "tor's log: the request for 9.9.9.9:0 waited for a circuit" test "$(waited 9.9.9.9)" -eq 1
 expect_out "getnameinfo 9.9.9.9: NI_NAMEREQD fails, then numeric (cached, one request)" \
 	"numeric 9.9.9.9" sfy_run "$C" "${P[@]}" -- "$SFY_PY" -c '

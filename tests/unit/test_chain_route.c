@@ -203,7 +203,7 @@ static int steps_by_name(struct sfy_chain_sm *sm)
 	assert_int_equal(sfy_chain_sm_fit(sm), 0);
 	EQ(sfy_chain_sm_step(sm), SFY_SM_RUN, "first step");
 	int r, steps = 0;
-	while ((r = sfy_chain_sm_step(sm)) > 0 && steps++ < 100) {
+	while ((r = sfy_chain_sm_step(sm)) > 0 && steps++ < 1000) {  /* 10 s */
 		assert_true(r == SFY_SM_OUT || r == SFY_SM_RUN);
 		usleep(10000);
 	}
