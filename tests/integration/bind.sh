@@ -263,29 +263,25 @@ echo "--- no BIND possible"
 fails_with "HTTP last hop: bindclient's listen fails with EOPNOTSUPP" "listen: EOPNOTSUPP" \
 	sfy_run "$C" -f "$SFY_TMP/http.yaml" -- "$BC" --ctrl "$SRV:7000"
 expect_out "HTTP last hop: the warn line names the hop" "hop 1 is http" cat "$SFY_LAST_OUT"
-m=$(proto_mark)
-fails "HTTP last hop: curl -P - fails" \
-	sfy_run "$C" -f "$SFY_TMP/http.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
-out=$SFY_LAST_OUT
-check "HTTP last hop: curl -P - got one warn line naming the hop" \
-	sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: .*hop 1 is http' $out) -eq 1"
 # curl binds the data socket to getsockname() of the control connection:
-# through an HTTP proxy that must not become a local listener whose address
-# (the client's own) goes to the server.
-check "HTTP last hop: curl -P - never advertised the client's address" \
-	sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
-
+# where no BIND is possible that must not become a local listener whose
+# address (the client's own) goes to the server.
+active_refused() {  # LABEL CONFIG WARN-REGEX WARN-LABEL: curl -P - fails, one warn line
+	local m out
+	m=$(proto_mark)
+	fails "$1: curl -P - fails" \
+		sfy_run "$C" -f "$SFY_TMP/$2.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
+	out=$SFY_LAST_OUT
+	check "$1: curl -P - got one warn line$4" \
+		sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: $3' $out) -eq 1"
+	check "$1: curl -P - never advertised the client's address" \
+		sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
+}
+active_refused "HTTP last hop" http '.*hop 1 is http' " naming the hop"
 # microsocks says 0.0.0.0:0 as the CONNECT BND: getsockname() of the
 # control connection is the client's own address again, and microsocks
 # has no BIND (reply 7).
-m=$(proto_mark)
-fails "microsocks: curl -P - fails" \
-	sfy_run "$C" -f "$SFY_TMP/ms.yaml" -- curl -sS --max-time 20 -P - "$FTP/index.html"
-out=$SFY_LAST_OUT
-check "microsocks: curl -P - got one warn line" \
-	sh -c "grep socksify $out; test \$(grep -c '^socksify.*: warn: ' $out) -eq 1"
-check "microsocks: curl -P - never advertised the client's address" \
-	sh -c "! tail -n +$((m + 1)) $(sfy_logfile vsftpd-proto) | grep -qE 'EPRT \|1\|10\.241\.1\.|PORT 10,241,1,'"
+active_refused microsocks ms '' ""
 
 n=$(sfy_capture_stop syn)
 check "bind: auto: no SYN from the server towards the client's subnet ($n SYNs in all)" \

@@ -20,9 +20,7 @@ C=$(sfy_ns cli) P=$(sfy_ns prx) T=$(sfy_ns tgt) || exit 1
 sfy_link "$C" "$P" 10.203.1 || exit 1
 sfy_link "$P" "$T" 10.203.2 || exit 1
 PRX=10.203.1.2 TGT=10.203.2.2
-ip -n "$C" neigh replace 10.203.1.53 lladdr 02:00:0a:cb:01:35 dev "$(sfy_ifname "$C" "$P")" nud permanent
-printf 'nameserver 10.203.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
-printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
+sfy_wire_dns "$C" "$P" 10.203.1
 printf '127.0.0.1 localhost\n%s target.sfy.test git.sfy.test ssh.sfy.test\n' "$TGT" |
 	sfy_etc "$P" hosts
 

@@ -25,10 +25,8 @@ C=$(sfy_ns cli) N=$(sfy_ns net) || exit 1
 sfy_link "$C" "$N" 10.204.1 || exit 1
 # The client's nameserver sits behind a static neighbour entry, so a query
 # that escaped would really go out on the wire (the control run shows it).
-ip -n "$C" neigh replace 10.204.1.53 lladdr 02:00:0a:cc:01:35 dev "$(sfy_ifname "$C" "$N")" nud permanent
+sfy_wire_dns "$C" "$N" 10.204.1
 ip -n "$C" route add default via 10.204.1.2
-printf 'nameserver 10.204.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
-printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
 
 peer=$SFY_TOP/tests/tools/fakepeer.py
 # start_peer NAME STEPS: a fakepeer in the client namespace (127.0.0.1),

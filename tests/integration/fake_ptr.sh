@@ -24,9 +24,7 @@ sfy_begin
 
 C=$(sfy_ns cli) D=$(sfy_ns dns) || exit 1
 sfy_link "$C" "$D" 10.206.1 || exit 1
-ip -n "$C" neigh replace 10.206.1.53 lladdr 02:00:0a:ce:01:35 dev "$(sfy_ifname "$C" "$D")" nud permanent
-printf 'nameserver 10.206.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
-printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
+sfy_wire_dns "$C" "$D" 10.206.1
 
 # The proxy is never contacted (no connect happens): its address only
 # decides the mode. socks5:// -> local DNS, socks5h:// -> remote.

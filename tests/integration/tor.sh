@@ -39,9 +39,7 @@ sfy_begin
 
 C=$(sfy_ns cli) D=$(sfy_ns dns) || exit 1
 sfy_link "$C" "$D" 10.204.1 || exit 1
-ip -n "$C" neigh replace 10.204.1.53 lladdr 02:00:0a:cc:01:35 dev "$(sfy_ifname "$C" "$D")" nud permanent
-printf 'nameserver 10.204.1.53\noptions timeout:1 attempts:1\n' | sfy_etc "$C" resolv.conf
-printf '127.0.0.1 localhost\n' | sfy_etc "$C" hosts
+sfy_wire_dns "$C" "$D" 10.204.1
 
 mkdir -m 700 "$SFY_TMP/tor-data"
 cat >"$SFY_TMP/torrc" <<EOT

@@ -19,71 +19,50 @@
 
 #include "testutil.h"
 
-static socklen_t v4(struct sockaddr_storage *ss, const char *ip, uint16_t port)
-{
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
-	memset(ss, 0, sizeof(*ss));
-	in->sin_family = AF_INET;
-	in->sin_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET, ip, &in->sin_addr), 1);
-	return sizeof(*in);
-}
-
-static socklen_t v6(struct sockaddr_storage *ss, const char *ip, uint16_t port)
-{
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-	memset(ss, 0, sizeof(*ss));
-	in6->sin6_family = AF_INET6;
-	in6->sin6_port = htons(port);
-	assert_int_equal(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
-	return sizeof(*in6);
-}
-
 static void test_address_kinds(void **state)
 {
 	(void)state;
 	struct sockaddr_storage handed[2], locals[3], a;
-	v4(&handed[0], "10.9.2.1", 34567);      /* a CONNECT reply's BND */
-	v6(&handed[1], "fd00::1", 1);
+	sa_text(&handed[0], "10.9.2.1", 34567);      /* a CONNECT reply's BND */
+	sa_text(&handed[1], "fd00::1", 1);
 	/* The kernel's local addresses of proxied connections: an HTTP hop's
 	 * or microsocks' (no BND to show), and a local proxy's (loopback). */
-	v4(&locals[0], "10.9.1.1", 40000);
-	v6(&locals[1], "fd00::7", 40001);
-	v4(&locals[2], "127.0.0.1", 40002);
+	sa_text(&locals[0], "10.9.1.1", 40000);
+	sa_text(&locals[1], "fd00::7", 40001);
+	sa_text(&locals[2], "127.0.0.1", 40002);
 	socklen_t l;
 	static const struct {
-		bool six;
 		const char *ip;
 		enum sfy_bind_at want;
 	} t[] = {
-		{ false, "0.0.0.0", SFY_BIND_AT_WILDCARD },
-		{ true, "::", SFY_BIND_AT_WILDCARD },
-		{ true, "::ffff:0.0.0.0", SFY_BIND_AT_WILDCARD },
-		{ false, "127.0.0.1", SFY_BIND_AT_LOOPBACK },
-		{ false, "127.5.6.7", SFY_BIND_AT_LOOPBACK },
-		{ true, "::1", SFY_BIND_AT_LOOPBACK },
-		{ true, "::ffff:127.0.0.1", SFY_BIND_AT_LOOPBACK },
-		{ false, "10.9.2.1", SFY_BIND_AT_HANDED },          /* any port */
-		{ true, "::ffff:10.9.2.1", SFY_BIND_AT_HANDED },    /* v4-mapped */
-		{ true, "fd00::1", SFY_BIND_AT_HANDED },
-		{ false, "10.9.1.1", SFY_BIND_AT_PROXIED },         /* curl -P - via HTTP */
-		{ true, "::ffff:10.9.1.1", SFY_BIND_AT_PROXIED },
-		{ true, "fd00::7", SFY_BIND_AT_PROXIED },
-		{ false, "10.9.1.2", SFY_BIND_AT_OTHER },           /* a local address */
-		{ true, "fd00::2", SFY_BIND_AT_OTHER },
+		{ "0.0.0.0", SFY_BIND_AT_WILDCARD },
+		{ "::", SFY_BIND_AT_WILDCARD },
+		{ "::ffff:0.0.0.0", SFY_BIND_AT_WILDCARD },
+		{ "127.0.0.1", SFY_BIND_AT_LOOPBACK },
+		{ "127.5.6.7", SFY_BIND_AT_LOOPBACK },
+		{ "::1", SFY_BIND_AT_LOOPBACK },
+		{ "::ffff:127.0.0.1", SFY_BIND_AT_LOOPBACK },
+		{ "10.9.2.1", SFY_BIND_AT_HANDED },          /* any port */
+		{ "::ffff:10.9.2.1", SFY_BIND_AT_HANDED },    /* v4-mapped */
+		{ "fd00::1", SFY_BIND_AT_HANDED },
+		{ "10.9.1.1", SFY_BIND_AT_PROXIED },         /* curl -P - via HTTP */
+		{ "::ffff:10.9.1.1", SFY_BIND_AT_PROXIED },
+		{ "fd00::7", SFY_BIND_AT_PROXIED },
+		{ "10.9.1.2", SFY_BIND_AT_OTHER },           /* a local address */
+		{ "fd00::2", SFY_BIND_AT_OTHER },
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		l = t[i].six ? v6(&a, t[i].ip, 0) : v4(&a, t[i].ip, 0);
+		l = sa_text(&a, t[i].ip, 0);
 		enum sfy_bind_at got = sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2, locals, 3);
 		if (got != t[i].want)
 			fail_msg("%s: got %d, want %d", t[i].ip, got, t[i].want);
 	}
 	/* Nothing handed out: the proxy's address is just another address. */
-	l = v4(&a, "10.9.2.1", 0);
+	l = sa_text(&a, "10.9.2.1", 0);
 	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, NULL, 0),
 			 SFY_BIND_AT_OTHER);
 	/* No proxied connection alive: its local address is just local. */
-	l = v4(&a, "10.9.1.1", 0);
+	l = sa_text(&a, "10.9.1.1", 0);
 	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, handed, 2, NULL, 0),
 			 SFY_BIND_AT_OTHER);
 	/* An address both handed out and local counts as handed out (bind()
@@ -93,13 +72,13 @@ static void test_address_kinds(void **state)
 	/* A loopback BND (ssh -D, Tor on 127.0.0.1) stays loopback, and so
 	 * does a local proxy's connection's own loopback address. */
 	struct sockaddr_storage lo;
-	v4(&lo, "127.0.0.1", 9050);
-	l = v4(&a, "127.0.0.1", 0);
+	sa_text(&lo, "127.0.0.1", 9050);
+	l = sa_text(&a, "127.0.0.1", 0);
 	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, &lo, 1, NULL, 0),
 			 SFY_BIND_AT_LOOPBACK);
 	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, locals, 3),
 			 SFY_BIND_AT_LOOPBACK);
-	l = v6(&a, "::1", 0);
+	l = sa_text(&a, "::1", 0);
 	assert_int_equal(sfy_bind_at_of((struct sockaddr *)&a, l, NULL, 0, &lo, 1),
 			 SFY_BIND_AT_LOOPBACK);
 	/* Short or foreign addresses are never ours. */
@@ -153,16 +132,16 @@ static void test_same_ip(void **state)
 {
 	(void)state;
 	struct sockaddr_storage a, b;
-	socklen_t al = v4(&a, "10.9.2.1", 0), bl = v4(&b, "10.9.2.1", 34567);
+	socklen_t al = sa_text(&a, "10.9.2.1", 0), bl = sa_text(&b, "10.9.2.1", 34567);
 	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
-	bl = v6(&b, "::ffff:10.9.2.1", 1);     /* v4-mapped is the same */
+	bl = sa_text(&b, "::ffff:10.9.2.1", 1);     /* v4-mapped is the same */
 	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
-	bl = v4(&b, "10.9.2.2", 0);
+	bl = sa_text(&b, "10.9.2.2", 0);
 	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
-	al = v6(&a, "fd00::1", 0);
-	bl = v6(&b, "fd00::1", 9);
+	al = sa_text(&a, "fd00::1", 0);
+	bl = sa_text(&b, "fd00::1", 9);
 	assert_true(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
-	bl = v6(&b, "fd00::2", 0);
+	bl = sa_text(&b, "fd00::2", 0);
 	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, al, (struct sockaddr *)&b, bl));
 	/* Short lengths never match (no read past them). */
 	assert_false(sfy_bind_same_ip((struct sockaddr *)&a, 16, (struct sockaddr *)&a, al));

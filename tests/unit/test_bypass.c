@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "bypass.h"
 #include "sfy.h"
 
@@ -99,18 +101,7 @@ static void test_parse_bad(void **state)
 /* Builds a sockaddr from "1.2.3.4" or "::1" text. */
 static const struct sockaddr *sa_of(struct sockaddr_storage *ss, const char *ip, uint16_t port)
 {
-	memset(ss, 0, sizeof *ss);
-	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		assert_int_equal(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
-	}
+	sa_text(ss, ip, port);
 	return (const struct sockaddr *)ss;
 }
 

@@ -31,6 +31,17 @@ static void fill(char *s, size_t n, char c)
 	s[n] = 0;
 }
 
+/* socks5://alice:secret@127.0.0.1:1080 */
+static struct sfy_proxy alice_proxy(void)
+{
+	struct sfy_proxy p = { .proto = SFY_PROTO_SOCKS5, .port = 1080, .has_user = true,
+			       .has_pass = true };
+	strcpy(p.host, "127.0.0.1");
+	strcpy(p.user, "alice");
+	strcpy(p.pass, "secret");
+	return p;
+}
+
 /* The longest HTTP CONNECT: 255-byte name, 255-byte user and password. */
 static void test_longest_connect_fits(void **state)
 {
@@ -60,11 +71,7 @@ static void test_socks5_in_pieces(void **state)
 	(void)state;
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	struct sfy_proxy p = { .proto = SFY_PROTO_SOCKS5, .port = 1080, .has_user = true,
-			       .has_pass = true };
-	strcpy(p.host, "127.0.0.1");
-	strcpy(p.user, "alice");
-	strcpy(p.pass, "secret");
+	struct sfy_proxy p = alice_proxy();
 	struct sfy_addr dst = { .type = SFY_ATYP_DOMAIN, .name = "example.org", .port = 443 };
 	static uint8_t in[SFY_HOP_IN_MAX];
 	assert_int_equal(sfy_hop_init(&g.h, &p, SFY_S5_CONNECT, &dst, true, false,
@@ -179,11 +186,7 @@ static void test_isolation_own_credentials(void **state)
 	(void)state;
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	struct sfy_proxy p = { .proto = SFY_PROTO_SOCKS5, .port = 1080, .has_user = true,
-			       .has_pass = true };
-	strcpy(p.host, "127.0.0.1");
-	strcpy(p.user, "alice");
-	strcpy(p.pass, "secret");
+	struct sfy_proxy p = alice_proxy();
 	struct sfy_addr dst = { .type = SFY_ATYP_IPV4, .ip = { 10, 0, 0, 1 }, .port = 80 };
 	static uint8_t in[SFY_HOP_IN_MAX];
 	assert_int_equal(sfy_hop_init(&g.h, &p, SFY_S5_CONNECT, &dst, true, false,

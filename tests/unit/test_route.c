@@ -39,18 +39,7 @@ static struct sfy_routes *build(const struct sfy_config *c)
 static struct sockaddr_storage sa_of(const char *ip, uint16_t port)
 {
 	struct sockaddr_storage ss;
-	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons(port);
-	} else if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons(port);
-	} else {
-		fail_msg("bad address %s", ip);
-	}
+	sa_text(&ss, ip, port);
 	return ss;
 }
 

@@ -235,6 +235,18 @@ sfy_etc() {  # ns file
 	mkdir -p "/etc/netns/$1" && cat >"/etc/netns/$1/$2"
 }
 
+# NS's nameserver is PREFIX.53 on its link to PEER, behind a static
+# neighbour entry: nothing answers, but a query that escapes really goes out
+# on the wire, where a capture sees it. /etc/hosts only has localhost.
+sfy_wire_dns() {  # ns peer-ns prefix (a.b.c)
+	local a b c
+	IFS=. read -r a b c <<<"$3"
+	ip -n "$1" neigh replace "$3.53" lladdr "$(printf '02:00:%02x:%02x:%02x:35' "$a" "$b" "$c")" \
+		dev "$(sfy_ifname "$1" "$2")" nud permanent
+	printf 'nameserver %s.53\noptions timeout:1 attempts:1\n' "$3" | sfy_etc "$1" resolv.conf
+	printf '127.0.0.1 localhost\n' | sfy_etc "$1" hosts
+}
+
 # ---------------------------------------------------------------- servers
 
 sfy_logfile() { printf '%s/%s.log\n' "$SFY_TMP" "$1"; }
