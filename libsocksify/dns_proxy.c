@@ -59,18 +59,6 @@ int sfy_dnsproxy_eai(uint8_t rep)
 	}
 }
 
-int sfy_dnsproxy_herr(int eai)
-{
-	switch (eai) {
-	case EAI_NONAME:
-		return HOST_NOT_FOUND;
-	case EAI_AGAIN:
-		return TRY_AGAIN;
-	default:
-		return NO_RECOVERY;
-	}
-}
-
 /* ---- the cache ---------------------------------------------------------- */
 
 struct entry {
