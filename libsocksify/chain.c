@@ -829,6 +829,11 @@ static const char *sep_of(const struct sfy_chain_sm *sm)
 	return sm->note[0] ? ", " : "";
 }
 
+static const char *lookup_name(const struct sfy_chain_sm *sm)
+{
+	return sm->cmd == SFY_S5_RESOLVE ? "RESOLVE" : "RESOLVE_PTR";
+}
+
 /* connect() must not report what no program expects of it. */
 static int program_errno(int err)
 {
@@ -891,7 +896,7 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 	}
 	int err = program_errno(sm->err);
 	const char *why = sm->he.why[0] ? sm->he.why : strerror(-err);
-	const char *sep = sm->note[0] ? ", " : "";
+	const char *sep = sep_of(sm);
 	if (sm->dns_failed || !sm->n) {
 		char at[300] = "";
 		if (!sm->dns_failed && sm->asked.type == SFY_ATYP_DOMAIN &&
@@ -905,8 +910,8 @@ static int attempt_failed(struct sfy_chain_sm *sm)
 	} else if (sm->at_dst && is_lookup(sm->cmd))
 		/* The name's answer, not a failure of the chain: the resolver
 		 * (dns_proxy.c) logs what it means. */
-		sfy_debug("%s %s: last hop %s: %s%s%s", sm->cmd == SFY_S5_RESOLVE ? "RESOLVE"
-			  : "RESOLVE_PTR", dsts, hop, why, sep, sm->note);
+		sfy_debug("%s %s: last hop %s: %s%s%s", lookup_name(sm), dsts, hop, why, sep,
+			  sm->note);
 	else if (sm->at_dst)
 		sfy_warn("connect to %s failed: last hop %s: %s (%s)%s%s", dsts, hop, why,
 			 strerrorname_np(-err), sep, sm->note);
@@ -925,15 +930,14 @@ static int finished(struct sfy_chain_sm *sm)
 		if (!sm->partial && sfy_log_level_get() >= SFY_LOG_DEBUG) {
 			char dsts[300];
 			sfy_addr_format(&sm->asked, dsts, sizeof(dsts));
-			sfy_debug("%s %s via %zu hop%s%s%s", sm->cmd == SFY_S5_RESOLVE ? "RESOLVE"
-				  : "RESOLVE_PTR", dsts, sm->n, sm->n == 1 ? "" : "s", sep_of(sm),
-				  sm->note);
+			sfy_debug("%s %s via %zu hop%s%s%s", lookup_name(sm), dsts, sm->n,
+				  sm->n == 1 ? "" : "s", sep_of(sm), sm->note);
 		}
 		return sm->result = 0;
 	}
 	if (!sm->partial && sfy_log_level_get() >= SFY_LOG_INFO) {
 		char dsts[300], at[300] = "";
-		const char *sep = sm->note[0] ? ", " : "";
+		const char *sep = sep_of(sm);
 		sfy_addr_format(&sm->asked, dsts, sizeof(dsts));
 		if (sm->asked.type == SFY_ATYP_DOMAIN && sm->dst.type != SFY_ATYP_DOMAIN)
 			sfy_addr_format(&sm->dst, at, sizeof(at));

@@ -101,11 +101,6 @@ int sfy_isolate_parse(const char *s)
 	return word(s, isolate_names, SFY_ARRAY_LEN(isolate_names));
 }
 
-const char *sfy_isolate_name(enum sfy_isolate m)
-{
-	return (unsigned)m < SFY_ARRAY_LEN(isolate_names) ? isolate_names[m] : "?";
-}
-
 const char *sfy_log_level_name(enum sfy_log_level l)
 {
 	return (unsigned)l < SFY_ARRAY_LEN(log_names) ? log_names[l] : "?";

@@ -254,7 +254,6 @@ int sfy_dns_mode_parse(const char *s);
 int sfy_log_level_parse(const char *s);
 int sfy_unproxyable_parse(const char *s);
 int sfy_isolate_parse(const char *s);
-const char *sfy_isolate_name(enum sfy_isolate m);
 const char *sfy_chain_mode_name(enum sfy_chain_mode m);
 const char *sfy_log_level_name(enum sfy_log_level l);
 /* "8s", "500ms", "1m", "2" (seconds) -> milliseconds. -1 if bad. */

@@ -59,18 +59,6 @@ int sfy_dnsproxy_eai(uint8_t rep)
 	}
 }
 
-int sfy_dnsproxy_herr(int eai)
-{
-	switch (eai) {
-	case EAI_NONAME:
-		return HOST_NOT_FOUND;
-	case EAI_AGAIN:
-		return TRY_AGAIN;
-	default:
-		return NO_RECOVERY;
-	}
-}
-
 /* ---- the cache ---------------------------------------------------------- */
 
 struct entry {
@@ -214,11 +202,18 @@ void sfy_dnsproxy_reset(void)
 
 /* ---- asking ----------------------------------------------------------- */
 
+/* Can any lookup ask a chain? Checked first: the route walks below are
+ * wasted on every faked lookup of a process without dns: proxy. */
+static bool any_proxy(const struct sfy_config *c, const struct sfy_routes *rt)
+{
+	return rt ? sfy_routes_proxy(rt) : c->dns == SFY_DNS_PROXY;
+}
+
 const struct sfy_config *sfy_dnsproxy_chain_for(const char *name, int port)
 {
 	const struct sfy_config *c = sfy_config_get(), *ch;
 	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
-	if (!c)
+	if (!c || !any_proxy(c, rt))
 		return NULL;
 	if (rt && sfy_routes_active(rt))
 		ch = sfy_routes_chain(rt, sfy_route_name_via(rt, name, port));
@@ -232,7 +227,7 @@ const struct sfy_config *sfy_dnsproxy_chain_for_addr(const struct sockaddr *sa, 
 	const struct sfy_config *c = sfy_config_get(), *ch = NULL;
 	const struct sfy_routes *rt = c ? sfy_routes_get() : NULL;
 	(void)len;
-	if (!c)
+	if (!c || !any_proxy(c, rt))
 		return NULL;
 	if (rt && sfy_routes_active(rt)) {
 		struct sfy_route r;

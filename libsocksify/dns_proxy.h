@@ -62,9 +62,6 @@ bool sfy_dnsproxy_local_addr(int af, const void *addr);
 
 /* A RESOLVE reply code -> 0, SFY_DNSPROXY_FAKE (0x07) or an EAI_* code. */
 int sfy_dnsproxy_eai(uint8_t rep);
-/* An EAI_* code -> the h_errno gethostbyname* report (HOST_NOT_FOUND,
- * TRY_AGAIN, NO_RECOVERY). */
-int sfy_dnsproxy_herr(int eai);
 
 /* ---- the cache, for the resolver and for tests ---- */
 

@@ -302,7 +302,6 @@ static void drop_auth(struct sfy_hop *h)
 	h->kind[1] = K_FINAL;
 	h->nreplies = 2;
 	h->probe = false;
-	h->auth_len = 0;
 }
 
 /* A complete reply of kind k: what it says. 0 to go on, or -errno. */

@@ -449,6 +449,23 @@ static int he_result(int rc, struct hostent *he, struct hostent **result, int *h
 	return 0;
 }
 
+/* A failed lookup's EAI_* code as gethostbyname*'s and gethostbyaddr*'s
+ * answer: *herr its h_errno, the errno returned. */
+static int eai_herr(int eai, int *herr)
+{
+	switch (eai) {
+	case EAI_NONAME:
+		*herr = HOST_NOT_FOUND;
+		return ENOENT;
+	case EAI_AGAIN:
+		*herr = TRY_AGAIN;
+		return EAGAIN;
+	default:
+		*herr = NO_RECOVERY;
+		return ENOENT;
+	}
+}
+
 /* dns: proxy for gethostbyname*: 0 (filled), an errno with *herr, or
  * SFY_DNSPROXY_FAKE. */
 static int ghbn_proxy(const char *name, int af, struct hostent *he, char *buf, size_t buflen,
@@ -466,10 +483,8 @@ static int ghbn_proxy(const char *name, int af, struct hostent *he, char *buf, s
 		*herr = NO_DATA;
 		return ENOENT;
 	}
-	if (rc != 0) {
-		*herr = sfy_dnsproxy_herr(rc);
-		return rc == EAI_AGAIN ? EAGAIN : ENOENT;
-	}
+	if (rc != 0)
+		return eai_herr(rc, herr);
 	if ((rc = he_fill(he, buf, buflen, name, fam, ip)) == 0)
 		sfy_dns_remember_he(name, he);
 	return he_result(rc, he, result, herr);
@@ -536,19 +551,8 @@ static int ghbn_remote(const char *name, int af, struct hostent *he, char *buf, 
 	}
 	if ((p = ghbn_proxy(name, af, he, buf, buflen, result, herr)) != SFY_DNSPROXY_FAKE)
 		return p;
-	switch (fake_v4(m, name, &v4)) {
-	case 0:
-		break;
-	case EAI_AGAIN:
-		*herr = TRY_AGAIN;
-		return EAGAIN;
-	case EAI_NONAME:
-		*herr = HOST_NOT_FOUND;
-		return ENOENT;
-	default:
-		*herr = NO_RECOVERY;
-		return ENOENT;
-	}
+	if ((p = fake_v4(m, name, &v4)) != 0)
+		return eai_herr(p, herr);
 	if (af == AF_INET6)
 		sfy_fakedns_ipv6(v4, v6);
 	return he_result(he_fill(he, buf, buflen, name, af, af == AF_INET6 ? (void *)v6 : &v4), he,
@@ -701,8 +705,7 @@ static int ghba_remote(const void *addr, socklen_t len, int type, struct hostent
 	int rc = ptr_proxy(type, addr, name);
 	if (rc == 0)
 		return he_result(he_fill(he, buf, buflen, name, type, addr), he, result, herr);
-	*herr = sfy_dnsproxy_herr(rc);  /* a PTR query would leave the machine */
-	return rc == EAI_AGAIN ? EAGAIN : ENOENT;
+	return eai_herr(rc, herr);      /* a PTR query would leave the machine */
 }
 
 SFY_EXPORT int gethostbyaddr_r(const void *addr, socklen_t len, int type, struct hostent *ret,

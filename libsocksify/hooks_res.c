@@ -127,8 +127,8 @@ static bool fake_ptr_name(const char *name)
 	char norm[SFY_NAME_MAX + 1];
 	uint8_t ip[16];
 	uint32_t v4;
-	if (sfy_fakedns_normalize(name, norm) <= 0 || !sfy_fakedns_exists())
-		return false;
+	if (!sfy_fakedns_exists() || sfy_fakedns_normalize(name, norm) <= 0)
+		return false;   /* no table (local mode, none in the tree) first: cheapest */
 	if (sfy_dns_ptr_v4(norm, ip)) {
 		memcpy(&v4, ip, 4);
 	} else if (sfy_dns_ptr_v6(norm, ip)) {

@@ -25,7 +25,10 @@ static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 static void warm_tables(void)
 {
 	sfy_hosts_warm();
-	sfy_dnsresp_warm();
+	/* Only the responder's paths (all behind sfy_dnsresp_enabled) read
+	 * resolv.conf: without it, nothing in a child ever does. */
+	if (sfy_dnsresp_enabled(sfy_config_peek()))
+		sfy_dnsresp_warm();
 }
 
 static void config_load(void)

@@ -430,6 +430,11 @@ bool sfy_routes_remote(const struct sfy_routes *rt)
 	return rt->remote;
 }
 
+bool sfy_routes_proxy(const struct sfy_routes *rt)
+{
+	return rt->proxy;
+}
+
 /* ---- building ---------------------------------------------------------- */
 
 /* A named chain (d) or direct (NULL) as a whole configuration: the
@@ -649,6 +654,9 @@ struct sfy_routes *sfy_routes_build(const struct sfy_config *cfg, char *err, siz
 	rt->remote = sfy_dns_fakes(cfg->dns);
 	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
 		rt->remote |= sfy_dns_fakes(rt->chain_cfg[i]->dns);
+	rt->proxy = cfg->dns == SFY_DNS_PROXY;
+	for (size_t i = 0; i < cfg->nchains && i < SFY_MAX_CHAINS; i++)
+		rt->proxy |= rt->chain_cfg[i]->dns == SFY_DNS_PROXY;
 	return rt;
 oom:
 	sfy_routes_free(rt);

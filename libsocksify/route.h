@@ -55,6 +55,9 @@ bool sfy_routes_active(const struct sfy_routes *rt);
 /* Does any route resolve names remotely? Then the fake-DNS table is in
  * use and the process is in remote-DNS mode as far as DNS hooks go. */
 bool sfy_routes_remote(const struct sfy_routes *rt);
+/* Does any route (the top-level chain, a named chain) have dns: proxy?
+ * If not, no lookup asks a chain (dns_proxy.h), whatever its route. */
+bool sfy_routes_proxy(const struct sfy_routes *rt);
 
 /* The configuration chain `via` (an index into cfg->chains, or
  * SFY_VIA_TOP) runs with; NULL when it has no hops (--check). */

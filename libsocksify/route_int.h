@@ -32,6 +32,7 @@ struct sfy_rslot {
 struct sfy_routes {
 	const struct sfy_config *cfg;
 	bool active, remote;
+	bool proxy;                     /* a route (top-level, a chain) has dns: proxy */
 	struct sfy_eff *eff;
 	size_t neff;
 	struct sfy_config *chain_cfg[SFY_MAX_CHAINS];

@@ -6,11 +6,12 @@
 # log must show only the CONNECT to hop 2). Checked: forward and reverse
 # answers (getent, Python's getaddrinfo/gethostbyname/gethostbyaddr/
 # getnameinfo), the reply codes (0x04 and Tor's F0 -> EAI_NONAME, never a
-# fake address; F7 -> EAI_AGAIN), the cache (a second lookup sends
-# nothing), the 0x07 fallback to fake addresses with one info line, a
-# connect() to the answer going by address through the chain, .onion never
-# asked, --explain, the socks5-last-hop config error, a dynamic chain whose
-# last hop is dead (the lookup fails, hop 1 never gets the RESOLVE), a
+# fake address; F7 -> EAI_AGAIN; gethostbyname's h_errno for each), the
+# cache (a second lookup sends nothing), the 0x07 fallback to fake
+# addresses with one info line, a connect() to the answer going by address
+# through the chain, .onion never asked, --explain, the socks5-last-hop
+# config error, a dynamic chain whose last hop is dead (the lookup fails,
+# hop 1 never gets the RESOLVE), a
 # hostile RESOLVE_PTR name (not a host name: no name, cached), local
 # addresses never asked about (numeric or /etc/hosts) -- and no DNS packet
 # from the client namespace during all of it (tcpdump, with a control run
@@ -55,7 +56,7 @@ hexs() { printf %s "$1" | od -An -tx1 | tr -d ' \n'; }
 # are never sent (below).
 answers='ok.test=10.1.2.3 two.test=10.1.2.4 v6.test=2001:db8::5 cache.test=10.1.2.9'
 answers+=' nx.test=!04 f0.test=!f0 f7.test=!f7 198.51.100.3=name:back.test 198.51.100.99=!04'
-answers+=' tornx.test=tor!04 torf7.test=tor!f7 198.51.100.98=tor!04'
+answers+=' tornx.test=tor!04 torf7.test=tor!f7 198.51.100.98=tor!04 f1.test=!f1'
 answers+=" 198.51.100.66=namehex:$(hexs 'x$(id).evil;rm') 198.51.100.67=name:a..b.test"
 answers+=" 198.51.100.68=namehex:$(hexs 'caf')c3a9$(hexs .test)"
 answers+=' 10.9.9.9=name:leak.test 192.168.7.7=name:leak.test 127.0.0.2=name:leak.test'
@@ -173,6 +174,8 @@ fails_with "gethostbyname of 0x04: HOST_NOT_FOUND (1)" "h_errno=1" \
 	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" nx.test
 fails_with "gethostbyname of F7: TRY_AGAIN (2)" "h_errno=2" \
 	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" f7.test
+fails_with "gethostbyname of F1 (descriptor invalid): NO_RECOVERY (3)" "h_errno=3" \
+	sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" f1.test
 
 echo "--- cache"
 before=$(count res 'resolve cache.test$')

@@ -270,7 +270,6 @@ static void test_words(void **state)
 	assert_int_equal(sfy_isolate_parse("Process"), SFY_ISOLATE_PROCESS);
 	assert_int_equal(sfy_isolate_parse("connection"), SFY_ISOLATE_CONNECTION);
 	assert_int_equal(sfy_isolate_parse("stream"), -1);
-	assert_string_equal(sfy_isolate_name(SFY_ISOLATE_CONNECTION), "connection");
 	if (load(c, "proxies: [socks5://h]\nisolate: process\n", err))
 		fail_msg("%s", err);
 	assert_int_equal(c->isolate, SFY_ISOLATE_PROCESS);

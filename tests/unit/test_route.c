@@ -502,6 +502,35 @@ static void test_derived(void **state)
 	rb_free(c);
 }
 
+/* dns: proxy anywhere -- the top-level chain or a named one -- and only
+ * then: the flag the lookups' chain_for checks first (dns_proxy.c). */
+static void test_any_proxy(void **state)
+{
+	(void)state;
+	static const struct {
+		enum sfy_dns_mode top, chain;
+		bool proxy;
+	} cases[] = {
+		{ SFY_DNS_REMOTE, SFY_DNS_LOCAL, false },
+		{ SFY_DNS_PROXY, SFY_DNS_LOCAL, true },
+		{ SFY_DNS_LOCAL, SFY_DNS_PROXY, true },
+		{ SFY_DNS_LOCAL, SFY_DNS_AUTO, false },         /* socks5h: remote */
+	};
+	for (size_t i = 0; i < SFY_ARRAY_LEN(cases); i++) {
+		struct sfy_config *c = rb_new("socks5h://127.0.0.1:1080", cases[i].top);
+		struct sfy_routes *rt = build(c);
+		EQ(sfy_routes_proxy(rt), cases[i].top == SFY_DNS_PROXY, "no chains");
+		sfy_routes_free(rt);
+		int t = rb_chain(c, "t", "socks5h://127.0.0.1:9050", cases[i].chain,
+				 SFY_CHAIN_STRICT);
+		assert_true(rb_rule(c, SFY_RO_FILE, "*.onion", 0, 0, t));
+		rt = build(c);
+		EQ(sfy_routes_proxy(rt), cases[i].proxy, "with a chain");
+		sfy_routes_free(rt);
+		rb_free(c);
+	}
+}
+
 /* A real address with the names local DNS gave it: each name with the
  * address, the most restrictive verdict (block > chain > direct). */
 static void test_dnsmem_most_restrictive(void **state)
@@ -913,6 +942,7 @@ int main(void)
 		cmocka_unit_test_setup(test_port53_direct_default, setup),
 		cmocka_unit_test_setup(test_name_plan, setup),
 		cmocka_unit_test_setup(test_derived, setup),
+		cmocka_unit_test_setup(test_any_proxy, setup),
 		cmocka_unit_test_setup(test_dnsmem_most_restrictive, setup),
 		cmocka_unit_test_setup(test_differential, setup),
 		cmocka_unit_test_setup(test_dnsmem_basic, setup),
