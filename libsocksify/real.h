@@ -81,6 +81,9 @@ struct sfy_real {
 	int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t, char *,
 			   socklen_t, int);
 	int (*getaddrinfo_a)(int, struct gaicb **, int, struct sigevent *);
+	/* For the requests glibc queued itself (hooks_gai_a.c). */
+	int (*gai_suspend)(const struct gaicb *const[], int, const struct timespec *);
+	int (*gai_cancel)(struct gaicb *);
 	struct hostent *(*gethostbyname)(const char *);
 	struct hostent *(*gethostbyname2)(const char *, int);
 	int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,

@@ -13,7 +13,8 @@
 # config error, a dynamic chain whose last hop is dead (the lookup fails,
 # hop 1 never gets the RESOLVE), a
 # hostile RESOLVE_PTR name (not a host name: no name, cached), local
-# addresses never asked about (numeric or /etc/hosts) -- and no DNS packet
+# addresses never asked about (numeric or /etc/hosts), getaddrinfo_a's
+# GAI_NOWAIT returning before a slow answer -- and no DNS packet
 # from the client namespace during all of it (tcpdump, with a control run
 # that shows the capture sees a direct lookup).
 . "$(dirname "$0")/lib/common.sh"
@@ -252,6 +253,22 @@ a = socket.gethostbyname("c.test"); b = socket.gethostbyname("d.test")
 print("OK" if a.startswith("224.") and b.startswith("224.") and a != b else "BAD", a, b)'
 check "...one info line" test "$(grep -c 'has no RESOLVE' "$SFY_LAST_OUT")" -eq 1
 check "...one RESOLVE sent (the chain is marked)" test "$(count nores 'resolve d.test')" -eq 0
+
+echo "--- getaddrinfo_a(GAI_NOWAIT) returns at once while the proxy takes its time"
+# The peer answers the RESOLVE 1.5 s late: GAI_NOWAIT must not wait for
+# it (an event loop would stall), gai_suspend() must.
+start_peer slow "$S5; sleep 1.5; answer slow.test=10.1.2.55"
+conf slow "socks5://127.0.0.1:$port"
+# Step by step: a silent pipelined hop would get a raced second RESOLVE.
+echo "pipelining: off" >>"$SFY_TMP/slow.yaml"
+expect_out "GAI_NOWAIT, then gai_suspend: the proxy's answer" "slow.test 10.1.2.55" \
+	sfy_run "$C" -f "$SFY_TMP/slow.yaml" -- "$SFY_TOOLS/gaiaprobe" --nowait slow.test
+cp "$SFY_LAST_OUT" "$SFY_TMP/nowait.out"
+ms=$(sed -n 's/^nowait: \([0-9]*\) ms$/\1/p' "$SFY_TMP/nowait.out")
+check "...getaddrinfo_a returned in ${ms:-?} ms, under half the 1.5 s delay" test "${ms:-9999}" -lt 750
+check "...gai_error right after: EAI_INPROGRESS" grep -q '^error: inprogress$' "$SFY_TMP/nowait.out"
+check "...gai_suspend waited for the answer: 0" grep -q '^suspend: 0 ' "$SFY_TMP/nowait.out"
+check "...one RESOLVE slow.test" test "$(count slow 'resolve slow.test$')" -eq 1
 
 n=$(sfy_capture_stop leak)
 check "no DNS packet left the client namespace ($n)" test "$n" -eq 0 || sfy_capture_show leak

@@ -14,7 +14,8 @@ command -v nm >/dev/null || { echo "nm missing (binutils)"; exit 77; }
 # exec family whose children it keeps proxied.
 allowed=" connect sendto sendmsg sendmmsg send recv recvfrom recvmsg recvmmsg
 read write readv writev close close_range closefrom dup dup2 dup3 fcntl fcntl64 fork vfork
-getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gethostbyname gethostbyname_r
+getaddrinfo freeaddrinfo gai_strerror getaddrinfo_a gai_suspend gai_cancel gai_error
+gethostbyname gethostbyname_r
 gethostbyname2 gethostbyname2_r gethostbyaddr gethostbyaddr_r getnameinfo
 gethostent gethostent_r getpeername getsockname syscall __read_chk __recv_chk
 __recvfrom_chk _init _fini

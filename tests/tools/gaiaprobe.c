@@ -4,7 +4,13 @@
  * "OK" when every lookup succeeded. Used by the DNS leak test: glibc runs
  * these lookups on its own threads, past the getaddrinfo() symbol. The
  * notification carries the program's own (joinable) thread attributes,
- * which must come back unchanged: "attr: joinable". */
+ * which must come back unchanged: "attr: joinable".
+ *
+ * gaiaprobe --nowait NAME: one GAI_NOWAIT lookup (no notification), for a
+ * proxy that answers slowly: "nowait: N ms", how long getaddrinfo_a()
+ * took to return; "error: inprogress" when gai_error() says so right
+ * after (else "error: CODE"); "suspend: RC after N ms" for gai_suspend()
+ * with a 10 s timeout; then "NAME ADDRESS" as above. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -46,13 +52,46 @@ static int show(const struct gaicb *r)
 	return 0;
 }
 
+static long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000L + t.tv_nsec / 1000000;
+}
+
+static int nowait(const char *name)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	struct gaicb req = { .ar_name = name, .ar_request = &hints }, *list[] = { &req };
+	long t0 = now_ms();
+	int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+	long took = now_ms() - t0;
+	if (rc != 0) {
+		printf("getaddrinfo_a(GAI_NOWAIT) failed: %s\n", gai_strerror(rc));
+		return 1;
+	}
+	printf("nowait: %ld ms\n", took);
+	int e = gai_error(&req);
+	if (e == EAI_INPROGRESS)
+		printf("error: inprogress\n");
+	else
+		printf("error: %d\n", e);
+	struct timespec to = { .tv_sec = 10 };
+	t0 = now_ms();
+	rc = gai_suspend((const struct gaicb *const *)list, 1, &to);
+	printf("suspend: %d after %ld ms\n", rc, now_ms() - t0);
+	return show(&req);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "--nowait") == 0)
+		return nowait(argv[2]);
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
 	struct gaicb reqs[MAX_NAMES], *list[MAX_NAMES];
 	int n = argc - 1, bad = 0;
 	if (n < 2 || n > MAX_NAMES) {
-		fprintf(stderr, "usage: gaiaprobe NAME NAME [NAME...]\n");
+		fprintf(stderr, "usage: gaiaprobe NAME NAME [NAME...] | --nowait NAME\n");
 		return 2;
 	}
 	memset(reqs, 0, sizeof(reqs));
