@@ -108,6 +108,11 @@ fails_with "IPv4 answer for AF_INET6 without AI_V4MAPPED: EAI_NONAME" "EAI -2" \
 # $? holds h_errno after a failure.
 ghbn='my @a = gethostbyname($ARGV[0]); print @a ? join(".", unpack("C4", $a[4])) . "\n" : "h_errno=$?\n"; exit !@a'
 expect_out "gethostbyname" "10.1.2.3" sfy_run "$C" "${one[@]}" -- perl -e "$ghbn" ok.test
+# Every forward entry point dnsprobe drives (getaddrinfo, gethostbyname,
+# gethostbyname2 and the _r forms) answers the proxy's address.
+[ -x "$SFY_TOOLS/dnsprobe" ] || { echo "FAIL: $SFY_TOOLS/dnsprobe not built"; exit 1; }
+expect_out "dnsprobe: every forward entry point gives the proxy's answer" "OK: 0 failure" \
+	sfy_run "$C" "${one[@]}" -- "$SFY_TOOLS/dnsprobe" -e addr -a 10.1.2.3 ok.test
 
 echo "--- reverse: RESOLVE_PTR"
 expect_out "gethostbyaddr(198.51.100.3) = back.test" "back.test" sfy_run "$C" "${one[@]}" -- \
