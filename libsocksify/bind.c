@@ -524,15 +524,25 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	uint16_t port = sfy_sockaddr_port(sa);
 	if (port != 0)
 		return 1;
+	/* The wildcard and loopback kinds come before the lists (bind.h):
+	 * loopback is never a BIND's, and only another address needs the
+	 * lists (a lock and an fstat() per record). */
+	enum sfy_bind_at at = sfy_bind_at_of(sa, len, NULL, 0, NULL, 0);
+	if (at == SFY_BIND_AT_LOOPBACK)
+		return 1;
+	/* TCP first: bind_off() loads the configuration, which bind() of any
+	 * other socket never does. */
 	int fam = tcp_family(fd);
 	if (!fam || bind_off())
 		return 1;
-	struct sockaddr_storage handed[HANDED_MAX], locals[HANDED_MAX];
-	size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
-	size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
-	enum sfy_bind_at at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
-	if (at != SFY_BIND_AT_WILDCARD && at != SFY_BIND_AT_HANDED && at != SFY_BIND_AT_PROXIED)
-		return 1;
+	if (at == SFY_BIND_AT_OTHER) {
+		struct sockaddr_storage handed[HANDED_MAX], locals[HANDED_MAX];
+		size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
+		size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
+		at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
+		if (at != SFY_BIND_AT_HANDED && at != SFY_BIND_AT_PROXIED)
+			return 1;
+	}
 	/* The address asked for when it is this machine's (a proxied
 	 * connection's own local address; a handed-out one when the proxy
 	 * runs here): the connector finds the listener there. */
