@@ -93,7 +93,7 @@ bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct soc
 /* The chain set-up of fd's socket succeeded. idfd: a descriptor of the same
  * socket to take its identity from (fd itself, or the async driver's
  * private copy); peer: the program's getpeername(). Connections without
- * hops (direct routes) are not remembered. */
+ * hops (direct routes) are not remembered, nor any with bind: off. */
 void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 			   const struct sockaddr *peer, socklen_t peer_len,
 			   const struct sfy_chain_report *rep);

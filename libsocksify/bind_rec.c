@@ -58,6 +58,10 @@ void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 {
 	if (!rep || !rep->nhops || rep->nhops > SFY_MAX_PROXIES || !sfy_fdreg_owner())
 		return;
+	/* bind: off: every reader refuses anyway; the any gate stays closed. */
+	const struct sfy_config *top = sfy_config_peek();
+	if (!top || top->bind_off)
+		return;
 	struct sfy_bind_proxied p = { .fd = fd, .cfg = cfg, .nhops = rep->nhops, .dst = rep->dst,
 				      .last_known = rep->last_addr_known,
 				      .last_addr = rep->last_addr };
