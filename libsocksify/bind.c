@@ -118,7 +118,7 @@ static void setup(void)
 
 /* ------------------------------------------------------------ records */
 
-static struct sfy_bind *bind_new(int family, enum sfy_bind_at at, uint16_t port)
+static struct sfy_bind *bind_new(int family, enum sfy_bind_at at)
 {
 	pthread_once(&once, setup);
 	struct sfy_bind *b = calloc(1, sizeof(*b));
@@ -128,7 +128,6 @@ static struct sfy_bind *bind_new(int family, enum sfy_bind_at at, uint16_t port)
 	b->st = B_ASKED;
 	b->family = family;
 	b->at = at;
-	b->port = port;
 	b->rfd = b->bfd = b->cfd = b->wake = -1;
 	sfy_bind_lock();
 	b->next = all;
@@ -265,10 +264,8 @@ static bool halt_locked(struct sfy_bind *b)
 			pthread_cond_wait(&cv, &sfy_bind_mu);
 		return true;
 	}
-	if (b->st >= B_BOUND && b->st <= B_READY) {
+	if (b->st >= B_BOUND && b->st <= B_READY)
 		b->st = B_BROKEN;
-		b->err = -ECONNABORTED;
-	}
 	b->cloc_len = 0;        /* no connector on its way: accept() says so */
 	return false;
 }
@@ -476,7 +473,6 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 	enum bstate st = b->st;
 	int err = b->err;
 	enum sfy_bind_at at = b->at;
-	uint16_t port = b->port;
 	struct sockaddr_storage asked = b->asked;
 	socklen_t asked_len = b->asked_len;
 	if (st == B_ASKED)
@@ -489,7 +485,8 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 	if (st != B_ASKED)
 		return 0;
 	struct sfy_bind_proxied p;
-	struct sfy_bind_ask ask = { .at = at, .port = port, .listen_call = listen_call,
+	/* Port 0: a record is only made for it (sfy_bind_on_bind). */
+	struct sfy_bind_ask ask = { .at = at, .port = 0, .listen_call = listen_call,
 				    .connected = connected(fd), .off = bind_off() };
 	ask.have_proxied = !ask.off && !ask.connected &&
 			   sfy_bind_rec_pick(at, (struct sockaddr *)&asked, asked_len, &p);
@@ -521,8 +518,7 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	/* Only port 0 is a BIND's: a fixed port is a server's, whatever the
 	 * address (the kernel's bind, which says EADDRNOTAVAIL for an address
 	 * that is not this machine's, as without socksify). */
-	uint16_t port = sfy_sockaddr_port(sa);
-	if (port != 0)
+	if (sfy_sockaddr_port(sa) != 0)
 		return 1;
 	/* The wildcard and loopback kinds come before the lists (bind.h):
 	 * loopback is never a BIND's, and only another address needs the
@@ -561,7 +557,7 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	if (r < 0)
 		return -errno;
-	struct sfy_bind *b = bind_new(fam, at, port);
+	struct sfy_bind *b = bind_new(fam, at);
 	if (b) {
 		if (at != SFY_BIND_AT_WILDCARD) {
 			/* By family, as the kernel would say it: the caller's
@@ -622,7 +618,7 @@ int sfy_bind_on_listen(int fd, int backlog)
 		if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) < 0 ||
 		    sfy_sockaddr_port((struct sockaddr *)&own) != 0)
 			return 1;
-		if (!(b = bind_new(fam, SFY_BIND_AT_NONE, 0)))
+		if (!(b = bind_new(fam, SFY_BIND_AT_NONE)))
 			return 1;
 		if (sfy_fdreg_bind_set(fd, b) < 0) {
 			sfy_bind_put(b);

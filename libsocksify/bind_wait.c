@@ -233,13 +233,11 @@ static int connect_connector(struct sfy_bind *b)
 
 /* Under the lock: no connector will come (accept() reports ECONNABORTED
  * at once). */
-static void no_connector(struct sfy_bind *b, int err)
+static void no_connector(struct sfy_bind *b)
 {
 	sfy_bind_close_priv(&b->cfd);
 	b->cloc_len = 0;
 	b->st = B_BROKEN;
-	if (!b->err)
-		b->err = err;
 }
 
 static void *waiter(void *arg)
@@ -261,7 +259,7 @@ static void *waiter(void *arg)
 		/* Told to stop (close, fork, the program's close_range), or our
 		 * descriptor was lost to the program's close(). */
 		if (!b->stop)
-			no_connector(b, -ECONNABORTED);
+			no_connector(b);
 		b->running = false;
 		pthread_cond_broadcast(&sfy_bind_cv);
 		sfy_bind_unlock();
@@ -272,10 +270,9 @@ static void *waiter(void *arg)
 		b->peer_len = pl;
 	}
 	b->st = err == 0 ? B_READY : B_BROKEN;
-	b->err = err;
 	int cerr = b->cfd < 0 ? b->cerr : 0;
 	if (cerr)
-		no_connector(b, err ? err : -ECONNABORTED);
+		no_connector(b);
 	sfy_bind_unlock();
 
 	if (err < 0)
@@ -292,7 +289,7 @@ static void *waiter(void *arg)
 	/* -ECANCELED without stop: the connector's number was lost. */
 	bool lost = c < 0 && !(c == -ECANCELED && b->stop);
 	if (lost)
-		no_connector(b, err ? err : -ECONNABORTED);
+		no_connector(b);
 	b->running = false;
 	pthread_cond_broadcast(&sfy_bind_cv);
 	sfy_bind_unlock();
@@ -314,8 +311,6 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	int c = connector(lsn, lsn_len, &to, &tl, &loc, &ll);
 	sfy_bind_lock();
 	b->wake = w;
-	b->lsn = *lsn;
-	b->lsn_len = lsn_len;
 	if (c >= 0) {
 		b->cfd = c;
 		b->cto = to;

@@ -24,7 +24,6 @@ struct sfy_bind {
 	int err;                        /* FAILED: listen()'s -errno */
 	int family;                     /* the listening socket's */
 	enum sfy_bind_at at;
-	uint16_t port;                  /* the port the program asked for */
 	struct sockaddr_storage asked;  /* AT_HANDED/AT_PROXIED: the address it
 					   asked for (which connection the BIND
 					   belongs to), port 0 */
@@ -46,8 +45,6 @@ struct sfy_bind {
 	int cerr;                       /* the connector could not be made: -errno */
 	struct sockaddr_storage cto;    /* where the connector connects */
 	socklen_t cto_len;
-	struct sockaddr_storage lsn;    /* the real listener's address */
-	socklen_t lsn_len;
 	struct sockaddr_storage first;  /* the first reply, listener's family */
 	socklen_t first_len;
 	struct sockaddr_storage cloc;   /* the connector's own address */
