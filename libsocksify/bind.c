@@ -51,9 +51,6 @@
 #include "socks5.h"
 #include "state.h"
 
-/* Our descriptors start here, as the async driver's do: a program that
- * expects its next socket to get the lowest free number keeps it. */
-#define PRIVATE_FD_MIN 100
 /* The handed-out addresses bind() compares against. */
 #define HANDED_MAX SFY_BIND_REC_N
 
@@ -210,7 +207,7 @@ static bool move_locked(struct sfy_bind *b, int fd)
 	for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++) {
 		if (*slot[i] != fd)
 			continue;
-		int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
+		int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, SFY_PRIVATE_FD_MIN);
 		*slot[i] = n;   /* -1: lost with the old number; the waiter gives up */
 		hit = true;
 	}
@@ -225,7 +222,7 @@ static bool move_locked(struct sfy_bind *b, int fd)
 
 void sfy_bind_evict(int fd)
 {
-	if (fd < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	if (fd < SFY_PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
 	    holding || !sfy_fdreg_owner())
 		return;
 	int e = errno;
@@ -272,7 +269,7 @@ static bool halt_locked(struct sfy_bind *b)
 
 int sfy_bind_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing)
 {
-	if (last < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	if (last < SFY_PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
 	    holding || !sfy_fdreg_owner())
 		return 0;
 	int e = errno, n = 0;
@@ -308,15 +305,6 @@ again:
 }
 
 /* ------------------------------------------------------------ helpers */
-
-int sfy_bind_private_fd(int fd)
-{
-	if (fd < 0 || fd >= PRIVATE_FD_MIN)
-		return fd;
-	int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
-	sfy_real()->close(fd);
-	return n;
-}
 
 /* fd is a TCP socket of AF_INET/AF_INET6: its family, else 0. */
 static int tcp_family(int fd)
@@ -402,7 +390,7 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 	 * descriptor of a connection to the listener, and the program expects
 	 * that family of it (getsockname(), IPV6_* options). A dual-stack
 	 * AF_INET6 socket reaches an IPv4 hop v4-mapped (the chain does it). */
-	int s = sfy_bind_private_fd(socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	int s = sfy_private_fd(socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (s < 0) {
 		int r = -errno;
 		sfy_warn("listen: BIND for %s: cannot open a socket: %s", dst, strerror(-r));

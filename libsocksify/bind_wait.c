@@ -61,7 +61,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 {
 	int family = lsn->ss_family;
 	uint16_t lport = sfy_sockaddr_port((const struct sockaddr *)lsn);
-	int s = sfy_bind_private_fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+	int s = sfy_private_fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 	if (s < 0)
 		return -errno;
 	bool wild = sfy_bind_at_of((const struct sockaddr *)lsn, lsn_len, NULL, 0, NULL, 0) ==
@@ -303,7 +303,7 @@ static void *waiter(void *arg)
  * connector and starts the waiter. 0 or -errno. */
 int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn, socklen_t lsn_len)
 {
-	int w = sfy_bind_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	int w = sfy_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (w < 0)
 		return -errno;
 	struct sockaddr_storage to, loc;

@@ -67,8 +67,6 @@ void sfy_bind_unlock(void);
 /* Closes *fd if open (the real close) and sets it to -1. Under
  * sfy_bind_mu for a record's descriptor (the number is ours until then). */
 void sfy_bind_close_priv(int *fd);
-/* fd moved to a number >= 100, close-on-exec (the old one closed). */
-int sfy_bind_private_fd(int fd);
 /* a as a sockaddr of family (v4-mapped into AF_INET6); 0 when it cannot be. */
 socklen_t sfy_bind_in_family(const struct sfy_addr *a, int family, struct sockaddr_storage *ss);
 /* A name, or an all-zero address. */

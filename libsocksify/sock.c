@@ -36,6 +36,15 @@ int sfy_sock_family(int fd)
 	return ss.ss_family;
 }
 
+int sfy_private_fd(int fd)
+{
+	if (fd < 0 || fd >= SFY_PRIVATE_FD_MIN)
+		return fd;
+	int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, SFY_PRIVATE_FD_MIN);
+	sfy_real()->close(fd);
+	return n;
+}
+
 struct opt {
 	int level, name;
 	int same_family;        /* IP-level options only apply within a family */
