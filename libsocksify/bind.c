@@ -500,8 +500,7 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 
 int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	if (!sa || len < sizeof(struct sockaddr_in) ||
-	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+	if (!sfy_sockaddr_is_inet(sa, len))
 		return 1;
 	/* Only port 0 is a BIND's: a fixed port is a server's, whatever the
 	 * address (the kernel's bind, which says EADDRNOTAVAIL for an address
