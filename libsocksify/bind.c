@@ -578,11 +578,8 @@ int sfy_bind_on_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 		socklen_t ol = sizeof(own);
 		if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) == 0 &&
 		    own.ss_family == out.ss_family) {
-			uint16_t p = sfy_sockaddr_port((struct sockaddr *)&own);
-			if (out.ss_family == AF_INET)
-				((struct sockaddr_in *)&out)->sin_port = htons(p);
-			else
-				((struct sockaddr_in6 *)&out)->sin6_port = htons(p);
+			sfy_sockaddr_set_port((struct sockaddr *)&out,
+					      sfy_sockaddr_port((struct sockaddr *)&own));
 			sfy_bind_copy_out(&out, b->asked_len, sa, len);
 			r = 0;
 		}

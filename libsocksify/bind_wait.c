@@ -70,10 +70,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 	if (!wild) {
 		memcpy(to, lsn, lsn_len);
 		*tl = lsn_len;
-		if (family == AF_INET)
-			((struct sockaddr_in *)to)->sin_port = 0;
-		else
-			((struct sockaddr_in6 *)to)->sin6_port = 0;
+		sfy_sockaddr_set_port((struct sockaddr *)to, 0);
 		if (sfy_real()->bind(s, (struct sockaddr *)to, *tl) < 0) {
 			int r = -errno;
 			sfy_real()->close(s);
@@ -107,10 +104,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 		sfy_real()->close(s);
 		return r;
 	}
-	if (family == AF_INET)
-		((struct sockaddr_in *)to)->sin_port = htons(lport);
-	else
-		((struct sockaddr_in6 *)to)->sin6_port = htons(lport);
+	sfy_sockaddr_set_port((struct sockaddr *)to, lport);
 	return s;
 }
 

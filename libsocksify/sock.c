@@ -20,6 +20,14 @@ uint16_t sfy_sockaddr_port(const struct sockaddr *sa)
 	return 0;
 }
 
+void sfy_sockaddr_set_port(struct sockaddr *sa, uint16_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)(void *)sa)->sin_port = htons(port);
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)sa)->sin6_port = htons(port);
+}
+
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len)
 {
 	return sa && len >= sizeof(sa_family_t) &&

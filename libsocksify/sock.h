@@ -14,6 +14,9 @@
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len);
 /* The port of an AF_INET/AF_INET6 address, host byte order; 0 otherwise. */
 uint16_t sfy_sockaddr_port(const struct sockaddr *sa);
+/* Sets the port (host byte order) of an AF_INET/AF_INET6 address; any
+ * other is left as it is. */
+void sfy_sockaddr_set_port(struct sockaddr *sa, uint16_t port);
 /* Address family of fd (from getsockname), or a negative errno. */
 int sfy_sock_family(int fd);
 
