@@ -341,16 +341,16 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	return -e;
 }
 
-/* Is the connection the kernel accepted from peer our connector's? */
+/* Is the connection the kernel accepted from peer our connector's? An
+ * IPv4 address and its v4-mapped form are the same; no connector
+ * (cloc_len 0) matches nothing. */
 static bool is_connector(const struct sfy_bind *b, const struct sockaddr_storage *peer,
 			 socklen_t pl)
 {
-	struct sfy_addr x, y;
-	return b->cloc_len && pl &&
-	       sfy_addr_from_sockaddr(&x, (const struct sockaddr *)peer, pl) == 0 &&
-	       sfy_addr_from_sockaddr(&y, (const struct sockaddr *)&b->cloc, b->cloc_len) == 0 &&
-	       x.type == y.type && x.port == y.port &&
-	       !memcmp(x.ip, y.ip, x.type == SFY_ATYP_IPV4 ? 4 : 16);
+	const struct sockaddr *p = (const struct sockaddr *)peer,
+			      *c = (const struct sockaddr *)&b->cloc;
+	return sfy_bind_same_ip(p, pl, c, b->cloc_len) &&
+	       sfy_sockaddr_port(p) == sfy_sockaddr_port(c);
 }
 
 /* The BIND connection goes under nfd (the kernel's fresh descriptor of the
