@@ -88,6 +88,14 @@ bool sfy_bind_triggers(const struct sfy_bind_ask *a);
 bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
 		      socklen_t blen);
 
+/* ---- addresses as a socket shows them (bind.c; for the BIND files) ---- */
+
+/* a as a sockaddr of family (v4-mapped into AF_INET6); 0 when it cannot be. */
+socklen_t sfy_bind_in_family(const struct sfy_addr *a, int family, struct sockaddr_storage *ss);
+/* ss (n bytes) into the caller's sa and len, truncated as getsockname() does. */
+void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *sa,
+		       socklen_t *len);
+
 /* ---- proxied connections (bind_rec.c) ---- */
 
 /* The chain set-up of fd's socket succeeded. idfd: a descriptor of the same

@@ -67,13 +67,8 @@ void sfy_bind_unlock(void);
 /* Closes *fd if open (the real close) and sets it to -1. Under
  * sfy_bind_mu for a record's descriptor (the number is ours until then). */
 void sfy_bind_close_priv(int *fd);
-/* a as a sockaddr of family (v4-mapped into AF_INET6); 0 when it cannot be. */
-socklen_t sfy_bind_in_family(const struct sfy_addr *a, int family, struct sockaddr_storage *ss);
 /* A name, or an all-zero address. */
 bool sfy_bind_zero_ip(const struct sfy_addr *a);
-/* ss (n bytes) into the caller's sa and len, truncated as getsockname() does. */
-void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *sa,
-		       socklen_t *len);
 
 /* bind_wait.c */
 /* Listening for real at lsn (the real listener's address): makes the
