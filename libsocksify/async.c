@@ -40,10 +40,8 @@
 #include "log.h"
 #include "ready.h"
 #include "real.h"
+#include "sock.h"
 
-/* Descriptors the library keeps start here (as shmfd.h's do): programs
- * that assume their next socket gets the lowest free number keep it. */
-#define PRIVATE_FD_MIN 100
 /* The longest the driver sleeps without looking at abort flags: an abort
  * asked by a forked child (which cannot wake the parent's driver) or whose
  * wake-up was skipped is seen within this. */
@@ -83,16 +81,6 @@ static _Atomic int privfd[SFY_ASLOT_N];
 static int raw_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	return (int)sfy_real()->syscall(SYS_epoll_ctl, epfd, op, fd, ev);
-}
-
-/* A descriptor of ours, moved to PRIVATE_FD_MIN or above, close-on-exec. */
-static int private_fd(int fd)
-{
-	if (fd < 0 || fd >= PRIVATE_FD_MIN)
-		return fd;
-	int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
-	sfy_real()->close(fd);
-	return n;
 }
 
 static void disconnect(int fd)
@@ -326,8 +314,8 @@ static void setup_once(void)
 
 static int start_locked(void)
 {
-	ep = private_fd((int)sfy_real()->syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
-	evfd = private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	ep = sfy_private_fd((int)sfy_real()->syscall(SYS_epoll_create1, EPOLL_CLOEXEC));
+	evfd = sfy_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (ep < 0 || evfd < 0 || raw_epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev) < 0)
 		goto fail;
@@ -449,7 +437,7 @@ int sfy_async_connect(const struct sfy_config *cfg, int fd, const struct sfy_add
 	for (int k = 0; k < EAGER_STEPS && r > 0 && r != SFY_SM_RUN && ready_now(fd, r); k++)
 		r = sfy_chain_sm_step(sm);
 	int copy = -1;
-	if (r > 0 && (copy = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN)) >= 0) {
+	if (r > 0 && (copy = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, SFY_PRIVATE_FD_MIN)) >= 0) {
 		sfy_chain_sm_set_fd(sm, copy);
 		j->sm = sm;
 		j->cfg = cfg;

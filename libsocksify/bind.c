@@ -51,9 +51,6 @@
 #include "socks5.h"
 #include "state.h"
 
-/* Our descriptors start here, as the async driver's do: a program that
- * expects its next socket to get the lowest free number keeps it. */
-#define PRIVATE_FD_MIN 100
 /* The handed-out addresses bind() compares against. */
 #define HANDED_MAX SFY_BIND_REC_N
 
@@ -118,7 +115,7 @@ static void setup(void)
 
 /* ------------------------------------------------------------ records */
 
-static struct sfy_bind *bind_new(int family, enum sfy_bind_at at, uint16_t port)
+static struct sfy_bind *bind_new(int family, enum sfy_bind_at at)
 {
 	pthread_once(&once, setup);
 	struct sfy_bind *b = calloc(1, sizeof(*b));
@@ -128,7 +125,6 @@ static struct sfy_bind *bind_new(int family, enum sfy_bind_at at, uint16_t port)
 	b->st = B_ASKED;
 	b->family = family;
 	b->at = at;
-	b->port = port;
 	b->rfd = b->bfd = b->cfd = b->wake = -1;
 	sfy_bind_lock();
 	b->next = all;
@@ -211,7 +207,7 @@ static bool move_locked(struct sfy_bind *b, int fd)
 	for (size_t i = 0; i < sizeof(slot) / sizeof(slot[0]); i++) {
 		if (*slot[i] != fd)
 			continue;
-		int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
+		int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, SFY_PRIVATE_FD_MIN);
 		*slot[i] = n;   /* -1: lost with the old number; the waiter gives up */
 		hit = true;
 	}
@@ -226,7 +222,7 @@ static bool move_locked(struct sfy_bind *b, int fd)
 
 void sfy_bind_evict(int fd)
 {
-	if (fd < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	if (fd < SFY_PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
 	    holding || !sfy_fdreg_owner())
 		return;
 	int e = errno;
@@ -265,17 +261,15 @@ static bool halt_locked(struct sfy_bind *b)
 			pthread_cond_wait(&cv, &sfy_bind_mu);
 		return true;
 	}
-	if (b->st >= B_BOUND && b->st <= B_READY) {
+	if (b->st >= B_BOUND && b->st <= B_READY)
 		b->st = B_BROKEN;
-		b->err = -ECONNABORTED;
-	}
 	b->cloc_len = 0;        /* no connector on its way: accept() says so */
 	return false;
 }
 
 int sfy_bind_guarded_in(unsigned first, unsigned last, int out[], int max, bool closing)
 {
-	if (last < PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
+	if (last < SFY_PRIVATE_FD_MIN || !atomic_load_explicit(&nrec, memory_order_relaxed) ||
 	    holding || !sfy_fdreg_owner())
 		return 0;
 	int e = errno, n = 0;
@@ -311,15 +305,6 @@ again:
 }
 
 /* ------------------------------------------------------------ helpers */
-
-int sfy_bind_private_fd(int fd)
-{
-	if (fd < 0 || fd >= PRIVATE_FD_MIN)
-		return fd;
-	int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, PRIVATE_FD_MIN);
-	sfy_real()->close(fd);
-	return n;
-}
 
 /* fd is a TCP socket of AF_INET/AF_INET6: its family, else 0. */
 static int tcp_family(int fd)
@@ -405,7 +390,7 @@ static int request(struct sfy_bind *b, const struct sfy_bind_proxied *p)
 	 * descriptor of a connection to the listener, and the program expects
 	 * that family of it (getsockname(), IPV6_* options). A dual-stack
 	 * AF_INET6 socket reaches an IPv4 hop v4-mapped (the chain does it). */
-	int s = sfy_bind_private_fd(socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	int s = sfy_private_fd(socket(b->family, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (s < 0) {
 		int r = -errno;
 		sfy_warn("listen: BIND for %s: cannot open a socket: %s", dst, strerror(-r));
@@ -476,7 +461,6 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 	enum bstate st = b->st;
 	int err = b->err;
 	enum sfy_bind_at at = b->at;
-	uint16_t port = b->port;
 	struct sockaddr_storage asked = b->asked;
 	socklen_t asked_len = b->asked_len;
 	if (st == B_ASKED)
@@ -489,7 +473,8 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 	if (st != B_ASKED)
 		return 0;
 	struct sfy_bind_proxied p;
-	struct sfy_bind_ask ask = { .at = at, .port = port, .listen_call = listen_call,
+	/* Port 0: a record is only made for it (sfy_bind_on_bind). */
+	struct sfy_bind_ask ask = { .at = at, .port = 0, .listen_call = listen_call,
 				    .connected = connected(fd), .off = bind_off() };
 	ask.have_proxied = !ask.off && !ask.connected &&
 			   sfy_bind_rec_pick(at, (struct sockaddr *)&asked, asked_len, &p);
@@ -515,24 +500,32 @@ static int settle(struct sfy_bind *b, int fd, bool listen_call)
 
 int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-	if (!sa || len < sizeof(struct sockaddr_in) ||
-	    (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+	if (!sfy_sockaddr_is_inet(sa, len))
 		return 1;
 	/* Only port 0 is a BIND's: a fixed port is a server's, whatever the
 	 * address (the kernel's bind, which says EADDRNOTAVAIL for an address
 	 * that is not this machine's, as without socksify). */
-	uint16_t port = sfy_sockaddr_port(sa);
-	if (port != 0)
+	if (sfy_sockaddr_port(sa) != 0)
 		return 1;
+	/* The wildcard and loopback kinds come before the lists (bind.h):
+	 * loopback is never a BIND's, and only another address needs the
+	 * lists (a lock and an fstat() per record). */
+	enum sfy_bind_at at = sfy_bind_at_of(sa, len, NULL, 0, NULL, 0);
+	if (at == SFY_BIND_AT_LOOPBACK)
+		return 1;
+	/* TCP first: bind_off() loads the configuration, which bind() of any
+	 * other socket never does. */
 	int fam = tcp_family(fd);
 	if (!fam || bind_off())
 		return 1;
-	struct sockaddr_storage handed[HANDED_MAX], locals[HANDED_MAX];
-	size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
-	size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
-	enum sfy_bind_at at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
-	if (at != SFY_BIND_AT_WILDCARD && at != SFY_BIND_AT_HANDED && at != SFY_BIND_AT_PROXIED)
-		return 1;
+	if (at == SFY_BIND_AT_OTHER) {
+		struct sockaddr_storage handed[HANDED_MAX], locals[HANDED_MAX];
+		size_t nh = sfy_bind_rec_handed(handed, HANDED_MAX);
+		size_t nl = sfy_bind_rec_locals(locals, HANDED_MAX);
+		at = sfy_bind_at_of(sa, len, handed, nh, locals, nl);
+		if (at != SFY_BIND_AT_HANDED && at != SFY_BIND_AT_PROXIED)
+			return 1;
+	}
 	/* The address asked for when it is this machine's (a proxied
 	 * connection's own local address; a handed-out one when the proxy
 	 * runs here): the connector finds the listener there. */
@@ -551,7 +544,7 @@ int sfy_bind_on_bind(int fd, const struct sockaddr *sa, socklen_t len)
 	}
 	if (r < 0)
 		return -errno;
-	struct sfy_bind *b = bind_new(fam, at, port);
+	struct sfy_bind *b = bind_new(fam, at);
 	if (b) {
 		if (at != SFY_BIND_AT_WILDCARD) {
 			/* By family, as the kernel would say it: the caller's
@@ -585,11 +578,8 @@ int sfy_bind_on_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 		socklen_t ol = sizeof(own);
 		if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) == 0 &&
 		    own.ss_family == out.ss_family) {
-			uint16_t p = sfy_sockaddr_port((struct sockaddr *)&own);
-			if (out.ss_family == AF_INET)
-				((struct sockaddr_in *)&out)->sin_port = htons(p);
-			else
-				((struct sockaddr_in6 *)&out)->sin6_port = htons(p);
+			sfy_sockaddr_set_port((struct sockaddr *)&out,
+					      sfy_sockaddr_port((struct sockaddr *)&own));
 			sfy_bind_copy_out(&out, b->asked_len, sa, len);
 			r = 0;
 		}
@@ -612,7 +602,7 @@ int sfy_bind_on_listen(int fd, int backlog)
 		if (sfy_real()->getsockname(fd, (struct sockaddr *)&own, &ol) < 0 ||
 		    sfy_sockaddr_port((struct sockaddr *)&own) != 0)
 			return 1;
-		if (!(b = bind_new(fam, SFY_BIND_AT_NONE, 0)))
+		if (!(b = bind_new(fam, SFY_BIND_AT_NONE)))
 			return 1;
 		if (sfy_fdreg_bind_set(fd, b) < 0) {
 			sfy_bind_put(b);

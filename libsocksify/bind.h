@@ -88,12 +88,20 @@ bool sfy_bind_triggers(const struct sfy_bind_ask *a);
 bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
 		      socklen_t blen);
 
+/* ---- addresses as a socket shows them (bind.c; for the BIND files) ---- */
+
+/* a as a sockaddr of family (v4-mapped into AF_INET6); 0 when it cannot be. */
+socklen_t sfy_bind_in_family(const struct sfy_addr *a, int family, struct sockaddr_storage *ss);
+/* ss (n bytes) into the caller's sa and len, truncated as getsockname() does. */
+void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *sa,
+		       socklen_t *len);
+
 /* ---- proxied connections (bind_rec.c) ---- */
 
 /* The chain set-up of fd's socket succeeded. idfd: a descriptor of the same
  * socket to take its identity from (fd itself, or the async driver's
  * private copy); peer: the program's getpeername(). Connections without
- * hops (direct routes) are not remembered. */
+ * hops (direct routes) are not remembered, nor any with bind: off. */
 void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 			   const struct sockaddr *peer, socklen_t peer_len,
 			   const struct sfy_chain_report *rep);

@@ -58,6 +58,10 @@ void sfy_bind_note_proxied(int fd, int idfd, const struct sfy_config *cfg,
 {
 	if (!rep || !rep->nhops || rep->nhops > SFY_MAX_PROXIES || !sfy_fdreg_owner())
 		return;
+	/* bind: off: every reader refuses anyway; the any gate stays closed. */
+	const struct sfy_config *top = sfy_config_peek();
+	if (!top || top->bind_off)
+		return;
 	struct sfy_bind_proxied p = { .fd = fd, .cfg = cfg, .nhops = rep->nhops, .dst = rep->dst,
 				      .last_known = rep->last_addr_known,
 				      .last_addr = rep->last_addr };
@@ -137,14 +141,12 @@ bool sfy_bind_proxied_sockname(int fd, struct sockaddr *sa, socklen_t *len)
 	 * BND cannot be shown by an AF_INET one. */
 	struct sfy_addr a;
 	struct sockaddr_storage out;
-	if (sfy_addr_from_sockaddr(&a, (struct sockaddr *)&p.bnd, p.bnd_len) < 0 ||
-	    (own.ss_family == AF_INET && a.type != SFY_ATYP_IPV4))
+	if (sfy_addr_from_sockaddr(&a, (struct sockaddr *)&p.bnd, p.bnd_len) < 0)
 		return false;
-	int n = sfy_addr_to_sockaddr(&a, own.ss_family, &out);
-	if (n <= 0)
+	socklen_t n = sfy_bind_in_family(&a, own.ss_family, &out);
+	if (!n)
 		return false;
-	memcpy(sa, &out, *len < (socklen_t)n ? *len : (size_t)n);
-	*len = (socklen_t)n;
+	sfy_bind_copy_out(&out, n, sa, len);
 	return true;
 }
 

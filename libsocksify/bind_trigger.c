@@ -5,6 +5,7 @@
 
 #include "addr.h"
 #include "bind.h"
+#include "sock.h"
 
 /* The IPv4 address inside sa (AF_INET, or v4-mapped AF_INET6) into v4;
  * false for a real IPv6 address. */
@@ -19,12 +20,6 @@ static bool v4_of(const struct sockaddr *sa, uint8_t v4[4])
 		return false;
 	memcpy(v4, a + 12, 4);
 	return true;
-}
-
-static bool inet_ok(const struct sockaddr *sa, socklen_t len)
-{
-	return sa && ((sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) ||
-		      (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)));
 }
 
 /* The same IP (ports aside), across families for v4-mapped addresses. */
@@ -42,7 +37,7 @@ static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
 static bool in_list(const struct sockaddr *sa, const struct sockaddr_storage *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (inet_ok((const struct sockaddr *)&list[i], sizeof(list[i])) &&
+		if (sfy_sockaddr_is_inet((const struct sockaddr *)&list[i], sizeof(list[i])) &&
 		    same_ip(sa, (const struct sockaddr *)&list[i]))
 			return true;
 	return false;
@@ -51,14 +46,14 @@ static bool in_list(const struct sockaddr *sa, const struct sockaddr_storage *li
 bool sfy_bind_same_ip(const struct sockaddr *a, socklen_t alen, const struct sockaddr *b,
 		      socklen_t blen)
 {
-	return inet_ok(a, alen) && inet_ok(b, blen) && same_ip(a, b);
+	return sfy_sockaddr_is_inet(a, alen) && sfy_sockaddr_is_inet(b, blen) && same_ip(a, b);
 }
 
 enum sfy_bind_at sfy_bind_at_of(const struct sockaddr *sa, socklen_t len,
 				const struct sockaddr_storage *handed, size_t nhanded,
 				const struct sockaddr_storage *locals, size_t nlocals)
 {
-	if (!inet_ok(sa, len))
+	if (!sfy_sockaddr_is_inet(sa, len))
 		return SFY_BIND_AT_OTHER;
 	uint8_t v4[4];
 	if (v4_of(sa, v4)) {

@@ -61,7 +61,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 {
 	int family = lsn->ss_family;
 	uint16_t lport = sfy_sockaddr_port((const struct sockaddr *)lsn);
-	int s = sfy_bind_private_fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+	int s = sfy_private_fd(socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 	if (s < 0)
 		return -errno;
 	bool wild = sfy_bind_at_of((const struct sockaddr *)lsn, lsn_len, NULL, 0, NULL, 0) ==
@@ -70,10 +70,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 	if (!wild) {
 		memcpy(to, lsn, lsn_len);
 		*tl = lsn_len;
-		if (family == AF_INET)
-			((struct sockaddr_in *)to)->sin_port = 0;
-		else
-			((struct sockaddr_in6 *)to)->sin6_port = 0;
+		sfy_sockaddr_set_port((struct sockaddr *)to, 0);
 		if (sfy_real()->bind(s, (struct sockaddr *)to, *tl) < 0) {
 			int r = -errno;
 			sfy_real()->close(s);
@@ -107,10 +104,7 @@ static int connector(const struct sockaddr_storage *lsn, socklen_t lsn_len,
 		sfy_real()->close(s);
 		return r;
 	}
-	if (family == AF_INET)
-		((struct sockaddr_in *)to)->sin_port = htons(lport);
-	else
-		((struct sockaddr_in6 *)to)->sin6_port = htons(lport);
+	sfy_sockaddr_set_port((struct sockaddr *)to, lport);
 	return s;
 }
 
@@ -233,13 +227,11 @@ static int connect_connector(struct sfy_bind *b)
 
 /* Under the lock: no connector will come (accept() reports ECONNABORTED
  * at once). */
-static void no_connector(struct sfy_bind *b, int err)
+static void no_connector(struct sfy_bind *b)
 {
 	sfy_bind_close_priv(&b->cfd);
 	b->cloc_len = 0;
 	b->st = B_BROKEN;
-	if (!b->err)
-		b->err = err;
 }
 
 static void *waiter(void *arg)
@@ -261,7 +253,7 @@ static void *waiter(void *arg)
 		/* Told to stop (close, fork, the program's close_range), or our
 		 * descriptor was lost to the program's close(). */
 		if (!b->stop)
-			no_connector(b, -ECONNABORTED);
+			no_connector(b);
 		b->running = false;
 		pthread_cond_broadcast(&sfy_bind_cv);
 		sfy_bind_unlock();
@@ -272,10 +264,9 @@ static void *waiter(void *arg)
 		b->peer_len = pl;
 	}
 	b->st = err == 0 ? B_READY : B_BROKEN;
-	b->err = err;
 	int cerr = b->cfd < 0 ? b->cerr : 0;
 	if (cerr)
-		no_connector(b, err ? err : -ECONNABORTED);
+		no_connector(b);
 	sfy_bind_unlock();
 
 	if (err < 0)
@@ -292,7 +283,7 @@ static void *waiter(void *arg)
 	/* -ECANCELED without stop: the connector's number was lost. */
 	bool lost = c < 0 && !(c == -ECANCELED && b->stop);
 	if (lost)
-		no_connector(b, err ? err : -ECONNABORTED);
+		no_connector(b);
 	b->running = false;
 	pthread_cond_broadcast(&sfy_bind_cv);
 	sfy_bind_unlock();
@@ -306,7 +297,7 @@ static void *waiter(void *arg)
  * connector and starts the waiter. 0 or -errno. */
 int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn, socklen_t lsn_len)
 {
-	int w = sfy_bind_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	int w = sfy_private_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (w < 0)
 		return -errno;
 	struct sockaddr_storage to, loc;
@@ -314,8 +305,6 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	int c = connector(lsn, lsn_len, &to, &tl, &loc, &ll);
 	sfy_bind_lock();
 	b->wake = w;
-	b->lsn = *lsn;
-	b->lsn_len = lsn_len;
 	if (c >= 0) {
 		b->cfd = c;
 		b->cto = to;
@@ -352,16 +341,16 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	return -e;
 }
 
-/* Is the connection the kernel accepted from peer our connector's? */
+/* Is the connection the kernel accepted from peer our connector's? An
+ * IPv4 address and its v4-mapped form are the same; no connector
+ * (cloc_len 0) matches nothing. */
 static bool is_connector(const struct sfy_bind *b, const struct sockaddr_storage *peer,
 			 socklen_t pl)
 {
-	struct sfy_addr x, y;
-	return b->cloc_len && pl &&
-	       sfy_addr_from_sockaddr(&x, (const struct sockaddr *)peer, pl) == 0 &&
-	       sfy_addr_from_sockaddr(&y, (const struct sockaddr *)&b->cloc, b->cloc_len) == 0 &&
-	       x.type == y.type && x.port == y.port &&
-	       !memcmp(x.ip, y.ip, x.type == SFY_ATYP_IPV4 ? 4 : 16);
+	const struct sockaddr *p = (const struct sockaddr *)peer,
+			      *c = (const struct sockaddr *)&b->cloc;
+	return sfy_bind_same_ip(p, pl, c, b->cloc_len) &&
+	       sfy_sockaddr_port(p) == sfy_sockaddr_port(c);
 }
 
 /* The BIND connection goes under nfd (the kernel's fresh descriptor of the

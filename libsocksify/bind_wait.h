@@ -24,7 +24,6 @@ struct sfy_bind {
 	int err;                        /* FAILED: listen()'s -errno */
 	int family;                     /* the listening socket's */
 	enum sfy_bind_at at;
-	uint16_t port;                  /* the port the program asked for */
 	struct sockaddr_storage asked;  /* AT_HANDED/AT_PROXIED: the address it
 					   asked for (which connection the BIND
 					   belongs to), port 0 */
@@ -46,8 +45,6 @@ struct sfy_bind {
 	int cerr;                       /* the connector could not be made: -errno */
 	struct sockaddr_storage cto;    /* where the connector connects */
 	socklen_t cto_len;
-	struct sockaddr_storage lsn;    /* the real listener's address */
-	socklen_t lsn_len;
 	struct sockaddr_storage first;  /* the first reply, listener's family */
 	socklen_t first_len;
 	struct sockaddr_storage cloc;   /* the connector's own address */
@@ -70,15 +67,8 @@ void sfy_bind_unlock(void);
 /* Closes *fd if open (the real close) and sets it to -1. Under
  * sfy_bind_mu for a record's descriptor (the number is ours until then). */
 void sfy_bind_close_priv(int *fd);
-/* fd moved to a number >= 100, close-on-exec (the old one closed). */
-int sfy_bind_private_fd(int fd);
-/* a as a sockaddr of family (v4-mapped into AF_INET6); 0 when it cannot be. */
-socklen_t sfy_bind_in_family(const struct sfy_addr *a, int family, struct sockaddr_storage *ss);
 /* A name, or an all-zero address. */
 bool sfy_bind_zero_ip(const struct sfy_addr *a);
-/* ss (n bytes) into the caller's sa and len, truncated as getsockname() does. */
-void sfy_bind_copy_out(const struct sockaddr_storage *ss, socklen_t n, struct sockaddr *sa,
-		       socklen_t *len);
 
 /* bind_wait.c */
 /* Listening for real at lsn (the real listener's address): makes the

@@ -906,10 +906,9 @@ SFY_EXPORT int getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 		return -1;
 	if (own.ss_family != local.ss_family)
 		ll = 0;
-	else if (own.ss_family == AF_INET)
-		((struct sockaddr_in *)&local)->sin_port = ((struct sockaddr_in *)&own)->sin_port;
 	else
-		((struct sockaddr_in6 *)&local)->sin6_port = ((struct sockaddr_in6 *)&own)->sin6_port;
+		sfy_sockaddr_set_port((struct sockaddr *)&local,
+				      sfy_sockaddr_port((struct sockaddr *)&own));
 	const struct sockaddr_storage *out = ll ? &local : &own;
 	socklen_t n = ll ? ll : ol;
 	memcpy(sa, out, *len < n ? *len : n);

@@ -20,6 +20,14 @@ uint16_t sfy_sockaddr_port(const struct sockaddr *sa)
 	return 0;
 }
 
+void sfy_sockaddr_set_port(struct sockaddr *sa, uint16_t port)
+{
+	if (sa->sa_family == AF_INET)
+		((struct sockaddr_in *)(void *)sa)->sin_port = htons(port);
+	else if (sa->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)(void *)sa)->sin6_port = htons(port);
+}
+
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len)
 {
 	return sa && len >= sizeof(sa_family_t) &&
@@ -34,6 +42,15 @@ int sfy_sock_family(int fd)
 	if (sfy_real()->getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
 		return -errno;
 	return ss.ss_family;
+}
+
+int sfy_private_fd(int fd)
+{
+	if (fd < 0 || fd >= SFY_PRIVATE_FD_MIN)
+		return fd;
+	int n = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, SFY_PRIVATE_FD_MIN);
+	sfy_real()->close(fd);
+	return n;
 }
 
 struct opt {

@@ -14,8 +14,18 @@
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len);
 /* The port of an AF_INET/AF_INET6 address, host byte order; 0 otherwise. */
 uint16_t sfy_sockaddr_port(const struct sockaddr *sa);
+/* Sets the port (host byte order) of an AF_INET/AF_INET6 address; any
+ * other is left as it is. */
+void sfy_sockaddr_set_port(struct sockaddr *sa, uint16_t port);
 /* Address family of fd (from getsockname), or a negative errno. */
 int sfy_sock_family(int fd);
+
+/* Descriptors the library keeps start here (as shmfd.h's do): a program
+ * that expects its next socket to get the lowest free number keeps it. */
+#define SFY_PRIVATE_FD_MIN 100
+/* fd (one of ours) moved to SFY_PRIVATE_FD_MIN or above, close-on-exec,
+ * the old number closed; a negative fd is passed through. */
+int sfy_private_fd(int fd);
 
 /* The local address the program bound fd to before any connect (a
  * specific address or port): true with *out filled; false for an unbound
