@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* An AF_INET/AF_INET6 address at least as long as its family needs, for
- * addresses the kernel wrote (recvfrom); what a program hands in is read
- * by sfy_dest_read() (dest.h) instead. */
+/* An AF_INET/AF_INET6 address at least as long as its family needs: for
+ * addresses the kernel wrote (recvfrom) and a bind()'s address; a
+ * destination a program hands in is read by sfy_dest_read() (dest.h). */
 bool sfy_sockaddr_is_inet(const struct sockaddr *sa, socklen_t len);
 /* The port of an AF_INET/AF_INET6 address, host byte order; 0 otherwise. */
 uint16_t sfy_sockaddr_port(const struct sockaddr *sa);
