@@ -41,6 +41,7 @@
 #include "ready.h"
 #include "real.h"
 #include "sock.h"
+#include "thread.h"
 
 /* The longest the driver sleeps without looking at abort flags: an abort
  * asked by a forked child (which cannot wake the parent's driver) or whose
@@ -323,14 +324,8 @@ static int start_locked(void)
 	if (pthread_attr_init(&at) != 0)
 		goto fail;
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	/* Every signal blocked in the thread: the program's handlers run in
-	 * its own threads only. The mask is inherited from the creator. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_t t;
-	int r = pthread_create(&t, &at, drive, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int r = sfy_thread_start(&t, &at, drive, NULL);
 	pthread_attr_destroy(&at);
 	if (r != 0)
 		goto fail;

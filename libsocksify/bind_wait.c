@@ -24,6 +24,7 @@
 #include "sock.h"
 #include "socks4.h"
 #include "socks5.h"
+#include "thread.h"
 
 /* Ends the waiter (a wake-up, then a join: it never blocks on anything
  * else) and closes the connector. Not under sfy_bind_mu. */
@@ -317,13 +318,8 @@ int sfy_bind_start_waiter(struct sfy_bind *b, const struct sockaddr_storage *lsn
 	b->st = B_LISTENING;
 	b->running = true;
 	sfy_bind_unlock();
-	sigset_t allsig, old;
-	sigfillset(&allsig);
-	/* The program's signal handlers must not run on our thread. */
-	pthread_sigmask(SIG_SETMASK, &allsig, &old);
 	pthread_t t;
-	int e = pthread_create(&t, NULL, waiter, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = sfy_thread_start(&t, NULL, waiter, b);
 	sfy_bind_lock();
 	if (e == 0) {
 		b->thr = t;

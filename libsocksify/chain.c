@@ -49,6 +49,7 @@
 #include "route.h"
 #include "sock.h"
 #include "stepwise.h"
+#include "thread.h"
 
 static atomic_uint rr_next;
 
@@ -633,12 +634,7 @@ static int aprobe_start(struct sfy_chain_sm *sm, size_t k)
 	memcpy(second->idx, sm->idx, sizeof(sm->idx));
 	ap->second = second;
 	ap->k = k;
-	sigset_t all, old;
-	sigfillset(&all);
-	/* The program's signal handlers must not run on our thread. */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&ap->thread, NULL, aprobe_run, ap);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = sfy_thread_start(&ap->thread, NULL, aprobe_run, ap);
 	if (e) {
 		sfy_real()->close(fd);
 		free(second);

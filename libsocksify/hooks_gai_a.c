@@ -36,6 +36,7 @@
 #include "route.h"
 #include "sfy.h"
 #include "state.h"
+#include "thread.h"
 
 struct notify {
 	void (*fn)(union sigval);
@@ -215,8 +216,6 @@ static int start(struct gaicb *list[], int n, const struct sigevent *sev)
 
 	pthread_attr_t attr;
 	pthread_t t;
-	sigset_t all, old;
-	sigfillset(&all);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_mutex_lock(&lock);
@@ -224,10 +223,7 @@ static int start(struct gaicb *list[], int n, const struct sigevent *sev)
 		__atomic_store_n(&b->list[i]->__return, EAI_INPROGRESS, __ATOMIC_RELAXED);
 	b->next = running;
 	running = b;
-	/* The program's signal handlers must not run on our thread. */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&t, &attr, work, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = sfy_thread_start(&t, &attr, work, b);
 	if (e) {   /* the call fails: nothing of it stays in progress */
 		running = b->next;
 		for (int i = 0; i < k; i++)

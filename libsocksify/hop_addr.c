@@ -36,6 +36,7 @@
 #include "hop_addr.h"
 #include "io.h"
 #include "real.h"
+#include "thread.h"
 
 /* One lookup, shared by the waiter and the lookup thread: a late lookup
  * outlives the waiter that gave up on it, so the last of the two frees it. */
@@ -90,14 +91,9 @@ int sfy_resolve_fam(const char *host, uint16_t port, int family, int64_t deadlin
 	atomic_init(&l->refs, 2);
 	pthread_attr_t attr;
 	pthread_t t;
-	sigset_t all, old;
-	sigfillset(&all);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	/* The program's signal handlers must not run on our thread. */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&t, &attr, lookup_run, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = sfy_thread_start(&t, &attr, lookup_run, l);
 	pthread_attr_destroy(&attr);
 	if (e) {
 		free(l);

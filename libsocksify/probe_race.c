@@ -19,6 +19,7 @@
 #include "probe_race.h"
 #include "real.h"
 #include "sock.h"
+#include "thread.h"
 
 struct runner {
 	struct sfy_race *rc;
@@ -69,12 +70,7 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 	}
 	struct runner ru = { rc, fd, efd, deadline };
 	pthread_t t;
-	sigset_t all, old;
-	sigfillset(&all);
-	/* The program's signal handlers must not run on our thread. */
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	bool started = pthread_create(&t, NULL, run_second, &ru) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	bool started = sfy_thread_start(&t, NULL, run_second, &ru) == 0;
 	if (!started)
 		rc->second_err = -EAGAIN;
 
