@@ -85,6 +85,9 @@ fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
 	for t in tests/integration/*.sh; do
 		want "$(basename "$t" .sh)" || continue
+		# A fresh cache per script: what one script's proxies taught the
+		# step-by-step cache never changes how another's pipeline.
+		rm -rf "${SFY_CACHE_DIR:?}"/* 2>/dev/null
 		run_one "integration/$(basename "$t" .sh)" timeout -k 10 900 bash "$t"
 	done
 fi

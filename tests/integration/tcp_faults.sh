@@ -259,6 +259,7 @@ run_case step_mode_again $s5 "step:echo" 0 - 4000 --send ping
 # user's cache ($XDG_CACHE_HOME/socksify/stepwise), so the next program goes
 # step by step at once (no probe wait, no pipelined first attempt).
 cache=$tmp/cache
+suite_cache=${XDG_CACHE_HOME-}
 if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	XDG_CACHE_HOME=$cache
 	export XDG_CACHE_HOME
@@ -277,7 +278,8 @@ if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	[ "$n" -eq 5 ] || bad step_cache_1 "$n connections at the peer, expected 5"
 	[ "$ms" -lt 2500 ] || bad step_cache_1 "the remembered run took ${ms}ms (probe not skipped)"
 	echo "ok   step_cache (remembered run ${ms}ms)"
-	unset XDG_CACHE_HOME
+	# back to run.sh's cache (unset, the library would write the user's)
+	if [ -n "$suite_cache" ]; then XDG_CACHE_HOME=$suite_cache; else unset XDG_CACHE_HOME; fi
 fi
 
 echo "# a port that once served microsocks and now serves danted is pipelined again"
