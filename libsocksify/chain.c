@@ -581,7 +581,8 @@ static int race(struct sfy_chain_sm *sm, size_t k)
  * swapped, so the step-by-step connection runs on a private socket, on its
  * own thread, only to give evidence. The pipelined one answers (even late:
  * a slow target) -> it wins, the proxy takes early bytes. The second
- * completes and the first is still silent SFY_RACE_GRACE_MS later -> the
+ * completes and the first is still silent SFY_RACE_GRACE_MS later (or at
+ * the hop's deadline, if that comes first) -> the
  * proxy dropped our bytes: learned, and the set-up starts over on the
  * program's socket, this hop step by step. Each side's target sees one
  * attempt. */
@@ -659,6 +660,15 @@ static void aprobe_end(struct sfy_chain_sm *sm)
 	sm->probe = NULL;
 }
 
+/* When a completed second side wins: SFY_RACE_GRACE_MS after it completed,
+ * but never after hop k's deadline -- there the first would time out and
+ * take a working step-by-step path down with it. */
+static int64_t aprobe_decides_at(const struct sfy_chain_sm *sm)
+{
+	const struct aprobe *ap = sm->probe;
+	return min64(ap->done_at + SFY_RACE_GRACE_MS, sm->hops[ap->k].deadline);
+}
+
 /* While the race runs, before each step of hop k: 0 to go on waiting for
  * the first, or -SFY_ESILENT when the second has won (learned; the caller
  * starts over step by step). */
@@ -666,7 +676,7 @@ static int aprobe_check(struct sfy_chain_sm *sm)
 {
 	struct aprobe *ap = sm->probe;
 	if (!ap || !atomic_load(&ap->done) || ap->err < 0 ||
-	    sfy_now_ms() < ap->done_at + SFY_RACE_GRACE_MS)
+	    sfy_now_ms() < aprobe_decides_at(sm))
 		return 0;
 	/* The second completed and the first stayed silent past the grace:
 	 * evidence. */
@@ -996,7 +1006,7 @@ int64_t sfy_chain_sm_deadline(const struct sfy_chain_sm *sm)
 		if (sm->probe) {
 			/* The race's second side is looked at, not waited on. */
 			int64_t t = atomic_load(&sm->probe->done)
-				    ? sm->probe->done_at + SFY_RACE_GRACE_MS
+				    ? aprobe_decides_at(sm)
 				    : sfy_now_ms() + APROBE_TICK_MS;
 			if (t < d)
 				d = t;

@@ -107,6 +107,8 @@ enum sfy_race_winner sfy_probe_race(int fd, int64_t deadline, struct sfy_race *r
 		struct pollfd pf = { saved, POLLIN, 0 };
 		char b;
 		int64_t until = sfy_now_ms() + SFY_RACE_GRACE_MS;
+		if (until > deadline)
+			until = deadline;   /* connect() never outlasts its timeout */
 		int n;
 		while ((n = sfy_real()->poll(&pf, 1, (int)left_ms(until))) < 0 && errno == EINTR)
 			;

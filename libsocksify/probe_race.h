@@ -38,7 +38,8 @@ struct sfy_race {
  * answer to show it was only slow. Both connections wait on the same slow
  * target (a late DNS answer, a slow accept), so their replies come close
  * together, in either order; a proxy that dropped the pipelined bytes
- * never answers at all. */
+ * never answers at all. The grace ends at the hop's deadline at the
+ * latest. */
 #define SFY_RACE_GRACE_MS 500
 
 /* fd is the program's descriptor, connected through the silent hop. On

@@ -10,7 +10,8 @@
 # ETIMEDOUT for silence, ECONNREFUSED for a proxy that closes or resets),
 # an elapsed-time bound, and what the fake peer logged (the request carries
 # the destination, names included). The config has short timeouts
-# (connect 2s, handshake 3s) so the silent cases stay fast.
+# (connect 2s, which bounds each hop's handshake too, and handshake 3s) so
+# the silent cases stay fast.
 #
 # Runs on loopback only; the library is preloaded directly (the launcher has
 # its own tests).
@@ -40,14 +41,15 @@ start_peer() {
 	port=$(cat "$tmp/$name.port" 2>/dev/null) || { echo "fakepeer did not start" >&2; return 1; }
 }
 
-# write_config NAME URL: a config with one hop and short timeouts.
+# write_config NAME URL [CONNECT HANDSHAKE]: a config with one hop and
+# short timeouts (2s and 3s unless given).
 write_config() {
 	cat >"$tmp/$1.yaml" <<-EOF
 	proxies:
 	  - $2
 	timeouts:
-	  connect: 2s
-	  handshake: 3s
+	  connect: ${3:-2s}
+	  handshake: ${4:-3s}
 	EOF
 }
 
@@ -64,6 +66,7 @@ bad() {  # NAME REASON: record one failed assertion and show the evidence
 #   RC       expected tcpclient exit status (0 ok, 1 failed connect)
 #   ERRNO    expected errno name (a regex) when RC is 1, '-' otherwise
 #   MAX_MS   upper bound on the elapsed time
+# case_connect / case_handshake, when set, replace the short timeouts.
 # Sets $elapsed (ms) for extra assertions; returns 1 after a failed assertion.
 run_case() {
 	local name=$1 url=$2 script=$3 want_rc=$4 want_err=$5 max_ms=$6 mode=script
@@ -71,7 +74,7 @@ run_case() {
 	ncases=$((ncases + 1))
 	if [[ $script == step:* ]]; then mode=step; script=${script#step:}; fi
 	start_peer "$name" --mode "$mode" "$script" || { bad "$name" "no fake peer"; return 1; }
-	write_config "$name" "${url/PORT/$port}"
+	write_config "$name" "${url/PORT/$port}" "${case_connect:-}" "${case_handshake:-}"
 	local t0 rc
 	t0=$(date +%s%N)
 	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml \
@@ -202,7 +205,7 @@ run_case http_502 http://127.0.0.1:PORT \
 	"readhttp; sendtext HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n; close" \
 	1 ECONNREFUSED 2500
 
-echo "# silence: ETIMEDOUT from the handshake timeout (3s), long before the client's own 8 s"
+echo "# silence: ETIMEDOUT from the hop's timeout (connect: 2s), long before the client's own 8 s"
 run_case stall_after_connect $s5 "stall" 1 ETIMEDOUT 6000 && {
 	[ "$elapsed" -ge 1500 ] || bad stall_after_connect "failed after ${elapsed}ms: too early for a timeout"
 }
@@ -239,8 +242,10 @@ fi
 echo "# microsocks-like server that drops bytes sent before its method reply"
 # Round trip 1 pipelines, is not answered, retries step by step (peer
 # connection 2); round trip 2 runs in a forked child, which must go step by
-# step at once (connection 3).
-run_case step_mode $s5 "step:echo" 0 - 4000 --count 2 --fork --send ping && {
+# step at once (connection 3). These cases use connect: 5s: a hop's timeout
+# covers its probe window (1 s) and the race's step-by-step side, and 2 s
+# left a stalled machine too little of it.
+case_connect=5s case_handshake=8s run_case step_mode $s5 "step:echo" 0 - 4000 --count 2 --fork --send ping && {
 	n=$(grep -c ' accept$' "$tmp/step_mode.log")
 	[ "$n" -eq 3 ] || bad step_mode "$n connections at the peer, expected 3 (pipelined, retry, child)"
 	grep -Eq '^1 dropped [1-9]' "$tmp/step_mode.log" ||
@@ -254,16 +259,16 @@ run_case step_mode $s5 "step:echo" 0 - 4000 --count 2 --fork --send ping && {
 }
 # Same config, a second independent program run: a fresh process learns
 # again, and the retry costs about one probe interval (1 s), never a failure.
-run_case step_mode_again $s5 "step:echo" 0 - 4000 --send ping
+case_connect=5s case_handshake=8s run_case step_mode_again $s5 "step:echo" 0 - 4000 --send ping
 # ...but not in a later run on this machine: the proxy is remembered in the
 # user's cache ($XDG_CACHE_HOME/socksify/stepwise), so the next program goes
 # step by step at once (no probe wait, no pipelined first attempt).
 cache=$tmp/cache
 suite_cache=${XDG_CACHE_HOME-}
-if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
+if case_connect=5s case_handshake=8s run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	XDG_CACHE_HOME=$cache
 	export XDG_CACHE_HOME
-	write_config step_cache_2 "socks5://127.0.0.1:$port"
+	write_config step_cache_2 "socks5://127.0.0.1:$port" 5s 8s
 	for r in 1 2; do
 		t0=$(date +%s%N)
 		LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/step_cache_2.yaml "$client" --port "$dst_port" \
@@ -281,6 +286,45 @@ if run_case step_cache_1 $s5 "step:echo" 0 - 4000 --send ping; then
 	# back to run.sh's cache (unset, the library would write the user's)
 	if [ -n "$suite_cache" ]; then XDG_CACHE_HOME=$suite_cache; else unset XDG_CACHE_HOME; fi
 fi
+
+echo "# a step-by-step side that completes just before the hop's deadline wins the race"
+# A non-blocking connect, connect: 3s. Connection 1 is pipelined: method
+# reply, then silence. After the 1 s probe window the library races a
+# step-by-step connection (2) on a private socket; the peer holds its method
+# reply until 2.7 s, so it completes 0.3 s before the hop's deadline --
+# inside the 0.5 s grace the first is given to answer late. At the deadline
+# the race must be decided for the second (learned; the set-up starts over
+# step by step: connection 3), not lost to the first's timeout (the
+# connect then failed with ETIMEDOUT though a working path was found). The
+# peer's clock shows whether it kept to that schedule: a run it missed (a
+# stalled machine) proves nothing either way and is run again, up to 3 times.
+ncases=$((ncases + 1))
+late_ok=0 late_runs=""
+for try in 1 2 3; do
+	name=race_late_$try
+	start_peer "$name" --mode step --step-reply-at 2=2.7 echo || { bad "$name" "no fake peer"; break; }
+	write_config "$name" "socks5://127.0.0.1:$port" 3s 6s
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml "$client" --nonblock \
+		--port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/$name.out" 2>&1
+	rc=$?
+	at=$(sed -n 's/^2 method_at //p' "$tmp/$name.log")
+	n=$(grep -c ' accept$' "$tmp/$name.log")
+	late_runs="$late_runs ${at:-none}ms/rc$rc/$n"
+	if [ -z "$at" ] || [ "$at" -lt 2550 ] || [ "$at" -gt 2850 ]; then
+		continue        # off schedule: inconclusive
+	fi
+	if [ $rc -ne 0 ] || [ "$n" -ne 3 ]; then
+		bad "$name" "rc $rc, $n connections at the peer (expected 0, 3: pipelined, race, start-over)"
+		late_ok=-1
+	else
+		late_ok=1
+	fi
+	break
+done
+case $late_ok in
+1) echo "ok   race_late (second side's method reply at${late_runs})" ;;
+0) failed=$((failed + 1)); echo "FAIL race_late: no run kept to the schedule:$late_runs" ;;
+esac
 
 echo "# a port that once served microsocks and now serves danted is pipelined again"
 # The server answers only once greeting and request have both arrived (13
@@ -324,7 +368,7 @@ echo "# what one process learned reaches the whole tree through the launcher's t
 # child's environment must be the program's (the library never setenv()s).
 ncases=$((ncases + 1))
 if start_peer tree_share --mode step echo; then
-	write_config tree_share "socks5://127.0.0.1:$port"
+	write_config tree_share "socks5://127.0.0.1:$port" 5s 8s
 	cat >"$tmp/tree_share.py" <<'PY'
 import os, socket, subprocess, sys
 client, port = sys.argv[1], int(sys.argv[2])

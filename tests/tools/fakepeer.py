@@ -3,7 +3,7 @@
 won't produce: short, slow, malformed, truncated or missing replies.
 
     fakepeer.py [--port-file F] [--log F] [--mode script|step]
-                [--script-file F] [STEP ...]
+                [--step-reply-at N=SEC] [--script-file F] [STEP ...]
 
 Listens on 127.0.0.1 (port 0 unless --port given), prints the port on
 stdout (and writes it to --port-file once listening), and runs the script
@@ -53,7 +53,11 @@ recv(), silently drops whatever else that recv() returned, replies 05 00,
 then reads the request with another single recv(), replies success (BND
 0.0.0.0:0) and only then runs the script (typically `echo`). A client that
 pipelines greeting and request sees no reply to its request: the test of
-its fallback to one message per round trip.
+its fallback to one message per round trip. --step-reply-at N=SEC holds
+connection N's method reply until SEC seconds after connection 1 was
+accepted, and logs `N method_at MS` (milliseconds after that accept,
+measured here) when it goes out: a step-by-step side that completes at a
+chosen moment of the client's race.
 
 Log (--log, appended, one line per event, flushed at once):
   C accept
@@ -79,6 +83,8 @@ import time
 
 log_lock = threading.Lock()
 log_file = None
+reply_at = {}           # --step-reply-at: connection number -> seconds
+first_accept = None     # time.monotonic() of connection 1's accept
 
 
 def log(conn, what, data=None):
@@ -259,6 +265,10 @@ class Conn:
         log(self.num, "greeting", data[:glen].hex())
         log(self.num, "dropped", str(max(0, len(data) - glen)))
         self.s5_seen_greeting = True
+        if self.num in reply_at:
+            time.sleep(max(0.0, first_accept + reply_at[self.num] - time.monotonic()))
+            log(self.num, "method_at",
+                str(round((time.monotonic() - first_accept) * 1000)))
         self.sock.sendall(b"\x05\x00")
         data = self.sock.recv(1024)
         if not data:
@@ -402,16 +412,20 @@ def parse_steps(args, script_file):
 
 
 def main():
-    global log_file
+    global log_file, first_accept
     ap = argparse.ArgumentParser(description="scriptable fake SOCKS peer")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--log")
     ap.add_argument("--mode", choices=["script", "step"], default="script")
+    ap.add_argument("--step-reply-at", action="append", default=[])
     ap.add_argument("--script-file")
     ap.add_argument("steps", nargs="*")
     a = ap.parse_args()
     steps = parse_steps(a.steps, a.script_file)
+    for spec in a.step_reply_at:
+        n, _, sec = spec.partition("=")
+        reply_at[int(n)] = float(sec)
     if a.log:
         log_file = open(a.log, "a")
 
@@ -431,6 +445,8 @@ def main():
     while True:
         s, _ = srv.accept()
         num += 1
+        if num == 1:
+            first_accept = time.monotonic()
         log(num, "accept")
         threading.Thread(target=serve, args=(Conn(s, num), steps, a.mode),
                          daemon=True).start()
