@@ -326,6 +326,36 @@ case $late_ok in
 0) failed=$((failed + 1)); echo "FAIL race_late: no run kept to the schedule:$late_runs" ;;
 esac
 
+echo "# ...and a blocking connect() does not wait past the hop's deadline for the loser"
+# The same race in a blocking connect (sfy_probe_race), the second's method
+# reply at 2.85 s: it wins, and the silent first gets the grace to answer
+# late -- up to the hop's deadline (3 s), not 0.5 s past it (3.35 s: the
+# connect then outlasted the set-up's timeout). The peer sees when the first
+# connection is given up (eof_at). Before the cap no run could show it
+# before 3.35 s; a run that shows it before 3.2 s passes, and a stalled
+# machine gets 3 runs.
+ncases=$((ncases + 1))
+cap_ok=0 cap_runs=""
+for try in 1 2 3; do
+	name=race_cap_$try
+	start_peer "$name" --mode step --step-reply-at 2=2.85 echo || { bad "$name" "no fake peer"; break; }
+	write_config "$name" "socks5://127.0.0.1:$port" 3s 3s
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml "$client" \
+		--port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/$name.out" 2>&1
+	rc=$?
+	at=$(sed -n 's/^1 eof_at //p' "$tmp/$name.log")
+	cap_runs="$cap_runs rc$rc/${at:-none}ms"
+	if [ $rc -eq 0 ] && [ -n "$at" ] && [ "$at" -lt 3200 ]; then
+		cap_ok=1
+		break
+	fi
+done
+if [ $cap_ok = 1 ]; then
+	echo "ok   race_cap (the first given up at${cap_runs})"
+else
+	bad "$name" "the first connection was given up past the deadline (rc/eof_at:$cap_runs)"
+fi
+
 echo "# a port that once served microsocks and now serves danted is pipelined again"
 # The server answers only once greeting and request have both arrived (13
 # bytes), as a pipelining client sends them: a client that went step by step

@@ -57,7 +57,8 @@ its fallback to one message per round trip. --step-reply-at N=SEC holds
 connection N's method reply until SEC seconds after connection 1 was
 accepted, and logs `N method_at MS` (milliseconds after that accept,
 measured here) when it goes out: a step-by-step side that completes at a
-chosen moment of the client's race.
+chosen moment of the client's race. With it, a connection closed before
+its request logs `N eof_at MS` too: when the client gave up on it.
 
 Log (--log, appended, one line per event, flushed at once):
   C accept
@@ -93,6 +94,11 @@ def log(conn, what, data=None):
         if log_file is not None:
             log_file.write(line + "\n")
             log_file.flush()
+
+
+def since_first():
+    """Milliseconds since connection 1 was accepted (--step-reply-at)."""
+    return str(round((time.monotonic() - first_accept) * 1000))
 
 
 class Eof(Exception):
@@ -267,11 +273,12 @@ class Conn:
         self.s5_seen_greeting = True
         if self.num in reply_at:
             time.sleep(max(0.0, first_accept + reply_at[self.num] - time.monotonic()))
-            log(self.num, "method_at",
-                str(round((time.monotonic() - first_accept) * 1000)))
+            log(self.num, "method_at", since_first())
         self.sock.sendall(b"\x05\x00")
         data = self.sock.recv(1024)
         if not data:
+            if reply_at:
+                log(self.num, "eof_at", since_first())
             raise Eof("eof before request")
         log(self.num, "recv", data.hex())
         log(self.num, "request", data.hex())
