@@ -614,12 +614,7 @@ static int aprobe_start(struct sfy_chain_sm *sm, size_t k)
 	struct aprobe *ap = calloc(1, sizeof(*ap));
 	struct sfy_chain_sm *second = calloc(1, sizeof(*second));
 	int fam = sfy_sock_family(sm->fd);
-	int fd = fam < 0 ? -1 : socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && fd < 100) {
-		int hi = sfy_real()->fcntl(fd, F_DUPFD_CLOEXEC, 100);
-		sfy_real()->close(fd);
-		fd = hi;
-	}
+	int fd = fam < 0 ? -1 : sfy_private_fd(socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	if (!ap || !second || fd < 0) {
 		free(ap);
 		free(second);
