@@ -298,15 +298,23 @@ echo "# a step-by-step side that completes just before the hop's deadline wins t
 # connect then failed with ETIMEDOUT though a working path was found). The
 # peer's clock shows whether it kept to that schedule: a run it missed (a
 # stalled machine) proves nothing either way and is run again, up to 3 times.
+# race_run NAME REPLY_AT HANDSHAKE [tcpclient args...]: one run against a
+# step-mode peer whose connection 2 sends its method reply at REPLY_AT s,
+# with connect: 3s; sets $rc.
+race_run() {
+	local name=$1 at=$2 hs=$3
+	shift 3
+	start_peer "$name" --mode step --step-reply-at "2=$at" echo || return 1
+	write_config "$name" "socks5://127.0.0.1:$port" 3s "$hs"
+	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml "$client" "$@" \
+		--port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/$name.out" 2>&1
+	rc=$?
+}
 ncases=$((ncases + 1))
 late_ok=0 late_runs=""
 for try in 1 2 3; do
 	name=race_late_$try
-	start_peer "$name" --mode step --step-reply-at 2=2.7 echo || { bad "$name" "no fake peer"; break; }
-	write_config "$name" "socks5://127.0.0.1:$port" 3s 6s
-	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml "$client" --nonblock \
-		--port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/$name.out" 2>&1
-	rc=$?
+	race_run "$name" 2.7 6s --nonblock || { bad "$name" "no fake peer"; break; }
 	at=$(sed -n 's/^2 method_at //p' "$tmp/$name.log")
 	n=$(grep -c ' accept$' "$tmp/$name.log")
 	late_runs="$late_runs ${at:-none}ms/rc$rc/$n"
@@ -338,11 +346,7 @@ ncases=$((ncases + 1))
 cap_ok=0 cap_runs=""
 for try in 1 2 3; do
 	name=race_cap_$try
-	start_peer "$name" --mode step --step-reply-at 2=2.85 echo || { bad "$name" "no fake peer"; break; }
-	write_config "$name" "socks5://127.0.0.1:$port" 3s 3s
-	LD_PRELOAD=$preload SOCKSIFY_CONFIG=$tmp/$name.yaml "$client" \
-		--port "$dst_port" --timeout-ms 8000 --send ping >"$tmp/$name.out" 2>&1
-	rc=$?
+	race_run "$name" 2.85 3s || { bad "$name" "no fake peer"; break; }
 	at=$(sed -n 's/^1 eof_at //p' "$tmp/$name.log")
 	cap_runs="$cap_runs rc$rc/${at:-none}ms"
 	if [ $rc -eq 0 ] && [ -n "$at" ] && [ "$at" -lt 3200 ]; then
